@@ -1,0 +1,84 @@
+/* cli.h: what the `fpq` commands share: common options, exit codes, opening the queue,
+ * and output helpers. */
+#ifndef FPQ_CLI_H
+#define FPQ_CLI_H
+
+#include <getopt.h>
+#include <stdio.h>
+
+#include "fpq.h"
+
+/* Exit codes (DESIGN.md section 7). */
+enum { EXIT_DONE = 0, EXIT_NOT_DONE = 1, EXIT_BAD_INPUT = 2, EXIT_UNAVAILABLE = 3 };
+
+/* Options every command takes. */
+typedef struct cli_common {
+  const char *project;
+  const char *backend;
+  const char *url;
+  int json;
+} cli_common;
+
+/* getopt_long ids of the common options (above any short option character). */
+enum { OPT_PROJECT = 1000, OPT_BACKEND, OPT_URL, OPT_JSON, OPT_HELP };
+
+#define CLI_COMMON_OPTIONS                                    \
+  {"project", required_argument, NULL, OPT_PROJECT},          \
+  {"backend", required_argument, NULL, OPT_BACKEND},          \
+  {"url", required_argument, NULL, OPT_URL},                  \
+  {"json", no_argument, NULL, OPT_JSON},                      \
+  {"help", no_argument, NULL, 'h'}
+
+#define CLI_COMMON_HELP                                                              \
+  "Common options:\n"                                                                \
+  "  --project DIR     the FlowerPower project (default: the current directory)\n"  \
+  "  --backend NAME    sqlite (default) or rq; overrides FPQ_BACKEND and the conf\n" \
+  "  --url URL         sqlite:///abs/queue.db, redis://host:port/db, unix:///sock\n"  \
+  "  --json            print JSON on stdout instead of text\n"                       \
+  "  -h, --help        show this help\n"
+
+/* Handles a common option; returns 1 when it was one. */
+int cli_common_option(cli_common *c, int opt, const char *arg);
+/* Opens the queue; on failure prints the reason and returns NULL with *exit_code set.
+ * A SQLite database is created by the first write; reads of one that does not exist
+ * yet answer "nothing" without creating it. */
+fpq_queue *cli_open(const cli_common *c, int *exit_code);
+/* Maps an error code to an exit code. */
+int cli_exit_code(int err);
+/* Prints "fpq: <message>" on stderr and returns the exit code for err. */
+int cli_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Bad usage: message plus a hint to see --help; returns EXIT_BAD_INPUT. */
+int cli_usage_error(const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Parses argv of a command that takes only the common options (and positional
+ * arguments, left from optind). Returns -1 to go on, or the exit code to return now
+ * (after --help or a bad option). */
+int cli_parse_common(int argc, char **argv, const char *command, const char *help,
+                     cli_common *c);
+/* Opens the queue and reads its metrics document; NULL with *exit_code set on failure.
+ * The caller json_decref's the result. */
+struct json_t *cli_metrics(const cli_common *c, int *exit_code);
+/* Handles getopt's '?' and ':' results. */
+int cli_getopt_error(const char *command, int argc, char **argv);
+/* "id=ID" -> ID; NULL for anything else. */
+const char *cli_id_arg(const char *arg);
+/* Reads "JSON" or "@FILE" into a string the caller frees; NULL with a message printed. */
+char *cli_json_arg(const char *option, const char *arg);
+/* Formats seconds as "1.2s", "3m04s", "2h05m"; epoch time as local "YYYY-MM-DD HH:MM:SS". */
+void cli_format_duration(double seconds, char *buf, size_t len);
+void cli_format_time(double t, char *buf, size_t len);
+/* Prints a job as one line of a table, or its header. */
+void cli_print_job_header(void);
+void cli_print_job_row(const fpq_job *job);
+void cli_print_job_detail(const fpq_job *job);
+
+/* Commands: each returns the process exit code. argv[0] is the command's name. */
+int cmd_enqueue(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_result(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
+int cmd_requeue(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+
+#endif /* FPQ_CLI_H */

@@ -1,0 +1,302 @@
+/* cmd_worker.c: `fpq worker start|stop|list`, and `fpq metrics`. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "clock.h"
+#include "worker.h"
+
+static const char worker_help[] =
+    "Usage: fpq worker start|stop|list [OPTIONS]\n"
+    "\n"
+    "  start   run a worker in the foreground until stopped (SIGTERM/SIGINT: finish running\n"
+    "          jobs, then exit 0; a second signal stops them now and puts them back)\n"
+    "  stop    ask workers to stop, on any machine that shares the backend\n"
+    "  list    show live workers\n"
+    "\n"
+    "Run 'fpq worker start --help' for the start options.\n";
+
+static const char start_help[] =
+    "Usage: fpq worker start [OPTIONS]\n"
+    "\n"
+    "Run jobs: one process with COUNT slots, each with a warm Python executor.\n"
+    "\n"
+    "Options:\n"
+    "  --count N             slots running jobs at once (default 1)\n"
+    "  --queues Q1,Q2,...    queues in strict priority order (default high,default,low)\n"
+    "  --burst               exit once nothing is left to do\n"
+    "  --isolation MODE      fork (default): a fresh child process per job;\n"
+    "                        none: run in the executor itself (fastest, least isolated)\n"
+    "  --name NAME           worker name (default HOSTNAME.PID)\n"
+    "  --timeout DURATION    default time limit for jobs without one (default: none)\n"
+    "  --lease SECONDS       a dead worker's jobs are retried after this long (default 15)\n"
+    "  --kill-grace SECONDS  between SIGTERM and SIGKILL for a job past its timeout (5)\n"
+    "  --stop-grace SECONDS  on stop, how long running jobs may finish (default: no limit)\n"
+    "  --quiet               log only problems\n"
+    CLI_COMMON_HELP
+    "\n"
+    "Environment: FPQ_PYTHON chooses the Python interpreter of the executors.\n"
+    "\n"
+    "Examples:\n"
+    "  fpq worker start --count 4\n"
+    "  fpq worker start --burst --isolation none\n";
+
+static const char stop_help[] =
+    "Usage: fpq worker stop [--name NAME | --all] [--now] [--wait] [OPTIONS]\n"
+    "\n"
+    "Ask workers to stop: they take no new jobs and exit when their running jobs finish\n"
+    "(--now: running jobs stop at once and go back to the queue).\n"
+    "\n"
+    "Options:\n"
+    "  --name NAME   the worker to stop (see 'fpq worker list')\n"
+    "  --all         every live worker\n"
+    "  --now         do not let running jobs finish\n"
+    "  --wait        wait until they have exited (up to 120 s)\n"
+    CLI_COMMON_HELP
+    "\n"
+    "Example:\n"
+    "  fpq worker stop --all --wait\n";
+
+enum { OPT_COUNT = 3000, OPT_QUEUES, OPT_BURST, OPT_ISOLATION, OPT_NAME, OPT_TIMEOUT,
+       OPT_LEASE, OPT_KILL_GRACE, OPT_STOP_GRACE, OPT_QUIET, OPT_ALL, OPT_NOW, OPT_WAIT,
+       OPT_PROMETHEUS };
+
+static int seconds_arg(const char *option, const char *arg, double *out) {
+  if (fpq__parse_duration(arg, out) == 0) return 0;
+  return cli_usage_error("worker start", "%s '%s' is not a duration: expected e.g. 30, 30s, "
+                         "5m", option, arg);
+}
+
+static int worker_start(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"count", required_argument, NULL, OPT_COUNT},
+      {"queues", required_argument, NULL, OPT_QUEUES},
+      {"burst", no_argument, NULL, OPT_BURST},
+      {"isolation", required_argument, NULL, OPT_ISOLATION},
+      {"name", required_argument, NULL, OPT_NAME},
+      {"timeout", required_argument, NULL, OPT_TIMEOUT},
+      {"lease", required_argument, NULL, OPT_LEASE},
+      {"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
+      {"stop-grace", required_argument, NULL, OPT_STOP_GRACE},
+      {"quiet", no_argument, NULL, OPT_QUIET},
+      CLI_COMMON_OPTIONS,
+      {NULL, 0, NULL, 0}};
+  cli_common c = {0};
+  fpq__worker_options o = {.count = 1};
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    if (cli_common_option(&c, opt, optarg)) continue;
+    switch (opt) {
+      case OPT_COUNT: {
+        char *end;
+        long n = strtol(optarg, &end, 10);
+        if (*end || end == optarg || n < 1 || n > 256)
+          return cli_usage_error("worker start", "--count '%s' is not a number from 1 to 256",
+                                 optarg);
+        o.count = (int)n;
+        break;
+      }
+      case OPT_QUEUES: o.queues = optarg; break;
+      case OPT_BURST: o.burst = 1; break;
+      case OPT_ISOLATION:
+        if (strcmp(optarg, "fork") != 0 && strcmp(optarg, "none") != 0)
+          return cli_usage_error("worker start", "--isolation '%s' is not known: expected fork "
+                                 "or none", optarg);
+        o.isolation = optarg;
+        break;
+      case OPT_NAME: {
+        char msg[256];
+        if (fpq_validate_id(optarg, msg, sizeof msg) && strchr(optarg, '.') == NULL)
+          return cli_usage_error("worker start", "--name '%s' is not valid: use letters, "
+                                 "digits, '_', '-' and '.'", optarg);
+        o.name = optarg;
+        break;
+      }
+      case OPT_TIMEOUT:
+        if (seconds_arg("--timeout", optarg, &o.default_timeout)) return EXIT_BAD_INPUT;
+        break;
+      case OPT_LEASE:
+        if (seconds_arg("--lease", optarg, &o.lease)) return EXIT_BAD_INPUT;
+        if (o.lease < 3) return cli_usage_error("worker start", "--lease must be at least 3 s");
+        break;
+      case OPT_KILL_GRACE:
+        if (seconds_arg("--kill-grace", optarg, &o.kill_grace)) return EXIT_BAD_INPUT;
+        break;
+      case OPT_STOP_GRACE:
+        if (seconds_arg("--stop-grace", optarg, &o.stop_grace)) return EXIT_BAD_INPUT;
+        break;
+      case OPT_QUIET: o.quiet = 1; break;
+      case 'h': fputs(start_help, stdout); return 0;
+      default: return cli_getopt_error("worker start", argc, argv);
+    }
+  }
+  if (optind != argc)
+    return cli_usage_error("worker start", "unexpected argument '%s'", argv[optind]);
+  o.open = (fpq_options){.project_dir = c.project, .backend = c.backend, .url = c.url};
+  return fpq__worker_run(&o);
+}
+
+static int live_workers(fpq_queue *q, fpq_worker_info **out, size_t *n) {
+  int rc = fpq_workers(q, out, n);
+  if (rc) return cli_fail(rc, "%s", fpq_errmsg(q));
+  return 0;
+}
+
+static int worker_stop(int argc, char **argv) {
+  static const struct option longopts[] = {{"name", required_argument, NULL, OPT_NAME},
+                                           {"all", no_argument, NULL, OPT_ALL},
+                                           {"now", no_argument, NULL, OPT_NOW},
+                                           {"force", no_argument, NULL, OPT_NOW},
+                                           {"wait", no_argument, NULL, OPT_WAIT},
+                                           CLI_COMMON_OPTIONS,
+                                           {NULL, 0, NULL, 0}};
+  cli_common c = {0};
+  const char *name = NULL;
+  int all = 0, now = 0, wait = 0, opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    if (cli_common_option(&c, opt, optarg)) continue;
+    switch (opt) {
+      case OPT_NAME: name = optarg; break;
+      case OPT_ALL: all = 1; break;
+      case OPT_NOW: now = 1; break;
+      case OPT_WAIT: wait = 1; break;
+      case 'h': fputs(stop_help, stdout); return 0;
+      default: return cli_getopt_error("worker stop", argc, argv);
+    }
+  }
+  if (!!name == all) return cli_usage_error("worker stop", "give --name NAME or --all");
+  int code;
+  fpq_queue *q = cli_open(&c, &code);
+  if (q == NULL) return code;
+  fpq_worker_info *workers = NULL;
+  size_t n = 0;
+  if ((code = live_workers(q, &workers, &n))) goto done;
+  int sent = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!all && strcmp(workers[i].name, name) != 0) continue;
+    int rc = fpq_worker_command(q, workers[i].name, now ? "shutdown-now" : "shutdown");
+    if (rc) {
+      code = cli_fail(rc, "%s", fpq_errmsg(q));
+      goto done;
+    }
+    if (!c.json) printf("asked %s to stop\n", workers[i].name);
+    sent++;
+  }
+  if (sent == 0 && name) {
+    code = cli_fail(FPQ_ENOTFOUND, "no live worker named '%s' (see 'fpq worker list')", name);
+    goto done;
+  }
+  if (wait) {
+    double deadline = fpq__monotonic() + 120;
+    for (;;) {
+      free(workers);
+      workers = NULL;
+      if ((code = live_workers(q, &workers, &n))) goto done;
+      int left = 0;
+      for (size_t i = 0; i < n; i++) left += all || strcmp(workers[i].name, name) == 0;
+      if (left == 0) break;
+      if (fpq__monotonic() > deadline) {
+        code = cli_fail(FPQ_ETIMEDOUT, "%d worker(s) still running after 120 s", left);
+        goto done;
+      }
+      struct timespec ts = {0, 100 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  if (c.json) printf("{\"stopped\":%d}\n", sent);
+  code = EXIT_DONE;
+done:
+  free(workers);
+  fpq_close(q);
+  return code;
+}
+
+static int worker_list(int argc, char **argv) {
+  cli_common c = {0};
+  int code = cli_parse_common(argc, argv, "worker list",
+                              "Usage: fpq worker list [OPTIONS]\n\nShow live workers.\n\n"
+                              CLI_COMMON_HELP "\nExample:\n  fpq worker list --json\n", &c);
+  if (code >= 0) return code;
+  json_t *m = cli_metrics(&c, &code);
+  if (m == NULL) return code;
+  json_t *ws = json_object_get(m, "workers");
+  if (c.json) {
+    char *out = json_dumps(ws, JSON_COMPACT);
+    printf("%s\n", out ? out : "[]");
+    free(out);
+  } else if (json_array_size(ws) == 0) {
+    puts("no live workers");
+  } else {
+    printf("%-28s  %-16s  %7s  %-5s  %-18s  %-36s  %6s  %6s\n", "NAME", "HOST", "PID", "STATE",
+           "QUEUES", "CURRENT JOB", "DONE", "FAILED");
+    size_t i;
+    json_t *w;
+    json_array_foreach(ws, i, w) {
+      const char *job = json_string_value(json_object_get(w, "current_job"));
+      printf("%-28s  %-16.16s  %7d  %-5s  %-18s  %-36s  %6lld  %6lld\n",
+             json_string_value(json_object_get(w, "name")),
+             json_string_value(json_object_get(w, "hostname")),
+             (int)json_integer_value(json_object_get(w, "pid")),
+             json_string_value(json_object_get(w, "state")),
+             json_string_value(json_object_get(w, "queues")), job ? job : "-",
+             (long long)json_integer_value(json_object_get(w, "successful")),
+             (long long)json_integer_value(json_object_get(w, "failed")));
+    }
+  }
+  json_decref(m);
+  return EXIT_DONE;
+}
+
+int cmd_worker(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    fputs(worker_help, argc < 2 ? stderr : stdout);
+    return argc < 2 ? EXIT_BAD_INPUT : 0;
+  }
+  if (strcmp(argv[1], "start") == 0) return worker_start(argc - 1, argv + 1);
+  if (strcmp(argv[1], "stop") == 0) return worker_stop(argc - 1, argv + 1);
+  if (strcmp(argv[1], "list") == 0) return worker_list(argc - 1, argv + 1);
+  return cli_usage_error("worker", "'%s' is not a worker command: expected start, stop or list",
+                         argv[1]);
+}
+
+/* ---- metrics ---- */
+
+int cmd_metrics(int argc, char **argv) {
+  cli_common c = {0};
+  int code = cli_parse_common(argc, argv, "metrics",
+                              "Usage: fpq metrics [OPTIONS]\n\nJobs per queue and status, the age "
+                              "of the oldest queued job, and live workers.\n\n" CLI_COMMON_HELP
+                              "\nExample:\n  fpq metrics --json\n", &c);
+  if (code >= 0) return code;
+  json_t *m = cli_metrics(&c, &code);
+  if (m == NULL) return code;
+  if (c.json) {
+    char *out = json_dumps(m, JSON_COMPACT);
+    printf("%s\n", out ? out : "{}");
+    free(out);
+    json_decref(m);
+    return EXIT_DONE;
+  }
+  printf("%-10s %8s %8s %9s %8s %8s %8s %8s  %s\n", "QUEUE", "QUEUED", "STARTED", "SCHEDULED",
+         "DEFERRED", "FINISHED", "FAILED", "CANCELED", "OLDEST QUEUED");
+  size_t i;
+  json_t *qo;
+  json_array_foreach(json_object_get(m, "queues"), i, qo) {
+    char age[32] = "-";
+    json_t *a = json_object_get(qo, "oldest_queued_age_seconds");
+    if (json_is_number(a)) cli_format_duration(json_number_value(a), age, sizeof age);
+#define COUNT(name) (long long)json_integer_value(json_object_get(qo, name))
+    printf("%-10s %8lld %8lld %9lld %8lld %8lld %8lld %8lld  %s\n",
+           json_string_value(json_object_get(qo, "name")), COUNT("queued"), COUNT("started"),
+           COUNT("scheduled"), COUNT("deferred"), COUNT("finished"), COUNT("failed"),
+           COUNT("canceled"), age);
+#undef COUNT
+  }
+  printf("workers: %zu live\n", json_array_size(json_object_get(m, "workers")));
+  json_decref(m);
+  return EXIT_DONE;
+}

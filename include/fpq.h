@@ -1,0 +1,306 @@
+/* fpq.h: the public C API of flowerpower-job-queue.
+ *
+ * One header a C program includes to enqueue FlowerPower pipeline jobs, read their
+ * status and results, and (for worker programs) take jobs and report outcomes. All
+ * calls go through an fpq_queue handle, which owns one connection to one backend
+ * (the embedded SQLite file or a Redis server speaking RQ's format).
+ *
+ * Conventions (libuv's): functions return 0 on success or a negative FPQ_E* code;
+ * detail is on the handle (fpq_errmsg). Strings are UTF-8 and NUL-terminated. Every
+ * function says who owns what it returns. A handle is not thread-safe: use one per
+ * thread. */
+#ifndef FPQ_H
+#define FPQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(FPQ_BUILDING)
+#define FPQ_EXPORT __attribute__((visibility("default")))
+#else
+#define FPQ_EXPORT
+#endif
+
+/* ---- errors ------------------------------------------------------------------ */
+
+#define FPQ_ERRNO_MAP(XX)                                                  \
+  XX(EINVAL, -1, "invalid argument")                                     \
+  XX(ENOTFOUND, -2, "not found")                                         \
+  XX(EEXIST, -3, "already exists")                                       \
+  XX(EUNAVAIL, -4, "backend unavailable")                                \
+  XX(EBACKEND, -5, "backend error")                                      \
+  XX(ENOMEM, -6, "out of memory")                                        \
+  XX(EEMPTY, -7, "nothing to take")                                      \
+  XX(ESTATE, -8, "job is in the wrong state")                            \
+  XX(ETIMEDOUT, -9, "timed out")                                         \
+  XX(EIO, -10, "input/output error")                                     \
+  XX(ENOTSUP, -11, "not supported by this backend")                      \
+  XX(ECONFIG, -12, "bad configuration")                                  \
+  XX(ETOOBIG, -13, "too large")                                          \
+  XX(ELEASE, -14, "lease lost: the job belongs to another worker now")   \
+  XX(EFORMAT, -15, "stored data has an unexpected format")
+
+typedef enum {
+  FPQ_OK = 0,
+#define FPQ_ERR_ENUM(name, value, text) FPQ_##name = (value),
+  FPQ_ERRNO_MAP(FPQ_ERR_ENUM)
+#undef FPQ_ERR_ENUM
+} fpq_errno;
+
+/* Static strings; never NULL. */
+FPQ_EXPORT const char *fpq_strerror(int err);
+FPQ_EXPORT const char *fpq_err_name(int err);
+
+/* ---- limits ------------------------------------------------------------------- */
+
+#define FPQ_ID_MAX 128            /* ids match [A-Za-z0-9_-]{1,128} */
+#define FPQ_PIPELINE_MAX 255      /* pipeline names: [A-Za-z0-9_][A-Za-z0-9_.-]* */
+#define FPQ_RUN_MAX (1 << 20)     /* run kwargs JSON: 1 MiB */
+#define FPQ_RESULT_MAX (256 << 20) /* encoded result or error: 256 MiB */
+
+/* ---- statuses and priorities ------------------------------------------------------ */
+
+/* RQ's statuses, in RQ's spelling (fpq_status_name). */
+#define FPQ_STATUS_MAP(XX)  \
+  XX(QUEUED, "queued")      \
+  XX(STARTED, "started")    \
+  XX(FINISHED, "finished")  \
+  XX(FAILED, "failed")      \
+  XX(DEFERRED, "deferred")  \
+  XX(SCHEDULED, "scheduled") \
+  XX(STOPPED, "stopped")    \
+  XX(CANCELED, "canceled")  \
+  XX(CREATED, "created")
+
+typedef enum {
+#define FPQ_STATUS_ENUM(name, text) FPQ_STATUS_##name,
+  FPQ_STATUS_MAP(FPQ_STATUS_ENUM)
+#undef FPQ_STATUS_ENUM
+  FPQ_STATUS_COUNT
+} fpq_status;
+
+/* Returns the status' name, or "unknown". */
+FPQ_EXPORT const char *fpq_status_name(fpq_status s);
+/* Returns 0 and sets *out, or FPQ_EINVAL for an unknown name. */
+FPQ_EXPORT int fpq_status_parse(const char *name, fpq_status *out);
+/* 1 for finished, failed, stopped, canceled: states a job leaves only by requeue. */
+FPQ_EXPORT int fpq_status_is_terminal(fpq_status s);
+
+/* Priorities are RQ queues, taken in strict order high > medium > low. */
+typedef enum { FPQ_PRIORITY_HIGH = 0, FPQ_PRIORITY_MEDIUM = 1, FPQ_PRIORITY_LOW = 2 } fpq_priority;
+#define FPQ_PRIORITY_COUNT 3
+/* "high", "medium", "low". */
+FPQ_EXPORT const char *fpq_priority_name(fpq_priority p);
+/* The RQ queue a priority maps to: "high", "default", "low". */
+FPQ_EXPORT const char *fpq_priority_queue(fpq_priority p);
+/* Accepts "high"/"medium"/"low" and the queue names "default"; FPQ_EINVAL otherwise. */
+FPQ_EXPORT int fpq_priority_parse(const char *name, fpq_priority *out);
+
+/* ---- the job record --------------------------------------------------------------- */
+
+/* One job. Strings are owned by the job (freed by fpq_job_free); NULL means unset.
+ * Times are UTC epoch seconds with microseconds; 0 means unset. */
+typedef struct fpq_job {
+  char id[FPQ_ID_MAX + 1];
+  char *project;        /* absolute project directory */
+  char *pipeline;       /* pipeline name */
+  char *run_json;       /* JSON object of the sparse run kwargs the caller gave ("{}") */
+  char *queue;          /* RQ queue name ("high", "default", "low", or another) */
+  fpq_priority priority;
+  fpq_status status;
+  char *description;    /* human summary, RQ's "description" */
+  double created_at;
+  double enqueued_at;
+  double started_at;
+  double ended_at;
+  double run_at;        /* scheduled/retry: when it becomes due */
+  int attempts;         /* times started so far */
+  int max_retries;      /* retries after the first attempt; -1: from the pipeline's YAML */
+  double retry_delay;   /* seconds; retry k waits retry_delay * 2^(k-1); -1: from YAML */
+  double jitter_factor; /* 0..1: delay scaled by a random factor in [1-j, 1+j]; -1: YAML */
+  double timeout;       /* seconds a run may take; 0 = the worker's default */
+  double result_ttl;    /* seconds a result is kept; 0 = the backend default */
+  char *worker;         /* worker that runs or ran it */
+  char *result_json;    /* codec-encoded return value (finished) */
+  char *error_json;     /* {"type":..,"message":..,"traceback":..} (failed, retried) */
+  char *func;           /* callable; NULL means flowerpower_job_queue.tasks.run_pipeline */
+} fpq_job;
+
+/* Returns a job with status queued, priority medium, run_json "{}" and the retry fields
+ * -1 (taken from the pipeline's YAML at enqueue, as project.run() would), or NULL when
+ * out of memory. Caller owns it. */
+FPQ_EXPORT fpq_job *fpq_job_new(void);
+FPQ_EXPORT void fpq_job_free(fpq_job *job);
+/* Deep copy; caller owns the result; NULL when out of memory. */
+FPQ_EXPORT fpq_job *fpq_job_dup(const fpq_job *job);
+FPQ_EXPORT void fpq_jobs_free(fpq_job **jobs, size_t n);
+/* Sets a string field (copies value; NULL clears). Returns 0 or FPQ_ENOMEM. */
+FPQ_EXPORT int fpq_job_set(char **field, const char *value);
+/* Fills id with a fresh uuid4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"). */
+FPQ_EXPORT void fpq_job_new_id(char id[FPQ_ID_MAX + 1]);
+
+/* Validation: 0, or FPQ_EINVAL with one line in msg naming the value and what was
+ * expected (msg may be NULL). */
+FPQ_EXPORT int fpq_validate_id(const char *id, char *msg, size_t msglen);
+FPQ_EXPORT int fpq_validate_pipeline(const char *name, char *msg, size_t msglen);
+FPQ_EXPORT int fpq_validate_run_json(const char *json, char *msg, size_t msglen);
+/* Checks every field of a job about to be enqueued. */
+FPQ_EXPORT int fpq_job_validate(const fpq_job *job, char *msg, size_t msglen);
+
+/* Applies a FlowerPower RunConfig given as a JSON object: its run() options go into
+ * run_json (merged over what is there; `executor` and `with_adapter` become run()'s
+ * `executor_cfg` and `with_adapter_cfg`), its `retry` block (or legacy flat retry keys)
+ * sets the queue's retry policy, `priority` the priority. Null values are skipped.
+ * Returns 0, or FPQ_EINVAL with one line in msg naming the bad field. */
+FPQ_EXPORT int fpq_job_apply_run_config(fpq_job *job, const char *json, char *msg,
+                                        size_t msglen);
+
+/* JSON form of a job (the one `fpq status --json` prints). Caller frees with free(). */
+FPQ_EXPORT char *fpq_job_to_json(const fpq_job *job);
+/* Parses that form. Returns 0 and a job the caller owns, or FPQ_EINVAL / FPQ_EFORMAT
+ * with one line in msg. */
+FPQ_EXPORT int fpq_job_from_json(const char *json, size_t len, fpq_job **out, char *msg,
+                                 size_t msglen);
+
+/* ---- configuration ------------------------------------------------------------------ */
+
+/* Where to connect. Settings resolve as flags > environment (FPQ_BACKEND, FPQ_URL,
+ * FPQ_REDIS_URL) > <project>/conf/job_queue.yml > defaults (sqlite at
+ * <project>/.flowerpower/queue.db). */
+typedef struct fpq_options {
+  const char *project_dir; /* NULL = current directory */
+  const char *backend;     /* flag value or NULL */
+  const char *url;         /* flag value or NULL */
+  int create;              /* create the SQLite file and its directory if missing */
+} fpq_options;
+
+/* ---- the queue handle ------------------------------------------------------------------ */
+
+typedef struct fpq_queue fpq_queue;
+
+/* Resolves the configuration and connects. Always sets *out to a handle (NULL only when
+ * out of memory), like hiredis: on error read fpq_errmsg(*out), then fpq_close it.
+ * Returns FPQ_ECONFIG for bad settings, FPQ_EUNAVAIL when the backend cannot be
+ * reached, FPQ_EINVAL for an unknown backend name. */
+FPQ_EXPORT int fpq_open(fpq_queue **out, const fpq_options *opts);
+FPQ_EXPORT void fpq_close(fpq_queue *q);
+/* The last error's detail, in the backend's own words; "" after success. Owned by q. */
+FPQ_EXPORT const char *fpq_errmsg(const fpq_queue *q);
+FPQ_EXPORT int fpq_errcode(const fpq_queue *q);
+/* Resolved settings, owned by q: backend name, URL, absolute project directory. */
+FPQ_EXPORT const char *fpq_backend_name(const fpq_queue *q);
+FPQ_EXPORT const char *fpq_url(const fpq_queue *q);
+FPQ_EXPORT const char *fpq_project_dir(const fpq_queue *q);
+/* A value from conf/job_queue.yml's top level ("" when unset); owned by q. */
+FPQ_EXPORT const char *fpq_setting(const fpq_queue *q, const char *key);
+
+/* ---- producer API ------------------------------------------------------------------------ */
+
+/* Validates and stores a job. Empty id: a uuid4 is made and written back into job->id.
+ * Fills created_at/enqueued_at, status (queued, or scheduled when run_at > now) and the
+ * retry fields left at -1. FPQ_EINVAL (nothing written) for bad input, including a
+ * pipeline the project does not have; FPQ_EEXIST when the id is taken. */
+FPQ_EXPORT int fpq_enqueue(fpq_queue *q, fpq_job *job);
+/* Returns 0 and a job the caller owns, or FPQ_ENOTFOUND. */
+FPQ_EXPORT int fpq_get(fpq_queue *q, const char *id, fpq_job **out);
+/* Jobs of one project, newest first; pipeline NULL = all pipelines; limit <= 0 = 100.
+ * Caller frees with fpq_jobs_free(*out, *n). */
+FPQ_EXPORT int fpq_find(fpq_queue *q, const char *project, const char *pipeline, int limit,
+                        fpq_job ***out, size_t *n);
+/* queued/scheduled/deferred -> canceled. FPQ_ESTATE otherwise (message names it). */
+FPQ_EXPORT int fpq_cancel(fpq_queue *q, const char *id);
+/* failed/stopped/canceled -> queued at the back of its queue, attempts reset. */
+FPQ_EXPORT int fpq_requeue(fpq_queue *q, const char *id);
+/* Blocks until the job is terminal or timeout (seconds, < 0 = forever) passes; returns 0
+ * and the job (caller owns), FPQ_ETIMEDOUT, or FPQ_ENOTFOUND. */
+FPQ_EXPORT int fpq_wait(fpq_queue *q, const char *id, double timeout, fpq_job **out);
+
+/* Counts per queue and status. */
+typedef struct fpq_queue_counts {
+  char queue[64];
+  int64_t count[FPQ_STATUS_COUNT];
+  double oldest_queued_at; /* enqueued_at of the oldest queued job; 0 when none */
+} fpq_queue_counts;
+/* Caller frees *out with free(). */
+FPQ_EXPORT int fpq_counts(fpq_queue *q, fpq_queue_counts **out, size_t *n);
+/* Metrics as one JSON object (counts, workers, throughput, run-time percentiles);
+ * caller frees with free(). */
+FPQ_EXPORT int fpq_metrics_json(fpq_queue *q, char **out);
+
+/* ---- worker API ------------------------------------------------------------------------- */
+
+/* Takes the next due job from the first non-empty queue in order, atomically marking it
+ * started with a lease of lease_seconds owned by worker. Waits up to wait_seconds for one
+ * (0 = do not wait). Returns 0 and a job the caller owns, or FPQ_EEMPTY. */
+FPQ_EXPORT int fpq_take(fpq_queue *q, const char *worker, const char *const *queues,
+                        size_t nqueues, double lease_seconds, double wait_seconds,
+                        fpq_job **out);
+/* Extends the lease of a started job this worker owns. FPQ_ELEASE when it is not ours. */
+FPQ_EXPORT int fpq_extend(fpq_queue *q, const char *id, const char *worker,
+                          double lease_seconds);
+
+/* How a run ended. */
+typedef enum {
+  FPQ_OUTCOME_SUCCESS,   /* result_json holds the return value */
+  FPQ_OUTCOME_FAILURE,   /* error_json; retried if attempts remain */
+  FPQ_OUTCOME_STOPPED,   /* stopped by a user: status stopped, no retry */
+  FPQ_OUTCOME_RETURN     /* put back untouched (worker shutting down): attempt not counted */
+} fpq_outcome_kind;
+
+typedef struct fpq_outcome {
+  fpq_outcome_kind kind;
+  const char *result_json;
+  const char *error_json;
+  double duration; /* seconds the run took */
+} fpq_outcome;
+
+/* Records the outcome of a job this worker took (job as fpq_take returned it). For a
+ * failure with retries left the job becomes scheduled at now + backoff
+ * (retry_delay * 2^(attempt-1), jittered), or queued when that is 0. Sets *final_status
+ * (may be NULL) to where the job went. FPQ_ELEASE when the job is no longer this
+ * worker's (its lease expired and someone else handled it). */
+FPQ_EXPORT int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
+                          const fpq_outcome *outcome, fpq_status *final_status);
+/* Makes due scheduled jobs queued and handles started jobs whose lease expired
+ * (dead worker): retried if attempts remain, else failed with the reason. Sets *moved to
+ * the number of jobs changed (may be NULL). Any process may call it. */
+FPQ_EXPORT int fpq_maintain(fpq_queue *q, int *moved);
+
+/* Workers. */
+typedef struct fpq_worker_info {
+  char name[128];
+  char hostname[256];
+  int pid;
+  char state[16];      /* started, idle, busy, suspended, stopped */
+  char queues[256];    /* comma-joined */
+  char current_job[FPQ_ID_MAX + 1];
+  double birth;
+  double last_heartbeat;
+  int64_t successful;
+  int64_t failed;
+  double busy_seconds;
+} fpq_worker_info;
+
+/* Registers (or re-registers) a worker; the record expires ttl seconds after the last
+ * call. Call it again as a heartbeat with the fresh state. */
+FPQ_EXPORT int fpq_worker_beat(fpq_queue *q, const fpq_worker_info *info, double ttl);
+FPQ_EXPORT int fpq_worker_gone(fpq_queue *q, const char *name);
+/* Live workers; caller frees *out with free(). */
+FPQ_EXPORT int fpq_workers(fpq_queue *q, fpq_worker_info **out, size_t *n);
+/* Sends a command to a worker by name: "shutdown" (finish running jobs, then exit),
+ * "shutdown-now" (running jobs go back), "kill-horse", "stop-job:<id>". */
+FPQ_EXPORT int fpq_worker_command(fpq_queue *q, const char *name, const char *command);
+/* Takes the oldest pending command for worker into buf ("" and FPQ_EEMPTY when none). */
+FPQ_EXPORT int fpq_worker_next_command(fpq_queue *q, const char *name, char *buf, size_t len);
+
+/* Build version, e.g. "0.1.0". */
+FPQ_EXPORT const char *fpq_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FPQ_H */

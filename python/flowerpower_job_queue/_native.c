@@ -1,0 +1,913 @@
+/* _native.c: the CPython extension over libfpq, the engine's C API (include/fpq.h).
+ *
+ * Thin on purpose: each method converts its arguments, calls one fpq_* function with the
+ * GIL released, converts the result, and raises the package's typed exceptions
+ * (flowerpower_job_queue.exceptions, looked up once at import and kept in module state).
+ * Everything a Python caller wants beyond that (RunConfig conversion, datetimes, result
+ * decoding) lives in manager.py.
+ *
+ * An fpq_queue handle is not thread-safe, so each Queue guards its handle with a lock. A
+ * call takes the lock and runs the C function with the GIL released; it copies the
+ * handle's error text before letting go of the lock, and builds Python objects only
+ * afterwards, so no Python code (a finalizer run by the GC, say) can ever run while the
+ * lock is held and come back to the same handle. Long waits run in short slices that let
+ * go of the lock in between, so one thread waiting for a result does not block others
+ * sharing the handle, and Ctrl-C is answered within a slice.
+ *
+ * Multi-phase initialisation (PEP 489) with module state and a heap type, after CPython's
+ * Modules/_json.c. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pythread.h>
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fpq.h"
+
+/* The error text of a handle is at most 768 bytes (src/queue.h); room for our prefix. */
+#define ERR_MAX 1024
+/* A call on a closed handle; positive, so it never collides with an FPQ_E* code. */
+#define CLOSED 1
+/* Longest slice of a wait between checks for signals and other users of the handle. */
+#define WAIT_SLICE 0.5
+
+typedef struct {
+  PyObject *queue_type;
+  /* The exception classes from flowerpower_job_queue.exceptions. */
+  PyObject *JobQueueError;
+  PyObject *InvalidInput;
+  PyObject *JobNotFound;
+  PyObject *BackendUnavailable;
+  PyObject *JobTimeout;
+} native_state;
+
+static struct PyModuleDef native_module;
+
+static native_state *module_state(PyObject *module) {
+  return (native_state *)PyModule_GetState(module);
+}
+
+/* The state of the module that defined tp (or a base of it); NULL with an exception. */
+static native_state *type_state(PyTypeObject *tp) {
+  PyObject *module = PyType_GetModuleByDef(tp, &native_module); /* borrowed */
+  return module ? module_state(module) : NULL;
+}
+
+/* ---- errors ------------------------------------------------------------------------ */
+
+static PyObject *exception_for(const native_state *st, int code) {
+  switch (code) {
+    case FPQ_EINVAL:
+    case FPQ_ECONFIG:
+    case FPQ_EEXIST:
+    case FPQ_ETOOBIG: return st->InvalidInput;
+    case FPQ_ENOTFOUND: return st->JobNotFound;
+    case FPQ_EUNAVAIL: return st->BackendUnavailable;
+    case FPQ_ETIMEDOUT: return st->JobTimeout;
+    default: return st->JobQueueError;
+  }
+}
+
+/* Raises the exception for code with message (a str, stolen; NULL: an error is set).
+ * Returns NULL. */
+static PyObject *raise_message(const native_state *st, int code, PyObject *message) {
+  PyObject *args = NULL, *kwargs = NULL, *exc = NULL;
+  if (message == NULL) return NULL;
+  if (code == FPQ_ENOMEM) {
+    Py_DECREF(message);
+    return PyErr_NoMemory();
+  }
+  const char *name = code == CLOSED ? "ECLOSED" : fpq_err_name(code);
+  PyObject *type = code == CLOSED ? st->InvalidInput : exception_for(st, code);
+  args = PyTuple_Pack(1, message);
+  if (args == NULL) goto error;
+  kwargs = Py_BuildValue("{s:s}", "code", name);
+  if (kwargs == NULL) goto error;
+  exc = PyObject_Call(type, args, kwargs);
+  if (exc == NULL) goto error;
+  PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+error:
+  Py_XDECREF(exc);
+  Py_XDECREF(kwargs);
+  Py_XDECREF(args);
+  Py_DECREF(message);
+  return NULL;
+}
+
+/* Raises the exception for code with the engine's message (UTF-8; "" means the code's
+ * generic text). Returns NULL. */
+static PyObject *raise_code(const native_state *st, int code, const char *msg) {
+  if (code == CLOSED) msg = "the queue handle is closed";
+  else if (msg == NULL || msg[0] == '\0') msg = fpq_strerror(code);
+  return raise_message(st, code, PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace"));
+}
+
+static PyObject *raise_format(const native_state *st, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  PyObject *message = PyUnicode_FromFormatV(fmt, ap);
+  va_end(ap);
+  return raise_message(st, code, message);
+}
+
+/* ---- conversions ------------------------------------------------------------------- */
+
+static PyObject *str_or_none(const char *s) {
+  if (s == NULL) Py_RETURN_NONE;
+  /* Stored text is the engine's JSON or names it validated; "replace" keeps a damaged
+   * record readable instead of making it impossible to look at. */
+  return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
+static PyObject *time_or_none(double t) {
+  if (!(t > 0)) Py_RETURN_NONE;
+  return PyFloat_FromDouble(t);
+}
+
+/* Sets d[key] = value and drops the reference; value NULL means an error is set. */
+static int put(PyObject *d, const char *key, PyObject *value) {
+  if (value == NULL) return -1;
+  int rc = PyDict_SetItemString(d, key, value);
+  Py_DECREF(value);
+  return rc;
+}
+
+static PyObject *job_to_dict(const fpq_job *job) {
+  PyObject *d = PyDict_New();
+  if (d == NULL) return NULL;
+  const char *queue = job->queue ? job->queue : fpq_priority_queue(job->priority);
+  if (put(d, "id", PyUnicode_FromString(job->id)) < 0 ||
+      put(d, "project", str_or_none(job->project)) < 0 ||
+      put(d, "pipeline", str_or_none(job->pipeline)) < 0 ||
+      put(d, "run_json", str_or_none(job->run_json ? job->run_json : "{}")) < 0 ||
+      put(d, "queue", str_or_none(queue)) < 0 ||
+      put(d, "priority", PyUnicode_FromString(fpq_priority_name(job->priority))) < 0 ||
+      put(d, "status", PyUnicode_FromString(fpq_status_name(job->status))) < 0 ||
+      put(d, "description", str_or_none(job->description)) < 0 ||
+      put(d, "created_at", time_or_none(job->created_at)) < 0 ||
+      put(d, "enqueued_at", time_or_none(job->enqueued_at)) < 0 ||
+      put(d, "started_at", time_or_none(job->started_at)) < 0 ||
+      put(d, "ended_at", time_or_none(job->ended_at)) < 0 ||
+      put(d, "run_at", time_or_none(job->run_at)) < 0 ||
+      put(d, "attempts", PyLong_FromLong(job->attempts)) < 0 ||
+      put(d, "max_retries", PyLong_FromLong(job->max_retries)) < 0 ||
+      put(d, "retry_delay", PyFloat_FromDouble(job->retry_delay)) < 0 ||
+      put(d, "jitter_factor", PyFloat_FromDouble(job->jitter_factor)) < 0 ||
+      put(d, "timeout", PyFloat_FromDouble(job->timeout)) < 0 ||
+      put(d, "result_ttl", PyFloat_FromDouble(job->result_ttl)) < 0 ||
+      put(d, "worker", str_or_none(job->worker)) < 0 ||
+      put(d, "result_json", str_or_none(job->result_json)) < 0 ||
+      put(d, "error_json", str_or_none(job->error_json)) < 0 ||
+      put(d, "func", str_or_none(job->func)) < 0) {
+    Py_DECREF(d);
+    return NULL;
+  }
+  return d;
+}
+
+/* "a,b,c" -> ["a", "b", "c"]; "" -> []. */
+static PyObject *split_commas(const char *text) {
+  PyObject *list = PyList_New(0);
+  if (list == NULL) return NULL;
+  const char *p = text;
+  while (*p) {
+    const char *end = strchr(p, ',');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n > 0) {
+      PyObject *item = PyUnicode_DecodeUTF8(p, (Py_ssize_t)n, "replace");
+      if (item == NULL || PyList_Append(list, item) < 0) {
+        Py_XDECREF(item);
+        Py_DECREF(list);
+        return NULL;
+      }
+      Py_DECREF(item);
+    }
+    p += n + (end != NULL);
+  }
+  return list;
+}
+
+static PyObject *worker_to_dict(const fpq_worker_info *w) {
+  PyObject *d = PyDict_New();
+  if (d == NULL) return NULL;
+  if (put(d, "name", str_or_none(w->name)) < 0 ||
+      put(d, "hostname", str_or_none(w->hostname)) < 0 ||
+      put(d, "pid", PyLong_FromLong(w->pid)) < 0 ||
+      put(d, "state", str_or_none(w->state)) < 0 ||
+      put(d, "queues", split_commas(w->queues)) < 0 ||
+      put(d, "current_job", w->current_job[0] ? str_or_none(w->current_job) : str_or_none(NULL)) < 0 ||
+      put(d, "birth", time_or_none(w->birth)) < 0 ||
+      put(d, "last_heartbeat", time_or_none(w->last_heartbeat)) < 0 ||
+      put(d, "successful", PyLong_FromLongLong(w->successful)) < 0 ||
+      put(d, "failed", PyLong_FromLongLong(w->failed)) < 0 ||
+      put(d, "busy_seconds", PyFloat_FromDouble(w->busy_seconds)) < 0) {
+    Py_DECREF(d);
+    return NULL;
+  }
+  return d;
+}
+
+/* O& converter: None -> NULL, str/bytes/os.PathLike -> bytes (a new reference in *out,
+ * released by the caller). */
+static int path_or_none(PyObject *obj, void *out) {
+  PyObject **result = out;
+  if (obj == NULL) { /* cleanup call (Py_CLEANUP_SUPPORTED) */
+    Py_CLEAR(*result);
+    return 1;
+  }
+  if (obj == Py_None) {
+    *result = NULL;
+    return 1;
+  }
+  if (!PyUnicode_FSConverter(obj, result)) return 0;
+  return Py_CLEANUP_SUPPORTED;
+}
+
+/* ---- the Queue type ------------------------------------------------------------------ */
+
+typedef struct {
+  PyObject_HEAD
+  fpq_queue *q;           /* NULL once closed */
+  PyThread_type_lock lock; /* held while a thread uses q */
+  PyObject *backend;       /* resolved settings, str, fixed at open */
+  PyObject *url;
+  PyObject *project_dir;
+} QueueObject;
+
+/* Runs `call` (a statement that sets rc) on self->q with the GIL released and the handle's
+ * lock held; on failure copies the handle's message into err before the lock goes. */
+#define WITH_HANDLE(self, rc, err, call)                                 \
+  do {                                                                   \
+    Py_BEGIN_ALLOW_THREADS                                               \
+    PyThread_acquire_lock((self)->lock, WAIT_LOCK);                      \
+    if ((self)->q == NULL) {                                             \
+      (rc) = CLOSED;                                                     \
+    } else {                                                             \
+      call;                                                              \
+      if ((rc) != 0) snprintf((err), ERR_MAX, "%s", fpq_errmsg((self)->q)); \
+    }                                                                    \
+    PyThread_release_lock((self)->lock);                                 \
+    Py_END_ALLOW_THREADS                                                 \
+  } while (0)
+
+static PyObject *Queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+  static char *kwlist[] = {"project_dir", "backend", "url", "create", NULL};
+  PyObject *dir = NULL; /* bytes or NULL */
+  const char *backend = NULL, *url = NULL;
+  int create = 1;
+  QueueObject *self = NULL;
+  fpq_queue *q = NULL;
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(type);
+  if (st == NULL) return NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O&zzp:Queue", kwlist, path_or_none, &dir,
+                                   &backend, &url, &create))
+    return NULL;
+  self = (QueueObject *)type->tp_alloc(type, 0);
+  if (self == NULL) goto error;
+  self->lock = PyThread_allocate_lock();
+  if (self->lock == NULL) {
+    PyErr_SetString(PyExc_MemoryError, "cannot allocate a lock");
+    goto error;
+  }
+  fpq_options opts = {.project_dir = dir ? PyBytes_AS_STRING(dir) : NULL,
+                      .backend = backend,
+                      .url = url,
+                      .create = create};
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = fpq_open(&q, &opts);
+  if (rc != 0) {
+    snprintf(err, sizeof err, "%s", fpq_errmsg(q));
+    fpq_close(q);
+    q = NULL;
+  }
+  Py_END_ALLOW_THREADS
+  if (rc != 0) {
+    raise_code(st, rc, err);
+    goto error;
+  }
+  self->q = q;
+  self->backend = str_or_none(fpq_backend_name(q));
+  if (self->backend == NULL) goto error;
+  self->url = str_or_none(fpq_url(q));
+  if (self->url == NULL) goto error;
+  self->project_dir = PyUnicode_DecodeFSDefault(fpq_project_dir(q));
+  if (self->project_dir == NULL) goto error;
+  Py_XDECREF(dir);
+  return (PyObject *)self;
+error:
+  Py_XDECREF(dir);
+  Py_XDECREF(self); /* Queue_dealloc closes q if it got that far */
+  return NULL;
+}
+
+static void Queue_dealloc(QueueObject *self) {
+  PyTypeObject *tp = Py_TYPE(self);
+  /* Nobody else can hold the lock: holding it means holding a reference to self. */
+  if (self->q) fpq_close(self->q);
+  if (self->lock) PyThread_free_lock(self->lock);
+  Py_XDECREF(self->backend);
+  Py_XDECREF(self->url);
+  Py_XDECREF(self->project_dir);
+  tp->tp_free((PyObject *)self);
+  Py_DECREF(tp);
+}
+
+static PyObject *Queue_repr(QueueObject *self) {
+  if (self->backend == NULL) return PyUnicode_FromFormat("<Queue (not open)>");
+  return PyUnicode_FromFormat("<Queue backend=%R url=%R project_dir=%R%s>", self->backend,
+                              self->url, self->project_dir, self->q ? "" : " closed");
+}
+
+PyDoc_STRVAR(enqueue_doc,
+"enqueue(pipeline, *, run_config_json=None, run_json=None, priority=None, job_id=None,\n"
+"        run_at=0.0, timeout=0.0, max_retries=-1, retry_delay=-1.0, jitter_factor=-1.0,\n"
+"        result_ttl=0.0) -> str\n"
+"\n"
+"Validates and stores one job; returns its id. run_json is the stored run() keyword\n"
+"arguments as a JSON object; run_config_json is a FlowerPower RunConfig as a JSON object,\n"
+"applied over it (fpq_job_apply_run_config: retry block -> the queue's retry policy,\n"
+"executor -> executor_cfg, priority). The other arguments override both; their defaults\n"
+"mean 'not given' (priority: medium unless the run config says; retries: the pipeline's\n"
+"YAML; run_at 0: now; timeout 0: the worker's default). Raises InvalidInput (nothing\n"
+"written) for bad input, BackendUnavailable when the backend cannot be reached.\n"
+"\n"
+"Example:\n"
+"    >>> q.enqueue('hello', run_json='{\"inputs\": {\"x\": 1}}', priority='high')\n"
+"    '6f1c2a9e-...'");
+
+static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds) {
+  static char *kwlist[] = {"pipeline", "run_config_json", "run_json", "priority", "job_id",
+                           "run_at", "timeout", "max_retries", "retry_delay",
+                           "jitter_factor", "result_ttl", NULL};
+  const char *pipeline, *run_config_json = NULL, *run_json = NULL, *job_id = NULL;
+  PyObject *priority = Py_None;
+  double run_at = 0, timeout = 0, retry_delay = -1, jitter_factor = -1, result_ttl = 0;
+  int max_retries = -1;
+  fpq_job *job = NULL;
+  PyObject *result = NULL;
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(Py_TYPE(self));
+  if (st == NULL) return NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzOzddiddd:enqueue", kwlist, &pipeline,
+                                   &run_config_json, &run_json, &priority, &job_id, &run_at,
+                                   &timeout, &max_retries, &retry_delay, &jitter_factor,
+                                   &result_ttl))
+    return NULL;
+  job = fpq_job_new();
+  if (job == NULL) return PyErr_NoMemory();
+  if (fpq_job_set(&job->pipeline, pipeline) != 0 ||
+      (run_json && fpq_job_set(&job->run_json, run_json) != 0)) {
+    PyErr_NoMemory();
+    goto error;
+  }
+  if (run_config_json) {
+    int rc = fpq_job_apply_run_config(job, run_config_json, err, sizeof err);
+    if (rc != 0) {
+      raise_code(st, rc, err);
+      goto error;
+    }
+  }
+  if (priority != Py_None) {
+    const char *name = PyUnicode_Check(priority) ? PyUnicode_AsUTF8(priority) : NULL;
+    if (name == NULL && PyErr_Occurred()) goto error;
+    if (name == NULL || fpq_priority_parse(name, &job->priority) != 0) {
+      raise_format(st, FPQ_EINVAL, "priority %R is not known: expected high, medium or low",
+                   priority);
+      goto error;
+    }
+    fpq_job_set(&job->queue, NULL); /* enqueue fills in the priority's queue */
+  }
+  if (job_id) {
+    if (fpq_validate_id(job_id, err, sizeof err) != 0) {
+      raise_code(st, FPQ_EINVAL, err);
+      goto error;
+    }
+    snprintf(job->id, sizeof job->id, "%s", job_id);
+  }
+  if (run_at != 0) job->run_at = run_at;
+  if (timeout != 0) job->timeout = timeout;
+  if (max_retries != -1) job->max_retries = max_retries;
+  if (retry_delay != -1) job->retry_delay = retry_delay;
+  if (jitter_factor != -1) job->jitter_factor = jitter_factor;
+  if (result_ttl != 0) job->result_ttl = result_ttl;
+  int rc;
+  WITH_HANDLE(self, rc, err, rc = fpq_enqueue(self->q, job));
+  if (rc != 0) {
+    raise_code(st, rc, err);
+    goto error;
+  }
+  result = PyUnicode_FromString(job->id);
+error:
+  fpq_job_free(job);
+  return result;
+}
+
+PyDoc_STRVAR(get_doc,
+"get(id) -> dict\n"
+"\n"
+"The job with that id, as a dict of every fpq_job field: times as float epoch seconds or\n"
+"None, status/priority/queue as strings, result_json/error_json/run_json as raw JSON text.\n"
+"Raises JobNotFound, or InvalidInput for a malformed id.\n"
+"\n"
+"Example:\n"
+"    >>> q.get(job_id)['status']\n"
+"    'queued'");
+
+static PyObject *Queue_get(QueueObject *self, PyObject *args) {
+  const char *id;
+  fpq_job *job = NULL;
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(Py_TYPE(self));
+  if (st == NULL) return NULL;
+  if (!PyArg_ParseTuple(args, "s:get", &id)) return NULL;
+  int rc;
+  WITH_HANDLE(self, rc, err, rc = fpq_get(self->q, id, &job));
+  if (rc != 0) return raise_code(st, rc, err);
+  PyObject *d = job_to_dict(job);
+  fpq_job_free(job);
+  return d;
+}
+
+PyDoc_STRVAR(find_doc,
+"find(pipeline=None, limit=100) -> list[dict]\n"
+"\n"
+"This project's jobs, newest first: all of them, or one pipeline's (at most limit; limit\n"
+"<= 0 means 100). Each job is a dict as get() returns it.\n"
+"\n"
+"Example:\n"
+"    >>> [j['id'] for j in q.find('hello', limit=2)]\n"
+"    ['9b1e...', '6f1c...']");
+
+static PyObject *Queue_find(QueueObject *self, PyObject *args, PyObject *kwds) {
+  static char *kwlist[] = {"pipeline", "limit", NULL};
+  const char *pipeline = NULL;
+  int limit = 100;
+  fpq_job **jobs = NULL;
+  size_t n = 0;
+  PyObject *list = NULL;
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(Py_TYPE(self));
+  if (st == NULL) return NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|zi:find", kwlist, &pipeline, &limit))
+    return NULL;
+  int rc;
+  WITH_HANDLE(self, rc, err, rc = fpq_find(self->q, NULL, pipeline, limit, &jobs, &n));
+  if (rc != 0) return raise_code(st, rc, err);
+  list = PyList_New((Py_ssize_t)n);
+  if (list == NULL) goto done;
+  for (size_t i = 0; i < n; i++) {
+    PyObject *d = job_to_dict(jobs[i]);
+    if (d == NULL) {
+      Py_CLEAR(list);
+      goto done;
+    }
+    PyList_SET_ITEM(list, (Py_ssize_t)i, d); /* steals d */
+  }
+done:
+  fpq_jobs_free(jobs, n);
+  return list;
+}
+
+PyDoc_STRVAR(wait_doc,
+"wait(id, timeout=-1.0) -> dict\n"
+"\n"
+"Blocks (without the GIL) until the job is finished, failed, stopped or canceled, and\n"
+"returns it as get() does. timeout in seconds; < 0 waits forever. Raises JobTimeout when\n"
+"the time runs out, JobNotFound. Ctrl-C interrupts it.\n"
+"\n"
+"Example:\n"
+"    >>> q.wait(job_id, timeout=30)['status']\n"
+"    'finished'");
+
+static double monotonic_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static PyObject *Queue_wait(QueueObject *self, PyObject *args, PyObject *kwds) {
+  static char *kwlist[] = {"id", "timeout", NULL};
+  const char *id;
+  double timeout = -1;
+  fpq_job *job = NULL;
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(Py_TYPE(self));
+  if (st == NULL) return NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|d:wait", kwlist, &id, &timeout)) return NULL;
+  if (isnan(timeout)) return raise_code(st, FPQ_EINVAL, "wait timeout is not a number");
+  const int forever = timeout < 0;
+  const double deadline = monotonic_seconds() + (forever ? 0 : timeout);
+  for (;;) {
+    double left = forever ? WAIT_SLICE : deadline - monotonic_seconds();
+    double slice = left < WAIT_SLICE ? (left > 0 ? left : 0) : WAIT_SLICE;
+    int rc;
+    WITH_HANDLE(self, rc, err, rc = fpq_wait(self->q, id, slice, &job));
+    if (rc == 0) break;
+    if (rc != FPQ_ETIMEDOUT) return raise_code(st, rc, err);
+    if (!forever && slice >= left) {
+      /* The engine's message names this slice; say what the caller asked for. */
+      fpq_job *last = NULL;
+      WITH_HANDLE(self, rc, err, rc = fpq_get(self->q, id, &last));
+      if (rc != 0) return raise_code(st, rc, err);
+      char seconds[32];
+      snprintf(seconds, sizeof seconds, "%g", timeout);
+      raise_format(st, FPQ_ETIMEDOUT, "job '%s' is still %s after %s seconds", id,
+                   fpq_status_name(last->status), seconds);
+      fpq_job_free(last);
+      return NULL;
+    }
+    if (PyErr_CheckSignals() < 0) return NULL;
+  }
+  PyObject *d = job_to_dict(job);
+  fpq_job_free(job);
+  return d;
+}
+
+PyDoc_STRVAR(cancel_doc,
+"cancel(id) -> None\n"
+"\n"
+"Cancels a job that has not started (queued, scheduled or deferred). Raises JobNotFound,\n"
+"or JobQueueError with code ESTATE when the job is past that.\n"
+"\n"
+"Example:\n"
+"    >>> q.cancel(job_id)");
+
+static PyObject *Queue_cancel(QueueObject *self, PyObject *args) {
+  const char *id;
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(Py_TYPE(self));
+  if (st == NULL) return NULL;
+  if (!PyArg_ParseTuple(args, "s:cancel", &id)) return NULL;
+  int rc;
+  WITH_HANDLE(self, rc, err, rc = fpq_cancel(self->q, id));
+  if (rc != 0) return raise_code(st, rc, err);
+  Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(requeue_doc,
+"requeue(id) -> None\n"
+"\n"
+"Queues a failed, stopped or canceled job again, at the back of its queue, with its\n"
+"attempts reset. Raises JobNotFound, or JobQueueError with code ESTATE.\n"
+"\n"
+"Example:\n"
+"    >>> q.requeue(job_id)");
+
+static PyObject *Queue_requeue(QueueObject *self, PyObject *args) {
+  const char *id;
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(Py_TYPE(self));
+  if (st == NULL) return NULL;
+  if (!PyArg_ParseTuple(args, "s:requeue", &id)) return NULL;
+  int rc;
+  WITH_HANDLE(self, rc, err, rc = fpq_requeue(self->q, id));
+  if (rc != 0) return raise_code(st, rc, err);
+  Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(metrics_json_doc,
+"metrics_json() -> str\n"
+"\n"
+"Metrics as one JSON object: backend, per-queue counts by status and the age of the\n"
+"oldest queued job, live workers.\n"
+"\n"
+"Example:\n"
+"    >>> json.loads(q.metrics_json())['backend']\n"
+"    'sqlite'");
+
+static PyObject *Queue_metrics_json(QueueObject *self, PyObject *Py_UNUSED(ignored)) {
+  char *text = NULL;
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(Py_TYPE(self));
+  if (st == NULL) return NULL;
+  int rc;
+  WITH_HANDLE(self, rc, err, rc = fpq_metrics_json(self->q, &text));
+  if (rc != 0) return raise_code(st, rc, err);
+  PyObject *result = str_or_none(text);
+  free(text);
+  return result;
+}
+
+PyDoc_STRVAR(workers_doc,
+"workers() -> list[dict]\n"
+"\n"
+"Live workers: name, hostname, pid, state, queues (list), current_job (or None), birth,\n"
+"last_heartbeat (epoch seconds), successful, failed, busy_seconds.\n"
+"\n"
+"Example:\n"
+"    >>> [w['name'] for w in q.workers()]\n"
+"    ['host.4242']");
+
+static PyObject *Queue_workers(QueueObject *self, PyObject *Py_UNUSED(ignored)) {
+  fpq_worker_info *workers = NULL;
+  size_t n = 0;
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(Py_TYPE(self));
+  if (st == NULL) return NULL;
+  int rc;
+  WITH_HANDLE(self, rc, err, rc = fpq_workers(self->q, &workers, &n));
+  if (rc != 0) return raise_code(st, rc, err);
+  PyObject *list = PyList_New((Py_ssize_t)n);
+  for (size_t i = 0; list != NULL && i < n; i++) {
+    PyObject *d = worker_to_dict(&workers[i]);
+    if (d == NULL) {
+      Py_CLEAR(list);
+      break;
+    }
+    PyList_SET_ITEM(list, (Py_ssize_t)i, d);
+  }
+  free(workers);
+  return list;
+}
+
+PyDoc_STRVAR(worker_command_doc,
+"worker_command(name, command) -> None\n"
+"\n"
+"Sends a command to a worker through the backend: 'shutdown' (finish running jobs, then\n"
+"exit), 'shutdown-now' (running jobs go back), 'kill-horse', 'stop-job:<id>'.\n"
+"\n"
+"Example:\n"
+"    >>> q.worker_command('host.4242', 'shutdown')");
+
+static PyObject *Queue_worker_command(QueueObject *self, PyObject *args) {
+  const char *name, *command;
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(Py_TYPE(self));
+  if (st == NULL) return NULL;
+  if (!PyArg_ParseTuple(args, "ss:worker_command", &name, &command)) return NULL;
+  int rc;
+  WITH_HANDLE(self, rc, err, rc = fpq_worker_command(self->q, name, command));
+  if (rc != 0) return raise_code(st, rc, err);
+  Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(setting_doc,
+"setting(key) -> str\n"
+"\n"
+"A value from the project's conf/job_queue.yml (dotted key for nested ones; the FPQ_*\n"
+"environment variable wins), or '' when unset.\n"
+"\n"
+"Example:\n"
+"    >>> q.setting('backend')\n"
+"    'sqlite'");
+
+static PyObject *Queue_setting(QueueObject *self, PyObject *args) {
+  const char *key;
+  char *value = NULL;
+  native_state *st = type_state(Py_TYPE(self));
+  if (st == NULL) return NULL;
+  if (!PyArg_ParseTuple(args, "s:setting", &key)) return NULL;
+  int closed = 0;
+  Py_BEGIN_ALLOW_THREADS
+  PyThread_acquire_lock(self->lock, WAIT_LOCK);
+  if (self->q) value = strdup(fpq_setting(self->q, key));
+  else closed = 1;
+  PyThread_release_lock(self->lock);
+  Py_END_ALLOW_THREADS
+  if (closed) return raise_code(st, CLOSED, NULL);
+  if (value == NULL) return PyErr_NoMemory();
+  PyObject *result = str_or_none(value);
+  free(value);
+  return result;
+}
+
+PyDoc_STRVAR(close_doc,
+"close() -> None\n"
+"\n"
+"Closes the connection; later calls raise InvalidInput (code ECLOSED). Closing twice is\n"
+"harmless. A Queue is also a context manager that closes on exit.\n"
+"\n"
+"Example:\n"
+"    >>> with Queue('/path/to/project') as q:\n"
+"    ...     q.find()");
+
+static PyObject *Queue_close(QueueObject *self, PyObject *Py_UNUSED(ignored)) {
+  Py_BEGIN_ALLOW_THREADS
+  PyThread_acquire_lock(self->lock, WAIT_LOCK);
+  fpq_close(self->q);
+  self->q = NULL;
+  PyThread_release_lock(self->lock);
+  Py_END_ALLOW_THREADS
+  Py_RETURN_NONE;
+}
+
+static PyObject *Queue_enter(QueueObject *self, PyObject *Py_UNUSED(ignored)) {
+  return Py_NewRef(self);
+}
+
+static PyObject *Queue_exit(QueueObject *self, PyObject *Py_UNUSED(args)) {
+  return Queue_close(self, NULL);
+}
+
+static PyObject *Queue_get_backend(QueueObject *self, void *Py_UNUSED(closure)) {
+  return Py_NewRef(self->backend);
+}
+
+static PyObject *Queue_get_url(QueueObject *self, void *Py_UNUSED(closure)) {
+  return Py_NewRef(self->url);
+}
+
+static PyObject *Queue_get_project_dir(QueueObject *self, void *Py_UNUSED(closure)) {
+  return Py_NewRef(self->project_dir);
+}
+
+static PyObject *Queue_get_closed(QueueObject *self, void *Py_UNUSED(closure)) {
+  return PyBool_FromLong(self->q == NULL);
+}
+
+static PyMethodDef Queue_methods[] = {
+    {"enqueue", (PyCFunction)(void (*)(void))Queue_enqueue, METH_VARARGS | METH_KEYWORDS,
+     enqueue_doc},
+    {"get", (PyCFunction)Queue_get, METH_VARARGS, get_doc},
+    {"find", (PyCFunction)(void (*)(void))Queue_find, METH_VARARGS | METH_KEYWORDS, find_doc},
+    {"wait", (PyCFunction)(void (*)(void))Queue_wait, METH_VARARGS | METH_KEYWORDS, wait_doc},
+    {"cancel", (PyCFunction)Queue_cancel, METH_VARARGS, cancel_doc},
+    {"requeue", (PyCFunction)Queue_requeue, METH_VARARGS, requeue_doc},
+    {"metrics_json", (PyCFunction)Queue_metrics_json, METH_NOARGS, metrics_json_doc},
+    {"workers", (PyCFunction)Queue_workers, METH_NOARGS, workers_doc},
+    {"worker_command", (PyCFunction)Queue_worker_command, METH_VARARGS, worker_command_doc},
+    {"setting", (PyCFunction)Queue_setting, METH_VARARGS, setting_doc},
+    {"close", (PyCFunction)Queue_close, METH_NOARGS, close_doc},
+    {"__enter__", (PyCFunction)Queue_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)Queue_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef Queue_getset[] = {
+    {"backend", (getter)Queue_get_backend, NULL, "The resolved backend name, e.g. 'sqlite'.",
+     NULL},
+    {"url", (getter)Queue_get_url, NULL, "The resolved backend URL.", NULL},
+    {"project_dir", (getter)Queue_get_project_dir, NULL,
+     "The absolute project directory jobs are scoped to.", NULL},
+    {"closed", (getter)Queue_get_closed, NULL, "True once close() was called.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+PyDoc_STRVAR(Queue_doc,
+"Queue(project_dir=None, backend=None, url=None, create=True)\n"
+"\n"
+"One connection to the queue of a FlowerPower project (libfpq's fpq_queue). Settings\n"
+"resolve as arguments > FPQ_BACKEND/FPQ_URL/FPQ_REDIS_URL > <project>/conf/job_queue.yml >\n"
+"SQLite at <project>/.flowerpower/queue.db (created when create is true). Safe to share\n"
+"between threads: calls on one Queue take turns, each without the GIL. Do not use it in a\n"
+"child process after fork; open a new one there.\n"
+"\n"
+"Example:\n"
+"    >>> with Queue('/path/to/project') as q:\n"
+"    ...     job_id = q.enqueue('hello', run_json='{\"inputs\": {\"x\": 1}}')\n"
+"    ...     q.get(job_id)['status']\n"
+"    'queued'");
+
+static PyType_Slot Queue_slots[] = {
+    {Py_tp_doc, (void *)Queue_doc},
+    {Py_tp_new, Queue_new},
+    {Py_tp_dealloc, Queue_dealloc},
+    {Py_tp_repr, Queue_repr},
+    {Py_tp_methods, Queue_methods},
+    {Py_tp_getset, Queue_getset},
+    {0, NULL}};
+
+static PyType_Spec Queue_spec = {
+    .name = "flowerpower_job_queue._native.Queue",
+    .basicsize = sizeof(QueueObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Queue_slots};
+
+/* ---- module functions ----------------------------------------------------------------- */
+
+static PyObject *native_version(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored)) {
+  return PyUnicode_FromString(fpq_version());
+}
+
+static PyObject *native_validate_id(PyObject *module, PyObject *args) {
+  const char *id;
+  char err[ERR_MAX];
+  if (!PyArg_ParseTuple(args, "s:validate_id", &id)) return NULL;
+  if (fpq_validate_id(id, err, sizeof err) != 0)
+    return raise_code(module_state(module), FPQ_EINVAL, err);
+  Py_RETURN_NONE;
+}
+
+static PyObject *native_validate_pipeline(PyObject *module, PyObject *args) {
+  const char *name;
+  char err[ERR_MAX];
+  if (!PyArg_ParseTuple(args, "s:validate_pipeline", &name)) return NULL;
+  if (fpq_validate_pipeline(name, err, sizeof err) != 0)
+    return raise_code(module_state(module), FPQ_EINVAL, err);
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef native_methods[] = {
+    {"version", native_version, METH_NOARGS,
+     "version() -> str\n\nThe engine's version, e.g. '0.1.0'."},
+    {"validate_id", native_validate_id, METH_VARARGS,
+     "validate_id(id) -> None\n\nRaises InvalidInput unless id matches [A-Za-z0-9_-]{1,128}."},
+    {"validate_pipeline", native_validate_pipeline, METH_VARARGS,
+     "validate_pipeline(name) -> None\n\nRaises InvalidInput for a malformed pipeline name "
+     "(path separators, empty parts, other characters)."},
+    {NULL, NULL, 0, NULL}};
+
+/* ---- module ---------------------------------------------------------------------------- */
+
+static int add_names(PyObject *module, const char *attr, int count, const char *(*name)(int)) {
+  PyObject *t = PyTuple_New(count);
+  if (t == NULL) return -1;
+  for (int i = 0; i < count; i++) {
+    PyObject *s = PyUnicode_FromString(name(i));
+    if (s == NULL) {
+      Py_DECREF(t);
+      return -1;
+    }
+    PyTuple_SET_ITEM(t, i, s);
+  }
+  int rc = PyModule_AddObjectRef(module, attr, t);
+  Py_DECREF(t);
+  return rc;
+}
+
+static const char *status_at(int i) { return fpq_status_name((fpq_status)i); }
+static const char *priority_at(int i) { return fpq_priority_name((fpq_priority)i); }
+
+static int native_exec(PyObject *module) {
+  native_state *st = module_state(module);
+  PyObject *exceptions = PyImport_ImportModule("flowerpower_job_queue.exceptions");
+  if (exceptions == NULL) return -1;
+  st->JobQueueError = PyObject_GetAttrString(exceptions, "JobQueueError");
+  st->InvalidInput = PyObject_GetAttrString(exceptions, "InvalidInput");
+  st->JobNotFound = PyObject_GetAttrString(exceptions, "JobNotFound");
+  st->BackendUnavailable = PyObject_GetAttrString(exceptions, "BackendUnavailable");
+  st->JobTimeout = PyObject_GetAttrString(exceptions, "JobTimeout");
+  Py_DECREF(exceptions);
+  if (!st->JobQueueError || !st->InvalidInput || !st->JobNotFound || !st->BackendUnavailable ||
+      !st->JobTimeout)
+    return -1;
+  st->queue_type = PyType_FromModuleAndSpec(module, &Queue_spec, NULL);
+  if (st->queue_type == NULL) return -1;
+  if (PyModule_AddType(module, (PyTypeObject *)st->queue_type) < 0) return -1;
+  if (add_names(module, "STATUSES", FPQ_STATUS_COUNT, status_at) < 0) return -1;
+  if (add_names(module, "PRIORITIES", FPQ_PRIORITY_COUNT, priority_at) < 0) return -1;
+  if (PyModule_AddIntConstant(module, "ID_MAX", FPQ_ID_MAX) < 0 ||
+      PyModule_AddIntConstant(module, "PIPELINE_MAX", FPQ_PIPELINE_MAX) < 0 ||
+      PyModule_AddIntConstant(module, "RUN_MAX", FPQ_RUN_MAX) < 0)
+    return -1;
+  return 0;
+}
+
+static int native_traverse(PyObject *module, visitproc visit, void *arg) {
+  native_state *st = module_state(module);
+  Py_VISIT(st->queue_type);
+  Py_VISIT(st->JobQueueError);
+  Py_VISIT(st->InvalidInput);
+  Py_VISIT(st->JobNotFound);
+  Py_VISIT(st->BackendUnavailable);
+  Py_VISIT(st->JobTimeout);
+  return 0;
+}
+
+static int native_clear(PyObject *module) {
+  native_state *st = module_state(module);
+  Py_CLEAR(st->queue_type);
+  Py_CLEAR(st->JobQueueError);
+  Py_CLEAR(st->InvalidInput);
+  Py_CLEAR(st->JobNotFound);
+  Py_CLEAR(st->BackendUnavailable);
+  Py_CLEAR(st->JobTimeout);
+  return 0;
+}
+
+static void native_free(void *module) { native_clear((PyObject *)module); }
+
+static PyModuleDef_Slot native_slots[] = {
+    {Py_mod_exec, native_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    /* All state is per module; libfpq's own globals (the backend registry) are locked. */
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL}};
+
+PyDoc_STRVAR(native_doc,
+"The C engine of flowerpower-job-queue (libfpq), for the Python API in manager.py.\n"
+"\n"
+"Example:\n"
+"    >>> from flowerpower_job_queue import _native\n"
+"    >>> _native.PRIORITIES\n"
+"    ('high', 'medium', 'low')");
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "flowerpower_job_queue._native",
+    .m_doc = native_doc,
+    .m_size = sizeof(native_state),
+    .m_methods = native_methods,
+    .m_slots = native_slots,
+    .m_traverse = native_traverse,
+    .m_clear = native_clear,
+    .m_free = native_free,
+};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModuleDef_Init(&native_module); }

@@ -1,0 +1,215 @@
+/* backend.c: the registry of storage backends and the wrappers every backend call goes
+ * through. Built-in backends register on first use; a plugin is a shared object named in
+ * conf/job_queue.yml (backends.NAME.library) and loaded with dlopen. The wrappers are the
+ * single place where a missing method becomes FPQ_ENOTSUP and where errors get their
+ * detail, so no caller has to know which backend it talks to. */
+#include "backend.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "job.h"
+
+#define MAX_BACKENDS 32
+
+static const struct fpq_backend_methods *registry[MAX_BACKENDS];
+static size_t registry_len;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
+
+static int add_locked(const struct fpq_backend_methods *m) {
+  if (m == NULL || m->name == NULL || m->version < 1 || m->version > FPQ_BACKEND_VERSION ||
+      m->handle_size < sizeof(fpq_backend) || m->open == NULL || m->close == NULL)
+    return FPQ_EINVAL;
+  for (size_t i = 0; i < registry_len; i++)
+    if (strcmp(registry[i]->name, m->name) == 0) return FPQ_EEXIST;
+  if (registry_len == MAX_BACKENDS) return FPQ_ENOMEM;
+  registry[registry_len++] = m;
+  return 0;
+}
+
+#ifdef FPQ_HAVE_RQ
+extern const struct fpq_backend_methods fpq__rq_methods;
+#endif
+
+static void register_builtins(void) {
+  pthread_mutex_lock(&registry_lock);
+  add_locked(&fpq__sqlite_methods);
+#ifdef FPQ_HAVE_RQ
+  add_locked(&fpq__rq_methods);
+#endif
+  pthread_mutex_unlock(&registry_lock);
+}
+
+int fpq__backend_add(const struct fpq_backend_methods *m) {
+  pthread_once(&builtins_once, register_builtins);
+  pthread_mutex_lock(&registry_lock);
+  int rc = add_locked(m);
+  pthread_mutex_unlock(&registry_lock);
+  return rc;
+}
+
+void fpq__backend_names(char *buf, size_t len) {
+  pthread_once(&builtins_once, register_builtins);
+  size_t o = 0;
+  buf[0] = '\0';
+  pthread_mutex_lock(&registry_lock);
+  for (size_t i = 0; i < registry_len && o < len; i++)
+    o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", registry[i]->name);
+  pthread_mutex_unlock(&registry_lock);
+}
+
+static const struct fpq_backend_methods *lookup(const char *name) {
+  const struct fpq_backend_methods *found = NULL;
+  pthread_mutex_lock(&registry_lock);
+  for (size_t i = 0; i < registry_len && !found; i++)
+    if (strcmp(registry[i]->name, name) == 0) found = registry[i];
+  pthread_mutex_unlock(&registry_lock);
+  return found;
+}
+
+/* Loads a plugin; the handle is never closed because the methods live in it. */
+static const struct fpq_backend_methods *load_plugin(const char *name, const char *path,
+                                                     char *err, size_t errlen) {
+  void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (lib == NULL) {
+    snprintf(err, errlen, "backend '%s': cannot load plugin %s: %s", name, path, dlerror());
+    return NULL;
+  }
+  fpq_backend_register_fn reg;
+  *(void **)&reg = dlsym(lib, "fpq_backend_register");
+  const struct fpq_backend_methods *m = reg ? reg(FPQ_BACKEND_VERSION) : NULL;
+  if (m == NULL) {
+    snprintf(err, errlen, "backend '%s': plugin %s %s", name, path,
+             reg ? "refused this core's version" : "does not export fpq_backend_register");
+    return NULL;
+  }
+  if (m->name == NULL || strcmp(m->name, name) != 0) {
+    snprintf(err, errlen, "backend '%s': plugin %s calls itself '%s'", name, path,
+             m->name ? m->name : "");
+    return NULL;
+  }
+  int rc = fpq__backend_add(m);
+  if (rc == FPQ_EINVAL) {
+    snprintf(err, errlen,
+             "backend '%s': plugin %s has version %d (this core supports 1 to %d) or lacks "
+             "open/close", name, path, m->version, FPQ_BACKEND_VERSION);
+    return NULL;
+  }
+  return lookup(name);
+}
+
+const struct fpq_backend_methods *fpq__backend_find(const fpq__config *c, const char *name,
+                                                    char *err, size_t errlen) {
+  pthread_once(&builtins_once, register_builtins);
+  const struct fpq_backend_methods *m = lookup(name);
+  if (m) return m;
+  char key[128];
+  snprintf(key, sizeof key, "backends.%s.library", name);
+  const char *path = c ? fpq__config_get(c, key) : NULL;
+  if (path) return load_plugin(name, path, err, errlen);
+  char names[256], q[80];
+  fpq__backend_names(names, sizeof names);
+  fpq__quote(name, q, sizeof q);
+  snprintf(err, errlen, "backend '%s' is not known: expected one of %s (or a plugin under "
+           "backends: in conf/job_queue.yml)", q, names);
+  return NULL;
+}
+
+int fpq__backend_open(const struct fpq_backend_methods *m, const char *url,
+                      const fpq_backend_settings *s, fpq_backend **out) {
+  fpq_backend *b = fpq__calloc(1, m->handle_size);
+  *out = b;
+  if (b == NULL) return FPQ_ENOMEM;
+  b->methods = m;
+  int rc = m->open(b, url, s);
+  if (rc != 0 && b->err == 0) fpq_backend_fail(b, rc, "%s", fpq_strerror(rc));
+  return rc;
+}
+
+void fpq__backend_close(fpq_backend *b) {
+  if (b == NULL) return;
+  b->methods->close(b);
+  fpq__free(b);
+}
+
+/* Calls an optional method; clears the error first so a stale message never shows. */
+#define CALL(b, method, ...)                                                              \
+  do {                                                                                    \
+    (b)->err = 0;                                                                         \
+    (b)->errstr[0] = '\0';                                                                \
+    if ((b)->methods->method == NULL)                                                     \
+      return fpq_backend_fail((b), FPQ_ENOTSUP, "backend '%s' does not support %s",      \
+                              (b)->methods->name, #method);                               \
+    int rc_ = (b)->methods->method((b), __VA_ARGS__);                                     \
+    if (rc_ != 0 && (b)->errstr[0] == '\0') fpq_backend_fail((b), rc_, "%s", fpq_strerror(rc_)); \
+    return rc_;                                                                           \
+  } while (0)
+
+int fpq__backend_enqueue(fpq_backend *b, const fpq_job *job) { CALL(b, enqueue, job); }
+
+int fpq__backend_get(fpq_backend *b, const char *id, fpq_job **out) {
+  *out = NULL;
+  CALL(b, get, id, out);
+}
+
+int fpq__backend_find_jobs(fpq_backend *b, const char *project, const char *pipeline,
+                           int limit, fpq_job ***out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  CALL(b, find, project, pipeline, limit, out, n);
+}
+
+int fpq__backend_cancel(fpq_backend *b, const char *id, double now) { CALL(b, cancel, id, now); }
+
+int fpq__backend_requeue(fpq_backend *b, const char *id, double now) {
+  CALL(b, requeue, id, now);
+}
+
+int fpq__backend_counts(fpq_backend *b, fpq_queue_counts **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  CALL(b, counts, out, n);
+}
+
+int fpq__backend_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out) {
+  *out = NULL;
+  CALL(b, take, a, out);
+}
+
+int fpq__backend_extend(fpq_backend *b, const char *id, const char *worker, double until) {
+  CALL(b, extend, id, worker, until);
+}
+
+int fpq__backend_finish(fpq_backend *b, const fpq_finish_args *a) { CALL(b, finish, a); }
+
+int fpq__backend_maintain(fpq_backend *b, double now, int *moved) {
+  int ignored;
+  CALL(b, maintain, now, moved ? moved : &ignored);
+}
+
+int fpq__backend_worker_beat(fpq_backend *b, const fpq_worker_info *w, double ttl, double now) {
+  CALL(b, worker_beat, w, ttl, now);
+}
+
+int fpq__backend_worker_gone(fpq_backend *b, const char *name, double now) {
+  CALL(b, worker_gone, name, now);
+}
+
+int fpq__backend_workers(fpq_backend *b, double now, fpq_worker_info **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  CALL(b, workers, now, out, n);
+}
+
+int fpq__backend_worker_command(fpq_backend *b, const char *name, const char *command) {
+  CALL(b, worker_command, name, command);
+}
+
+int fpq__backend_worker_next_command(fpq_backend *b, const char *name, char *buf, size_t len) {
+  if (len) buf[0] = '\0';
+  CALL(b, worker_next_command, name, buf, len);
+}

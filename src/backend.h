@@ -1,0 +1,46 @@
+/* backend.h: the core's side of the backend interface: the registry and the one place
+ * every backend call goes through (preconditions, missing methods, error detail). */
+#ifndef FPQ_BACKEND_INTERNAL_H
+#define FPQ_BACKEND_INTERNAL_H
+
+#include "config.h"
+#include "fpq_backend.h"
+
+/* Adds a backend to the registry. FPQ_EEXIST if its name is taken, FPQ_EINVAL if its
+ * version is newer than this core or it lacks a required method. */
+int fpq__backend_add(const struct fpq_backend_methods *m);
+/* Finds a backend by name, loading a plugin named in the conf file
+ * (backends.NAME.library: /path/to/plugin.so) when it is not built in. Returns NULL with
+ * one line in err listing the known names. */
+const struct fpq_backend_methods *fpq__backend_find(const fpq__config *c, const char *name,
+                                                    char *err, size_t errlen);
+/* Comma-separated names of the registered backends, into buf. */
+void fpq__backend_names(char *buf, size_t len);
+
+/* Opens a handle (allocated here, freed by fpq__backend_close). On failure *out still
+ * holds a handle whose errstr says why, unless allocation itself failed (NULL). */
+int fpq__backend_open(const struct fpq_backend_methods *m, const char *url,
+                      const fpq_backend_settings *s, fpq_backend **out);
+void fpq__backend_close(fpq_backend *b);
+
+int fpq__backend_enqueue(fpq_backend *b, const fpq_job *job);
+int fpq__backend_get(fpq_backend *b, const char *id, fpq_job **out);
+int fpq__backend_find_jobs(fpq_backend *b, const char *project, const char *pipeline,
+                           int limit, fpq_job ***out, size_t *n);
+int fpq__backend_cancel(fpq_backend *b, const char *id, double now);
+int fpq__backend_requeue(fpq_backend *b, const char *id, double now);
+int fpq__backend_counts(fpq_backend *b, fpq_queue_counts **out, size_t *n);
+int fpq__backend_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out);
+int fpq__backend_extend(fpq_backend *b, const char *id, const char *worker, double until);
+int fpq__backend_finish(fpq_backend *b, const fpq_finish_args *a);
+int fpq__backend_maintain(fpq_backend *b, double now, int *moved);
+int fpq__backend_worker_beat(fpq_backend *b, const fpq_worker_info *w, double ttl, double now);
+int fpq__backend_worker_gone(fpq_backend *b, const char *name, double now);
+int fpq__backend_workers(fpq_backend *b, double now, fpq_worker_info **out, size_t *n);
+int fpq__backend_worker_command(fpq_backend *b, const char *name, const char *command);
+int fpq__backend_worker_next_command(fpq_backend *b, const char *name, char *buf, size_t len);
+
+/* The built-in backends. */
+extern const struct fpq_backend_methods fpq__sqlite_methods;
+
+#endif /* FPQ_BACKEND_INTERNAL_H */

@@ -1,0 +1,49 @@
+/* config.h: settings resolved in one order everywhere: flags > environment (FPQ_*) >
+ * <project>/conf/job_queue.yml > defaults. */
+#ifndef FPQ_CONFIG_H
+#define FPQ_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "fpq.h"
+
+typedef struct fpq__setting {
+  char *key;   /* dotted path: "backend", "backends.mine.adapter" */
+  char *value; /* scalars as written; sequences joined with "," */
+} fpq__setting;
+
+typedef struct fpq__config {
+  char project_dir[PATH_MAX]; /* absolute, resolved */
+  char backend[64];           /* "sqlite", "rq", or a plugin's name */
+  char *url;                  /* owned */
+  fpq__setting *settings;     /* from conf/job_queue.yml, owned */
+  size_t nsettings;
+  char errmsg[512];
+} fpq__config;
+
+/* Resolves everything; returns 0, or FPQ_ECONFIG / FPQ_EINVAL / FPQ_ENOMEM with one line
+ * in c->errmsg. Call fpq__config_free in either case. */
+int fpq__config_resolve(fpq__config *c, const fpq_options *o);
+void fpq__config_free(fpq__config *c);
+/* The environment's FPQ_<KEY> (upper case, '.' as '_') if set, else the conf file's value,
+ * else NULL. Owned by c or the environment. */
+const char *fpq__config_get(const fpq__config *c, const char *key);
+/* Parses YAML text into settings (exposed for tests and the fuzz target). Strict mode
+ * (our conf file) refuses what settings cannot hold; lenient mode (a pipeline's YAML,
+ * which is FlowerPower's) skips it. Returns 0 or FPQ_ECONFIG with one line in err; *out
+ * is owned by the caller (fpq__settings_free). */
+int fpq__settings_parse(const char *text, size_t len, int lenient, fpq__setting **out,
+                        size_t *n, char *err, size_t errlen);
+/* Reads a whole file of at most max bytes into a NUL-terminated buffer the caller frees.
+ * Returns 0, FPQ_ENOTFOUND when it does not exist, or FPQ_ECONFIG with one line in err. */
+int fpq__read_file(const char *path, size_t max, char **out, size_t *len, char *err,
+                   size_t errlen);
+/* The value of key in a settings list, or NULL. */
+const char *fpq__settings_get(const fpq__setting *s, size_t n, const char *key);
+void fpq__settings_free(fpq__setting *s, size_t n);
+/* Copies url into buf with any password replaced by "***" (redis://user:***@host), for
+ * logs and messages. */
+void fpq__redact_url(const char *url, char *buf, size_t len);
+
+#endif /* FPQ_CONFIG_H */

@@ -1,0 +1,522 @@
+/* job.c: the job record: its statuses and priorities, life cycle, validation of what
+ * users give us, and its JSON form (what `fpq status --json` prints and the tests and
+ * fuzzers read back). Backends store jobs in their own formats; this is the one shape
+ * every other part of the engine sees. */
+#include "job.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "alloc.h"
+#include "clock.h"
+
+/* ---- statuses and priorities ---- */
+
+static const char *const status_names[FPQ_STATUS_COUNT] = {
+#define FPQ_STATUS_TEXT(name, text) text,
+    FPQ_STATUS_MAP(FPQ_STATUS_TEXT)
+#undef FPQ_STATUS_TEXT
+};
+
+const char *fpq_status_name(fpq_status s) {
+  return (unsigned)s < FPQ_STATUS_COUNT ? status_names[s] : "unknown";
+}
+
+int fpq_status_parse(const char *name, fpq_status *out) {
+  for (int i = 0; name && i < FPQ_STATUS_COUNT; i++) {
+    if (strcmp(name, status_names[i]) == 0) {
+      *out = (fpq_status)i;
+      return 0;
+    }
+  }
+  return FPQ_EINVAL;
+}
+
+int fpq_status_is_terminal(fpq_status s) {
+  return s == FPQ_STATUS_FINISHED || s == FPQ_STATUS_FAILED || s == FPQ_STATUS_STOPPED ||
+         s == FPQ_STATUS_CANCELED;
+}
+
+static const char *const priority_names[FPQ_PRIORITY_COUNT] = {"high", "medium", "low"};
+static const char *const priority_queues[FPQ_PRIORITY_COUNT] = {"high", "default", "low"};
+
+const char *fpq_priority_name(fpq_priority p) {
+  return (unsigned)p < FPQ_PRIORITY_COUNT ? priority_names[p] : "medium";
+}
+
+const char *fpq_priority_queue(fpq_priority p) {
+  return (unsigned)p < FPQ_PRIORITY_COUNT ? priority_queues[p] : "default";
+}
+
+int fpq_priority_parse(const char *name, fpq_priority *out) {
+  for (int i = 0; name && i < FPQ_PRIORITY_COUNT; i++) {
+    if (strcmp(name, priority_names[i]) == 0 || strcmp(name, priority_queues[i]) == 0) {
+      *out = (fpq_priority)i;
+      return 0;
+    }
+  }
+  return FPQ_EINVAL;
+}
+
+int fpq__queue_priority(const char *queue) {
+  fpq_priority p;
+  return fpq_priority_parse(queue, &p) == 0 ? (int)p : FPQ_PRIORITY_LOW + 1;
+}
+
+/* ---- life cycle ---- */
+
+fpq_job *fpq_job_new(void) {
+  fpq_job *job = fpq__calloc(1, sizeof *job);
+  if (job == NULL) return NULL;
+  job->status = FPQ_STATUS_QUEUED;
+  job->priority = FPQ_PRIORITY_MEDIUM;
+  job->max_retries = -1;
+  job->retry_delay = -1;
+  job->jitter_factor = -1;
+  job->run_json = fpq__strdup("{}");
+  if (job->run_json == NULL) {
+    fpq__free(job);
+    return NULL;
+  }
+  return job;
+}
+
+/* The owned strings of a job, for free and dup to walk in one place. */
+#define JOB_STRINGS(XX)                                                                \
+  XX(project) XX(pipeline) XX(run_json) XX(queue) XX(description) XX(worker) \
+  XX(result_json) XX(error_json) XX(func)
+
+void fpq_job_free(fpq_job *job) {
+  if (job == NULL) return;
+#define FREE_FIELD(f) fpq__free(job->f);
+  JOB_STRINGS(FREE_FIELD)
+#undef FREE_FIELD
+  fpq__free(job);
+}
+
+void fpq_jobs_free(fpq_job **jobs, size_t n) {
+  if (jobs == NULL) return;
+  for (size_t i = 0; i < n; i++) fpq_job_free(jobs[i]);
+  fpq__free(jobs);
+}
+
+fpq_job *fpq_job_dup(const fpq_job *job) {
+  fpq_job *copy = fpq__malloc(sizeof *copy);
+  if (copy == NULL) return NULL;
+  *copy = *job;
+#define NULL_FIELD(f) copy->f = NULL;
+  JOB_STRINGS(NULL_FIELD)
+#undef NULL_FIELD
+#define DUP_FIELD(f) \
+  if (fpq_job_set(&copy->f, job->f)) goto oom;
+  JOB_STRINGS(DUP_FIELD)
+#undef DUP_FIELD
+  return copy;
+oom:
+  fpq_job_free(copy);
+  return NULL;
+}
+
+int fpq_job_set(char **field, const char *value) {
+  char *copy = NULL;
+  if (value != NULL && (copy = fpq__strdup(value)) == NULL) return FPQ_ENOMEM;
+  fpq__free(*field);
+  *field = copy;
+  return 0;
+}
+
+void fpq_job_new_id(char id[FPQ_ID_MAX + 1]) {
+  unsigned char b[16];
+  size_t got = 0;
+  while (got < sizeof b) {
+    ssize_t r = getrandom(b + got, sizeof b - got, 0);
+    if (r > 0) got += (size_t)r;
+  }
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+  snprintf(id, FPQ_ID_MAX + 1,
+           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+           b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+           b[15]);
+}
+
+/* ---- validation ---- */
+
+int fpq__invalid(char *msg, size_t msglen, const char *fmt, ...) {
+  if (msg && msglen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+  }
+  return FPQ_EINVAL;
+}
+
+/* Quotes a user's value for a message: printable ASCII kept, the rest escaped, long values
+ * cut, so one bad byte cannot break the one-line message. */
+void fpq__quote(const char *value, char *buf, size_t len) {
+  if (len == 0) return;
+  size_t o = 0, i = 0;
+  const size_t keep = len > 70 ? 60 : len / 2;
+  /* Each step needs room for its longest piece ("\xNN") plus the "..." and NUL that may
+   * follow it, so a value cut for room is marked as cut, like one cut for length. */
+  for (; value && value[i] && i < keep && o + 8 <= len; i++) {
+    unsigned char c = (unsigned char)value[i];
+    if (c >= 0x20 && c < 0x7f && c != '\'') buf[o++] = (char)c;
+    else o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
+  }
+  if (value && value[i] && o + 4 <= len) {
+    memcpy(buf + o, "...", 3);
+    o += 3;
+  }
+  buf[o] = '\0';
+}
+
+void fpq__one_line(const char *text, char *buf, size_t len) {
+  if (len == 0) return;
+  size_t o = 0;
+  for (size_t i = 0; text && text[i] && o + 5 <= len; i++) {
+    unsigned char c = (unsigned char)text[i];
+    if (c >= 0x20 && c < 0x7f) buf[o++] = (char)c;
+    else o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
+  }
+  buf[o] = '\0';
+}
+
+static int is_id_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '_' || c == '-';
+}
+
+int fpq_validate_id(const char *id, char *msg, size_t msglen) {
+  char q[80];
+  size_t n = id ? strlen(id) : 0;
+  fpq__quote(id, q, sizeof q);
+  if (n == 0) return fpq__invalid(msg, msglen, "job id is empty: expected 1-128 of A-Z a-z 0-9 _ -");
+  if (n > FPQ_ID_MAX)
+    return fpq__invalid(msg, msglen, "job id '%s' is %zu characters long: at most 128 allowed", q, n);
+  for (size_t i = 0; i < n; i++) {
+    if (!is_id_char((unsigned char)id[i]))
+      return fpq__invalid(msg, msglen,
+                     "job id '%s' has '%c' at position %zu: only A-Z a-z 0-9 _ - are allowed", q,
+                     (id[i] >= 0x20 && id[i] < 0x7f) ? id[i] : '?', i + 1);
+  }
+  return 0;
+}
+
+int fpq_validate_pipeline(const char *name, char *msg, size_t msglen) {
+  char q[80];
+  size_t n = name ? strlen(name) : 0;
+  fpq__quote(name, q, sizeof q);
+  static const char rule[] =
+      "expected letters, digits, '_' and '-', with '.' between sub-package names";
+  if (n == 0) return fpq__invalid(msg, msglen, "pipeline name is empty: %s", rule);
+  if (n > FPQ_PIPELINE_MAX)
+    return fpq__invalid(msg, msglen, "pipeline name '%s' is %zu characters long: at most %d allowed",
+                   q, n, FPQ_PIPELINE_MAX);
+  if (strchr(name, '/') || strchr(name, '\\'))
+    return fpq__invalid(msg, msglen, "pipeline name '%s' contains a path separator: %s", q, rule);
+  if (strstr(name, "..") || name[0] == '.' || name[n - 1] == '.')
+    return fpq__invalid(msg, msglen, "pipeline name '%s' has an empty part around '.': %s", q, rule);
+  if (name[0] == '-') /* fpq.h's rule; it would also read as an option on a command line */
+    return fpq__invalid(msg, msglen, "pipeline name '%s' starts with '-': %s", q, rule);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)name[i];
+    if (!is_id_char(c) && c != '.')
+      return fpq__invalid(msg, msglen, "pipeline name '%s' has a character not allowed at position "
+                     "%zu: %s", q, i + 1, rule);
+  }
+  return 0;
+}
+
+/* The keyword arguments FlowerPower's run() accepts (flowerpower/utils/config.py).
+ * Anything else it silently ignores, which would hide a user's typo, so we refuse it. */
+static const char *const run_keys[] = {
+    "inputs", "final_vars", "config", "cache", "executor_cfg", "with_adapter_cfg",
+    "pipeline_adapter_cfg", "project_adapter_cfg", "adapter", "retry", "additional_modules",
+    "async_driver", "reload", "log_level", "max_retries", "retry_delay", "jitter_factor",
+    "retry_exceptions", NULL};
+
+const char *const *fpq__run_keys(void) { return run_keys; }
+
+int fpq_validate_run_json(const char *json, char *msg, size_t msglen) {
+  if (json == NULL) return 0;
+  size_t n = strlen(json);
+  if (n > FPQ_RUN_MAX)
+    return fpq__invalid(msg, msglen, "run options are %zu bytes of JSON: at most %d allowed", n,
+                   FPQ_RUN_MAX);
+  json_error_t e;
+  /* DECODE_ANY: a scalar is valid JSON, just not an object, and the message says so. */
+  json_t *root = json_loadb(json, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
+  if (root == NULL) {
+    char why[256];
+    fpq__one_line(e.text, why, sizeof why);
+    return fpq__invalid(msg, msglen, "run options are not valid JSON: %s at position %d", why,
+                   e.position);
+  }
+  int rc = 0;
+  if (!json_is_object(root)) {
+    rc = fpq__invalid(msg, msglen, "run options must be a JSON object, got %s",
+                 json_is_array(root) ? "an array" : "a scalar");
+    goto done;
+  }
+  const char *key;
+  json_t *value;
+  json_object_foreach(root, key, value) {
+    int known = 0;
+    for (size_t i = 0; run_keys[i]; i++) known |= strcmp(key, run_keys[i]) == 0;
+    if (!known) {
+      char q[80];
+      fpq__quote(key, q, sizeof q);
+      rc = fpq__invalid(msg, msglen,
+                   "run option '%s' is not one FlowerPower's run() accepts: expected one of "
+                   "inputs, final_vars, config, cache, executor_cfg, with_adapter_cfg, "
+                   "pipeline_adapter_cfg, project_adapter_cfg, adapter, retry, "
+                   "additional_modules, async_driver, reload, log_level", q);
+      goto done;
+    }
+    if (strcmp(key, "inputs") == 0 || strcmp(key, "config") == 0) {
+      if (!json_is_object(value) && !json_is_null(value)) {
+        rc = fpq__invalid(msg, msglen, "run option '%s' must be a JSON object", key);
+        goto done;
+      }
+    }
+    if (strcmp(key, "final_vars") == 0 && !json_is_array(value) && !json_is_null(value)) {
+      rc = fpq__invalid(msg, msglen, "run option 'final_vars' must be a JSON array of names");
+      goto done;
+    }
+  }
+done:
+  json_decref(root);
+  return rc;
+}
+
+int fpq_job_validate(const fpq_job *job, char *msg, size_t msglen) {
+  int rc;
+  if (job->id[0] && (rc = fpq_validate_id(job->id, msg, msglen))) return rc;
+  if ((rc = fpq_validate_pipeline(job->pipeline, msg, msglen))) return rc;
+  if ((rc = fpq_validate_run_json(job->run_json, msg, msglen))) return rc;
+  if (job->project == NULL || job->project[0] != '/') {
+    char q[80];
+    fpq__quote(job->project, q, sizeof q);
+    return fpq__invalid(msg, msglen, "project directory '%s' is not an absolute path: expected one "
+                   "starting with '/'", q);
+  }
+  if ((unsigned)job->priority >= FPQ_PRIORITY_COUNT)
+    return fpq__invalid(msg, msglen, "priority %d is not known: expected high, medium or low",
+                   (int)job->priority);
+  /* -1 in the retry fields means "take it from the pipeline's YAML". */
+  if (job->max_retries < -1 || job->max_retries > 1000)
+    return fpq__invalid(msg, msglen, "max retries %d is out of range: expected 0 to 1000",
+                   job->max_retries);
+  if (!(job->retry_delay == -1 || (job->retry_delay >= 0 && job->retry_delay <= 86400 * 30)))
+    return fpq__invalid(msg, msglen, "retry delay %g is out of range: expected 0 to 2592000 seconds",
+                   job->retry_delay);
+  if (!(job->jitter_factor == -1 || (job->jitter_factor >= 0 && job->jitter_factor <= 1)))
+    return fpq__invalid(msg, msglen, "jitter factor %g is out of range: expected 0 to 1",
+                   job->jitter_factor);
+  if (!(job->timeout >= 0 && job->timeout <= 86400 * 365))
+    return fpq__invalid(msg, msglen, "timeout %g is out of range: expected 0 to 31536000 seconds",
+                   job->timeout);
+  if (!(job->run_at >= 0 && isfinite(job->run_at)))
+    return fpq__invalid(msg, msglen, "run time %g is not a valid time", job->run_at);
+  return 0;
+}
+
+/* ---- JSON form ---- */
+
+static int set_new(json_t *obj, const char *key, json_t *value) {
+  return value == NULL || json_object_set_new(obj, key, value) != 0;
+}
+
+static int set_string(json_t *obj, const char *key, const char *value) {
+  return set_new(obj, key, value ? json_string(value) : json_null());
+}
+
+static int set_time(json_t *obj, const char *key, double t) {
+  char text[FPQ_TIME_TEXT_MAX];
+  fpq__format_time(t, text);
+  return set_new(obj, key, t > 0 ? json_string(text) : json_null());
+}
+
+/* Embeds stored JSON text as a value; text that does not parse is kept as a string so
+ * nothing a backend holds is hidden. */
+static int set_raw(json_t *obj, const char *key, const char *text) {
+  if (text == NULL) return set_new(obj, key, json_null());
+  json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+  return set_new(obj, key, v ? v : json_string(text));
+}
+
+json_t *fpq__job_to_object(const fpq_job *job) {
+  json_t *o = json_object();
+  if (o == NULL) return NULL;
+  int bad = set_string(o, "id", job->id) | set_string(o, "project", job->project) |
+            set_string(o, "pipeline", job->pipeline) | set_raw(o, "run", job->run_json) |
+            set_string(o, "status", fpq_status_name(job->status)) |
+            set_string(o, "priority", fpq_priority_name(job->priority)) |
+            set_string(o, "queue", job->queue ? job->queue : fpq_priority_queue(job->priority)) |
+            set_string(o, "description", job->description) |
+            set_time(o, "created_at", job->created_at) |
+            set_time(o, "enqueued_at", job->enqueued_at) |
+            set_time(o, "started_at", job->started_at) | set_time(o, "ended_at", job->ended_at) |
+            set_time(o, "run_at", job->run_at) |
+            set_new(o, "attempts", json_integer(job->attempts)) |
+            set_new(o, "max_retries", json_integer(job->max_retries)) |
+            set_new(o, "retry_delay", json_real(job->retry_delay)) |
+            set_new(o, "jitter_factor", json_real(job->jitter_factor)) |
+            set_new(o, "timeout", json_real(job->timeout)) |
+            set_new(o, "result_ttl", json_real(job->result_ttl)) |
+            set_string(o, "worker", job->worker) | set_raw(o, "result", job->result_json) |
+            set_raw(o, "error", job->error_json) | set_string(o, "func", job->func);
+  if (bad) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}
+
+char *fpq_job_to_json(const fpq_job *job) {
+  json_t *o = fpq__job_to_object(job);
+  if (o == NULL) return NULL;
+  char *text = json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY);
+  json_decref(o);
+  return text;
+}
+
+/* Reads one optional field of the JSON form; returns 0 or -1 with msg set. */
+static int get_string(json_t *o, const char *key, char **field, char *msg, size_t msglen) {
+  json_t *v = json_object_get(o, key);
+  if (v == NULL || json_is_null(v)) return 0;
+  if (!json_is_string(v)) return fpq__invalid(msg, msglen, "job field '%s' must be a string", key);
+  return fpq_job_set(field, json_string_value(v)) ? FPQ_ENOMEM : 0;
+}
+
+static int get_raw(json_t *o, const char *key, char **field) {
+  json_t *v = json_object_get(o, key);
+  if (v == NULL || json_is_null(v)) return 0;
+  char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+  if (text == NULL) return FPQ_ENOMEM;
+  int rc = fpq_job_set(field, text);
+  free(text);
+  return rc;
+}
+
+static int get_number(json_t *o, const char *key, double *out, char *msg, size_t msglen) {
+  json_t *v = json_object_get(o, key);
+  if (v == NULL || json_is_null(v)) return 0;
+  if (!json_is_number(v)) return fpq__invalid(msg, msglen, "job field '%s' must be a number", key);
+  *out = json_number_value(v);
+  return 0;
+}
+
+static int get_time(json_t *o, const char *key, double *out, char *msg, size_t msglen) {
+  json_t *v = json_object_get(o, key);
+  if (v == NULL || json_is_null(v)) return 0;
+  if (json_is_number(v)) {
+    *out = json_number_value(v);
+    return 0;
+  }
+  if (!json_is_string(v) || fpq__parse_time(json_string_value(v), out)) {
+    char q[80];
+    fpq__quote(json_is_string(v) ? json_string_value(v) : "(not a string)", q, sizeof q);
+    return fpq__invalid(msg, msglen, "job field '%s' is '%s': expected a time like "
+                   "2026-01-31T12:00:00.000000Z", key, q);
+  }
+  return 0;
+}
+
+int fpq_job_from_json(const char *text, size_t len, fpq_job **out, char *msg, size_t msglen) {
+  *out = NULL;
+  json_error_t e;
+  json_t *o = json_loadb(text, len, 0, &e);
+  if (o == NULL) {
+    char why[256];
+    fpq__one_line(e.text, why, sizeof why);
+    return fpq__invalid(msg, msglen, "job JSON does not parse: %s at position %d", why,
+                   e.position);
+  }
+  fpq_job *job = fpq_job_new();
+  int rc = FPQ_ENOMEM;
+  if (job == NULL) goto fail;
+  rc = FPQ_EFORMAT;
+  if (!json_is_object(o)) {
+    fpq__invalid(msg, msglen, "job JSON must be an object");
+    goto fail;
+  }
+  json_t *id = json_object_get(o, "id");
+  if (!json_is_string(id) || fpq_validate_id(json_string_value(id), msg, msglen)) {
+    if (!json_is_string(id)) fpq__invalid(msg, msglen, "job field 'id' must be a string");
+    goto fail;
+  }
+  snprintf(job->id, sizeof job->id, "%s", json_string_value(id));
+  /* max_retries -1 is a job's "from the pipeline's YAML", which fpq_job_to_json writes. */
+  double attempts = 0, max_retries = job->max_retries;
+  json_t *status = json_object_get(o, "status"), *priority = json_object_get(o, "priority");
+  if (status && !json_is_null(status) &&
+      (!json_is_string(status) || fpq_status_parse(json_string_value(status), &job->status))) {
+    char q[80];
+    fpq__quote(json_is_string(status) ? json_string_value(status) : "(not a string)", q,
+               sizeof q);
+    fpq__invalid(msg, msglen, "job field 'status' is '%s': expected one of queued, started, "
+            "finished, failed, deferred, scheduled, stopped, canceled, created", q);
+    goto fail;
+  }
+  if (priority && !json_is_null(priority) &&
+      (!json_is_string(priority) ||
+       fpq_priority_parse(json_string_value(priority), &job->priority))) {
+    char q[80];
+    fpq__quote(json_is_string(priority) ? json_string_value(priority) : "(not a string)", q,
+               sizeof q);
+    fpq__invalid(msg, msglen, "job field 'priority' is '%s': expected high, medium or low", q);
+    goto fail;
+  }
+  /* Each reader returns 0, FPQ_EINVAL with msg set, or FPQ_ENOMEM. */
+  if ((rc = get_string(o, "project", &job->project, msg, msglen)) ||
+      (rc = get_string(o, "pipeline", &job->pipeline, msg, msglen)) ||
+      (rc = get_raw(o, "run", &job->run_json)) ||
+      (rc = get_string(o, "queue", &job->queue, msg, msglen)) ||
+      (rc = get_string(o, "description", &job->description, msg, msglen)) ||
+      (rc = get_time(o, "created_at", &job->created_at, msg, msglen)) ||
+      (rc = get_time(o, "enqueued_at", &job->enqueued_at, msg, msglen)) ||
+      (rc = get_time(o, "started_at", &job->started_at, msg, msglen)) ||
+      (rc = get_time(o, "ended_at", &job->ended_at, msg, msglen)) ||
+      (rc = get_time(o, "run_at", &job->run_at, msg, msglen)) ||
+      (rc = get_number(o, "attempts", &attempts, msg, msglen)) ||
+      (rc = get_number(o, "max_retries", &max_retries, msg, msglen)) ||
+      (rc = get_number(o, "retry_delay", &job->retry_delay, msg, msglen)) ||
+      (rc = get_number(o, "jitter_factor", &job->jitter_factor, msg, msglen)) ||
+      (rc = get_number(o, "timeout", &job->timeout, msg, msglen)) ||
+      (rc = get_number(o, "result_ttl", &job->result_ttl, msg, msglen)) ||
+      (rc = get_string(o, "worker", &job->worker, msg, msglen)) ||
+      (rc = get_raw(o, "result", &job->result_json)) ||
+      (rc = get_raw(o, "error", &job->error_json)) ||
+      (rc = get_string(o, "func", &job->func, msg, msglen))) {
+    if (rc != FPQ_ENOMEM) rc = FPQ_EFORMAT;
+    goto fail;
+  }
+  rc = FPQ_EFORMAT;
+  if (!(attempts >= 0 && attempts <= 1e6)) {
+    fpq__invalid(msg, msglen, "job field 'attempts' is %g: expected a count from 0 to 1000000",
+            attempts);
+    goto fail;
+  }
+  if (!(max_retries >= -1 && max_retries <= 1e6)) {
+    fpq__invalid(msg, msglen, "job field 'max_retries' is %g: expected -1 (from the pipeline's "
+            "YAML) or a count up to 1000000", max_retries);
+    goto fail;
+  }
+  job->attempts = (int)attempts;
+  job->max_retries = (int)max_retries;
+  json_decref(o);
+  *out = job;
+  return 0;
+fail:
+  if (rc == FPQ_ENOMEM && msg && msglen) snprintf(msg, msglen, "out of memory");
+  json_decref(o);
+  fpq_job_free(job);
+  return rc;
+}

@@ -1,0 +1,110 @@
+/* project.c: the little the engine must know of a FlowerPower project, read from its
+ * files so that `fpq enqueue` needs no Python: does the pipeline exist, and how does its
+ * YAML say a failed run is retried. Names map to paths as FlowerPower maps them:
+ * pipeline "a.b" is pipelines/a/b.py, configured in conf/pipelines/a/b.yml. */
+#include "project.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "fpq.h"
+#include "job.h"
+
+#define PIPELINE_YAML_MAX (4 << 20)
+
+static void pipeline_path(char *buf, size_t len, const char *project, const char *dir,
+                          const char *pipeline, const char *ext) {
+  size_t o = (size_t)snprintf(buf, len, "%s/%s/", project, dir);
+  for (const char *p = pipeline; *p && o + 1 < len; p++) buf[o++] = *p == '.' ? '/' : *p;
+  snprintf(buf + (o < len ? o : len - 1), len - (o < len ? o : len - 1), "%s", ext);
+}
+
+static int is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int fpq__pipeline_check(const char *project, const char *pipeline, char *msg, size_t len) {
+  char path[PATH_MAX + 300];
+  snprintf(path, sizeof path, "%s/pipelines", project);
+  if (!is_dir(path)) return 0;
+  pipeline_path(path, sizeof path, project, "pipelines", pipeline, ".py");
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) return 0;
+  snprintf(msg, len, "pipeline '%.200s' is not in project %.300s: there is no pipelines/%.200s",
+           pipeline, project, path + strlen(project) + strlen("/pipelines/"));
+  return FPQ_ENOTFOUND;
+}
+
+static int read_number(const char *file, const fpq__setting *s, size_t n, const char *key,
+                       double *out, char *msg, size_t len) {
+  const char *v = fpq__settings_get(s, n, key);
+  if (v == NULL || strcmp(v, "null") == 0 || strcmp(v, "~") == 0 || v[0] == '\0') return 1;
+  char *end;
+  errno = 0;
+  double d = strtod(v, &end);
+  if (errno || *end != '\0' || !(d >= 0) || !isfinite(d)) { /* strtod takes "inf" too */
+    char q[80];
+    fpq__quote(v, q, sizeof q);
+    snprintf(msg, len, "%s: %s is '%s': expected a number >= 0", file, key, q);
+    return FPQ_ECONFIG;
+  }
+  *out = d;
+  return 0;
+}
+
+/* Reads one retry field: run.retry.KEY, else legacy run.KEY; keeps *out when neither. */
+static int read_retry_field(const char *file, const fpq__setting *s, size_t n, const char *key,
+                            double *out, char *msg, size_t len) {
+  char k[64];
+  snprintf(k, sizeof k, "run.retry.%s", key);
+  int rc = read_number(file, s, n, k, out, msg, len);
+  if (rc != 1) return rc;
+  snprintf(k, sizeof k, "run.%s", key);
+  rc = read_number(file, s, n, k, out, msg, len);
+  return rc == 1 ? 0 : rc;
+}
+
+int fpq__pipeline_retry_policy(const char *project, const char *pipeline, int *max_retries,
+                               double *retry_delay, double *jitter_factor, char *msg,
+                               size_t len) {
+  double max = FPQ_DEFAULT_MAX_RETRIES, delay = FPQ_DEFAULT_RETRY_DELAY,
+         jitter = FPQ_DEFAULT_JITTER;
+  char path[PATH_MAX + 300];
+  pipeline_path(path, sizeof path, project, "conf/pipelines", pipeline, ".yml");
+  char *text = NULL;
+  size_t text_len = 0;
+  int rc = fpq__read_file(path, PIPELINE_YAML_MAX, &text, &text_len, msg, len);
+  if (rc == 0) {
+    fpq__setting *s = NULL;
+    size_t n = 0;
+    /* Messages name the file as the user knows it: conf/pipelines/NAME.yml. */
+    const char *file = path + strlen(project) + 1;
+    rc = fpq__settings_parse(text, text_len, 1, &s, &n, msg, len);
+    if (rc == FPQ_ECONFIG && strncmp(msg, "pipeline YAML: ", 15) == 0) {
+      char why[512];
+      snprintf(why, sizeof why, "%s", msg + 15);
+      snprintf(msg, len, "%s: %s", file, why);
+    }
+    if (rc == 0) rc = read_retry_field(file, s, n, "max_retries", &max, msg, len);
+    if (rc == 0) rc = read_retry_field(file, s, n, "retry_delay", &delay, msg, len);
+    if (rc == 0) rc = read_retry_field(file, s, n, "jitter_factor", &jitter, msg, len);
+    fpq__settings_free(s, n);
+    fpq__free(text);
+    if (rc) return rc;
+  } else if (rc != FPQ_ENOTFOUND) {
+    return rc;
+  }
+  if (*max_retries < 0) *max_retries = max > 1000 ? 1000 : (int)max;
+  /* Clamped to what fpq_job_validate allows a caller (30 days): the YAML is read after it. */
+  if (*retry_delay < 0) *retry_delay = delay > 86400 * 30 ? 86400 * 30 : delay;
+  if (*jitter_factor < 0) *jitter_factor = jitter > 1 ? 1 : jitter;
+  return 0;
+}

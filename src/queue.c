@@ -1,0 +1,361 @@
+/* queue.c: the API of fpq.h over a backend. Everything that must be the same whatever
+ * stores the jobs lives here: validation, ids, timestamps, descriptions, the retry rule
+ * and its backoff, and waiting for a result. Backends only store and move records. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "backend.h"
+#include "clock.h"
+#include "config.h"
+#include "job.h"
+#include "project.h"
+#include "queue.h"
+
+#define RUN_PIPELINE_FUNC "flowerpower_job_queue.tasks.run_pipeline"
+
+/* Sets the handle's error; returns code. */
+static int fail(fpq_queue *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(fpq_queue *q, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(q->errmsg, sizeof q->errmsg, fmt, ap);
+  va_end(ap);
+  q->err = code;
+  return code;
+}
+
+static void ok(fpq_queue *q) {
+  q->err = 0;
+  q->errmsg[0] = '\0';
+}
+
+/* Copies the backend's error detail to the handle; returns rc. */
+static int from_backend(fpq_queue *q, int rc) {
+  if (rc == 0) {
+    ok(q);
+    return 0;
+  }
+  return fail(q, rc, "%s", q->b && q->b->errstr[0] ? q->b->errstr : fpq_strerror(rc));
+}
+
+int fpq_open(fpq_queue **out, const fpq_options *opts) {
+  fpq_queue *q = fpq__calloc(1, sizeof *q);
+  *out = q;
+  if (q == NULL) return FPQ_ENOMEM;
+  fpq_options none = {0};
+  int rc = fpq__config_resolve(&q->cfg, opts ? opts : &none);
+  if (rc) return fail(q, rc, "%s", q->cfg.errmsg);
+  char why[512];
+  const struct fpq_backend_methods *m = fpq__backend_find(&q->cfg, q->cfg.backend, why, sizeof why);
+  if (m == NULL) return fail(q, FPQ_EINVAL, "%s", why);
+  double timeout = 5;
+  const char *t = fpq__config_get(&q->cfg, "connect_timeout");
+  if (t && fpq__parse_duration(t, &timeout)) {
+    char quoted[80];
+    fpq__quote(t, quoted, sizeof quoted);
+    return fail(q, FPQ_ECONFIG, "connect_timeout '%s' is not a duration like 5s", quoted);
+  }
+  fpq_backend_settings s = {.project_dir = q->cfg.project_dir,
+                            .create = opts ? opts->create : 0,
+                            .connect_timeout = timeout};
+  rc = fpq__backend_open(m, q->cfg.url, &s, &q->b);
+  if (rc) {
+    rc = from_backend(q, rc);
+    fpq__backend_close(q->b);
+    q->b = NULL;
+    return rc;
+  }
+  ok(q);
+  return 0;
+}
+
+void fpq_close(fpq_queue *q) {
+  if (q == NULL) return;
+  fpq__backend_close(q->b);
+  fpq__config_free(&q->cfg);
+  fpq__free(q);
+}
+
+const char *fpq_errmsg(const fpq_queue *q) { return q ? q->errmsg : "out of memory"; }
+int fpq_errcode(const fpq_queue *q) { return q ? q->err : FPQ_ENOMEM; }
+const char *fpq_backend_name(const fpq_queue *q) { return q->cfg.backend; }
+const char *fpq_url(const fpq_queue *q) { return q->cfg.url ? q->cfg.url : ""; }
+const char *fpq_project_dir(const fpq_queue *q) { return q->cfg.project_dir; }
+
+const char *fpq_setting(const fpq_queue *q, const char *key) {
+  const char *v = fpq__config_get(&q->cfg, key);
+  return v ? v : "";
+}
+
+/* A handle whose open failed has no backend; every call then repeats why. */
+#define NEED_BACKEND(q)                                            \
+  do {                                                             \
+    if ((q)->b == NULL) return (q)->err ? (q)->err : FPQ_EUNAVAIL; \
+  } while (0)
+
+/* RQ shows descriptions in `rq info` and the dashboard: make it say what will run. */
+static int describe(fpq_job *job) {
+  char text[FPQ_PIPELINE_MAX + 64];
+  snprintf(text, sizeof text, "run_pipeline(pipeline='%s')", job->pipeline);
+  return fpq_job_set(&job->description, text);
+}
+
+int fpq_enqueue(fpq_queue *q, fpq_job *job) {
+  NEED_BACKEND(q);
+  if (job->project == NULL && fpq_job_set(&job->project, q->cfg.project_dir))
+    return fail(q, FPQ_ENOMEM, "out of memory");
+  char msg[512];
+  if (fpq_job_validate(job, msg, sizeof msg)) return fail(q, FPQ_EINVAL, "%s", msg);
+  if (fpq__pipeline_check(job->project, job->pipeline, msg, sizeof msg))
+    return fail(q, FPQ_EINVAL, "%s", msg);
+  int rc = fpq__pipeline_retry_policy(job->project, job->pipeline, &job->max_retries,
+                                      &job->retry_delay, &job->jitter_factor, msg, sizeof msg);
+  if (rc) return fail(q, rc == FPQ_ENOMEM ? rc : FPQ_EINVAL, "%s", msg);
+  if (job->id[0] == '\0') fpq_job_new_id(job->id);
+  double now = fpq__now();
+  if ((job->queue == NULL && fpq_job_set(&job->queue, fpq_priority_queue(job->priority))) ||
+      (job->description == NULL && describe(job)) ||
+      (job->func == NULL && fpq_job_set(&job->func, RUN_PIPELINE_FUNC)))
+    return fail(q, FPQ_ENOMEM, "out of memory");
+  job->created_at = now;
+  job->attempts = 0;
+  if (job->run_at > now) {
+    job->status = FPQ_STATUS_SCHEDULED;
+    job->enqueued_at = 0;
+  } else {
+    job->status = FPQ_STATUS_QUEUED;
+    job->enqueued_at = now;
+    job->run_at = 0;
+  }
+  return from_backend(q, fpq__backend_enqueue(q->b, job));
+}
+
+int fpq_get(fpq_queue *q, const char *id, fpq_job **out) {
+  *out = NULL;
+  NEED_BACKEND(q);
+  char msg[256];
+  if (fpq_validate_id(id, msg, sizeof msg)) return fail(q, FPQ_EINVAL, "%s", msg);
+  int rc = fpq__backend_get(q->b, id, out);
+  if (rc == FPQ_ENOTFOUND) return fail(q, rc, "job '%s' not found", id);
+  return from_backend(q, rc);
+}
+
+int fpq_find(fpq_queue *q, const char *project, const char *pipeline, int limit,
+             fpq_job ***out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  NEED_BACKEND(q);
+  char msg[256];
+  if (pipeline && fpq_validate_pipeline(pipeline, msg, sizeof msg))
+    return fail(q, FPQ_EINVAL, "%s", msg);
+  if (limit <= 0) limit = 100;
+  return from_backend(q, fpq__backend_find_jobs(q->b, project ? project : q->cfg.project_dir,
+                                                pipeline, limit, out, n));
+}
+
+/* Cancel and requeue: a missing job and a job in the wrong state get messages that say
+ * which, because the backend's answer alone cannot. */
+static int change_state(fpq_queue *q, const char *id,
+                        int (*change)(fpq_backend *, const char *, double), const char *verb) {
+  NEED_BACKEND(q);
+  char msg[256];
+  if (fpq_validate_id(id, msg, sizeof msg)) return fail(q, FPQ_EINVAL, "%s", msg);
+  int rc = change(q->b, id, fpq__now());
+  if (rc == FPQ_ENOTFOUND) return fail(q, rc, "job '%s' not found", id);
+  if (rc == FPQ_ESTATE) {
+    fpq_job *job = NULL;
+    if (fpq__backend_get(q->b, id, &job) == 0) {
+      fail(q, rc, "job '%s' is %s and cannot be %s", id, fpq_status_name(job->status), verb);
+      fpq_job_free(job);
+      return rc;
+    }
+  }
+  return from_backend(q, rc);
+}
+
+int fpq_cancel(fpq_queue *q, const char *id) {
+  return change_state(q, id, fpq__backend_cancel, "canceled");
+}
+
+int fpq_requeue(fpq_queue *q, const char *id) {
+  return change_state(q, id, fpq__backend_requeue, "requeued");
+}
+
+static void sleep_seconds(double s) {
+  struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
+  nanosleep(&ts, NULL);
+}
+
+int fpq_wait(fpq_queue *q, const char *id, double timeout, fpq_job **out) {
+  *out = NULL;
+  const double deadline = timeout < 0 ? INFINITY : fpq__monotonic() + timeout;
+  double pause = 0.002; /* grows to 100 ms: quick for short jobs, cheap for long ones */
+  for (;;) {
+    fpq_job *job = NULL;
+    int rc = fpq_get(q, id, &job);
+    if (rc) return rc;
+    if (fpq_status_is_terminal(job->status)) {
+      *out = job;
+      return 0;
+    }
+    fpq_status status = job->status;
+    fpq_job_free(job);
+    double left = deadline - fpq__monotonic();
+    if (left <= 0)
+      return fail(q, FPQ_ETIMEDOUT, "job '%s' is still %s after %g seconds", id,
+                  fpq_status_name(status), timeout);
+    sleep_seconds(pause < left ? pause : left);
+    pause = pause * 1.5 < 0.1 ? pause * 1.5 : 0.1;
+  }
+}
+
+int fpq_counts(fpq_queue *q, fpq_queue_counts **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  NEED_BACKEND(q);
+  return from_backend(q, fpq__backend_counts(q->b, out, n));
+}
+
+/* ---- worker side ---- */
+
+int fpq_take(fpq_queue *q, const char *worker, const char *const *queues, size_t nqueues,
+             double lease_seconds, double wait_seconds, fpq_job **out) {
+  *out = NULL;
+  NEED_BACKEND(q);
+  if (worker == NULL || !*worker || nqueues == 0 || !(lease_seconds > 0))
+    return fail(q, FPQ_EINVAL, "take needs a worker name, queues and a positive lease");
+  fpq_take_args a = {.worker = worker,
+                     .queues = queues,
+                     .nqueues = nqueues,
+                     .lease_seconds = lease_seconds,
+                     .wait_seconds = wait_seconds > 0 ? wait_seconds : 0,
+                     .now = fpq__now()};
+  int rc = fpq__backend_take(q->b, &a, out);
+  if (rc == FPQ_EEMPTY) return fail(q, rc, "no job is due");
+  return from_backend(q, rc);
+}
+
+int fpq_extend(fpq_queue *q, const char *id, const char *worker, double lease_seconds) {
+  NEED_BACKEND(q);
+  return from_backend(q, fpq__backend_extend(q->b, id, worker, fpq__now() + lease_seconds));
+}
+
+/* A uniform random number in [0, 1); jitter needs no cryptographic quality, but getrandom
+ * avoids seeding a shared generator across forked workers. */
+static double unit_random(void) {
+  uint32_t r = 0;
+  if (getrandom(&r, sizeof r, 0) != sizeof r) return 0.5;
+  return (double)r / 4294967296.0;
+}
+
+double fpq__backoff(const fpq_job *job) {
+  int attempt = job->attempts > 0 ? job->attempts : 1;
+  double delay = job->retry_delay * pow(2.0, attempt - 1);
+  double j = job->jitter_factor;
+  if (j > 0) delay *= 1 - j + 2 * j * unit_random();
+  return delay > 0 ? delay : 0;
+}
+
+fpq_status fpq_retry_decision(const fpq_job *job, double now, double *run_at) {
+  *run_at = 0;
+  if (job->attempts > job->max_retries) return FPQ_STATUS_FAILED;
+  double delay = fpq__backoff(job);
+  if (delay <= 0) return FPQ_STATUS_QUEUED;
+  *run_at = now + delay;
+  return FPQ_STATUS_SCHEDULED;
+}
+
+int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
+               const fpq_outcome *outcome, fpq_status *final_status) {
+  NEED_BACKEND(q);
+  double now = fpq__now();
+  fpq_finish_args a = {.id = job->id,
+                       .worker = worker,
+                       .queue = job->queue ? job->queue : fpq_priority_queue(job->priority),
+                       .duration = outcome->duration,
+                       .now = now,
+                       .result_ttl = job->result_ttl};
+  switch (outcome->kind) {
+    case FPQ_OUTCOME_SUCCESS:
+      a.status = FPQ_STATUS_FINISHED;
+      a.result_json = outcome->result_json ? outcome->result_json : "null";
+      break;
+    case FPQ_OUTCOME_FAILURE:
+      a.status = fpq_retry_decision(job, now, &a.run_at);
+      a.error_json = outcome->error_json;
+      break;
+    case FPQ_OUTCOME_STOPPED:
+      a.status = FPQ_STATUS_STOPPED;
+      a.error_json = outcome->error_json;
+      break;
+    case FPQ_OUTCOME_RETURN:
+      a.status = FPQ_STATUS_QUEUED;
+      a.uncount_attempt = 1;
+      break;
+  }
+  if (a.result_json && strlen(a.result_json) > FPQ_RESULT_MAX)
+    return fail(q, FPQ_ETOOBIG, "result of job '%s' is larger than %d bytes", job->id,
+                FPQ_RESULT_MAX);
+  int rc = fpq__backend_finish(q->b, &a);
+  if (rc == 0 && final_status) *final_status = a.status;
+  return from_backend(q, rc);
+}
+
+int fpq_maintain(fpq_queue *q, int *moved) {
+  if (moved) *moved = 0;
+  NEED_BACKEND(q);
+  return from_backend(q, fpq__backend_maintain(q->b, fpq__now(), moved));
+}
+
+int fpq_worker_beat(fpq_queue *q, const fpq_worker_info *info, double ttl) {
+  NEED_BACKEND(q);
+  return from_backend(q, fpq__backend_worker_beat(q->b, info, ttl, fpq__now()));
+}
+
+int fpq_worker_gone(fpq_queue *q, const char *name) {
+  NEED_BACKEND(q);
+  return from_backend(q, fpq__backend_worker_gone(q->b, name, fpq__now()));
+}
+
+int fpq_workers(fpq_queue *q, fpq_worker_info **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  NEED_BACKEND(q);
+  return from_backend(q, fpq__backend_workers(q->b, fpq__now(), out, n));
+}
+
+int fpq_worker_command(fpq_queue *q, const char *name, const char *command) {
+  NEED_BACKEND(q);
+  if (name == NULL || name[0] == '\0')
+    return fail(q, FPQ_EINVAL, "worker name is empty: expected the name `fpq worker list` shows");
+  char quoted[80], msg[256];
+  fpq__quote(command, quoted, sizeof quoted);
+  if (command == NULL ||
+      (strcmp(command, "shutdown") != 0 && strcmp(command, "shutdown-now") != 0 &&
+       strcmp(command, "kill-horse") != 0 && strncmp(command, "stop-job:", 9) != 0))
+    return fail(q, FPQ_EINVAL,
+                "worker command '%s' is not known: expected shutdown, shutdown-now, kill-horse "
+                "or stop-job:ID",
+                quoted);
+  /* The id travels to the worker, which matches it against its jobs: check it here, where
+   * the sender can be told. */
+  if (strncmp(command, "stop-job:", 9) == 0 && fpq_validate_id(command + 9, msg, sizeof msg))
+    return fail(q, FPQ_EINVAL, "worker command '%s': %s", quoted, msg);
+  return from_backend(q, fpq__backend_worker_command(q->b, name, command));
+}
+
+int fpq_worker_next_command(fpq_queue *q, const char *name, char *buf, size_t len) {
+  NEED_BACKEND(q);
+  int rc = fpq__backend_worker_next_command(q->b, name, buf, len);
+  if (rc == FPQ_EEMPTY) {
+    ok(q);
+    return rc;
+  }
+  return from_backend(q, rc);
+}

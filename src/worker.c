@@ -1,0 +1,700 @@
+/* worker.c: the supervisor behind `fpq worker start`: one libuv loop, N slots, one warm
+ * Python executor per slot.
+ *
+ * Data flow: a take runs on libuv's thread pool with its own queue handle (it may block
+ * up to TAKE_WAIT waiting for work) and hands a job to an idle slot; the slot sends it to
+ * its executor as a run frame; the done frame (or the executor's death) becomes an
+ * outcome that fpq_finish records on the loop thread's handle. A 1 s tick renews the
+ * leases of running jobs, registers the worker, reads its commands and runs queue
+ * maintenance (due retries, jobs of dead workers).
+ *
+ * Nothing is lost on the way: a job is started in the backend before it is sent, so if
+ * this process dies the lease runs out and maintenance retries or fails it; an outcome
+ * the backend could not take is kept and tried again each tick; a job taken while
+ * stopping goes back without counting an attempt. */
+#include "worker.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "config.h"
+#include "executor.h"
+
+#define TAKE_WAIT 0.5          /* seconds a take may block: bounds stop latency */
+#define MAX_FAILED_STARTS 3    /* executors dying before hello: give up, it will not work */
+#define MAINTAIN_EVERY_TICKS 2
+#define MAX_TIMER_MS 2000000000.0
+
+typedef enum { SLOT_STARTING, SLOT_IDLE, SLOT_BUSY, SLOT_DOWN } slot_state;
+typedef enum {
+  KILL_NONE,
+  KILL_TIMEOUT,
+  KILL_STOP_JOB,
+  KILL_HORSE,
+  KILL_SHUTDOWN,
+  KILL_LEASE_LOST
+} kill_reason;
+
+struct worker;
+
+typedef struct slot {
+  struct worker *w;
+  int index;
+  slot_state state;
+  fpq__executor *exec;
+  fpq_job *job;          /* the job it runs, owned */
+  double job_started;    /* monotonic */
+  uv_timer_t timer;      /* job timeout, then the kill grace; restart backoff when down */
+  kill_reason killing;
+  int term_sent;         /* timeout: SIGTERM sent, SIGKILL next */
+  int failed_starts;
+  /* An outcome the backend did not take yet (it was unreachable): retried each tick. */
+  int has_pending;
+  fpq_outcome pending;
+  char *pending_result, *pending_error;
+} slot;
+
+typedef struct worker {
+  uv_loop_t loop;
+  fpq__worker_options opt;
+  fpq_queue *q;      /* loop thread */
+  fpq_queue *take_q; /* thread pool: one take at a time */
+  char name[128];
+  char hostname[256];
+  char queues_text[256]; /* as given, for display */
+  char queue_names[256];  /* split in place: queues[] point into it */
+  const char *queues[16];
+  size_t nqueues;
+  char python[PATH_MAX];
+  slot *slots;
+  int nslots;
+  uv_work_t take_req;
+  int taking;
+  int take_rc;
+  fpq_job *taken;
+  char take_err[512];
+  uv_timer_t take_retry;
+  uv_timer_t tick;
+  uv_signal_t sigterm, sigint;
+  int stopping; /* 0 running, 1 finishing running jobs, 2 stopping now */
+  double stop_started;
+  int closing;
+  int exit_code;
+  int64_t successful, failed;
+  double busy_seconds, birth;
+  unsigned long ticks;
+  char **retrying; /* burst: ids of jobs this worker scheduled for a retry */
+  size_t nretrying;
+} worker;
+
+static void maybe_take(worker *w);
+static void check_stopped(worker *w);
+static void start_executor(slot *s);
+static void begin_stop(worker *w, int level, const char *why);
+
+/* ---- logging ---- */
+
+static void wlog(const worker *w, int important, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void wlog(const worker *w, int important, const char *fmt, ...) {
+  if (w->opt.quiet && !important) return;
+  char when[FPQ_TIME_TEXT_MAX];
+  fpq__format_time(fpq__now(), when);
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "%.19s fpq worker %s: %s\n", when, w->name, line);
+}
+
+/* ---- outcomes ---- */
+
+static char *error_json(const char *type, const char *message) {
+  json_t *e = json_pack("{s:s, s:s, s:s}", "type", type, "message", message, "traceback", "");
+  char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+  json_decref(e);
+  return text;
+}
+
+static void free_pending(slot *s) {
+  free(s->pending_result);
+  free(s->pending_error);
+  s->pending_result = s->pending_error = NULL;
+  s->has_pending = 0;
+}
+
+static int busy_slots(const worker *w) {
+  int n = 0;
+  for (int i = 0; i < w->nslots; i++) n += w->slots[i].state == SLOT_BUSY;
+  return n;
+}
+
+static void remember_retry(worker *w, const char *id) {
+  char **grown = fpq__realloc(w->retrying, (w->nretrying + 1) * sizeof *grown);
+  if (grown == NULL) return;
+  w->retrying = grown;
+  if ((w->retrying[w->nretrying] = fpq__strdup(id)) != NULL) w->nretrying++;
+}
+
+/* Records the slot's pending outcome. Returns 0 when done with it (recorded, or the job
+ * is no longer ours), or the error when the backend should be asked again later. */
+static int record_pending(slot *s) {
+  worker *w = s->w;
+  fpq_status final = FPQ_STATUS_QUEUED;
+  s->pending.result_json = s->pending_result;
+  s->pending.error_json = s->pending_error;
+  int rc = fpq_finish(w->q, s->job, w->name, &s->pending, &final);
+  if (rc == FPQ_EUNAVAIL || rc == FPQ_EIO || rc == FPQ_EBACKEND) {
+    wlog(w, 1, "cannot record the outcome of job %s yet (%s); will retry", s->job->id,
+         fpq_errmsg(w->q));
+    return rc;
+  }
+  if (rc == FPQ_ELEASE) {
+    wlog(w, 1, "job %s: %s; its outcome here is dropped", s->job->id, fpq_errmsg(w->q));
+  } else if (rc != 0) {
+    wlog(w, 1, "job %s: recording its outcome failed: %s", s->job->id, fpq_errmsg(w->q));
+  } else {
+    const char *what = fpq_status_name(final);
+    if (final == FPQ_STATUS_FINISHED) w->successful++;
+    else if (s->pending.kind != FPQ_OUTCOME_RETURN) w->failed++;
+    if (final == FPQ_STATUS_SCHEDULED || (final == FPQ_STATUS_QUEUED &&
+                                          s->pending.kind == FPQ_OUTCOME_FAILURE)) {
+      what = "retrying";
+      if (w->opt.burst) remember_retry(w, s->job->id);
+    }
+    wlog(w, final != FPQ_STATUS_FINISHED && s->pending.kind != FPQ_OUTCOME_RETURN,
+         "job %s (%s) %s after %.3f s", s->job->id, s->job->pipeline ? s->job->pipeline : "?",
+         s->pending.kind == FPQ_OUTCOME_RETURN ? "returned to the queue" : what,
+         s->pending.duration);
+  }
+  free_pending(s);
+  return 0;
+}
+
+/* The job in a slot ended one way or another: record it and free the slot for work. */
+static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, double duration) {
+  worker *w = s->w;
+  uv_timer_stop(&s->timer);
+  w->busy_seconds += duration;
+  s->pending = (fpq_outcome){.kind = kind, .duration = duration};
+  s->pending_result = result;
+  s->pending_error = error;
+  s->has_pending = 1;
+  s->killing = KILL_NONE;
+  if (record_pending(s) != 0) return; /* keep the slot busy until the backend takes it */
+  fpq_job_free(s->job);
+  s->job = NULL;
+  if (s->state == SLOT_BUSY) s->state = s->exec ? SLOT_IDLE : SLOT_DOWN;
+  if (w->stopping) check_stopped(w);
+  else maybe_take(w);
+}
+
+static void on_done(slot *s, json_t *msg) {
+  const char *id = json_string_value(json_object_get(msg, "id"));
+  if (s->state != SLOT_BUSY || s->job == NULL || s->has_pending || id == NULL ||
+      strcmp(id, s->job->id) != 0)
+    return; /* a late frame for a job already ended (e.g. killed at its timeout) */
+  if (s->killing == KILL_LEASE_LOST) return; /* the job is someone else's now */
+  double duration = json_number_value(json_object_get(msg, "duration"));
+  if (!(duration >= 0)) duration = fpq__monotonic() - s->job_started;
+  if (json_is_true(json_object_get(msg, "ok"))) {
+    json_t *result = json_object_get(msg, "result");
+    char *text = json_dumps(result ? result : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+    end_job(s, FPQ_OUTCOME_SUCCESS, text, NULL, duration);
+  } else {
+    json_t *err = json_object_get(msg, "error");
+    char *text = json_is_object(err) ? json_dumps(err, JSON_COMPACT)
+                                     : error_json("ExecutorError", "the executor reported a "
+                                                  "failure without details");
+    end_job(s, FPQ_OUTCOME_FAILURE, NULL, text, duration);
+  }
+}
+
+/* ---- executors ---- */
+
+static void on_message(fpq__executor *e, json_t *msg) {
+  slot *s = fpq__executor_data(e);
+  const char *type = json_string_value(json_object_get(msg, "type"));
+  if (strcmp(type, "hello") == 0 && s->state == SLOT_STARTING) {
+    s->state = SLOT_IDLE;
+    s->failed_starts = 0;
+    if (s->w->stopping) check_stopped(s->w);
+    else maybe_take(s->w);
+  } else if (strcmp(type, "done") == 0) {
+    on_done(s, msg);
+  }
+}
+
+static void describe_death(char *buf, size_t len, int64_t status, int term_signal,
+                           const char *reason) {
+  if (term_signal)
+    snprintf(buf, len, "the executor died with signal %d (%s)", term_signal,
+             strsignal(term_signal));
+  else
+    snprintf(buf, len, "the executor exited with status %lld", (long long)status);
+  if (reason) {
+    size_t n = strlen(buf);
+    snprintf(buf + n, len - n, ": %s", reason);
+  }
+}
+
+static void on_restart_timer(uv_timer_t *t) { start_executor(t->data); }
+
+static void on_gone(fpq__executor *e, int64_t status, int term_signal, const char *reason) {
+  slot *s = fpq__executor_data(e);
+  worker *w = s->w;
+  s->exec = NULL;
+  int was_starting = s->state == SLOT_STARTING;
+  if (s->state == SLOT_BUSY && s->job && !s->has_pending) {
+    double duration = fpq__monotonic() - s->job_started;
+    char why[400], msg[600];
+    describe_death(why, sizeof why, status, term_signal, reason);
+    switch (s->killing) {
+      case KILL_TIMEOUT:
+        snprintf(msg, sizeof msg, "Task exceeded maximum timeout value (%g seconds)",
+                 s->job->timeout > 0 ? s->job->timeout : w->opt.default_timeout);
+        end_job(s, FPQ_OUTCOME_FAILURE, NULL, error_json("JobTimeoutException", msg), duration);
+        break;
+      case KILL_STOP_JOB:
+        end_job(s, FPQ_OUTCOME_STOPPED, NULL,
+                error_json("JobStopped", "Job stopped by user, work-horse terminated."),
+                duration);
+        break;
+      case KILL_HORSE:
+        end_job(s, FPQ_OUTCOME_FAILURE, NULL,
+                error_json("JobKilled", "Work-horse killed by a kill-horse command."),
+                duration);
+        break;
+      case KILL_SHUTDOWN:
+        end_job(s, FPQ_OUTCOME_RETURN, NULL, NULL, 0);
+        break;
+      case KILL_LEASE_LOST:
+        fpq_job_free(s->job);
+        s->job = NULL;
+        break;
+      case KILL_NONE:
+        snprintf(msg, sizeof msg, "%s while running the job", why);
+        end_job(s, FPQ_OUTCOME_FAILURE, NULL, error_json("ExecutorCrashed", msg), duration);
+        break;
+    }
+  } else if (!w->stopping || was_starting) {
+    char why[400];
+    describe_death(why, sizeof why, status, term_signal, reason);
+    if (!w->stopping) wlog(w, 1, "slot %d: %s", s->index, why);
+  }
+  if (s->job == NULL) s->state = SLOT_DOWN;
+  uv_timer_stop(&s->timer);
+  s->killing = KILL_NONE;
+  if (w->stopping) {
+    check_stopped(w);
+    return;
+  }
+  if (was_starting && ++s->failed_starts >= MAX_FAILED_STARTS) {
+    wlog(w, 1, "slot %d: the executor (%s -m flowerpower_job_queue.executor) failed to start "
+         "%d times in a row; is flowerpower-job-queue installed for that Python? Set "
+         "FPQ_PYTHON to choose the interpreter.", s->index, w->python, s->failed_starts);
+    w->exit_code = 1;
+    begin_stop(w, 1, "executors cannot start");
+    return;
+  }
+  /* Back off a little after crashes so a broken project cannot make a tight loop. */
+  uv_timer_start(&s->timer, on_restart_timer, (uint64_t)(s->failed_starts * 1000), 0);
+}
+
+static void start_executor(slot *s) {
+  worker *w = s->w;
+  if (w->stopping) return;
+  static const fpq__executor_events events = {.on_message = on_message, .on_gone = on_gone};
+  char err[512];
+  s->exec = fpq__executor_start(&w->loop, w->python, w->opt.isolation, &events, s, err,
+                                sizeof err);
+  if (s->exec == NULL) {
+    wlog(w, 1, "slot %d: %s", s->index, err);
+    w->exit_code = 1;
+    begin_stop(w, 1, "executors cannot start");
+    return;
+  }
+  s->state = s->job ? SLOT_BUSY : SLOT_STARTING;
+}
+
+/* ---- running a job ---- */
+
+static void on_job_timer(uv_timer_t *t) {
+  slot *s = t->data;
+  if (s->exec == NULL || s->state != SLOT_BUSY) return;
+  if (s->killing == KILL_NONE) {
+    s->killing = KILL_TIMEOUT;
+    wlog(s->w, 1, "job %s passed its timeout; stopping it", s->job->id);
+  }
+  /* First SIGTERM so the pipeline can clean up, then SIGKILL after the grace. */
+  if (!s->term_sent) {
+    s->term_sent = 1;
+    fpq__executor_signal(s->exec, SIGTERM);
+    double grace = s->w->opt.kill_grace > 0 ? s->w->opt.kill_grace : 5;
+    uv_timer_start(t, on_job_timer, (uint64_t)(grace * 1000), 0);
+  } else {
+    fpq__executor_signal(s->exec, SIGKILL);
+  }
+}
+
+/* Kills a running job now, for a reason that decides its outcome in on_gone. */
+static void kill_job(slot *s, kill_reason why) {
+  if (s->exec == NULL || s->state != SLOT_BUSY) return;
+  s->killing = why;
+  uv_timer_stop(&s->timer);
+  fpq__executor_signal(s->exec, SIGKILL);
+}
+
+static int send_run(slot *s) {
+  fpq_job *job = s->job;
+  json_t *run = json_loads(job->run_json ? job->run_json : "{}", 0, NULL);
+  json_t *msg = json_pack("{s:s, s:s, s:s?, s:s?, s:o, s:i, s:s?}", "type", "run", "id",
+                          job->id, "project", job->project, "pipeline", job->pipeline, "run",
+                          run ? run : json_object(), "attempt", job->attempts, "func",
+                          job->func);
+  int rc = msg ? fpq__executor_send(s->exec, msg) : FPQ_ENOMEM;
+  json_decref(msg);
+  return rc;
+}
+
+static void start_job(slot *s, fpq_job *job) {
+  worker *w = s->w;
+  s->job = job;
+  s->state = SLOT_BUSY;
+  s->killing = KILL_NONE;
+  s->term_sent = 0;
+  s->job_started = fpq__monotonic();
+  wlog(w, 0, "job %s (%s) started, attempt %d of %d", job->id,
+       job->pipeline ? job->pipeline : job->func ? job->func : "?", job->attempts,
+       job->max_retries + 1);
+  int rc = send_run(s);
+  if (rc != 0) {
+    end_job(s, FPQ_OUTCOME_FAILURE, NULL,
+            error_json("ExecutorError", rc == FPQ_ETOOBIG ? "the job is too large to send"
+                                                          : "the job could not be sent"),
+            0);
+    return;
+  }
+  double timeout = job->timeout > 0 ? job->timeout : w->opt.default_timeout;
+  if (timeout > 0) {
+    double ms = fmin(timeout * 1000, MAX_TIMER_MS);
+    uv_timer_start(&s->timer, on_job_timer, (uint64_t)ms, 0);
+  }
+}
+
+/* ---- taking jobs ---- */
+
+static void take_work(uv_work_t *req) {
+  worker *w = req->data;
+  double wait = w->opt.burst ? 0.05 : TAKE_WAIT;
+  w->take_rc = fpq_take(w->take_q, w->name, w->queues, w->nqueues,
+                        w->opt.lease, wait, &w->taken);
+  if (w->take_rc != 0 && w->take_rc != FPQ_EEMPTY)
+    snprintf(w->take_err, sizeof w->take_err, "%s", fpq_errmsg(w->take_q));
+}
+
+/* Burst mode ends when nothing is queued, nothing runs here, and every retry this worker
+ * scheduled has been run (by it or another worker). */
+static int burst_done(worker *w) {
+  if (busy_slots(w) > 0) return 0;
+  size_t keep = 0;
+  for (size_t i = 0; i < w->nretrying; i++) {
+    fpq_job *job = NULL;
+    int rc = fpq_get(w->q, w->retrying[i], &job);
+    int pending = rc == 0 && !fpq_status_is_terminal(job->status);
+    if (rc != 0 && rc != FPQ_ENOTFOUND) pending = 1;
+    fpq_job_free(job);
+    if (pending) w->retrying[keep++] = w->retrying[i];
+    else fpq__free(w->retrying[i]);
+  }
+  w->nretrying = keep;
+  return keep == 0;
+}
+
+static void on_take_retry(uv_timer_t *t) { maybe_take(t->data); }
+
+static void after_take(uv_work_t *req, int status) {
+  worker *w = req->data;
+  (void)status;
+  w->taking = 0;
+  fpq_job *job = w->taken;
+  w->taken = NULL;
+  if (w->take_rc == 0) {
+    slot *idle = NULL;
+    for (int i = 0; i < w->nslots && !idle; i++)
+      if (w->slots[i].state == SLOT_IDLE) idle = &w->slots[i];
+    if (idle && !w->stopping) {
+      start_job(idle, job);
+    } else { /* stopping, or the slot died meanwhile: give the job back untouched */
+      fpq_outcome back = {.kind = FPQ_OUTCOME_RETURN};
+      if (fpq_finish(w->q, job, w->name, &back, NULL) != 0)
+        wlog(w, 1, "could not return job %s: %s (its lease will expire and it will be "
+             "retried)", job->id, fpq_errmsg(w->q));
+      fpq_job_free(job);
+    }
+  } else if (w->take_rc == FPQ_EEMPTY) {
+    if (w->opt.burst && !w->stopping && burst_done(w)) {
+      begin_stop(w, 1, "burst: the queues are empty");
+      return;
+    }
+  } else {
+    wlog(w, 1, "cannot take jobs: %s; trying again in 1 s", w->take_err);
+    uv_timer_start(&w->take_retry, on_take_retry, 1000, 0);
+    return;
+  }
+  if (w->stopping) check_stopped(w);
+  else maybe_take(w);
+}
+
+static void maybe_take(worker *w) {
+  if (w->stopping || w->taking || uv_is_active((uv_handle_t *)&w->take_retry)) return;
+  int idle = 0;
+  for (int i = 0; i < w->nslots; i++) idle += w->slots[i].state == SLOT_IDLE;
+  if (idle == 0) return;
+  w->taking = 1;
+  w->take_req.data = w;
+  uv_queue_work(&w->loop, &w->take_req, take_work, after_take);
+}
+
+/* ---- the tick: leases, registration, commands, maintenance ---- */
+
+static void beat(worker *w) {
+  fpq_worker_info info = {.pid = (int)getpid(),
+                          .birth = w->birth,
+                          .successful = w->successful,
+                          .failed = w->failed,
+                          .busy_seconds = w->busy_seconds};
+  snprintf(info.name, sizeof info.name, "%s", w->name);
+  snprintf(info.hostname, sizeof info.hostname, "%s", w->hostname);
+  snprintf(info.queues, sizeof info.queues, "%s", w->queues_text);
+  snprintf(info.state, sizeof info.state, "%s", busy_slots(w) ? "busy" : "idle");
+  for (int i = 0; i < w->nslots; i++) {
+    if (w->slots[i].state == SLOT_BUSY && w->slots[i].job) {
+      snprintf(info.current_job, sizeof info.current_job, "%s", w->slots[i].job->id);
+      break;
+    }
+  }
+  if (fpq_worker_beat(w->q, &info, w->opt.lease * 2) != 0)
+    wlog(w, 1, "cannot register: %s", fpq_errmsg(w->q));
+}
+
+static void renew_leases(worker *w) {
+  for (int i = 0; i < w->nslots; i++) {
+    slot *s = &w->slots[i];
+    if (s->state != SLOT_BUSY || s->job == NULL || s->has_pending) continue;
+    int rc = fpq_extend(w->q, s->job->id, w->name, w->opt.lease);
+    if (rc == FPQ_ELEASE) {
+      wlog(w, 1, "job %s: %s; stopping our run of it", s->job->id, fpq_errmsg(w->q));
+      kill_job(s, KILL_LEASE_LOST);
+    } else if (rc != 0) {
+      wlog(w, 1, "cannot renew the lease of job %s: %s", s->job->id, fpq_errmsg(w->q));
+    }
+  }
+}
+
+static void run_command(worker *w, const char *cmd) {
+  wlog(w, 0, "command: %s", cmd);
+  if (strcmp(cmd, "shutdown") == 0) {
+    begin_stop(w, 1, "shutdown command");
+  } else if (strcmp(cmd, "shutdown-now") == 0) {
+    begin_stop(w, 2, "shutdown command");
+  } else if (strcmp(cmd, "kill-horse") == 0) {
+    for (int i = 0; i < w->nslots; i++) kill_job(&w->slots[i], KILL_HORSE);
+  } else if (strncmp(cmd, "stop-job:", 9) == 0) {
+    for (int i = 0; i < w->nslots; i++) {
+      slot *s = &w->slots[i];
+      if (s->job && strcmp(s->job->id, cmd + 9) == 0) kill_job(s, KILL_STOP_JOB);
+    }
+  }
+}
+
+static void on_tick(uv_timer_t *t) {
+  worker *w = t->data;
+  w->ticks++;
+  for (int i = 0; i < w->nslots; i++) {
+    slot *s = &w->slots[i];
+    if (s->has_pending && record_pending(s) == 0) {
+      fpq_job_free(s->job);
+      s->job = NULL;
+      s->state = s->exec ? SLOT_IDLE : SLOT_DOWN;
+      if (!w->stopping) maybe_take(w);
+    }
+  }
+  char cmd[256];
+  for (int i = 0; i < 8 && fpq_worker_next_command(w->q, w->name, cmd, sizeof cmd) == 0; i++)
+    run_command(w, cmd);
+  unsigned long every = (unsigned long)fmax(1, floor(w->opt.lease / 3));
+  if (w->ticks % every == 0) {
+    renew_leases(w);
+    beat(w);
+  }
+  if (w->ticks % MAINTAIN_EVERY_TICKS == 0) {
+    int moved = 0;
+    if (fpq_maintain(w->q, &moved) == 0 && moved > 0)
+      wlog(w, 0, "maintenance moved %d job(s) (due retries, jobs of lost workers)", moved);
+  }
+  if (w->stopping == 1 && w->opt.stop_grace > 0 &&
+      fpq__monotonic() - w->stop_started > w->opt.stop_grace)
+    begin_stop(w, 2, "stop grace passed");
+  if (w->stopping) check_stopped(w);
+}
+
+/* ---- stopping ---- */
+
+static void on_signal(uv_signal_t *h, int signum) {
+  worker *w = h->data;
+  begin_stop(w, w->stopping ? 2 : 1, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void begin_stop(worker *w, int level, const char *why) {
+  if (level <= w->stopping) return;
+  if (w->stopping == 0) w->stop_started = fpq__monotonic();
+  w->stopping = level;
+  int busy = busy_slots(w);
+  if (level == 1)
+    wlog(w, 1, "stopping (%s): taking no new jobs%s", why,
+         busy ? ", letting running jobs finish (signal again to stop them now)" : "");
+  else
+    wlog(w, 1, "stopping now (%s): %d running job(s) go back to the queue", why, busy);
+  uv_timer_stop(&w->take_retry);
+  if (level == 2)
+    for (int i = 0; i < w->nslots; i++) kill_job(&w->slots[i], KILL_SHUTDOWN);
+  check_stopped(w);
+}
+
+static void on_closed(uv_handle_t *h) { (void)h; }
+
+/* Once nothing runs and no take is in flight: stop the executors, then the loop. */
+static void check_stopped(worker *w) {
+  if (!w->stopping || w->taking || w->closing) return;
+  int alive = 0;
+  for (int i = 0; i < w->nslots; i++) {
+    slot *s = &w->slots[i];
+    if (s->state == SLOT_BUSY) return;
+    if (s->exec) {
+      fpq__executor_shutdown(s->exec);
+      alive++;
+    }
+  }
+  if (alive) return; /* on_gone calls back here */
+  w->closing = 1;
+  uv_close((uv_handle_t *)&w->tick, on_closed);
+  uv_close((uv_handle_t *)&w->take_retry, on_closed);
+  uv_close((uv_handle_t *)&w->sigterm, on_closed);
+  uv_close((uv_handle_t *)&w->sigint, on_closed);
+  for (int i = 0; i < w->nslots; i++) uv_close((uv_handle_t *)&w->slots[i].timer, on_closed);
+}
+
+/* ---- set-up ---- */
+
+static int parse_queues(worker *w, const char *text) {
+  snprintf(w->queues_text, sizeof w->queues_text, "%s", text);
+  snprintf(w->queue_names, sizeof w->queue_names, "%s", text);
+  char *p = w->queue_names;
+  while (p && w->nqueues < sizeof w->queues / sizeof w->queues[0]) {
+    char *comma = strchr(p, ',');
+    if (comma) *comma = '\0';
+    if (*p == '\0') return -1;
+    w->queues[w->nqueues++] = p;
+    p = comma ? comma + 1 : NULL;
+  }
+  return p ? -1 : 0;
+}
+
+static void free_worker(worker *w) {
+  for (int i = 0; w->slots && i < w->nslots; i++) {
+    fpq_job_free(w->slots[i].job);
+    free_pending(&w->slots[i]);
+  }
+  fpq__free(w->slots);
+  for (size_t i = 0; i < w->nretrying; i++) fpq__free(w->retrying[i]);
+  fpq__free(w->retrying);
+  fpq_close(w->q);
+  fpq_close(w->take_q);
+}
+
+int fpq__worker_run(const fpq__worker_options *opts) {
+  worker wk;
+  worker *w = &wk;
+  memset(w, 0, sizeof *w);
+  w->opt = *opts;
+  if (w->opt.count < 1) w->opt.count = 1;
+  if (!(w->opt.lease > 0)) w->opt.lease = 15;
+  if (!w->opt.isolation) w->opt.isolation = "fork";
+  gethostname(w->hostname, sizeof w->hostname - 1);
+  if (w->opt.name) snprintf(w->name, sizeof w->name, "%s", w->opt.name);
+  else snprintf(w->name, sizeof w->name, "%.100s.%d", w->hostname, (int)getpid());
+  if (w->opt.python) snprintf(w->python, sizeof w->python, "%s", w->opt.python);
+  else fpq__executor_find_python(w->python, sizeof w->python);
+  /* Queues are exact RQ queue names, strict order. */
+  char queues[256];
+  snprintf(queues, sizeof queues, "%s", w->opt.queues ? w->opt.queues : "high,default,low");
+  if (parse_queues(w, queues) != 0) {
+    fprintf(stderr, "fpq: --queues '%s' is not valid: expected names separated by commas\n",
+            queues);
+    return 2;
+  }
+  fpq_options open = w->opt.open;
+  open.create = 1;
+  int rc = fpq_open(&w->q, &open);
+  if (rc == 0) rc = fpq_open(&w->take_q, &open);
+  if (rc != 0) {
+    fprintf(stderr, "fpq: %s\n", fpq_errmsg(w->take_q ? w->take_q : w->q));
+    free_worker(w);
+    return rc == FPQ_EUNAVAIL ? 3 : (rc == FPQ_EINVAL || rc == FPQ_ECONFIG) ? 2 : 1;
+  }
+  /* A write to an executor that just died must be an error, not the end of the worker. */
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_init(&w->loop);
+  w->birth = fpq__now();
+  w->nslots = w->opt.count;
+  w->slots = fpq__calloc((size_t)w->nslots, sizeof *w->slots);
+  if (w->slots == NULL) {
+    free_worker(w);
+    return 1;
+  }
+  uv_timer_init(&w->loop, &w->tick);
+  uv_timer_init(&w->loop, &w->take_retry);
+  w->tick.data = w->take_retry.data = w;
+  uv_signal_init(&w->loop, &w->sigterm);
+  uv_signal_init(&w->loop, &w->sigint);
+  w->sigterm.data = w->sigint.data = w;
+  uv_signal_start(&w->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&w->sigint, on_signal, SIGINT);
+  char url[512];
+  fpq__redact_url(fpq_url(w->q), url, sizeof url);
+  wlog(w, 1, "started: %d slot(s), isolation %s, queues %s, backend %s (%s)", w->nslots,
+       w->opt.isolation, w->queues_text, fpq_backend_name(w->q), url);
+  beat(w);
+  for (int i = 0; i < w->nslots; i++) {
+    slot *s = &w->slots[i];
+    s->w = w;
+    s->index = i;
+    s->state = SLOT_DOWN;
+    uv_timer_init(&w->loop, &s->timer);
+    s->timer.data = s;
+  }
+  for (int i = 0; i < w->nslots && !w->stopping; i++) start_executor(&w->slots[i]);
+  uv_timer_start(&w->tick, on_tick, 1000, 1000);
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  if (fpq_worker_gone(w->q, w->name) != 0)
+    wlog(w, 1, "could not unregister: %s", fpq_errmsg(w->q));
+  wlog(w, 1, "stopped: %lld job(s) finished, %lld failed", (long long)w->successful,
+       (long long)w->failed);
+  uv_loop_close(&w->loop);
+  int code = w->exit_code;
+  free_worker(w);
+  return code;
+}

@@ -1,0 +1,558 @@
+/* backend_contract.c: the behaviour every backend owes the core, as cmocka tests over
+ * the public API. See backend_contract.h. */
+#include "backend_contract.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "fpq.h"
+#include "testutil.h"
+
+static const backend_contract *contract;
+
+typedef struct fixture {
+  char *project;
+  char *url;
+  fpq_queue *q;
+} fixture;
+
+static const char *const pipelines[] = {"alpha", "beta", "gamma", NULL};
+
+static fpq_queue *open_queue(fixture *f) {
+  fpq_options o = {.project_dir = f->project, .backend = contract->backend, .url = f->url,
+                   .create = 1};
+  fpq_queue *q = NULL;
+  int rc = fpq_open(&q, &o);
+  if (rc != 0) fail_msg("fpq_open: %s (%s)", fpq_errmsg(q), fpq_err_name(rc));
+  return q;
+}
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  f->project = test_project(pipelines);
+  f->url = contract->make_url ? contract->make_url(f->project) : NULL;
+  if (contract->reset && f->url) contract->reset(f->url);
+  f->q = open_queue(f);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  fpq_close(f->q);
+  test_rmdir(f->project);
+  free(f->url);
+  free(f);
+  return 0;
+}
+
+/* Enqueues a job of `pipeline` with the given priority; returns its id in id. */
+static void put(fpq_queue *q, const char *pipeline, fpq_priority p, int max_retries,
+                double retry_delay, char id[FPQ_ID_MAX + 1]) {
+  fpq_job *job = fpq_job_new();
+  fpq_job_set(&job->pipeline, pipeline);
+  job->priority = p;
+  job->max_retries = max_retries;
+  job->retry_delay = retry_delay;
+  job->jitter_factor = 0;
+  int rc = fpq_enqueue(q, job);
+  if (rc) fail_msg("enqueue: %s", fpq_errmsg(q));
+  if (id) snprintf(id, FPQ_ID_MAX + 1, "%s", job->id);
+  fpq_job_free(job);
+}
+
+static const char *const all_queues[] = {"high", "default", "low"};
+
+static fpq_job *take(fpq_queue *q, const char *worker, double lease) {
+  fpq_job *job = NULL;
+  int rc = fpq_take(q, worker, all_queues, 3, lease, 0, &job);
+  if (rc == FPQ_EEMPTY) return NULL;
+  if (rc) fail_msg("take: %s", fpq_errmsg(q));
+  return job;
+}
+
+static fpq_status status_of(fpq_queue *q, const char *id) {
+  fpq_job *job = NULL;
+  int rc = fpq_get(q, id, &job);
+  if (rc) fail_msg("get %s: %s", id, fpq_errmsg(q));
+  fpq_status s = job->status;
+  fpq_job_free(job);
+  return s;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* ---- tests ---- */
+
+static void enqueue_then_get_returns_what_was_stored(void **state) {
+  fixture *f = *state;
+  fpq_job *job = fpq_job_new();
+  fpq_job_set(&job->pipeline, "alpha");
+  fpq_job_set(&job->run_json, "{\"inputs\":{\"x\":41,\"name\":\"Zo\\u00eb\"}}");
+  job->priority = FPQ_PRIORITY_HIGH;
+  job->max_retries = 2;
+  job->retry_delay = 1.5;
+  job->jitter_factor = 0.25;
+  job->timeout = 30;
+  snprintf(job->id, sizeof job->id, "my-job_1");
+  assert_int_equal(fpq_enqueue(f->q, job), 0);
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, "my-job_1", &got), 0);
+  assert_string_equal(got->pipeline, "alpha");
+  assert_string_equal(got->project, f->project);
+  assert_string_equal(got->queue, "high");
+  assert_int_equal(got->priority, FPQ_PRIORITY_HIGH);
+  assert_int_equal(got->status, FPQ_STATUS_QUEUED);
+  assert_int_equal(got->max_retries, 2);
+  assert_true(got->retry_delay == 1.5);
+  assert_true(got->jitter_factor == 0.25);
+  assert_true(got->timeout == 30);
+  assert_int_equal(got->attempts, 0);
+  assert_true(got->created_at > 1.7e9 && got->enqueued_at >= got->created_at - 1e-3);
+  assert_non_null(strstr(got->run_json, "41"));
+  assert_non_null(strstr(got->run_json, "Zo"));
+  assert_non_null(got->description);
+  assert_string_equal(got->func, "flowerpower_job_queue.tasks.run_pipeline");
+  fpq_job_free(got);
+  fpq_job_free(job);
+}
+
+static void a_taken_id_is_refused(void **state) {
+  fixture *f = *state;
+  fpq_job *job = fpq_job_new();
+  fpq_job_set(&job->pipeline, "alpha");
+  snprintf(job->id, sizeof job->id, "dup");
+  assert_int_equal(fpq_enqueue(f->q, job), 0);
+  assert_int_equal(fpq_enqueue(f->q, job), FPQ_EEXIST);
+  assert_non_null(strstr(fpq_errmsg(f->q), "dup"));
+  fpq_job_free(job);
+}
+
+static void get_of_a_missing_job_is_not_found(void **state) {
+  fixture *f = *state;
+  fpq_job *job = NULL;
+  assert_int_equal(fpq_get(f->q, "nope", &job), FPQ_ENOTFOUND);
+  assert_null(job);
+  assert_non_null(strstr(fpq_errmsg(f->q), "nope"));
+}
+
+static void find_returns_newest_first_and_respects_the_limit(void **state) {
+  fixture *f = *state;
+  char ids[5][FPQ_ID_MAX + 1];
+  for (int i = 0; i < 5; i++) put(f->q, i % 2 ? "beta" : "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, ids[i]);
+  fpq_job **jobs = NULL;
+  size_t n = 0;
+  assert_int_equal(fpq_find(f->q, NULL, "alpha", 10, &jobs, &n), 0);
+  assert_int_equal(n, 3);
+  assert_string_equal(jobs[0]->id, ids[4]);
+  assert_string_equal(jobs[1]->id, ids[2]);
+  assert_string_equal(jobs[2]->id, ids[0]);
+  fpq_jobs_free(jobs, n);
+  assert_int_equal(fpq_find(f->q, NULL, NULL, 2, &jobs, &n), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(jobs[0]->id, ids[4]);
+  fpq_jobs_free(jobs, n);
+  assert_int_equal(fpq_find(f->q, NULL, "gamma", 10, &jobs, &n), 0);
+  assert_int_equal(n, 0);
+  fpq_jobs_free(jobs, n);
+}
+
+static void take_follows_strict_priority_then_fifo(void **state) {
+  fixture *f = *state;
+  char low[FPQ_ID_MAX + 1], med1[FPQ_ID_MAX + 1], med2[FPQ_ID_MAX + 1], high[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_LOW, 0, 0, low);
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, med1);
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, med2);
+  put(f->q, "alpha", FPQ_PRIORITY_HIGH, 0, 0, high);
+  const char *order[] = {high, med1, med2, low};
+  for (int i = 0; i < 4; i++) {
+    fpq_job *job = take(f->q, "w1", 30);
+    assert_non_null(job);
+    assert_string_equal(job->id, order[i]);
+    assert_int_equal(job->status, FPQ_STATUS_STARTED);
+    assert_int_equal(job->attempts, 1);
+    assert_string_equal(job->worker, "w1");
+    fpq_job_free(job);
+  }
+  assert_null(take(f->q, "w1", 30));
+}
+
+static void take_only_reads_the_queues_it_is_given(void **state) {
+  fixture *f = *state;
+  put(f->q, "alpha", FPQ_PRIORITY_HIGH, 0, 0, NULL);
+  char low[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_LOW, 0, 0, low);
+  const char *only_low[] = {"low"};
+  fpq_job *job = NULL;
+  assert_int_equal(fpq_take(f->q, "w", only_low, 1, 30, 0, &job), 0);
+  assert_string_equal(job->id, low);
+  fpq_job_free(job);
+  assert_int_equal(fpq_take(f->q, "w", only_low, 1, 30, 0, &job), FPQ_EEMPTY);
+}
+
+static void *enqueue_later(void *arg) {
+  fixture *f = arg;
+  fpq_queue *q = open_queue(f);
+  sleep_ms(100);
+  put(q, "alpha", FPQ_PRIORITY_LOW, 0, 0, NULL);
+  fpq_close(q);
+  return NULL;
+}
+
+static void take_waits_for_a_job_that_arrives(void **state) {
+  fixture *f = *state;
+  fpq_job *job = NULL;
+  assert_int_equal(fpq_take(f->q, "w", all_queues, 3, 30, 0.05, &job), FPQ_EEMPTY);
+  assert_null(job);
+  pthread_t producer;
+  pthread_create(&producer, NULL, enqueue_later, f);
+  int rc = fpq_take(f->q, "w", all_queues, 3, 30, 5, &job);
+  pthread_join(producer, NULL);
+  assert_int_equal(rc, 0);
+  assert_non_null(job);
+  assert_string_equal(job->pipeline, "alpha");
+  fpq_job_free(job);
+}
+
+static void finish_success_stores_the_result(void **state) {
+  fixture *f = *state;
+  char id[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, id);
+  fpq_job *job = take(f->q, "w1", 30);
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "{\"result\":42}", .duration = 0.5};
+  fpq_status final;
+  assert_int_equal(fpq_finish(f->q, job, "w1", &ok, &final), 0);
+  assert_int_equal(final, FPQ_STATUS_FINISHED);
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, id, &got), 0);
+  assert_int_equal(got->status, FPQ_STATUS_FINISHED);
+  assert_string_equal(got->result_json, "{\"result\":42}");
+  assert_true(got->ended_at >= got->started_at && got->started_at > 0);
+  fpq_job_free(got);
+  /* The same outcome twice, or by someone else, is refused: the job is no longer held. */
+  assert_int_equal(fpq_finish(f->q, job, "w1", &ok, NULL), FPQ_ELEASE);
+  fpq_job_free(job);
+}
+
+static void only_the_holder_can_finish_or_extend(void **state) {
+  fixture *f = *state;
+  char id[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, id);
+  fpq_job *job = take(f->q, "w1", 30);
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
+  assert_int_equal(fpq_finish(f->q, job, "w2", &ok, NULL), FPQ_ELEASE);
+  assert_int_equal(fpq_extend(f->q, id, "w2", 30), FPQ_ELEASE);
+  assert_int_equal(fpq_extend(f->q, id, "w1", 30), 0);
+  assert_int_equal(status_of(f->q, id), FPQ_STATUS_STARTED);
+  assert_int_equal(fpq_finish(f->q, job, "w1", &ok, NULL), 0);
+  fpq_job_free(job);
+}
+
+static void failures_retry_until_attempts_run_out(void **state) {
+  fixture *f = *state;
+  char id[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 2, 0, id);
+  fpq_outcome bad = {.kind = FPQ_OUTCOME_FAILURE,
+                     .error_json = "{\"type\":\"ValueError\",\"message\":\"no\",\"traceback\":\"\"}"};
+  fpq_status expected[] = {FPQ_STATUS_QUEUED, FPQ_STATUS_QUEUED, FPQ_STATUS_FAILED};
+  for (int attempt = 1; attempt <= 3; attempt++) {
+    fpq_job *job = take(f->q, "w1", 30);
+    assert_non_null(job);
+    assert_string_equal(job->id, id);
+    assert_int_equal(job->attempts, attempt);
+    fpq_status final;
+    assert_int_equal(fpq_finish(f->q, job, "w1", &bad, &final), 0);
+    assert_int_equal(final, expected[attempt - 1]);
+    fpq_job_free(job);
+  }
+  assert_null(take(f->q, "w1", 30));
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, id, &got), 0);
+  assert_int_equal(got->status, FPQ_STATUS_FAILED);
+  assert_non_null(strstr(got->error_json, "ValueError"));
+  fpq_job_free(got);
+}
+
+static void a_retry_with_a_delay_waits_until_due(void **state) {
+  fixture *f = *state;
+  char id[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 1, 0.3, id);
+  fpq_job *job = take(f->q, "w1", 30);
+  fpq_outcome bad = {.kind = FPQ_OUTCOME_FAILURE, .error_json = "{\"type\":\"E\"}"};
+  fpq_status final;
+  assert_int_equal(fpq_finish(f->q, job, "w1", &bad, &final), 0);
+  assert_int_equal(final, FPQ_STATUS_SCHEDULED);
+  fpq_job_free(job);
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, id, &got), 0);
+  assert_int_equal(got->status, FPQ_STATUS_SCHEDULED);
+  assert_true(got->run_at > got->created_at);
+  fpq_job_free(got);
+  assert_null(take(f->q, "w1", 30)); /* not due yet */
+  sleep_ms(400);
+  job = take(f->q, "w1", 30);
+  assert_non_null(job);
+  assert_string_equal(job->id, id);
+  assert_int_equal(job->attempts, 2);
+  fpq_job_free(job);
+}
+
+static void a_returned_job_goes_back_to_the_front_uncounted(void **state) {
+  fixture *f = *state;
+  char first[FPQ_ID_MAX + 1], second[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, first);
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, second);
+  fpq_job *job = take(f->q, "w1", 30);
+  assert_string_equal(job->id, first);
+  fpq_outcome back = {.kind = FPQ_OUTCOME_RETURN};
+  fpq_status final;
+  assert_int_equal(fpq_finish(f->q, job, "w1", &back, &final), 0);
+  assert_int_equal(final, FPQ_STATUS_QUEUED);
+  fpq_job_free(job);
+  job = take(f->q, "w2", 30);
+  assert_non_null(job);
+  assert_string_equal(job->id, first); /* ahead of the job queued after it */
+  assert_int_equal(job->attempts, 1);
+  fpq_job_free(job);
+}
+
+static void a_stopped_job_is_not_retried(void **state) {
+  fixture *f = *state;
+  char id[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 3, 0, id);
+  fpq_job *job = take(f->q, "w1", 30);
+  fpq_outcome stop = {.kind = FPQ_OUTCOME_STOPPED, .error_json = "{\"type\":\"JobStopped\"}"};
+  assert_int_equal(fpq_finish(f->q, job, "w1", &stop, NULL), 0);
+  fpq_job_free(job);
+  assert_int_equal(status_of(f->q, id), FPQ_STATUS_STOPPED);
+  assert_null(take(f->q, "w1", 30));
+}
+
+static void a_dead_workers_job_is_retried_then_failed(void **state) {
+  fixture *f = *state;
+  char id[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 1, 0, id);
+  fpq_job *job = take(f->q, "dead-1", 0.05);
+  fpq_job_free(job);
+  sleep_ms(1100); /* past the lease, in whole seconds for backends that keep seconds */
+  int moved = 0;
+  assert_int_equal(fpq_maintain(f->q, &moved), 0);
+  assert_true(moved >= 1);
+  assert_int_equal(status_of(f->q, id), FPQ_STATUS_QUEUED);
+  job = take(f->q, "dead-2", 0.05);
+  assert_non_null(job);
+  assert_int_equal(job->attempts, 2);
+  /* The lost worker may not finish it any more. */
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
+  assert_int_equal(fpq_finish(f->q, job, "dead-1", &ok, NULL), FPQ_ELEASE);
+  fpq_job_free(job);
+  sleep_ms(1100);
+  assert_int_equal(fpq_maintain(f->q, &moved), 0);
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, id, &got), 0);
+  assert_int_equal(got->status, FPQ_STATUS_FAILED);
+  assert_non_null(strstr(got->error_json, "WorkerLost"));
+  fpq_job_free(got);
+}
+
+static void a_living_workers_job_is_never_taken_away(void **state) {
+  fixture *f = *state;
+  char id[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 1, 0, id);
+  fpq_job *job = take(f->q, "alive", 2);
+  for (int i = 0; i < 3; i++) {
+    sleep_ms(700);
+    assert_int_equal(fpq_extend(f->q, id, "alive", 2), 0);
+    assert_int_equal(fpq_maintain(f->q, NULL), 0);
+    assert_int_equal(status_of(f->q, id), FPQ_STATUS_STARTED);
+  }
+  fpq_job_free(job);
+}
+
+static void scheduled_jobs_wait_for_their_time(void **state) {
+  fixture *f = *state;
+  fpq_job *job = fpq_job_new();
+  fpq_job_set(&job->pipeline, "alpha");
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  job->run_at = (double)now.tv_sec + now.tv_nsec / 1e9 + 0.3;
+  assert_int_equal(fpq_enqueue(f->q, job), 0);
+  assert_int_equal(job->status, FPQ_STATUS_SCHEDULED);
+  assert_int_equal(status_of(f->q, job->id), FPQ_STATUS_SCHEDULED);
+  assert_null(take(f->q, "w", 30));
+  sleep_ms(400);
+  fpq_job *got = take(f->q, "w", 30);
+  assert_non_null(got);
+  assert_string_equal(got->id, job->id);
+  fpq_job_free(got);
+  fpq_job_free(job);
+}
+
+static void cancel_and_requeue_follow_the_state_rules(void **state) {
+  fixture *f = *state;
+  char a[FPQ_ID_MAX + 1], b[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, a);
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, b);
+  assert_int_equal(fpq_cancel(f->q, a), 0);
+  assert_int_equal(status_of(f->q, a), FPQ_STATUS_CANCELED);
+  assert_int_equal(fpq_cancel(f->q, "missing"), FPQ_ENOTFOUND);
+  fpq_job *job = take(f->q, "w", 30);
+  assert_string_equal(job->id, b); /* the canceled one is skipped */
+  assert_int_equal(fpq_cancel(f->q, b), FPQ_ESTATE);
+  assert_non_null(strstr(fpq_errmsg(f->q), "started"));
+  assert_int_equal(fpq_requeue(f->q, b), FPQ_ESTATE);
+  fpq_outcome bad = {.kind = FPQ_OUTCOME_FAILURE, .error_json = "{\"type\":\"E\"}"};
+  assert_int_equal(fpq_finish(f->q, job, "w", &bad, NULL), 0);
+  fpq_job_free(job);
+  assert_int_equal(fpq_requeue(f->q, b), 0);
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, b, &got), 0);
+  assert_int_equal(got->status, FPQ_STATUS_QUEUED);
+  assert_int_equal(got->attempts, 0);
+  fpq_job_free(got);
+  assert_int_equal(fpq_requeue(f->q, a), 0); /* canceled jobs can be queued again */
+  assert_int_equal(status_of(f->q, a), FPQ_STATUS_QUEUED);
+}
+
+static void counts_are_per_queue_and_status(void **state) {
+  fixture *f = *state;
+  put(f->q, "alpha", FPQ_PRIORITY_HIGH, 0, 0, NULL);
+  put(f->q, "alpha", FPQ_PRIORITY_HIGH, 0, 0, NULL);
+  put(f->q, "beta", FPQ_PRIORITY_LOW, 0, 0, NULL);
+  fpq_job *job = take(f->q, "w", 30);
+  fpq_job_free(job);
+  fpq_queue_counts *c = NULL;
+  size_t n = 0;
+  assert_int_equal(fpq_counts(f->q, &c, &n), 0);
+  int64_t high_queued = -1, high_started = -1, low_queued = -1;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(c[i].queue, "high") == 0) {
+      high_queued = c[i].count[FPQ_STATUS_QUEUED];
+      high_started = c[i].count[FPQ_STATUS_STARTED];
+      assert_true(c[i].oldest_queued_at > 0);
+    } else if (strcmp(c[i].queue, "low") == 0) {
+      low_queued = c[i].count[FPQ_STATUS_QUEUED];
+    }
+  }
+  assert_int_equal(high_queued, 1);
+  assert_int_equal(high_started, 1);
+  assert_int_equal(low_queued, 1);
+  free(c);
+}
+
+static void workers_register_expire_and_take_commands(void **state) {
+  fixture *f = *state;
+  fpq_worker_info w = {.pid = 123, .successful = 5, .failed = 1, .busy_seconds = 2.5};
+  snprintf(w.name, sizeof w.name, "host.123");
+  snprintf(w.hostname, sizeof w.hostname, "host");
+  snprintf(w.state, sizeof w.state, "idle");
+  snprintf(w.queues, sizeof w.queues, "high,default,low");
+  assert_int_equal(fpq_worker_beat(f->q, &w, 60), 0);
+  fpq_worker_info *list = NULL;
+  size_t n = 0;
+  assert_int_equal(fpq_workers(f->q, &list, &n), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(list[0].name, "host.123");
+  assert_int_equal(list[0].pid, 123);
+  assert_int_equal(list[0].successful, 5);
+  free(list);
+  char cmd[64];
+  assert_int_equal(fpq_worker_next_command(f->q, "host.123", cmd, sizeof cmd), FPQ_EEMPTY);
+  assert_int_equal(fpq_worker_command(f->q, "host.123", "shutdown"), 0);
+  assert_int_equal(fpq_worker_command(f->q, "host.123", "bogus"), FPQ_EINVAL);
+  assert_int_equal(fpq_worker_next_command(f->q, "host.123", cmd, sizeof cmd), 0);
+  assert_string_equal(cmd, "shutdown");
+  assert_int_equal(fpq_worker_gone(f->q, "host.123"), 0);
+  assert_int_equal(fpq_workers(f->q, &list, &n), 0);
+  assert_int_equal(n, 0);
+  free(list);
+}
+
+/* Many handles taking at once: every job is taken exactly once. */
+typedef struct taker {
+  fixture *f;
+  int taken;
+  char (*ids)[FPQ_ID_MAX + 1];
+} taker;
+
+static void *take_all(void *arg) {
+  taker *t = arg;
+  fpq_queue *q = open_queue(t->f);
+  char name[32];
+  snprintf(name, sizeof name, "t%p", arg);
+  for (;;) {
+    fpq_job *job = NULL;
+    int rc = fpq_take(q, name, all_queues, 3, 30, 0, &job);
+    if (rc == FPQ_EEMPTY) break;
+    if (rc) fail_msg("take: %s", fpq_errmsg(q));
+    snprintf(t->ids[t->taken++], FPQ_ID_MAX + 1, "%s", job->id);
+    fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "null"};
+    if (fpq_finish(q, job, name, &ok, NULL)) fail_msg("finish: %s", fpq_errmsg(q));
+    fpq_job_free(job);
+  }
+  fpq_close(q);
+  return NULL;
+}
+
+static void concurrent_takers_never_share_a_job(void **state) {
+  fixture *f = *state;
+  enum { JOBS = 200, THREADS = 4 };
+  for (int i = 0; i < JOBS; i++) put(f->q, "alpha", (fpq_priority)(i % 3), 0, 0, NULL);
+  pthread_t threads[THREADS];
+  taker takers[THREADS];
+  for (int i = 0; i < THREADS; i++) {
+    takers[i] = (taker){.f = f, .ids = calloc(JOBS, FPQ_ID_MAX + 1)};
+    pthread_create(&threads[i], NULL, take_all, &takers[i]);
+  }
+  int total = 0;
+  for (int i = 0; i < THREADS; i++) {
+    pthread_join(threads[i], NULL);
+    total += takers[i].taken;
+  }
+  assert_int_equal(total, JOBS);
+  for (int i = 0; i < THREADS; i++)
+    for (int j = 0; j < takers[i].taken; j++)
+      for (int k = i; k < THREADS; k++)
+        for (int l = (k == i ? j + 1 : 0); l < takers[k].taken; l++)
+          if (strcmp(takers[i].ids[j], takers[k].ids[l]) == 0) fail_msg("taken twice: %s", takers[i].ids[j]);
+  for (int i = 0; i < THREADS; i++) free(takers[i].ids);
+}
+
+int backend_contract_run(const backend_contract *c) {
+  contract = c;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(enqueue_then_get_returns_what_was_stored, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_taken_id_is_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(get_of_a_missing_job_is_not_found, setup, teardown),
+      cmocka_unit_test_setup_teardown(find_returns_newest_first_and_respects_the_limit, setup, teardown),
+      cmocka_unit_test_setup_teardown(take_follows_strict_priority_then_fifo, setup, teardown),
+      cmocka_unit_test_setup_teardown(take_only_reads_the_queues_it_is_given, setup, teardown),
+      cmocka_unit_test_setup_teardown(take_waits_for_a_job_that_arrives, setup, teardown),
+      cmocka_unit_test_setup_teardown(finish_success_stores_the_result, setup, teardown),
+      cmocka_unit_test_setup_teardown(only_the_holder_can_finish_or_extend, setup, teardown),
+      cmocka_unit_test_setup_teardown(failures_retry_until_attempts_run_out, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_retry_with_a_delay_waits_until_due, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_returned_job_goes_back_to_the_front_uncounted, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_stopped_job_is_not_retried, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_dead_workers_job_is_retried_then_failed, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_living_workers_job_is_never_taken_away, setup, teardown),
+      cmocka_unit_test_setup_teardown(scheduled_jobs_wait_for_their_time, setup, teardown),
+      cmocka_unit_test_setup_teardown(cancel_and_requeue_follow_the_state_rules, setup, teardown),
+      cmocka_unit_test_setup_teardown(counts_are_per_queue_and_status, setup, teardown),
+      cmocka_unit_test_setup_teardown(workers_register_expire_and_take_commands, setup, teardown),
+      cmocka_unit_test_setup_teardown(concurrent_takers_never_share_a_job, setup, teardown),
+  };
+  return cmocka_run_group_tests_name(c->backend, tests, NULL, NULL);
+}

@@ -1,0 +1,19 @@
+/* backend_contract.h: one suite of behaviour every backend must show, run through the
+ * public API (fpq.h) so it tests what users get. A backend's test file supplies how to
+ * reach a fresh, empty store and calls backend_contract_run. */
+#ifndef FPQ_BACKEND_CONTRACT_H
+#define FPQ_BACKEND_CONTRACT_H
+
+typedef struct backend_contract {
+  const char *backend; /* name given to fpq_open */
+  /* Returns a URL (caller frees) to an empty store for a test whose project is
+   * project_dir; NULL = the backend's default for that project. */
+  char *(*make_url)(const char *project_dir);
+  /* Empties the store between tests, if make_url reuses one (may be NULL). */
+  void (*reset)(const char *url);
+} backend_contract;
+
+/* Runs the suite; returns the number of failed tests (cmocka's convention). */
+int backend_contract_run(const backend_contract *c);
+
+#endif /* FPQ_BACKEND_CONTRACT_H */

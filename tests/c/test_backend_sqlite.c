@@ -1,0 +1,105 @@
+/* test_backend_sqlite.c: the backend contract on the embedded SQLite backend, plus what
+ * is SQLite's own: the default location, private file permissions, opening without
+ * creating, and refusing a database from a newer schema. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "backend_contract.h"
+#include "fpq.h"
+#include "testutil.h"
+
+static const char *const pipelines[] = {"alpha", NULL};
+
+static void the_default_database_is_private_in_the_project_and_made_by_a_write(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), 0);
+  assert_string_equal(fpq_backend_name(q), "sqlite");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
+  struct stat st;
+  /* Created by the first write, so input refused before it leaves nothing behind. */
+  assert_int_not_equal(stat(path, &st), 0);
+  fpq_job *bad = fpq_job_new();
+  fpq_job_set(&bad->pipeline, "not_in_project");
+  assert_int_equal(fpq_enqueue(q, bad), FPQ_EINVAL);
+  assert_int_not_equal(stat(path, &st), 0);
+  fpq_job_set(&bad->pipeline, "alpha");
+  assert_int_equal(fpq_enqueue(q, bad), 0);
+  fpq_job_free(bad);
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  snprintf(path, sizeof path, "%s/.flowerpower", project);
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0700);
+  fpq_close(q);
+  test_rmdir(project);
+}
+
+static void reading_does_not_create_a_database(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  fpq_options o = {.project_dir = project, .create = 0};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), FPQ_ENOTFOUND);
+  assert_non_null(strstr(fpq_errmsg(q), "nothing was enqueued"));
+  fpq_close(q);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
+  struct stat st;
+  assert_int_not_equal(stat(path, &st), 0);
+  test_rmdir(project);
+}
+
+static void a_newer_schema_is_refused(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/newer.db", project);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  char url[4200];
+  snprintf(url, sizeof url, "sqlite://%s", path);
+  fpq_options o = {.project_dir = project, .url = url};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), FPQ_EFORMAT);
+  assert_non_null(strstr(fpq_errmsg(q), "schema version 99"));
+  fpq_close(q);
+  test_rmdir(project);
+}
+
+static void a_relative_url_is_refused(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  fpq_options o = {.project_dir = project, .url = "sqlite://relative.db", .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), FPQ_ECONFIG);
+  assert_non_null(strstr(fpq_errmsg(q), "sqlite:///abs/path.db"));
+  fpq_close(q);
+  test_rmdir(project);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(the_default_database_is_private_in_the_project_and_made_by_a_write),
+      cmocka_unit_test(reading_does_not_create_a_database),
+      cmocka_unit_test(a_newer_schema_is_refused),
+      cmocka_unit_test(a_relative_url_is_refused),
+  };
+  int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
+  backend_contract c = {.backend = "sqlite"};
+  return failed + backend_contract_run(&c);
+}
