@@ -1,0 +1,40 @@
+/* rq_scripts.h: the Lua scripts that make each rq-backend state change one atomic step
+ * on the Redis server, and EVALSHA with reloading. */
+#ifndef FPQ_RQ_SCRIPTS_H
+#define FPQ_RQ_SCRIPTS_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+typedef enum {
+  FPQ_RQ_ENQUEUE,     /* id taken? else hash + queue/scheduled + indexes */
+  FPQ_RQ_TAKE,        /* promote due, pop first of first non-empty queue, register it */
+  FPQ_RQ_EXTEND,      /* refresh a lease (rq:wip score) we still hold */
+  FPQ_RQ_FINISH,      /* record an outcome of a job we hold */
+  FPQ_RQ_MAINTAIN,    /* promote due, trim registries, list expired rq:wip entries */
+  FPQ_RQ_REAP,        /* retry or fail one expired entry, if still expired */
+  FPQ_RQ_CANCEL,
+  FPQ_RQ_REQUEUE,
+  FPQ_RQ_COUNTS,
+  FPQ_RQ_WORKERS,     /* live worker hashes; drops names whose hash expired */
+  FPQ_RQ_WORKER_GONE,
+  FPQ_RQ_SWEEP,       /* prune find-index entries whose job hash expired */
+  FPQ_RQ_SCRIPT_COUNT
+} fpq__rq_script;
+
+/* SHA1s of loaded scripts, per connection owner ("" = not loaded yet). */
+typedef struct fpq__rq_shas {
+  char sha[FPQ_RQ_SCRIPT_COUNT][41];
+} fpq__rq_shas;
+
+/* Runs a script: EVALSHA with no KEYS and argv as ARGV, loading the script with SCRIPT
+ * LOAD on first use and again on NOSCRIPT (the server restarted or ran SCRIPT FLUSH).
+ * Returns the reply (possibly an error reply; caller frees it), or NULL when the
+ * connection failed (c->err says why) or out of memory. lens may be NULL. */
+redisReply *fpq__rq_eval(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which, int argc,
+                         const char *const *argv, const size_t *lens);
+
+/* The script's name for messages ("take", ...). */
+const char *fpq__rq_script_name(fpq__rq_script which);
+
+#endif /* FPQ_RQ_SCRIPTS_H */
