@@ -534,6 +534,7 @@ def serve(isolation: str, channel_fd: int = CHANNEL_FD) -> int:
     """
     started = time.perf_counter()
     runner.import_flowerpower()
+    runner.speed_up_runs()
     projects = runner.Projects()
     forker = _Forker(projects, channel_fd) if isolation == "fork" else None
     if forker is not None:

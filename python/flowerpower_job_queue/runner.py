@@ -138,6 +138,63 @@ def import_flowerpower() -> None:
     import flowerpower  # noqa: F401
 
 
+def speed_up_runs() -> None:
+    """Make the per-run overhead of ``project.run()`` small in a long-lived process.
+
+    Measured on a trivial pipeline, a ``run()`` costs ~9.8 ms, of which little is the
+    pipeline: FlowerPower sets up loguru twice per run, and each ``logger.add`` asks
+    ``sysconfig`` for the install paths 36 times (~3 ms each setup); it also reads its
+    YAML files with PyYAML's pure-Python loader. In the executor, a process that lives
+    for many runs:
+
+    - ``sysconfig.get_paths`` is memoised (for the default variables only): install
+      paths cannot change while the process lives. 9.8 -> 2.9 ms.
+    - ``yaml.safe_load`` uses libyaml's ``CSafeLoader`` (the same safe schema, parsed in
+      C) when PyYAML has it. 2.9 -> 1.4 ms.
+
+    Both change speed only, never results; set ``FPQ_EXECUTOR_SPEEDUPS=0`` to compare.
+
+    Example:
+        >>> speed_up_runs()  # doctest: +SKIP
+    """
+    if os.environ.get("FPQ_EXECUTOR_SPEEDUPS", "1") == "0":
+        return
+    import functools
+    import sysconfig
+
+    original_get_paths = sysconfig.get_paths
+    if not getattr(original_get_paths, "_fpq_memoised", False):
+
+        @functools.lru_cache(maxsize=32)
+        def _default_paths(scheme: str | None, expand: bool) -> dict[str, str]:
+            if scheme is None:  # sysconfig's own default scheme, not a None scheme
+                return original_get_paths(expand=expand)
+            return original_get_paths(scheme, expand=expand)
+
+        def get_paths(scheme: str | None = None, vars: dict[str, Any] | None = None,  # noqa: A002
+                      expand: bool = True) -> dict[str, str]:
+            if vars is None:
+                return dict(_default_paths(scheme, expand))
+            if scheme is None:
+                return original_get_paths(vars=vars, expand=expand)
+            return original_get_paths(scheme, vars, expand)
+
+        get_paths._fpq_memoised = True  # type: ignore[attr-defined]
+        sysconfig.get_paths = get_paths
+    try:
+        import yaml
+    except ImportError:
+        return
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is not None and not getattr(yaml.safe_load, "_fpq_fast", False):
+
+        def safe_load(stream: Any) -> Any:
+            return yaml.load(stream, Loader=loader)  # noqa: S506 - CSafeLoader is safe
+
+        safe_load._fpq_fast = True  # type: ignore[attr-defined]
+        yaml.safe_load = safe_load
+
+
 # A pipeline like the ones users write (Hamilton nodes, a small pandas step), run once
 # by warm_up().
 _WARM_UP_PIPELINE = """
