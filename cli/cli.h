@@ -64,6 +64,9 @@ int cli_getopt_error(const char *command, int argc, char **argv);
 const char *cli_id_arg(const char *arg);
 /* Reads "JSON" or "@FILE" into a string the caller frees; NULL with a message printed. */
 char *cli_json_arg(const char *option, const char *arg);
+/* Merges --inputs JSON into the run kwargs' "inputs" (over what --run-config gave).
+ * Returns 0, or the exit code after printing why. */
+int cli_merge_inputs(const char *command, char **run_json, const char *inputs);
 /* Formats seconds as "1.2s", "3m04s", "2h05m"; epoch time as local "YYYY-MM-DD HH:MM:SS". */
 void cli_format_duration(double seconds, char *buf, size_t len);
 void cli_format_time(double t, char *buf, size_t len);
@@ -80,5 +83,8 @@ int cmd_cancel(int argc, char **argv);
 int cmd_requeue(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
+int cmd_schedule(int argc, char **argv);
+int cmd_schedules(int argc, char **argv);
+int cmd_scheduler(int argc, char **argv);
 
 #endif /* FPQ_CLI_H */

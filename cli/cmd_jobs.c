@@ -33,32 +33,6 @@ static const char enqueue_help[] =
 enum { OPT_PRIORITY = 2000, OPT_INPUTS, OPT_RUN_CONFIG, OPT_AT, OPT_IN, OPT_MAX_RETRIES,
        OPT_RETRY_DELAY, OPT_TIMEOUT, OPT_JOB_ID, OPT_LIMIT, OPT_WAIT };
 
-/* --inputs JSON is merged into run.inputs, over what --run-config gave. */
-static int merge_inputs(fpq_job *job, const char *inputs) {
-  json_error_t e;
-  json_t *in = json_loads(inputs, JSON_REJECT_DUPLICATES, &e);
-  if (in == NULL) {
-    char why[256];
-    fpq__one_line(e.text, why, sizeof why);
-    return cli_usage_error("enqueue", "--inputs is not valid JSON: %s at position %d", why,
-                           e.position);
-  }
-  if (!json_is_object(in)) {
-    json_decref(in);
-    return cli_usage_error("enqueue", "--inputs must be a JSON object like '{\"x\": 1}'");
-  }
-  json_t *run = json_loads(job->run_json, 0, NULL);
-  json_t *cur = json_object_get(run, "inputs");
-  if (json_is_object(cur)) json_object_update(cur, in);
-  else json_object_set(run, "inputs", in);
-  json_decref(in);
-  char *text = json_dumps(run, JSON_COMPACT);
-  json_decref(run);
-  int rc = text ? fpq_job_set(&job->run_json, text) : FPQ_ENOMEM;
-  free(text);
-  return rc ? cli_fail(rc, "out of memory") : 0;
-}
-
 static int parse_seconds(const char *option, const char *arg, double *out) {
   if (fpq__parse_duration(arg, out) != 0)
     return cli_usage_error("enqueue", "%s '%s' is not a duration: expected e.g. 30s, 10m, 2h",
@@ -122,7 +96,7 @@ int cmd_enqueue(int argc, char **argv) {
       goto done;
     }
   }
-  if (inputs && merge_inputs(job, inputs)) goto done;
+  if (inputs && cli_merge_inputs("enqueue", &job->run_json, inputs)) goto done;
   if (priority && fpq_priority_parse(priority, &job->priority)) {
     code = cli_usage_error("enqueue", "--priority '%s' is not known: expected high, medium or "
                            "low", priority);

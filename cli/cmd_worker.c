@@ -5,7 +5,9 @@
 #include <time.h>
 
 #include "cli.h"
+#include "alloc.h"
 #include "clock.h"
+#include "metrics.h"
 #include "worker.h"
 
 static const char worker_help[] =
@@ -35,13 +37,17 @@ static const char start_help[] =
     "  --kill-grace SECONDS  between SIGTERM and SIGKILL for a job past its timeout (5)\n"
     "  --stop-grace SECONDS  on stop, how long running jobs may finish (default: no limit)\n"
     "  --quiet               log only problems\n"
+    "  --with-scheduler      also fire due schedules (see 'fpq scheduler --help')\n"
+    "  --metrics-port PORT   serve Prometheus metrics at http://HOST:PORT/metrics\n"
+    "  --metrics-host ADDR   address for --metrics-port (default 127.0.0.1)\n"
     CLI_COMMON_HELP
     "\n"
     "Environment: FPQ_PYTHON chooses the Python interpreter of the executors.\n"
     "\n"
     "Examples:\n"
     "  fpq worker start --count 4\n"
-    "  fpq worker start --burst --isolation none\n";
+    "  fpq worker start --burst --isolation none\n"
+    "  fpq worker start --with-scheduler\n";
 
 static const char stop_help[] =
     "Usage: fpq worker stop [--name NAME | --all] [--now] [--wait] [OPTIONS]\n"
@@ -61,7 +67,7 @@ static const char stop_help[] =
 
 enum { OPT_COUNT = 3000, OPT_QUEUES, OPT_BURST, OPT_ISOLATION, OPT_NAME, OPT_TIMEOUT,
        OPT_LEASE, OPT_KILL_GRACE, OPT_STOP_GRACE, OPT_QUIET, OPT_ALL, OPT_NOW, OPT_WAIT,
-       OPT_PROMETHEUS };
+       OPT_PROMETHEUS, OPT_METRICS_PORT, OPT_METRICS_HOST, OPT_WITH_SCHEDULER };
 
 static int seconds_arg(const char *option, const char *arg, double *out) {
   if (fpq__parse_duration(arg, out) == 0) return 0;
@@ -81,6 +87,9 @@ static int worker_start(int argc, char **argv) {
       {"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
       {"stop-grace", required_argument, NULL, OPT_STOP_GRACE},
       {"quiet", no_argument, NULL, OPT_QUIET},
+      {"with-scheduler", no_argument, NULL, OPT_WITH_SCHEDULER},
+      {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
+      {"metrics-host", required_argument, NULL, OPT_METRICS_HOST},
       CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   cli_common c = {0};
@@ -129,6 +138,17 @@ static int worker_start(int argc, char **argv) {
         if (seconds_arg("--stop-grace", optarg, &o.stop_grace)) return EXIT_BAD_INPUT;
         break;
       case OPT_QUIET: o.quiet = 1; break;
+      case OPT_WITH_SCHEDULER: o.with_scheduler = 1; break;
+      case OPT_METRICS_PORT: {
+        char *end;
+        long n = strtol(optarg, &end, 10);
+        if (*end || end == optarg || n < 1 || n > 65535)
+          return cli_usage_error("worker start", "--metrics-port '%s' is not a port number "
+                                 "from 1 to 65535", optarg);
+        o.metrics_port = (int)n;
+        break;
+      }
+      case OPT_METRICS_HOST: o.metrics_host = optarg; break;
       case 'h': fputs(start_help, stdout); return 0;
       default: return cli_getopt_error("worker start", argc, argv);
     }
@@ -265,13 +285,52 @@ int cmd_worker(int argc, char **argv) {
 
 /* ---- metrics ---- */
 
+static const char metrics_help[] =
+    "Usage: fpq metrics [--json | --prometheus] [OPTIONS]\n"
+    "\n"
+    "Jobs per queue and status, the age of the oldest queued job, and live workers.\n"
+    "\n"
+    "Options:\n"
+    "  --prometheus   print Prometheus text exposition (what a worker's /metrics serves)\n"
+    CLI_COMMON_HELP
+    "\n"
+    "Examples:\n"
+    "  fpq metrics --json\n"
+    "  fpq metrics --prometheus\n";
+
+static int print_prometheus(const cli_common *c) {
+  int code;
+  fpq_queue *q = cli_open(c, &code);
+  if (q == NULL) return code;
+  char *text = NULL;
+  int rc = fpq__metrics_text(q, &text);
+  if (rc == 0) fputs(text, stdout);
+  else code = cli_fail(rc, "%s", fpq_errmsg(q));
+  fpq__free(text);
+  fpq_close(q);
+  return rc ? code : EXIT_DONE;
+}
+
 int cmd_metrics(int argc, char **argv) {
+  static const struct option longopts[] = {{"prometheus", no_argument, NULL, OPT_PROMETHEUS},
+                                           CLI_COMMON_OPTIONS,
+                                           {NULL, 0, NULL, 0}};
   cli_common c = {0};
-  int code = cli_parse_common(argc, argv, "metrics",
-                              "Usage: fpq metrics [OPTIONS]\n\nJobs per queue and status, the age "
-                              "of the oldest queued job, and live workers.\n\n" CLI_COMMON_HELP
-                              "\nExample:\n  fpq metrics --json\n", &c);
-  if (code >= 0) return code;
+  int prometheus = 0, opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    if (cli_common_option(&c, opt, optarg)) continue;
+    if (opt == OPT_PROMETHEUS) prometheus = 1;
+    else if (opt == 'h') {
+      fputs(metrics_help, stdout);
+      return 0;
+    } else {
+      return cli_getopt_error("metrics", argc, argv);
+    }
+  }
+  if (prometheus && c.json) return cli_usage_error("metrics", "give --json or --prometheus, not both");
+  if (prometheus) return print_prometheus(&c);
+  int code;
   json_t *m = cli_metrics(&c, &code);
   if (m == NULL) return code;
   if (c.json) {
@@ -297,6 +356,26 @@ int cmd_metrics(int argc, char **argv) {
 #undef COUNT
   }
   printf("workers: %zu live\n", json_array_size(json_object_get(m, "workers")));
+  json_t *tp = json_object_get(m, "throughput");
+  if (json_is_object(tp))
+    printf("throughput: %.1f jobs/min (last 1 min), %.1f (5 min), %.1f (15 min)\n",
+           json_number_value(json_object_get(tp, "1m")),
+           json_number_value(json_object_get(tp, "5m")),
+           json_number_value(json_object_get(tp, "15m")));
+  json_t *ps = json_object_get(m, "pipelines");
+  if (json_array_size(ps) > 0) {
+    printf("%-24s %8s %10s %10s %10s  (finished runs, last 15 min)\n", "PIPELINE", "RUNS",
+           "P50", "P90", "P99");
+    json_t *p;
+    json_array_foreach(ps, i, p) {
+      char p50[32], p90[32], p99[32];
+      cli_format_duration(json_number_value(json_object_get(p, "p50")), p50, sizeof p50);
+      cli_format_duration(json_number_value(json_object_get(p, "p90")), p90, sizeof p90);
+      cli_format_duration(json_number_value(json_object_get(p, "p99")), p99, sizeof p99);
+      printf("%-24.24s %8lld %10s %10s %10s\n", json_string_value(json_object_get(p, "pipeline")),
+             (long long)json_integer_value(json_object_get(p, "count")), p50, p90, p99);
+    }
+  }
   json_decref(m);
   return EXIT_DONE;
 }

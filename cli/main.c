@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "job.h"
 
 static const char usage[] =
     "Usage: fpq COMMAND [OPTIONS]\n"
@@ -21,6 +22,9 @@ static const char usage[] =
     "  cancel ID                 cancel a job that has not started\n"
     "  requeue ID                queue a failed, stopped or canceled job again\n"
     "  worker start|stop|list    run workers, stop them, list them\n"
+    "  schedule PIPELINE         run a pipeline on a cron schedule; prints the schedule id\n"
+    "  schedules list|remove|pause|resume|next   manage schedules\n"
+    "  scheduler                 fire due schedules (or: fpq worker start --with-scheduler)\n"
     "  metrics                   counts per queue and status, workers\n"
     "  version                   print the version\n"
     "\n"
@@ -155,11 +159,41 @@ char *cli_json_arg(const char *option, const char *arg) {
   }
   fclose(f);
   if (buf == NULL) {
-    cli_fail(FPQ_EINVAL, "%s %s: the file is too large", option, arg);
+    cli_fail(FPQ_EINVAL, "%s %s: the file is larger than 64 MiB: run options may be at most "
+             "%d bytes of JSON", option, arg, FPQ_RUN_MAX);
     return NULL;
   }
   buf[len] = '\0';
   return buf;
+}
+
+int cli_merge_inputs(const char *command, char **run_json, const char *inputs) {
+  json_error_t e;
+  json_t *in = json_loads(inputs, JSON_REJECT_DUPLICATES, &e);
+  if (in == NULL) {
+    char why[256];
+    fpq__one_line(e.text, why, sizeof why);
+    return cli_usage_error(command, "--inputs is not valid JSON: %s at position %d", why,
+                           e.position);
+  }
+  if (!json_is_object(in)) {
+    json_decref(in);
+    return cli_usage_error(command, "--inputs must be a JSON object like '{\"x\": 1}'");
+  }
+  json_t *run = json_loads(*run_json ? *run_json : "{}", 0, NULL);
+  if (!json_is_object(run)) {
+    json_decref(run);
+    run = json_object();
+  }
+  json_t *cur = json_object_get(run, "inputs");
+  if (json_is_object(cur)) json_object_update(cur, in);
+  else json_object_set(run, "inputs", in);
+  json_decref(in);
+  char *text = json_dumps(run, JSON_COMPACT);
+  json_decref(run);
+  int rc = text ? fpq_job_set(run_json, text) : FPQ_ENOMEM;
+  free(text);
+  return rc ? cli_fail(rc, "out of memory") : 0;
 }
 
 void cli_format_duration(double s, char *buf, size_t len) {
@@ -235,6 +269,7 @@ int main(int argc, char **argv) {
       {"enqueue", cmd_enqueue}, {"status", cmd_status},   {"result", cmd_result},
       {"cancel", cmd_cancel},   {"requeue", cmd_requeue}, {"worker", cmd_worker},
       {"metrics", cmd_metrics}, {"version", cmd_version},
+      {"schedule", cmd_schedule}, {"schedules", cmd_schedules}, {"scheduler", cmd_scheduler},
   };
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "help") == 0) {
@@ -245,6 +280,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
   fprintf(stderr, "fpq: '%s' is not a command: expected enqueue, status, result, cancel, "
-          "requeue, worker, metrics or version (see 'fpq --help')\n", argv[1]);
+          "requeue, worker, metrics, schedule, schedules, scheduler or version (see "
+          "'fpq --help')\n", argv[1]);
   return EXIT_BAD_INPUT;
 }

@@ -297,6 +297,86 @@ FPQ_EXPORT int fpq_worker_command(fpq_queue *q, const char *name, const char *co
 /* Takes the oldest pending command for worker into buf ("" and FPQ_EEMPTY when none). */
 FPQ_EXPORT int fpq_worker_next_command(fpq_queue *q, const char *name, char *buf, size_t len);
 
+/* ---- schedules ------------------------------------------------------------------------- */
+
+/* A schedule id leaves room in a job id for the fire time: each fire's job id is
+ * "sched-<schedule id>-<fire epoch>", so two schedulers can never enqueue one fire twice. */
+#define FPQ_SCHEDULE_ID_MAX 100
+#define FPQ_TRIGGER_MAX 1024 /* trigger text: cron, @macro, "every 15m", "at <ISO 8601>" */
+#define FPQ_TIMEZONE_MAX 64  /* IANA zone name */
+
+/* A recurring (or one-shot) run of a pipeline. Strings are owned by the record
+ * (fpq_schedule_free); NULL means unset. Fire times are whole UTC epoch seconds. */
+typedef struct fpq_schedule {
+  char id[FPQ_SCHEDULE_ID_MAX + 1];
+  char *project;        /* absolute project directory */
+  char *pipeline;
+  char *run_json;       /* the sparse run kwargs each fire's job gets ("{}") */
+  fpq_priority priority;
+  char *trigger;        /* cron ("0 2 * * *", or 6 fields with seconds), "@daily", "every 15m", "at ..." */
+  char *timezone;       /* IANA name the cron fields are read in; NULL = UTC */
+  /* The job each fire makes: as fpq_job's fields (-1: the pipeline's YAML, 0: none). */
+  int max_retries;
+  double retry_delay;
+  double jitter_factor;
+  double timeout;
+  double misfire_grace; /* seconds a fire may be late and still run; 0 = no limit */
+  int coalesce;         /* 1: fires missed while no scheduler ran become one run */
+  int paused;
+  int64_t next_fire;    /* when it fires next; 0 = never again (a one-shot that fired) */
+  int64_t last_fire;    /* the last fire time handled (run or skipped); 0 = none yet */
+  double created_at;    /* also the phase of "every" intervals */
+  int64_t fired;        /* fires that became jobs */
+  int64_t skipped;      /* fires dropped: later than misfire_grace, or coalesced */
+} fpq_schedule;
+
+/* Returns a schedule with priority medium, run_json "{}", coalesce on, the retry fields
+ * -1, or NULL when out of memory. Caller owns it. */
+FPQ_EXPORT fpq_schedule *fpq_schedule_new(void);
+FPQ_EXPORT void fpq_schedule_free(fpq_schedule *s);
+FPQ_EXPORT void fpq_schedules_free(fpq_schedule **list, size_t n);
+/* Deep copy; caller owns it; NULL when out of memory. */
+FPQ_EXPORT fpq_schedule *fpq_schedule_dup(const fpq_schedule *s);
+/* JSON form (the one `fpq schedules list --json` prints); caller frees with free(). */
+FPQ_EXPORT char *fpq_schedule_to_json(const fpq_schedule *s);
+/* Applies a FlowerPower RunConfig (JSON object) as fpq_job_apply_run_config does, and
+ * takes its `schedule` field as the trigger when s->trigger is still unset. */
+FPQ_EXPORT int fpq_schedule_apply_run_config(fpq_schedule *s, const char *json, char *msg,
+                                             size_t msglen);
+/* Checks a trigger and zone: 0, or FPQ_EINVAL with one line in msg naming the bad field
+ * ("minute field '60': value out of range 0-59"). */
+FPQ_EXPORT int fpq_trigger_validate(const char *trigger, const char *timezone, char *msg,
+                                    size_t msglen);
+/* The next n fire times strictly after `after` (epoch seconds) into out; anchor is the
+ * phase of an "every" interval (a schedule's created_at). Sets *count to how many there
+ * are (fewer than n when the trigger ends). FPQ_EINVAL with msg for a bad trigger. */
+FPQ_EXPORT int fpq_next_fires(const char *trigger, const char *timezone, int64_t anchor,
+                              int64_t after, int64_t *out, size_t n, size_t *count, char *msg,
+                              size_t msglen);
+
+/* Validates and stores a schedule (upsert). Empty id: a new one is made and written back.
+ * The project defaults to the handle's. Sets created_at and next_fire (the first fire
+ * after now); replacing an existing id keeps its created_at, last_fire and counters.
+ * FPQ_EINVAL (nothing written) for bad input: the message names the bad field. */
+FPQ_EXPORT int fpq_schedule_put(fpq_queue *q, fpq_schedule *s);
+/* Returns 0 and a schedule the caller owns, or FPQ_ENOTFOUND. */
+FPQ_EXPORT int fpq_schedule_get(fpq_queue *q, const char *id, fpq_schedule **out);
+/* Schedules of one project (NULL: the handle's), ordered by id. Caller frees with
+ * fpq_schedules_free(*out, *n). */
+FPQ_EXPORT int fpq_schedule_list(fpq_queue *q, const char *project, fpq_schedule ***out,
+                                 size_t *n);
+FPQ_EXPORT int fpq_schedule_remove(fpq_queue *q, const char *id);
+/* A paused schedule does not fire. Resuming fires from now on: fires missed while paused
+ * are not made up. */
+FPQ_EXPORT int fpq_schedule_pause(fpq_queue *q, const char *id);
+FPQ_EXPORT int fpq_schedule_resume(fpq_queue *q, const char *id);
+/* The schedule's next n fire times (its next_fire first); fewer when it ends. */
+FPQ_EXPORT int fpq_schedule_next_fires(fpq_queue *q, const char *id, int64_t *out, size_t n,
+                                       size_t *count);
+/* The job id of one fire: "sched-<id>-<fire>". */
+FPQ_EXPORT void fpq_schedule_job_id(const char *schedule_id, int64_t fire,
+                                    char out[FPQ_ID_MAX + 1]);
+
 /* Build version, e.g. "0.1.0". */
 FPQ_EXPORT const char *fpq_version(void);
 

@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define FPQ_BACKEND_VERSION 1
+#define FPQ_BACKEND_VERSION 2
 
 /* The base every backend handle starts with. */
 typedef struct fpq_backend {
@@ -71,7 +71,29 @@ typedef struct fpq_finish_args {
   double duration;
   double now;
   double result_ttl;         /* seconds to keep a finished job's result; 0 = default */
+  const char *pipeline;      /* for the record of ended runs (metrics) */
+  double started_at;
 } fpq_finish_args;
+
+/* One ended run, for throughput and run-time percentiles. */
+typedef struct fpq_run_record {
+  char pipeline[FPQ_PIPELINE_MAX + 1];
+  char queue[64];
+  fpq_status status; /* finished, failed or stopped */
+  double started_at;
+  double ended_at;
+} fpq_run_record;
+
+/* A scheduler handled the fires of a schedule up to last_fire: move the schedule on, but
+ * only if nobody else did meanwhile (its next_fire still equals expect_next). */
+typedef struct fpq_schedule_advance_args {
+  const char *id;
+  int64_t expect_next; /* the next_fire the scheduler read */
+  int64_t next_fire;   /* the new one; 0 = never again */
+  int64_t last_fire;
+  int64_t fired;       /* added to the schedule's counters */
+  int64_t skipped;
+} fpq_schedule_advance_args;
 
 struct fpq_backend_methods {
   int version;      /* FPQ_BACKEND_VERSION the backend was written against */
@@ -100,17 +122,70 @@ struct fpq_backend_methods {
   int (*workers)(fpq_backend *b, double now, fpq_worker_info **out, size_t *n);
   int (*worker_command)(fpq_backend *b, const char *name, const char *command);
   int (*worker_next_command)(fpq_backend *b, const char *name, char *buf, size_t len);
+
+  /* --- version 2: schedules and the scheduler's leader lease --- */
+  /* Stores a validated schedule, replacing any with its id (the core merged the two). */
+  int (*schedule_put)(fpq_backend *b, const fpq_schedule *s);
+  int (*schedule_get)(fpq_backend *b, const char *id, fpq_schedule **out);
+  /* project NULL: every project's. due > 0: only unpaused ones with 0 < next_fire <= due,
+   * soonest first, at most limit (> 0); due 0: all of them, by id. */
+  int (*schedule_list)(fpq_backend *b, const char *project, int64_t due, int limit,
+                       fpq_schedule ***out, size_t *n);
+  int (*schedule_remove)(fpq_backend *b, const char *id); /* FPQ_ENOTFOUND when absent */
+  /* Sets the paused flag, and next_fire when it is >= 0. FPQ_ENOTFOUND when absent. */
+  int (*schedule_set_paused)(fpq_backend *b, const char *id, int paused, int64_t next_fire);
+  /* Atomic compare-and-set on next_fire: FPQ_ESTATE when it no longer equals
+   * a->expect_next (another scheduler got there first), FPQ_ENOTFOUND when absent. */
+  int (*schedule_advance)(fpq_backend *b, const fpq_schedule_advance_args *a);
+  /* A named lease with a time to live, e.g. the scheduler's leader lease. Atomically
+   * takes it for owner until now + ttl when it is free, expired (expires_at <= now) or
+   * owner's already (a renewal). Returns 0 when owner holds it, or FPQ_ELEASE with the
+   * holder's name in holder. Times are the caller's clock. */
+  int (*lease_acquire)(fpq_backend *b, const char *name, const char *owner, double now,
+                       double ttl, char *holder, size_t holder_len);
+  /* Gives the lease up if owner holds it (a clean stop hands over at once). */
+  int (*lease_release)(fpq_backend *b, const char *name, const char *owner);
+  /* Runs that ended (finished, failed, stopped) at or after since, newest first, at most
+   * limit; *out freed by the caller with free(). Backends keep at least the last 15
+   * minutes' worth. */
+  int (*ended_since)(fpq_backend *b, double since, int limit, fpq_run_record **out,
+                     size_t *n);
 };
 
 /* The retry rule every backend applies to a job whose worker died: returns the status it
  * moves to (scheduled, queued or failed) and sets *run_at for scheduled. */
 FPQ_EXPORT fpq_status fpq_retry_decision(const fpq_job *job, double now, double *run_at);
 
+/* What the core lends a plugin. A plugin links against nothing of ours: the Python
+ * extension holds libfpq privately (loaded RTLD_LOCAL), where a plugin's references
+ * could not be resolved, so every engine function a plugin needs reaches it through this
+ * table (SQLite's loadable extensions work the same way). Appended to, never reordered;
+ * `version` says how much of it there is. */
+#define FPQ_HOST_API_VERSION 1
+typedef struct fpq_host_api {
+  int version;         /* FPQ_HOST_API_VERSION of the core */
+  int backend_version; /* FPQ_BACKEND_VERSION of the core */
+  fpq_job *(*job_new)(void);
+  void (*job_free)(fpq_job *job);
+  fpq_job *(*job_dup)(const fpq_job *job);
+  int (*job_set)(char **field, const char *value);
+  const char *(*status_name)(fpq_status s);
+  int (*status_parse)(const char *name, fpq_status *out);
+  /* The retry rule (fpq_retry_decision) for jobs whose lease expired. */
+  fpq_status (*retry_decision)(const fpq_job *job, double now, double *run_at);
+  /* Memory for what the core frees: job arrays, counts, worker lists. */
+  void *(*alloc)(size_t size);
+  void *(*realloc)(void *ptr, size_t size);
+  void (*free)(void *ptr);
+} fpq_host_api;
+
 /* A plugin is a shared object exporting
- *   const struct fpq_backend_methods *fpq_backend_register(int core_version);
- * named in conf/job_queue.yml; it returns its methods, or NULL when it cannot work with
- * that core version. Built-in backends are registered by the core itself. */
-typedef const struct fpq_backend_methods *(*fpq_backend_register_fn)(int core_version);
+ *   const struct fpq_backend_methods *fpq_backend_register(const fpq_host_api *host);
+ * named in conf/job_queue.yml (backends.NAME.library: /path/plugin.so). It keeps the host
+ * table for its calls and returns its methods, or NULL when it cannot work with this
+ * core (host->version or host->backend_version too old). Built-in backends are
+ * registered by the core itself. See examples/plugins/. */
+typedef const struct fpq_backend_methods *(*fpq_backend_register_fn)(const fpq_host_api *host);
 
 #ifdef __cplusplus
 }

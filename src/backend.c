@@ -79,9 +79,23 @@ static const struct fpq_backend_methods *load_plugin(const char *name, const cha
     snprintf(err, errlen, "backend '%s': cannot load plugin %s: %s", name, path, dlerror());
     return NULL;
   }
+  static const fpq_host_api host = {
+      .version = FPQ_HOST_API_VERSION,
+      .backend_version = FPQ_BACKEND_VERSION,
+      .job_new = fpq_job_new,
+      .job_free = fpq_job_free,
+      .job_dup = fpq_job_dup,
+      .job_set = fpq_job_set,
+      .status_name = fpq_status_name,
+      .status_parse = fpq_status_parse,
+      .retry_decision = fpq_retry_decision,
+      .alloc = fpq__malloc,
+      .realloc = fpq__realloc,
+      .free = fpq__free,
+  };
   fpq_backend_register_fn reg;
   *(void **)&reg = dlsym(lib, "fpq_backend_register");
-  const struct fpq_backend_methods *m = reg ? reg(FPQ_BACKEND_VERSION) : NULL;
+  const struct fpq_backend_methods *m = reg ? reg(&host) : NULL;
   if (m == NULL) {
     snprintf(err, errlen, "backend '%s': plugin %s %s", name, path,
              reg ? "refused this core's version" : "does not export fpq_backend_register");
@@ -212,4 +226,64 @@ int fpq__backend_worker_command(fpq_backend *b, const char *name, const char *co
 int fpq__backend_worker_next_command(fpq_backend *b, const char *name, char *buf, size_t len) {
   if (len) buf[0] = '\0';
   CALL(b, worker_next_command, name, buf, len);
+}
+
+/* Methods appended in version 2 lie beyond the end of a version-1 plugin's struct: look
+ * at the version before the pointer, or we would read past it. */
+#define CALL_V2(b, method, ...)                                                           \
+  do {                                                                                    \
+    if ((b)->methods->version < 2) {                                                      \
+      (b)->err = 0;                                                                       \
+      return fpq_backend_fail((b), FPQ_ENOTSUP,                                           \
+                              "backend '%s' (version %d) does not support %s: it needs " \
+                              "a version 2 backend", (b)->methods->name,                  \
+                              (b)->methods->version, #method);                            \
+    }                                                                                     \
+    CALL(b, method, __VA_ARGS__);                                                         \
+  } while (0)
+
+int fpq__backend_schedule_put(fpq_backend *b, const fpq_schedule *s) {
+  CALL_V2(b, schedule_put, s);
+}
+
+int fpq__backend_schedule_get(fpq_backend *b, const char *id, fpq_schedule **out) {
+  *out = NULL;
+  CALL_V2(b, schedule_get, id, out);
+}
+
+int fpq__backend_schedule_list(fpq_backend *b, const char *project, int64_t due, int limit,
+                               fpq_schedule ***out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  CALL_V2(b, schedule_list, project, due, limit, out, n);
+}
+
+int fpq__backend_schedule_remove(fpq_backend *b, const char *id) {
+  CALL_V2(b, schedule_remove, id);
+}
+
+int fpq__backend_schedule_set_paused(fpq_backend *b, const char *id, int paused,
+                                     int64_t next_fire) {
+  CALL_V2(b, schedule_set_paused, id, paused, next_fire);
+}
+
+int fpq__backend_schedule_advance(fpq_backend *b, const fpq_schedule_advance_args *a) {
+  CALL_V2(b, schedule_advance, a);
+}
+
+int fpq__backend_lease_acquire(fpq_backend *b, const char *name, const char *owner, double now,
+                               double ttl, char *holder, size_t holder_len) {
+  if (holder_len) holder[0] = '\0';
+  CALL_V2(b, lease_acquire, name, owner, now, ttl, holder, holder_len);
+}
+
+int fpq__backend_lease_release(fpq_backend *b, const char *name, const char *owner) {
+  CALL_V2(b, lease_release, name, owner);
+}
+
+int fpq__backend_ended_since(fpq_backend *b, double since, int limit, fpq_run_record **out,
+                             size_t *n) {
+  *out = NULL;
+  *n = 0;
+  CALL_V2(b, ended_since, since, limit, out, n);
 }

@@ -40,6 +40,22 @@ int fpq__backend_workers(fpq_backend *b, double now, fpq_worker_info **out, size
 int fpq__backend_worker_command(fpq_backend *b, const char *name, const char *command);
 int fpq__backend_worker_next_command(fpq_backend *b, const char *name, char *buf, size_t len);
 
+/* Version 2 (schedules, leases): a version-1 backend answers FPQ_ENOTSUP. */
+int fpq__backend_schedule_put(fpq_backend *b, const fpq_schedule *s);
+int fpq__backend_schedule_get(fpq_backend *b, const char *id, fpq_schedule **out);
+int fpq__backend_schedule_list(fpq_backend *b, const char *project, int64_t due, int limit,
+                               fpq_schedule ***out, size_t *n);
+int fpq__backend_schedule_remove(fpq_backend *b, const char *id);
+int fpq__backend_schedule_set_paused(fpq_backend *b, const char *id, int paused,
+                                     int64_t next_fire);
+int fpq__backend_schedule_advance(fpq_backend *b, const fpq_schedule_advance_args *a);
+int fpq__backend_lease_acquire(fpq_backend *b, const char *name, const char *owner, double now,
+                               double ttl, char *holder, size_t holder_len);
+int fpq__backend_lease_release(fpq_backend *b, const char *name, const char *owner);
+
+int fpq__backend_ended_since(fpq_backend *b, double since, int limit, fpq_run_record **out,
+                             size_t *n);
+
 /* The built-in backends. */
 extern const struct fpq_backend_methods fpq__sqlite_methods;
 

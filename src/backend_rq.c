@@ -35,6 +35,7 @@
 
 #include "alloc.h"
 #include "backend.h"
+#include "backend_rq.h"
 #include "clock.h"
 #include "job.h"
 #include "rq_conn.h"
@@ -47,27 +48,6 @@
 #define SAFETY_POLL 2.0
 #define SWEEP_EVERY 60.0
 #define MAX_QUEUES 16
-
-typedef struct rq_backend {
-  fpq_backend base; /* first: the core casts */
-  fpq__rq_target t;
-  fpq__rq_link link; /* requests */
-  fpq__rq_shas shas;
-  fpq__rq_watch watch; /* take's wake-ups (opened by the first waiting take) */
-  fpq__rq_sub sub;     /* a worker's commands (opened by its first heartbeat) */
-  char ip[64];         /* our address as Redis sees it, for the worker hash */
-  int ip_known;
-  double next_sweep; /* monotonic */
-  /* The last look that found nothing while the watch was armed. Until a notification
-   * arrives, the watch reconnects (epoch), the earliest due time passes or SAFETY_POLL
-   * passes, looking again would find nothing, so an idle worker's repeated takes cost
-   * Redis nothing but the wait. */
-  int idle_valid;
-  unsigned idle_epoch;
-  double idle_at;  /* monotonic */
-  double idle_due; /* wall clock; 0: nothing scheduled */
-  char idle_queues[256];
-} rq_backend;
 
 static rq_backend *as_rq(fpq_backend *b) { return (rq_backend *)b; }
 
@@ -529,11 +509,17 @@ static int take_once(rq_backend *r, const fpq_take_args *a, double now, fpq_job 
     const redisReply *hash = reply->element[3];
     rc = fpq__rq_job_from_reply(id, hash, NULL, out);
     const redisReply *data = fpq__rq_hash_field(hash, "data");
-    char why[256] = "";
+    char why[256] = "", idmsg[200];
     fpq_job *probe = fpq_job_new();
     int bad = probe && data ? fpq__rq_data_decode(data->str, data->len, probe, why, sizeof why)
                             : FPQ_ENOMEM;
     fpq_job_free(probe);
+    /* Another client may push any string: an id we cannot carry (too long, or characters
+     * outside [A-Za-z0-9_-]) is failed with the reason, not run under a cut-down id. */
+    if (rc == 0 && fpq_validate_id(id, idmsg, sizeof idmsg)) {
+      bad = FPQ_EFORMAT;
+      snprintf(why, sizeof why, "not a valid job id: %s", idmsg);
+    }
     if (rc == 0 && bad == 0 && fpq__rq_hash_field(hash, "fpq_max_retries") == NULL)
       index_foreign(r, *out);
     if (rc == 0 && bad == FPQ_EFORMAT) {
@@ -659,12 +645,15 @@ static int finish(rq_backend *r, const fpq_finish_args *a) {
       return fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
     }
   }
+  char started[40];
+  snprintf(started, sizeof started, "%.6f", a->started_at);
   const char *argv[] = {a->id, a->worker, fpq_status_name(a->status), now_s, now_text, ttl,
                         run_at, a->uncount_attempt ? "1" : "0",
                         a->error_json ? a->error_json : "", exc ? exc : "",
-                        has_return ? "1" : "0", ret ? ret : "", duration};
+                        has_return ? "1" : "0", ret ? ret : "", duration,
+                        a->pipeline ? a->pipeline : "", started};
   int rc;
-  redisReply *reply = eval(r, FPQ_RQ_FINISH, 13, argv, NULL, 0, &rc);
+  redisReply *reply = eval(r, FPQ_RQ_FINISH, 15, argv, NULL, 0, &rc);
   fpq__free(exc);
   fpq__free(ret);
   if (reply == NULL) return rc;
@@ -914,6 +903,15 @@ static int rq_worker_next_command(fpq_backend *b, const char *name, char *buf, s
   return FPQ_EEMPTY;
 }
 
+/* What rq_schedules.c borrows (backend_rq.h). */
+redisReply *fpq__rq_backend_eval(rq_backend *r, fpq__rq_script s, int argc,
+                                 const char *const *argv, const size_t *lens, int idempotent,
+                                 int *rc) {
+  return eval(r, s, argc, argv, lens, idempotent, rc);
+}
+
+long long fpq__rq_int_of(const redisReply *reply) { return int_of(reply); }
+
 const struct fpq_backend_methods fpq__rq_methods = {
     .version = FPQ_BACKEND_VERSION,
     .name = "rq",
@@ -935,4 +933,13 @@ const struct fpq_backend_methods fpq__rq_methods = {
     .workers = rq_workers,
     .worker_command = rq_worker_command,
     .worker_next_command = rq_worker_next_command,
+    .schedule_put = fpq__rq_schedule_put,
+    .schedule_get = fpq__rq_schedule_get,
+    .schedule_list = fpq__rq_schedule_list,
+    .schedule_remove = fpq__rq_schedule_remove,
+    .schedule_set_paused = fpq__rq_schedule_set_paused,
+    .schedule_advance = fpq__rq_schedule_advance,
+    .lease_acquire = fpq__rq_lease_acquire,
+    .lease_release = fpq__rq_lease_release,
+    .ended_since = fpq__rq_ended_since,
 };

@@ -26,33 +26,15 @@
 
 #include "alloc.h"
 #include "backend.h"
+#include "backend_sqlite.h"
 #include "clock.h"
 #include "job.h"
 
-#define SCHEMA_VERSION 1
+/* 2 added schedules and leases, 3 the index of ended runs (metrics). Every statement of
+ * schema_sql is CREATE ... IF NOT EXISTS, so running it on an older file is the
+ * migration. */
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_S 60.0
-
-enum stmt_id {
-  ST_INSERT,
-  ST_GET,
-  ST_READY,   /* any queued job in a queue? */
-  ST_DUE,     /* earliest scheduled run_at */
-  ST_CLAIM,   /* started <- first queued of a queue */
-  ST_PROMOTE, /* scheduled -> queued when due */
-  ST_EXTEND,
-  ST_FINISH,
-  ST_COUNT
-};
-
-typedef struct sqlite_backend {
-  fpq_backend base; /* first: the core casts */
-  sqlite3 *db;
-  char path[4096];
-  sqlite3_stmt *stmts[ST_COUNT];
-  sqlite_int64 data_version; /* last seen PRAGMA data_version: skip polls when unchanged */
-  sqlite_int64 own_changes;  /* sqlite3_total_changes at that time: data_version misses ours */
-  double next_due;           /* earliest scheduled run_at seen, or INFINITY */
-} sqlite_backend;
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT] =
@@ -101,6 +83,7 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(expires_at) WHERE expires_at IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS jobs_pipeline ON jobs(project, pipeline, created_at);"
     "CREATE INDEX IF NOT EXISTS jobs_project ON jobs(project, created_at);"
+    "CREATE INDEX IF NOT EXISTS jobs_ended ON jobs(ended_at) WHERE ended_at IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS workers ("
     " name TEXT PRIMARY KEY, hostname TEXT, pid INTEGER, state TEXT, queues TEXT,"
     " current_job TEXT, birth REAL, last_heartbeat REAL, expires_at REAL,"
@@ -108,7 +91,19 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS commands ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, worker TEXT NOT NULL, command TEXT NOT NULL,"
     " created_at REAL);"
-    "PRAGMA user_version = 1;";
+    "CREATE TABLE IF NOT EXISTS schedules ("
+    " id TEXT PRIMARY KEY, project TEXT NOT NULL, pipeline TEXT NOT NULL, run TEXT NOT NULL,"
+    " priority TEXT NOT NULL, trigger_text TEXT NOT NULL, timezone TEXT,"
+    " max_retries INTEGER NOT NULL, retry_delay REAL NOT NULL, jitter_factor REAL NOT NULL,"
+    " timeout REAL NOT NULL, misfire_grace REAL NOT NULL, coalesce_fires INTEGER NOT NULL,"
+    " paused INTEGER NOT NULL, next_fire INTEGER NOT NULL, last_fire INTEGER NOT NULL,"
+    " created_at REAL NOT NULL, fired INTEGER NOT NULL, skipped INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS schedules_due ON schedules(next_fire)"
+    " WHERE paused = 0 AND next_fire != 0;"
+    "CREATE INDEX IF NOT EXISTS schedules_project ON schedules(project, id);"
+    "CREATE TABLE IF NOT EXISTS leases ("
+    " name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL);"
+    "PRAGMA user_version = 3;";
 
 static sqlite_backend *as_sqlite(fpq_backend *b) { return (sqlite_backend *)b; }
 
@@ -267,6 +262,10 @@ static int need_db(sqlite_backend *s, int writing) {
   return rc;
 }
 
+/* What sqlite_schedules.c borrows (backend_sqlite.h). */
+int fpq__sqlite_need_db(sqlite_backend *s, int writing) { return need_db(s, writing); }
+int fpq__sqlite_fail(sqlite_backend *s, int rc, const char *doing) { return db_fail(s, rc, doing); }
+
 static int sqlite_open(fpq_backend *b, const char *url, const fpq_backend_settings *set) {
   sqlite_backend *s = as_sqlite(b);
   s->next_due = -1; /* unknown: look on the first poll */
@@ -320,9 +319,13 @@ static int row_to_job(sqlite_backend *s, sqlite3_stmt *st, fpq_job **out) {
   const char *status = (const char *)sqlite3_column_text(st, column_index(st, "status"));
   snprintf(job->id, sizeof job->id, "%s", id ? id : "");
   if (status == NULL || fpq_status_parse(status, &job->status)) {
-    fpq_job_free(job);
-    return fpq_backend_fail(&s->base, FPQ_EFORMAT, "job '%s' has unknown status '%.40s'",
-                            job->id, status ? status : "");
+    char qid[80], qstatus[80]; /* someone else's row: its bytes may be anything */
+    fpq__quote(job->id, qid, sizeof qid);
+    fpq__quote(status, qstatus, sizeof qstatus);
+    int rc = fpq_backend_fail(&s->base, FPQ_EFORMAT, "job '%s' has unknown status '%s'", qid,
+                              qstatus);
+    fpq_job_free(job); /* after the message: it names job->id */
+    return rc;
   }
   int oom = read_text(st, "project", &job->project) | read_text(st, "pipeline", &job->pipeline) |
             read_text(st, "run", &job->run_json) | read_text(st, "queue", &job->queue) |
@@ -410,7 +413,11 @@ static int collect_jobs(sqlite_backend *s, sqlite3_stmt *st, fpq_job ***out, siz
       }
       jobs = grown;
     }
-    if ((rc = row_to_job(s, st, &jobs[*n]))) goto fail;
+    rc = row_to_job(s, st, &jobs[*n]);
+    /* A row someone else wrote with a status we do not know: left out of lists (fpq_get
+     * still names it), so one bad row cannot hide every other job. */
+    if (rc == FPQ_EFORMAT) continue;
+    if (rc) goto fail;
     (*n)++;
   }
   if (rc != SQLITE_DONE) {
@@ -924,4 +931,13 @@ const struct fpq_backend_methods fpq__sqlite_methods = {
     .workers = sqlite_workers,
     .worker_command = sqlite_worker_command,
     .worker_next_command = sqlite_worker_next_command,
+    .schedule_put = fpq__sqlite_schedule_put,
+    .schedule_get = fpq__sqlite_schedule_get,
+    .schedule_list = fpq__sqlite_schedule_list,
+    .schedule_remove = fpq__sqlite_schedule_remove,
+    .schedule_set_paused = fpq__sqlite_schedule_set_paused,
+    .schedule_advance = fpq__sqlite_schedule_advance,
+    .lease_acquire = fpq__sqlite_lease_acquire,
+    .lease_release = fpq__sqlite_lease_release,
+    .ended_since = fpq__sqlite_ended_since,
 };

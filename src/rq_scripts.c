@@ -58,6 +58,14 @@
   "  redis.call('DEL', 'rq:execution:' .. id .. ':' .. ex)\n"                             \
   "  redis.call('ZREM', 'rq:executions:' .. id, ex)\n"                                    \
   "end\n"                                                                                 \
+  /* The record of ended runs that metrics read (throughput, run-time percentiles): one \
+   * member per run, scored by its end, kept for an hour and at most 100,000 runs. */    \
+  "local function record_end(id, pipeline, q, st, started, now)\n"                       \
+  "  redis.call('ZADD', 'fpq:ended', now, cjson.encode({id = id, p = pipeline, q = q,\n" \
+  "             s = st, b = tonumber(started) or 0, e = now}))\n"                        \
+  "  redis.call('ZREMRANGEBYSCORE', 'fpq:ended', '-inf', now - 3600)\n"                 \
+  "  redis.call('ZREMRANGEBYRANK', 'fpq:ended', 0, -100001)\n"                           \
+  "end\n"                                                                                 \
   "local function result_entry(id, rtype, worker, ex, started, ended)\n"                  \
   "  local x = {'XADD', 'rq:results:' .. id, 'MAXLEN', '~', '10', '*', 'type', rtype,\n"  \
   "             'worker_name', worker}\n"                                                 \
@@ -205,7 +213,8 @@ static const char extend_lua[] =
     "return 1\n";
 
 /* ARGV: id, worker, status, now, now_text, ttl, run_at, uncount, error JSON,
- * exc_string (base64 zlib), has return value, return_value (base64), duration.
+ * exc_string (base64 zlib), has return value, return_value (base64), duration, pipeline,
+ * started_at (epoch seconds).
  * Returns 1, or 0 when the job is no longer this worker's. */
 static const char finish_lua[] = PRELUDE
     "local id, worker, st = ARGV[1], ARGV[2], ARGV[3]\n"
@@ -251,7 +260,15 @@ static const char finish_lua[] = PRELUDE
     "  redis.call('LPUSH', 'rq:queue:' .. q, id)\n"
     "  redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n"
     "end\n"
+    "if st == 'finished' or st == 'failed' or st == 'stopped' then\n"
+    "  record_end(id, ARGV[14], q, st, ARGV[15], now)\n"
+    "end\n"
     "return 1\n";
+
+/* ARGV: since, limit. Returns the members of fpq:ended (JSON) at or after since, newest
+ * first. */
+static const char ended_lua[] =
+    "return redis.call('ZREVRANGEBYSCORE', 'fpq:ended', '+inf', ARGV[1], 'LIMIT', 0, ARGV[2])\n";
 
 /* ARGV: now, now_text. Returns {promoted, queue, member, queue, member, ...}: the
  * rq:wip entries whose lease has passed, for the caller to decide (the retry rule and
@@ -431,6 +448,15 @@ static const struct {
     [FPQ_RQ_WORKERS] = {"workers", workers_lua},
     [FPQ_RQ_WORKER_GONE] = {"worker_gone", worker_gone_lua},
     [FPQ_RQ_SWEEP] = {"sweep", sweep_lua},
+    [FPQ_RQ_SCHEDULE_PUT] = {"schedule_put", fpq__rq_schedule_put_lua},
+    [FPQ_RQ_SCHEDULE_GET] = {"schedule_get", fpq__rq_schedule_get_lua},
+    [FPQ_RQ_SCHEDULE_LIST] = {"schedule_list", fpq__rq_schedule_list_lua},
+    [FPQ_RQ_SCHEDULE_REMOVE] = {"schedule_remove", fpq__rq_schedule_remove_lua},
+    [FPQ_RQ_SCHEDULE_PAUSE] = {"schedule_pause", fpq__rq_schedule_pause_lua},
+    [FPQ_RQ_SCHEDULE_ADVANCE] = {"schedule_advance", fpq__rq_schedule_advance_lua},
+    [FPQ_RQ_LEASE_ACQUIRE] = {"lease_acquire", fpq__rq_lease_acquire_lua},
+    [FPQ_RQ_LEASE_RELEASE] = {"lease_release", fpq__rq_lease_release_lua},
+    [FPQ_RQ_ENDED] = {"ended", ended_lua},
 };
 
 const char *fpq__rq_script_name(fpq__rq_script which) { return scripts[which].name; }

@@ -19,8 +19,22 @@ typedef enum {
   FPQ_RQ_WORKERS,     /* live worker hashes; drops names whose hash expired */
   FPQ_RQ_WORKER_GONE,
   FPQ_RQ_SWEEP,       /* prune find-index entries whose job hash expired */
+  /* Schedules and leases; their sources live in rq_schedules.c, beside their callers. */
+  FPQ_RQ_SCHEDULE_PUT,
+  FPQ_RQ_SCHEDULE_GET,
+  FPQ_RQ_SCHEDULE_LIST,   /* all of them, or the due ones soonest first */
+  FPQ_RQ_SCHEDULE_REMOVE,
+  FPQ_RQ_SCHEDULE_PAUSE,
+  FPQ_RQ_SCHEDULE_ADVANCE, /* compare-and-set on next_fire */
+  FPQ_RQ_LEASE_ACQUIRE,
+  FPQ_RQ_LEASE_RELEASE,
+  FPQ_RQ_ENDED,        /* the record of ended runs, newest first (metrics) */
   FPQ_RQ_SCRIPT_COUNT
 } fpq__rq_script;
+
+extern const char fpq__rq_schedule_put_lua[], fpq__rq_schedule_get_lua[],
+    fpq__rq_schedule_list_lua[], fpq__rq_schedule_remove_lua[], fpq__rq_schedule_pause_lua[],
+    fpq__rq_schedule_advance_lua[], fpq__rq_lease_acquire_lua[], fpq__rq_lease_release_lua[];
 
 /* SHA1s of loaded scripts, per connection owner ("" = not loaded yet). */
 typedef struct fpq__rq_shas {

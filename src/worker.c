@@ -5,8 +5,9 @@
  * up to TAKE_WAIT waiting for work) and hands a job to an idle slot; the slot sends it to
  * its executor as a run frame; the done frame (or the executor's death) becomes an
  * outcome that fpq_finish records on the loop thread's handle. A 1 s tick renews the
- * leases of running jobs, registers the worker, reads its commands and runs queue
- * maintenance (due retries, jobs of dead workers).
+ * leases of running jobs, registers the worker, reads its commands, runs queue
+ * maintenance (due retries, jobs of dead workers) and, with --with-scheduler, a
+ * scheduler tick (scheduler.c).
  *
  * Nothing is lost on the way: a job is started in the backend before it is sent, so if
  * this process dies the lease runs out and maintenance retries or fails it; an outcome
@@ -30,6 +31,8 @@
 #include "clock.h"
 #include "config.h"
 #include "executor.h"
+#include "metrics.h"
+#include "scheduler.h"
 
 #define TAKE_WAIT 0.5          /* seconds a take may block: bounds stop latency */
 #define MAX_FAILED_STARTS 3    /* executors dying before hello: give up, it will not work */
@@ -86,6 +89,8 @@ typedef struct worker {
   char take_err[512];
   uv_timer_t take_retry;
   uv_timer_t tick;
+  fpq__metrics_server *metrics; /* --metrics-port: /metrics for Prometheus */
+  fpq__scheduler *sched;        /* --with-scheduler */
   uv_signal_t sigterm, sigint;
   int stopping; /* 0 running, 1 finishing running jobs, 2 stopping now */
   double stop_started;
@@ -360,10 +365,15 @@ static void kill_job(slot *s, kill_reason why) {
 static int send_run(slot *s) {
   fpq_job *job = s->job;
   json_t *run = json_loads(job->run_json ? job->run_json : "{}", 0, NULL);
+  if (!json_is_object(run)) { /* a record written behind the engine's back */
+    json_decref(run);
+    return FPQ_EFORMAT;
+  }
   json_t *msg = json_pack("{s:s, s:s, s:s?, s:s?, s:o, s:i, s:s?}", "type", "run", "id",
                           job->id, "project", job->project, "pipeline", job->pipeline, "run",
                           run ? run : json_object(), "attempt", job->attempts, "func",
-                          job->func);
+                          /* unset means run_pipeline (fpq.h), also in a foreign record */
+                          job->func ? job->func : "flowerpower_job_queue.tasks.run_pipeline");
   int rc = msg ? fpq__executor_send(s->exec, msg) : FPQ_ENOMEM;
   json_decref(msg);
   return rc;
@@ -382,8 +392,11 @@ static void start_job(slot *s, fpq_job *job) {
   int rc = send_run(s);
   if (rc != 0) {
     end_job(s, FPQ_OUTCOME_FAILURE, NULL,
-            error_json("ExecutorError", rc == FPQ_ETOOBIG ? "the job is too large to send"
-                                                          : "the job could not be sent"),
+            rc == FPQ_EFORMAT
+                ? error_json("InvalidJob", "the job's stored run options are not a JSON "
+                             "object (the record was not written by fpq); it was not run")
+                : error_json("ExecutorError", rc == FPQ_ETOOBIG ? "the job is too large to send"
+                                                                : "the job could not be sent"),
             0);
     return;
   }
@@ -545,6 +558,10 @@ static void on_tick(uv_timer_t *t) {
     if (fpq_maintain(w->q, &moved) == 0 && moved > 0)
       wlog(w, 0, "maintenance moved %d job(s) (due retries, jobs of lost workers)", moved);
   }
+  /* --with-scheduler: schedules fire from this tick; a stopping worker hands the leader
+   * lease on at once instead of letting it run out. */
+  if (w->sched && !w->stopping) fpq__scheduler_tick(w->sched, NULL);
+  else if (w->sched) fpq__scheduler_resign(w->sched);
   if (w->stopping == 1 && w->opt.stop_grace > 0 &&
       fpq__monotonic() - w->stop_started > w->opt.stop_grace)
     begin_stop(w, 2, "stop grace passed");
@@ -590,6 +607,8 @@ static void check_stopped(worker *w) {
   }
   if (alive) return; /* on_gone calls back here */
   w->closing = 1;
+  fpq__metrics_server_close(w->metrics);
+  w->metrics = NULL;
   uv_close((uv_handle_t *)&w->tick, on_closed);
   uv_close((uv_handle_t *)&w->take_retry, on_closed);
   uv_close((uv_handle_t *)&w->sigterm, on_closed);
@@ -621,6 +640,7 @@ static void free_worker(worker *w) {
   fpq__free(w->slots);
   for (size_t i = 0; i < w->nretrying; i++) fpq__free(w->retrying[i]);
   fpq__free(w->retrying);
+  fpq__scheduler_free(w->sched);
   fpq_close(w->q);
   fpq_close(w->take_q);
 }
@@ -685,6 +705,30 @@ int fpq__worker_run(const fpq__worker_options *opts) {
     s->state = SLOT_DOWN;
     uv_timer_init(&w->loop, &s->timer);
     s->timer.data = s;
+  }
+  /* After every handle exists: a failure here stops the worker, which closes them all. */
+  if (w->opt.metrics_port > 0) {
+    const char *host = w->opt.metrics_host ? w->opt.metrics_host : "127.0.0.1";
+    char err[256];
+    w->metrics = fpq__metrics_server_start(&w->loop, host, w->opt.metrics_port, w->q, err,
+                                           sizeof err);
+    if (w->metrics == NULL) {
+      wlog(w, 1, "%s", err);
+      w->exit_code = 2;
+      begin_stop(w, 1, "the metrics port cannot be served");
+    } else {
+      wlog(w, 1, "serving Prometheus metrics on http://%s:%d/metrics", host,
+           w->opt.metrics_port);
+    }
+  }
+  if (w->opt.with_scheduler) {
+    fpq__scheduler_options so = {.open = open, .name = w->name, .quiet = w->opt.quiet};
+    char err[768];
+    if ((w->sched = fpq__scheduler_new(&so, err, sizeof err, NULL)) == NULL) {
+      wlog(w, 1, "cannot start the scheduler: %s", err);
+      w->exit_code = 1;
+      begin_stop(w, 1, "the scheduler cannot start");
+    }
   }
   for (int i = 0; i < w->nslots && !w->stopping; i++) start_executor(&w->slots[i]);
   uv_timer_start(&w->tick, on_tick, 1000, 1000);

@@ -17,6 +17,9 @@ typedef struct fpq__worker_options {
   double stop_grace;       /* graceful stop: seconds to let running jobs finish; 0 = no limit */
   const char *python;      /* NULL = fpq__executor_find_python */
   int quiet;               /* log only warnings and errors */
+  int metrics_port;        /* > 0: serve GET /metrics (Prometheus) on this port */
+  const char *metrics_host;/* address to listen on; NULL = 127.0.0.1 */
+  int with_scheduler;      /* also fire schedules (scheduler.c) from this worker's tick */
 } fpq__worker_options;
 
 /* Runs a worker until it is stopped (signal, `fpq worker stop`, or --burst running dry).

@@ -3,8 +3,12 @@
 Importing this package adds queue methods to ``flowerpower.FlowerPowerProject``:
 ``project.enqueue(name, run_config=None, priority=None, **run_kwargs) -> job id``,
 ``project.result(name=None, id=None, wait=False, timeout=None)``,
-``project.get_queue_status(name=None, id=None, limit=20)``, ``project.schedule(...)`` and
-``project.job_queue`` (its :class:`JobQueueManager`). FlowerPower's files are not changed.
+``project.get_queue_status(name=None, id=None, limit=20)``,
+``project.schedule(pipeline_name, run_config=None, schedule="0 2 * * *", timezone=None,
+priority="medium", schedule_id=None, **run_kwargs) -> schedule id`` with
+``list_schedules``, ``pause_schedule``, ``resume_schedule``, ``remove_schedule`` and
+``next_runs(id, n)``, and ``project.job_queue`` (its :class:`JobQueueManager`).
+FlowerPower's files are not changed.
 
 The import itself stays cheap: FlowerPower (which brings pandas and Hamilton, about a
 second) is not imported for it. If FlowerPower is already imported the methods are added
@@ -29,6 +33,7 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from .adapters import QueueAdapter, register_adapter
 from .exceptions import (
     BackendUnavailable,
     InvalidInput,
@@ -53,8 +58,10 @@ __all__ = [
     "JobQueueError",
     "JobQueueManager",
     "JobTimeout",
+    "QueueAdapter",
     "QueueRunConfig",
     "__version__",
+    "register_adapter",
 ]
 
 __version__ = "0.1.0"

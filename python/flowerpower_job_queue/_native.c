@@ -15,7 +15,7 @@
  * sharing the handle, and Ctrl-C is answered within a slice.
  *
  * Multi-phase initialisation (PEP 489) with module state and a heap type, after CPython's
- * Modules/_json.c. */
+ * Modules/_json.c. The schedule methods live in _native_schedules.c (_native.h). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <pythread.h>
@@ -27,24 +27,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "fpq.h"
+#include "_native.h"
 
-/* The error text of a handle is at most 768 bytes (src/queue.h); room for our prefix. */
-#define ERR_MAX 1024
-/* A call on a closed handle; positive, so it never collides with an FPQ_E* code. */
-#define CLOSED 1
 /* Longest slice of a wait between checks for signals and other users of the handle. */
 #define WAIT_SLICE 0.5
-
-typedef struct {
-  PyObject *queue_type;
-  /* The exception classes from flowerpower_job_queue.exceptions. */
-  PyObject *JobQueueError;
-  PyObject *InvalidInput;
-  PyObject *JobNotFound;
-  PyObject *BackendUnavailable;
-  PyObject *JobTimeout;
-} native_state;
 
 static struct PyModuleDef native_module;
 
@@ -53,7 +39,7 @@ static native_state *module_state(PyObject *module) {
 }
 
 /* The state of the module that defined tp (or a base of it); NULL with an exception. */
-static native_state *type_state(PyTypeObject *tp) {
+native_state *type_state(PyTypeObject *tp) {
   PyObject *module = PyType_GetModuleByDef(tp, &native_module); /* borrowed */
   return module ? module_state(module) : NULL;
 }
@@ -101,13 +87,13 @@ error:
 
 /* Raises the exception for code with the engine's message (UTF-8; "" means the code's
  * generic text). Returns NULL. */
-static PyObject *raise_code(const native_state *st, int code, const char *msg) {
+PyObject *raise_code(const native_state *st, int code, const char *msg) {
   if (code == CLOSED) msg = "the queue handle is closed";
   else if (msg == NULL || msg[0] == '\0') msg = fpq_strerror(code);
   return raise_message(st, code, PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace"));
 }
 
-static PyObject *raise_format(const native_state *st, int code, const char *fmt, ...) {
+PyObject *raise_format(const native_state *st, int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   PyObject *message = PyUnicode_FromFormatV(fmt, ap);
@@ -117,20 +103,20 @@ static PyObject *raise_format(const native_state *st, int code, const char *fmt,
 
 /* ---- conversions ------------------------------------------------------------------- */
 
-static PyObject *str_or_none(const char *s) {
+PyObject *str_or_none(const char *s) {
   if (s == NULL) Py_RETURN_NONE;
   /* Stored text is the engine's JSON or names it validated; "replace" keeps a damaged
    * record readable instead of making it impossible to look at. */
   return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
 }
 
-static PyObject *time_or_none(double t) {
+PyObject *time_or_none(double t) {
   if (!(t > 0)) Py_RETURN_NONE;
   return PyFloat_FromDouble(t);
 }
 
 /* Sets d[key] = value and drops the reference; value NULL means an error is set. */
-static int put(PyObject *d, const char *key, PyObject *value) {
+int put(PyObject *d, const char *key, PyObject *value) {
   if (value == NULL) return -1;
   int rc = PyDict_SetItemString(d, key, value);
   Py_DECREF(value);
@@ -229,31 +215,6 @@ static int path_or_none(PyObject *obj, void *out) {
 }
 
 /* ---- the Queue type ------------------------------------------------------------------ */
-
-typedef struct {
-  PyObject_HEAD
-  fpq_queue *q;           /* NULL once closed */
-  PyThread_type_lock lock; /* held while a thread uses q */
-  PyObject *backend;       /* resolved settings, str, fixed at open */
-  PyObject *url;
-  PyObject *project_dir;
-} QueueObject;
-
-/* Runs `call` (a statement that sets rc) on self->q with the GIL released and the handle's
- * lock held; on failure copies the handle's message into err before the lock goes. */
-#define WITH_HANDLE(self, rc, err, call)                                 \
-  do {                                                                   \
-    Py_BEGIN_ALLOW_THREADS                                               \
-    PyThread_acquire_lock((self)->lock, WAIT_LOCK);                      \
-    if ((self)->q == NULL) {                                             \
-      (rc) = CLOSED;                                                     \
-    } else {                                                             \
-      call;                                                              \
-      if ((rc) != 0) snprintf((err), ERR_MAX, "%s", fpq_errmsg((self)->q)); \
-    }                                                                    \
-    PyThread_release_lock((self)->lock);                                 \
-    Py_END_ALLOW_THREADS                                                 \
-  } while (0)
 
 static PyObject *Queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
   static char *kwlist[] = {"project_dir", "backend", "url", "create", NULL};
@@ -734,6 +695,7 @@ static PyMethodDef Queue_methods[] = {
     {"workers", (PyCFunction)Queue_workers, METH_NOARGS, workers_doc},
     {"worker_command", (PyCFunction)Queue_worker_command, METH_VARARGS, worker_command_doc},
     {"setting", (PyCFunction)Queue_setting, METH_VARARGS, setting_doc},
+    NATIVE_SCHEDULE_METHODS
     {"close", (PyCFunction)Queue_close, METH_NOARGS, close_doc},
     {"__enter__", (PyCFunction)Queue_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)Queue_exit, METH_VARARGS, NULL},
@@ -810,6 +772,7 @@ static PyMethodDef native_methods[] = {
     {"validate_pipeline", native_validate_pipeline, METH_VARARGS,
      "validate_pipeline(name) -> None\n\nRaises InvalidInput for a malformed pipeline name "
      "(path separators, empty parts, other characters)."},
+    NATIVE_SCHEDULE_FUNCTIONS
     {NULL, NULL, 0, NULL}};
 
 /* ---- module ---------------------------------------------------------------------------- */

@@ -27,7 +27,6 @@ import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -35,7 +34,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 from . import _native
+from .adapters import NativeAdapter, QueueAdapter, WorkerHandle, open_adapter
 from .exceptions import InvalidInput, JobFailed, JobNotFound, JobTimeout
+from .scheduling import PROJECT_SCHEDULE_METHODS, SchedulingMixin
 
 if TYPE_CHECKING:
     from flowerpower import FlowerPowerProject
@@ -272,6 +273,28 @@ def _merge_run_kwargs(base: dict[str, Any], run_kwargs: Mapping[str, Any]) -> di
 # ---- small conversions -----------------------------------------------------------------
 
 
+def _text(what: str, value: Any) -> Any:
+    """value, checked that the engine can take it: its strings are C strings (they end at
+    the first NUL) in UTF-8 (a lone surrogate has no encoding). Anything else is left to
+    the engine's own checks.
+
+    Example:
+        >>> _text("job id", "a\\x00b")  # doctest: +SKIP
+        Traceback (most recent call last):
+        InvalidInput: job id 'a\\x00b' contains a NUL character: ...
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput(f"{what} {value[:60]!r} contains a NUL character: expected text "
+                               "without NUL")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(f"{what} {value[:60]!r} is not valid Unicode (a lone "
+                               "surrogate): expected UTF-8 text") from None
+    return value
+
+
 def _seconds(name: str, value: Any) -> float:
     if isinstance(value, dt.timedelta):
         seconds = value.total_seconds()
@@ -355,7 +378,7 @@ def find_fpq() -> str:
 # ---- the manager ---------------------------------------------------------------------
 
 
-class JobQueueManager:
+class JobQueueManager(SchedulingMixin):
     """The queue of one FlowerPower project: enqueue runs, read their status and
     results, cancel and requeue them, start and stop workers, read metrics.
 
@@ -389,7 +412,7 @@ class JobQueueManager:
             backend, url = None, backend
         self.backend = backend
         self.url = url
-        self._queues: dict[tuple[str | None, str | None], _native.Queue] = {}
+        self._adapters: dict[tuple[str | None, str | None], QueueAdapter] = {}
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
@@ -408,28 +431,49 @@ class JobQueueManager:
             return backend, self.url
         return backend, None
 
-    def queue(self, backend: str | None = None) -> _native.Queue:
-        """The open connection to a backend (opened on first use, then cached).
+    def adapter(self, backend: str | None = None) -> QueueAdapter:
+        """The adapter serving a backend (made on first use, then cached): every call of
+        the manager goes through one. See :mod:`flowerpower_job_queue.adapters`.
 
         Raises:
-            InvalidInput: an unknown backend name or a bad setting.
+            InvalidInput: an adapter configured in conf/job_queue.yml that cannot be
+                imported.
+
+        Example:
+            >>> JobQueueManager("/srv/my-project").adapter().backend   # doctest: +SKIP
+            'sqlite'
+        """
+        key = self._target(backend)
+        with self._lock:
+            if self._pid != os.getpid():
+                _inherited_handles.extend(self._adapters.values())
+                self._adapters = {}
+                self._pid = os.getpid()
+            adapter = self._adapters.get(key)
+            if adapter is None:
+                adapter = open_adapter(self.project_dir, backend=key[0], url=key[1])
+                self._adapters[key] = adapter
+            return adapter
+
+    def queue(self, backend: str | None = None) -> _native.Queue:
+        """The open connection to a native backend (opened on first use, then cached).
+
+        Raises:
+            InvalidInput: an unknown backend name, a bad setting, or a backend served by
+                a Python adapter (it has no engine connection; use :meth:`adapter`).
             BackendUnavailable: the backend cannot be reached.
 
         Example:
             >>> JobQueueManager("/srv/my-project").queue().backend   # doctest: +SKIP
             'sqlite'
         """
-        key = self._target(backend)
-        with self._lock:
-            if self._pid != os.getpid():
-                _inherited_handles.extend(self._queues.values())
-                self._queues = {}
-                self._pid = os.getpid()
-            handle = self._queues.get(key)
-            if handle is None:
-                handle = _native.Queue(self.project_dir, backend=key[0], url=key[1])
-                self._queues[key] = handle
-            return handle
+        adapter = self.adapter(backend)
+        if not isinstance(adapter, NativeAdapter):
+            raise InvalidInput(
+                f"backend {adapter.backend!r} is served by the Python adapter "
+                f"{type(adapter).__name__}: it has no engine connection"
+            )
+        return adapter.queue
 
     def close(self) -> None:
         """Closes every open connection; the next call opens them again.
@@ -439,12 +483,12 @@ class JobQueueManager:
             ...     jq.metrics()
         """
         with self._lock:
-            queues, self._queues = self._queues, {}
+            adapters, self._adapters = self._adapters, {}
             if self._pid != os.getpid():
-                _inherited_handles.extend(queues.values())
+                _inherited_handles.extend(adapters.values())
                 return
-        for handle in queues.values():
-            handle.close()
+        for adapter in adapters.values():
+            adapter.close()
 
     def __enter__(self) -> Self:
         return self
@@ -500,6 +544,8 @@ class JobQueueManager:
             raise InvalidInput(
                 f"pipeline name {pipeline_name!r} is not a string: expected e.g. 'etl'"
             )
+        _text("pipeline name", pipeline_name)
+        _text("job id", job_id)
         config = run_config_to_dict(run_config)
         config_backend = config.pop("backend", None)
         if config_backend is not None and not isinstance(config_backend, str):
@@ -509,11 +555,10 @@ class JobQueueManager:
         seconds = 0.0 if timeout is None else _seconds("timeout", timeout)
         if seconds == 0 and timeout is not None:
             raise InvalidInput("timeout 0 is not a time limit: give more than 0 seconds")
-        payload = json.dumps(options, separators=(",", ":"), allow_nan=False) if options else None
-        handle = self.queue(backend if backend is not None else config_backend)
-        return handle.enqueue(
+        adapter = self.adapter(backend if backend is not None else config_backend)
+        return adapter.enqueue_task(
             pipeline_name,
-            run_config_json=payload,
+            options,
             priority=priority,
             job_id=job_id,
             run_at=run_at,
@@ -548,18 +593,18 @@ class JobQueueManager:
             >>> [j["status"] for j in jq.get_queue_status("etl", limit=3)]  # doctest: +SKIP
             ['queued', 'finished', 'failed']
         """
-        handle = self.queue(backend)
+        adapter = self.adapter(backend)
         if id is not None:
-            job = handle.get(id)
+            job = adapter.get_status(_text("job id", id))
             status = _status(job)
             status["result"] = _decode_result(job) if job["status"] == "finished" else None
             return status
-        return [_status(job) for job in handle.find(pipeline_name, limit)]
+        return [_status(job) for job in adapter.find(_text("pipeline name", pipeline_name), limit)]
 
-    def _latest_id(self, handle: _native.Queue, pipeline_name: str | None) -> str:
+    def _latest_id(self, adapter: QueueAdapter, pipeline_name: str | None) -> str:
         if pipeline_name is None:
             raise InvalidInput("which job? give a pipeline name or id=")
-        jobs = handle.find(pipeline_name, 1)
+        jobs = adapter.find(_text("pipeline name", pipeline_name), 1)
         if not jobs:
             raise JobNotFound(f"pipeline '{pipeline_name}' has no jobs in this project")
         return str(jobs[0]["id"])
@@ -592,13 +637,13 @@ class JobQueueManager:
             >>> jq.result(id=job_id, wait=True, timeout=60)   # doctest: +SKIP
             {'result': 2}
         """
-        handle = self.queue(backend)
-        job_id = id if id is not None else self._latest_id(handle, pipeline_name)
+        adapter = self.adapter(backend)
+        job_id = _text("job id", id) if id is not None else self._latest_id(adapter, pipeline_name)
         if wait or timeout is not None:
             seconds = -1.0 if timeout is None else _seconds("timeout", timeout)
-            job = handle.wait(job_id, seconds)
+            job = adapter.get_result(job_id, seconds)
         else:
-            job = handle.get(job_id)
+            job = adapter.get_status(job_id)
         if job["status"] == "finished":
             return _decode_result(job)
         if job["status"] in TERMINAL:
@@ -615,7 +660,7 @@ class JobQueueManager:
         Example:
             >>> jq.cancel(job_id)   # doctest: +SKIP
         """
-        self.queue(backend).cancel(id)
+        self.adapter(backend).cancel(_text("job id", id))
 
     def requeue(self, id: str, backend: str | None = None) -> None:
         """Queues a failed, stopped or canceled job again, with its attempts reset.
@@ -627,7 +672,7 @@ class JobQueueManager:
         Example:
             >>> jq.requeue(job_id)   # doctest: +SKIP
         """
-        self.queue(backend).requeue(id)
+        self.adapter(backend).requeue(_text("job id", id))
 
     # -- workers and metrics --
 
@@ -643,10 +688,11 @@ class JobQueueManager:
         slots: int = 1,
         quiet: bool = False,
         **popen_kwargs: Any,
-    ) -> list[subprocess.Popen[bytes]]:
+    ) -> list[WorkerHandle]:
         """Starts ``count`` worker processes (the installed ``fpq worker start``) for this
         project and returns them; they run until stopped (:meth:`stop_workers`, SIGTERM)
-        or, with ``burst``, until nothing is left to do.
+        or, with ``burst``, until nothing is left to do. A backend served by a Python
+        adapter starts its own kind of workers (see its ``start_workers``).
 
         Args:
             count: worker processes to start.
@@ -678,30 +724,12 @@ class JobQueueManager:
             raise InvalidInput(
                 f"worker name {name!r} is not valid: use 1-100 of A-Z a-z 0-9 _ - ."
             )
-        argv = [find_fpq(), "worker", "start", "--project", self.project_dir,
-                "--isolation", isolation, "--count", str(slots)]
-        target_backend, target_url = self._target(backend)
-        if target_backend:
-            argv += ["--backend", target_backend]
-        if target_url:
-            argv += ["--url", target_url]
+        names = None
         if queues is not None:
-            argv += ["--queues", queues if isinstance(queues, str) else ",".join(queues)]
-        if burst:
-            argv.append("--burst")
-        if quiet:
-            argv.append("--quiet")
-        env = dict(popen_kwargs.pop("env", None) or os.environ)
-        # The executors must import this package: use this interpreter unless told not to.
-        env.setdefault("FPQ_PYTHON", sys.executable)
-        popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
-        procs = []
-        for i in range(count):
-            worker_argv = list(argv)
-            if name is not None:
-                worker_argv += ["--name", name if count == 1 else f"{name}-{i + 1}"]
-            procs.append(subprocess.Popen(worker_argv, env=env, **popen_kwargs))
-        return procs
+            names = queues.split(",") if isinstance(queues, str) else list(queues)
+        return self.adapter(backend).start_workers(
+            count, burst=burst, isolation=isolation, queues=names, name=name, slots=slots,
+            quiet=quiet, **popen_kwargs)
 
     def stop_workers(
         self,
@@ -727,17 +755,12 @@ class JobQueueManager:
             >>> jq.stop_workers(wait=True)   # doctest: +SKIP
             ['host.4242']
         """
-        handle = self.queue(backend)
-        names = [w["name"] for w in handle.workers() if name is None or w["name"] == name]
-        if name is not None and not names:
-            raise JobNotFound(f"no live worker named {name!r}")
-        command = "shutdown-now" if now else "shutdown"
-        for worker in names:
-            handle.worker_command(worker, command)
+        adapter = self.adapter(backend)
+        names = adapter.stop_workers(name, now)
         if wait:
             deadline = time.monotonic() + _seconds("timeout", timeout)
             while True:
-                left = sorted({w["name"] for w in handle.workers()} & set(names))
+                left = sorted({w["name"] for w in adapter.list_workers()} & set(names))
                 if not left:
                     break
                 if time.monotonic() > deadline:
@@ -755,7 +778,7 @@ class JobQueueManager:
             >>> jq.metrics()["queues"][0]["queued"]   # doctest: +SKIP
             3
         """
-        return dict(json.loads(self.queue(backend).metrics_json()))
+        return self.adapter(backend).metrics()
 
     def workers(self, backend: str | None = None) -> list[dict[str, Any]]:
         """Live workers: name, hostname, pid, state, queues, current_job, birth and
@@ -766,7 +789,7 @@ class JobQueueManager:
             ['busy']
         """
         out = []
-        for worker in self.queue(backend).workers():
+        for worker in self.adapter(backend).list_workers():
             worker["birth"] = _datetime(worker["birth"])
             worker["last_heartbeat"] = _datetime(worker["last_heartbeat"])
             out.append(worker)
@@ -878,22 +901,11 @@ def _project_get_queue_status(
     return _job_queue(self).get_queue_status(name, id=id, limit=limit, backend=backend)
 
 
-def _project_schedule(self: FlowerPowerProject, name: str, *args: Any, **kwargs: Any) -> str:
-    """Recurring runs of a pipeline (cron). Not yet available.
-
-    Example:
-        >>> project.schedule("etl", "0 2 * * *")   # doctest: +SKIP
-        Traceback (most recent call last):
-        NotImplementedError: scheduling arrives with the scheduler
-    """
-    raise NotImplementedError("scheduling arrives with the scheduler")
-
-
 PROJECT_METHODS: dict[str, Any] = {
     "enqueue": _project_enqueue,
     "result": _project_result,
     "get_queue_status": _project_get_queue_status,
-    "schedule": _project_schedule,
+    **PROJECT_SCHEDULE_METHODS,  # schedule, list_schedules, ... (scheduling.py)
     "job_queue": property(_job_queue),
 }
 """What ``import flowerpower_job_queue`` adds to ``flowerpower.FlowerPowerProject``."""

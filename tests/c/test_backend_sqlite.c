@@ -92,12 +92,83 @@ static void a_relative_url_is_refused(void **state) {
   test_rmdir(project);
 }
 
+/* Version 1 files (before schedules) are migrated in place when opened: CREATE ... IF
+ * NOT EXISTS adds the tables, jobs stay. */
+static void a_version_1_database_gains_schedules_and_keeps_its_jobs(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), 0);
+  fpq_job *job = fpq_job_new();
+  fpq_job_set(&job->pipeline, "alpha");
+  snprintf(job->id, sizeof job->id, "old-job");
+  assert_int_equal(fpq_enqueue(q, job), 0);
+  fpq_job_free(job);
+  fpq_close(q);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "DROP TABLE schedules; DROP TABLE leases;"
+                                    " PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(fpq_open(&q, &o), 0);
+  fpq_schedule *s = fpq_schedule_new();
+  fpq_job_set(&s->pipeline, "alpha");
+  fpq_job_set(&s->trigger, "@hourly");
+  assert_int_equal(fpq_schedule_put(q, s), 0);
+  fpq_schedule_free(s);
+  assert_int_equal(fpq_get(q, "old-job", &job), 0);
+  fpq_job_free(job);
+  fpq_close(q);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 3); /* the current schema version */
+  sqlite3_finalize(st);
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'jobs_ended'",
+                                      -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW); /* migrated: the index of ended runs */
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  test_rmdir(project);
+}
+
+/* A bad schedule leaves no database behind, like a bad job. */
+static void a_refused_schedule_creates_no_database(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), 0);
+  fpq_schedule *s = fpq_schedule_new();
+  fpq_job_set(&s->pipeline, "alpha");
+  fpq_job_set(&s->trigger, "60 * * * *");
+  assert_int_equal(fpq_schedule_put(q, s), FPQ_EINVAL);
+  fpq_schedule_free(s);
+  fpq_schedule **list = NULL;
+  size_t n = 9;
+  assert_int_equal(fpq_schedule_list(q, NULL, &list, &n), 0);
+  assert_int_equal(n, 0);
+  fpq_schedules_free(list, n);
+  fpq_close(q);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
+  struct stat st;
+  assert_int_not_equal(stat(path, &st), 0);
+  test_rmdir(project);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_default_database_is_private_in_the_project_and_made_by_a_write),
       cmocka_unit_test(reading_does_not_create_a_database),
       cmocka_unit_test(a_newer_schema_is_refused),
       cmocka_unit_test(a_relative_url_is_refused),
+      cmocka_unit_test(a_version_1_database_gains_schedules_and_keeps_its_jobs),
+      cmocka_unit_test(a_refused_schedule_creates_no_database),
   };
   int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
   backend_contract c = {.backend = "sqlite"};

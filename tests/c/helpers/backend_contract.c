@@ -14,7 +14,10 @@
 
 #include <cmocka.h>
 
+#include "backend.h"
 #include "fpq.h"
+#include "queue.h"
+#include "schedule.h"
 #include "testutil.h"
 
 static const backend_contract *contract;
@@ -530,6 +533,307 @@ static void concurrent_takers_never_share_a_job(void **state) {
   for (int i = 0; i < THREADS; i++) free(takers[i].ids);
 }
 
+
+/* ---- schedules and leases (backend version 2) ---- */
+
+/* Schedules run on their own clock; these tests set it, so times are exact. */
+static double schedule_clock_value;
+static double schedule_clock(void) { return schedule_clock_value; }
+
+#define T0 1711800000.0 /* 2024-03-30T12:00:00Z, a multiple of 300 */
+
+static fpq_schedule *new_schedule(const char *id, const char *pipeline, const char *trigger) {
+  fpq_schedule *s = fpq_schedule_new();
+  snprintf(s->id, sizeof s->id, "%s", id);
+  fpq_job_set(&s->pipeline, pipeline);
+  fpq_job_set(&s->trigger, trigger);
+  return s;
+}
+
+static void put_schedule(fpq_queue *q, fpq_schedule *s) {
+  int rc = fpq_schedule_put(q, s);
+  if (rc) fail_msg("schedule put: %s (%s)", fpq_errmsg(q), fpq_err_name(rc));
+}
+
+static fpq_schedule *get_schedule(fpq_queue *q, const char *id) {
+  fpq_schedule *s = NULL;
+  int rc = fpq_schedule_get(q, id, &s);
+  if (rc) fail_msg("schedule get %s: %s", id, fpq_errmsg(q));
+  return s;
+}
+
+static void a_schedule_is_stored_as_given(void **state) {
+  fixture *f = *state;
+  fpq__set_schedule_clock(schedule_clock);
+  schedule_clock_value = T0 + 0.25;
+  fpq_schedule *s = new_schedule("nightly-etl", "alpha", "30 2 * * *");
+  fpq_job_set(&s->timezone, "Europe/Berlin");
+  fpq_job_set(&s->run_json, "{\"inputs\":{\"day\":\"Zo\\u00eb\"}}");
+  s->priority = FPQ_PRIORITY_HIGH;
+  s->max_retries = 2;
+  s->retry_delay = 1.5;
+  s->jitter_factor = 0.25;
+  s->timeout = 30;
+  s->misfire_grace = 600;
+  s->coalesce = 0;
+  put_schedule(f->q, s);
+  /* 02:30 Berlin on 2024-03-31 does not exist: it fires when the gap ends, 03:00 CEST. */
+  assert_int_equal(s->next_fire, 1711846800);
+  fpq_schedule *got = get_schedule(f->q, "nightly-etl");
+  assert_string_equal(got->pipeline, "alpha");
+  assert_string_equal(got->project, f->project);
+  assert_string_equal(got->trigger, "30 2 * * *");
+  assert_string_equal(got->timezone, "Europe/Berlin");
+  assert_string_equal(got->run_json, "{\"inputs\":{\"day\":\"Zo\\u00eb\"}}");
+  assert_int_equal(got->priority, FPQ_PRIORITY_HIGH);
+  assert_int_equal(got->max_retries, 2);
+  assert_true(got->retry_delay == 1.5 && got->jitter_factor == 0.25 && got->timeout == 30);
+  assert_true(got->misfire_grace == 600);
+  assert_int_equal(got->coalesce, 0);
+  assert_int_equal(got->paused, 0);
+  assert_int_equal(got->next_fire, 1711846800);
+  assert_int_equal(got->last_fire, 0);
+  assert_double_near(got->created_at, T0 + 0.25, 1e-6);
+  assert_int_equal(got->fired, 0);
+  assert_int_equal(got->skipped, 0);
+  fpq_schedule_free(got);
+  fpq_schedule_free(s);
+  assert_int_equal(fpq_schedule_get(f->q, "missing", &got), FPQ_ENOTFOUND);
+  assert_null(got);
+  fpq__set_schedule_clock(NULL);
+}
+
+static void a_bad_schedule_is_refused_and_nothing_is_stored(void **state) {
+  fixture *f = *state;
+  static const char *const bad[] = {"60 * * * *", "*/0 * * * *", "* * 31 2 *", "0 0 * JANUARY *",
+                                    "* * * * * * *", "", NULL};
+  static const char *const field[] = {"minute", "minute", "day-of-month", "month", "7", "empty"};
+  for (int i = 0; bad[i]; i++) {
+    fpq_schedule *s = new_schedule("bad", "alpha", bad[i]);
+    assert_int_equal(fpq_schedule_put(f->q, s), FPQ_EINVAL);
+    assert_contains(fpq_errmsg(f->q), field[i]);
+    fpq_schedule_free(s);
+  }
+  fpq_schedule *s = new_schedule("bad", "no_such_pipeline", "@daily");
+  assert_int_equal(fpq_schedule_put(f->q, s), FPQ_EINVAL);
+  fpq_job_set(&s->pipeline, "alpha");
+  fpq_job_set(&s->timezone, "Mars/Base");
+  assert_int_equal(fpq_schedule_put(f->q, s), FPQ_EINVAL);
+  assert_contains(fpq_errmsg(f->q), "Mars/Base");
+  fpq_job_set(&s->timezone, NULL);
+  fpq_job_set(&s->trigger, "at 2001-01-01T00:00:00Z");
+  assert_int_equal(fpq_schedule_put(f->q, s), FPQ_EINVAL);
+  assert_contains(fpq_errmsg(f->q), "never fires again");
+  fpq_schedule_free(s);
+  fpq_schedule **list = NULL;
+  size_t n = 9;
+  assert_int_equal(fpq_schedule_list(f->q, NULL, &list, &n), 0);
+  assert_int_equal(n, 0);
+  fpq_schedules_free(list, n);
+}
+
+static void replacing_a_schedule_keeps_its_history(void **state) {
+  fixture *f = *state;
+  fpq__set_schedule_clock(schedule_clock);
+  schedule_clock_value = T0;
+  fpq_schedule *s = new_schedule("every5", "alpha", "*/5 * * * *");
+  put_schedule(f->q, s);
+  assert_int_equal(s->next_fire, (int64_t)T0 + 300);
+  fpq_schedule_advance_args a = {.id = "every5", .expect_next = (int64_t)T0 + 300,
+                                 .next_fire = (int64_t)T0 + 600, .last_fire = (int64_t)T0 + 300,
+                                 .fired = 1, .skipped = 2};
+  assert_int_equal(fpq__backend_schedule_advance(f->q->b, &a), 0);
+  schedule_clock_value = T0 + 400;
+  fpq_schedule *again = new_schedule("every5", "beta", "*/5 * * * *");
+  put_schedule(f->q, again); /* the same trigger keeps the pending fire */
+  fpq_schedule *got = get_schedule(f->q, "every5");
+  assert_string_equal(got->pipeline, "beta");
+  assert_int_equal(got->next_fire, (int64_t)T0 + 600);
+  assert_int_equal(got->last_fire, (int64_t)T0 + 300);
+  assert_int_equal(got->fired, 1);
+  assert_int_equal(got->skipped, 2);
+  assert_double_near(got->created_at, T0, 1e-6);
+  fpq_schedule_free(got);
+  fpq_job_set(&again->trigger, "0 * * * *"); /* a new trigger: the next fire from now */
+  put_schedule(f->q, again);
+  got = get_schedule(f->q, "every5");
+  assert_int_equal(got->next_fire, (int64_t)T0 + 3600);
+  assert_int_equal(got->fired, 1);
+  fpq_schedule_free(got);
+  fpq_schedule_free(again);
+  fpq_schedule_free(s);
+  fpq__set_schedule_clock(NULL);
+}
+
+static void schedules_are_listed_per_project_and_due_ones_soonest_first(void **state) {
+  fixture *f = *state;
+  fpq__set_schedule_clock(schedule_clock);
+  schedule_clock_value = T0;
+  static const char *const ids[] = {"c-hourly", "a-minutely", "b-daily", "d-paused"};
+  static const char *const triggers[] = {"0 * * * *", "* * * * *", "@daily", "* * * * *"};
+  for (int i = 0; i < 4; i++) {
+    fpq_schedule *s = new_schedule(ids[i], "alpha", triggers[i]);
+    s->paused = i == 3;
+    put_schedule(f->q, s);
+    fpq_schedule_free(s);
+  }
+  char *other_dir = test_project(pipelines);
+  fpq_schedule *other = new_schedule("z-other", "alpha", "*/2 * * * *");
+  fpq_job_set(&other->project, other_dir);
+  put_schedule(f->q, other);
+  fpq_schedule_free(other);
+  fpq_schedule **list = NULL;
+  size_t n = 0;
+  assert_int_equal(fpq_schedule_list(f->q, NULL, &list, &n), 0);
+  assert_int_equal(n, 4);
+  assert_string_equal(list[0]->id, "a-minutely");
+  assert_string_equal(list[3]->id, "d-paused");
+  assert_int_equal(list[3]->paused, 1);
+  fpq_schedules_free(list, n);
+  assert_int_equal(fpq_schedule_list(f->q, other_dir, &list, &n), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(list[0]->id, "z-other");
+  fpq_schedules_free(list, n);
+  /* Due at T0 + 1 h: every project's unpaused ones, soonest first; the daily is not due. */
+  assert_int_equal(fpq__backend_schedule_list(f->q->b, NULL, (int64_t)T0 + 3600, 10, &list, &n), 0);
+  assert_int_equal(n, 3);
+  assert_string_equal(list[0]->id, "a-minutely");
+  assert_string_equal(list[1]->id, "z-other");
+  assert_string_equal(list[2]->id, "c-hourly");
+  fpq_schedules_free(list, n);
+  assert_int_equal(fpq__backend_schedule_list(f->q->b, NULL, (int64_t)T0 + 3600, 1, &list, &n), 0);
+  assert_int_equal(n, 1);
+  fpq_schedules_free(list, n);
+  test_rmdir(other_dir);
+  fpq__set_schedule_clock(NULL);
+}
+
+static void advance_is_a_compare_and_set(void **state) {
+  fixture *f = *state;
+  fpq__set_schedule_clock(schedule_clock);
+  schedule_clock_value = T0;
+  fpq_schedule *s = new_schedule("cas", "alpha", "* * * * *");
+  put_schedule(f->q, s);
+  fpq_schedule_advance_args a = {.id = "cas", .expect_next = (int64_t)T0 + 60,
+                                 .next_fire = (int64_t)T0 + 120, .last_fire = (int64_t)T0 + 60,
+                                 .fired = 1};
+  assert_int_equal(fpq__backend_schedule_advance(f->q->b, &a), 0);
+  /* A second scheduler that read the same next_fire loses. */
+  a.fired = 5;
+  assert_int_equal(fpq__backend_schedule_advance(f->q->b, &a), FPQ_ESTATE);
+  fpq_schedule *got = get_schedule(f->q, "cas");
+  assert_int_equal(got->next_fire, (int64_t)T0 + 120);
+  assert_int_equal(got->fired, 1);
+  fpq_schedule_free(got);
+  a = (fpq_schedule_advance_args){.id = "cas", .expect_next = (int64_t)T0 + 120, .next_fire = 0,
+                                  .last_fire = (int64_t)T0 + 120, .skipped = 1};
+  assert_int_equal(fpq__backend_schedule_advance(f->q->b, &a), 0);
+  fpq_schedule **list = NULL;
+  size_t n = 9;
+  assert_int_equal(fpq__backend_schedule_list(f->q->b, NULL, INT64_MAX / 2, 10, &list, &n), 0);
+  assert_int_equal(n, 0); /* ended: never due again */
+  fpq_schedules_free(list, n);
+  assert_int_equal(fpq_schedule_remove(f->q, "cas"), 0);
+  assert_int_equal(fpq__backend_schedule_advance(f->q->b, &a), FPQ_ENOTFOUND);
+  fpq_schedule_free(s);
+  fpq__set_schedule_clock(NULL);
+}
+
+static void pause_resume_and_remove(void **state) {
+  fixture *f = *state;
+  fpq__set_schedule_clock(schedule_clock);
+  schedule_clock_value = T0;
+  fpq_schedule *s = new_schedule("p", "alpha", "*/5 * * * *");
+  put_schedule(f->q, s);
+  assert_int_equal(fpq_schedule_pause(f->q, "p"), 0);
+  fpq_schedule **list = NULL;
+  size_t n = 9;
+  int64_t day = (int64_t)T0 + 86400;
+  assert_int_equal(fpq__backend_schedule_list(f->q->b, NULL, day, 10, &list, &n), 0);
+  assert_int_equal(n, 0);
+  fpq_schedules_free(list, n);
+  /* Resumed an hour later: it fires from then on; what it missed is not made up. */
+  schedule_clock_value = T0 + 3600 + 10;
+  int64_t next[3];
+  assert_int_equal(fpq_schedule_next_fires(f->q, "p", next, 3, &n), 0);
+  assert_int_equal(n, 3);
+  assert_int_equal(next[0], (int64_t)T0 + 3900);
+  assert_int_equal(next[2], (int64_t)T0 + 4500);
+  assert_int_equal(fpq_schedule_resume(f->q, "p"), 0);
+  fpq_schedule *got = get_schedule(f->q, "p");
+  assert_int_equal(got->paused, 0);
+  assert_int_equal(got->next_fire, (int64_t)T0 + 3900);
+  fpq_schedule_free(got);
+  assert_int_equal(fpq__backend_schedule_list(f->q->b, NULL, (int64_t)T0 + 3900, 10, &list, &n), 0);
+  assert_int_equal(n, 1);
+  fpq_schedules_free(list, n);
+  assert_int_equal(fpq_schedule_remove(f->q, "p"), 0);
+  assert_int_equal(fpq_schedule_remove(f->q, "p"), FPQ_ENOTFOUND);
+  assert_int_equal(fpq_schedule_pause(f->q, "p"), FPQ_ENOTFOUND);
+  assert_int_equal(fpq_schedule_resume(f->q, "p"), FPQ_ENOTFOUND);
+  assert_contains(fpq_errmsg(f->q), "'p' not found");
+  fpq_schedule_free(s);
+  fpq__set_schedule_clock(NULL);
+}
+
+static void a_lease_has_one_holder_until_it_expires(void **state) {
+  fixture *f = *state;
+  fpq_backend *b = f->q->b;
+  char h[64]; /* the holder */
+#define LEASE(owner, now) fpq__backend_lease_acquire(b, "scheduler", owner, now, 10, h, sizeof h)
+  assert_int_equal(LEASE("a", 1000), 0);
+  assert_string_equal(h, "a");
+  assert_int_equal(LEASE("b", 1005), FPQ_ELEASE);
+  assert_string_equal(h, "a");
+  assert_int_equal(LEASE("a", 1008), 0);
+  /* Renewed at 1008: still a's at 1017.9, b's from 1018 on. */
+  assert_int_equal(LEASE("b", 1017.9), FPQ_ELEASE);
+  assert_int_equal(LEASE("b", 1018), 0);
+  assert_int_equal(LEASE("a", 1019), FPQ_ELEASE);
+  assert_string_equal(h, "b");
+  /* Another lease name is independent. */
+  assert_int_equal(fpq__backend_lease_acquire(b, "other", "a", 1019, 10, h, sizeof h), 0);
+  /* Only the holder can give it up; then anyone takes it at once. */
+  assert_int_equal(fpq__backend_lease_release(b, "scheduler", "a"), 0);
+  assert_int_equal(LEASE("a", 1020), FPQ_ELEASE);
+  assert_int_equal(fpq__backend_lease_release(b, "scheduler", "b"), 0);
+  assert_int_equal(LEASE("a", 1020), 0);
+#undef LEASE
+}
+
+/* Threads racing for a free lease: exactly one wins. */
+typedef struct racer {
+  fixture *f;
+  const char *name;
+  int won;
+} racer;
+
+static void *race_for_lease(void *arg) {
+  racer *r = arg;
+  fpq_queue *q = open_queue(r->f);
+  char holder[64];
+  r->won = fpq__backend_lease_acquire(q->b, "race", r->name, 5000, 10, holder, sizeof holder) == 0;
+  fpq_close(q);
+  return NULL;
+}
+
+static void racing_schedulers_get_one_lease(void **state) {
+  fixture *f = *state;
+  static const char *const names[] = {"r0", "r1", "r2", "r3", "r4", "r5"};
+  racer racers[6];
+  pthread_t threads[6];
+  for (int i = 0; i < 6; i++) {
+    racers[i] = (racer){.f = f, .name = names[i]};
+    pthread_create(&threads[i], NULL, race_for_lease, &racers[i]);
+  }
+  int winners = 0;
+  for (int i = 0; i < 6; i++) {
+    pthread_join(threads[i], NULL);
+    winners += racers[i].won;
+  }
+  assert_int_equal(winners, 1);
+}
+
 int backend_contract_run(const backend_contract *c) {
   contract = c;
   const struct CMUnitTest tests[] = {
@@ -553,6 +857,18 @@ int backend_contract_run(const backend_contract *c) {
       cmocka_unit_test_setup_teardown(counts_are_per_queue_and_status, setup, teardown),
       cmocka_unit_test_setup_teardown(workers_register_expire_and_take_commands, setup, teardown),
       cmocka_unit_test_setup_teardown(concurrent_takers_never_share_a_job, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_schedule_is_stored_as_given, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_bad_schedule_is_refused_and_nothing_is_stored,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(replacing_a_schedule_keeps_its_history, setup, teardown),
+      cmocka_unit_test_setup_teardown(schedules_are_listed_per_project_and_due_ones_soonest_first,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(advance_is_a_compare_and_set, setup, teardown),
+      cmocka_unit_test_setup_teardown(pause_resume_and_remove, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_lease_has_one_holder_until_it_expires, setup, teardown),
+      cmocka_unit_test_setup_teardown(racing_schedulers_get_one_lease, setup, teardown),
   };
-  return cmocka_run_group_tests_name(c->backend, tests, NULL, NULL);
+  /* The first 20 tests need only the version-1 methods; the rest, schedules and leases. */
+  size_t count = c->version1_only ? 20 : sizeof tests / sizeof tests[0];
+  return _cmocka_run_group_tests(c->backend, tests, count, NULL, NULL);
 }

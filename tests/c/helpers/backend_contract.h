@@ -11,6 +11,8 @@ typedef struct backend_contract {
   char *(*make_url)(const char *project_dir);
   /* Empties the store between tests, if make_url reuses one (may be NULL). */
   void (*reset)(const char *url);
+  /* 1: the backend implements only the version-1 methods (no schedules or leases). */
+  int version1_only;
 } backend_contract;
 
 /* Runs the suite; returns the number of failed tests (cmocka's convention). */

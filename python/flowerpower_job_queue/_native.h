@@ -1,0 +1,99 @@
+/* _native.h: what the files of the _native extension share: _native.c (the module, the
+ * Queue type and its job methods) and _native_schedules.c (its schedule methods). */
+#ifndef FPQ_PY_NATIVE_H
+#define FPQ_PY_NATIVE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pythread.h>
+
+#include "fpq.h"
+
+/* The error text of a handle is at most 768 bytes (src/queue.h); room for our prefix. */
+#define ERR_MAX 1024
+/* A call on a closed handle; positive, so it never collides with an FPQ_E* code. */
+#define CLOSED 1
+
+typedef struct {
+  PyObject *queue_type;
+  /* The exception classes from flowerpower_job_queue.exceptions. */
+  PyObject *JobQueueError;
+  PyObject *InvalidInput;
+  PyObject *JobNotFound;
+  PyObject *BackendUnavailable;
+  PyObject *JobTimeout;
+} native_state;
+
+typedef struct {
+  PyObject_HEAD
+  fpq_queue *q;           /* NULL once closed */
+  PyThread_type_lock lock; /* held while a thread uses q */
+  PyObject *backend;       /* resolved settings, str, fixed at open */
+  PyObject *url;
+  PyObject *project_dir;
+} QueueObject;
+
+/* Runs `call` (a statement that sets rc) on self->q with the GIL released and the handle's
+ * lock held; on failure copies the handle's message into err before the lock goes. */
+#define WITH_HANDLE(self, rc, err, call)                                 \
+  do {                                                                   \
+    Py_BEGIN_ALLOW_THREADS                                               \
+    PyThread_acquire_lock((self)->lock, WAIT_LOCK);                      \
+    if ((self)->q == NULL) {                                             \
+      (rc) = CLOSED;                                                     \
+    } else {                                                             \
+      call;                                                              \
+      if ((rc) != 0) snprintf((err), ERR_MAX, "%s", fpq_errmsg((self)->q)); \
+    }                                                                    \
+    PyThread_release_lock((self)->lock);                                 \
+    Py_END_ALLOW_THREADS                                                 \
+  } while (0)
+
+/* Helpers defined in _native.c. */
+/* The state of the module that defined tp (or a base of it); NULL with an exception. */
+native_state *type_state(PyTypeObject *tp);
+/* Raise the package's exception for an FPQ_E* code (or CLOSED) with the engine's message
+ * ("" = the code's generic text) or a PyUnicode_FromFormat message. Return NULL. */
+PyObject *raise_code(const native_state *st, int code, const char *msg);
+PyObject *raise_format(const native_state *st, int code, const char *fmt, ...);
+/* str, or None for NULL; float epoch seconds, or None for 0. New references. */
+PyObject *str_or_none(const char *s);
+PyObject *time_or_none(double t);
+/* d[key] = value, dropping the reference; value NULL means an error is set. */
+int put(PyObject *d, const char *key, PyObject *value);
+
+/* Schedules (_native_schedules.c): Queue methods and module functions. */
+PyObject *Queue_schedule_put(QueueObject *self, PyObject *args, PyObject *kwds);
+PyObject *Queue_schedule_get(QueueObject *self, PyObject *args);
+PyObject *Queue_schedule_list(QueueObject *self, PyObject *args, PyObject *kwds);
+PyObject *Queue_schedule_remove(QueueObject *self, PyObject *args);
+PyObject *Queue_schedule_pause(QueueObject *self, PyObject *args);
+PyObject *Queue_schedule_resume(QueueObject *self, PyObject *args);
+PyObject *Queue_schedule_next(QueueObject *self, PyObject *args, PyObject *kwds);
+PyObject *native_next_fires(PyObject *module, PyObject *args, PyObject *kwds);
+PyObject *native_validate_trigger(PyObject *module, PyObject *args, PyObject *kwds);
+extern const char schedule_put_doc[], schedule_get_doc[], schedule_list_doc[],
+    schedule_remove_doc[], schedule_pause_doc[], schedule_resume_doc[], schedule_next_doc[],
+    next_fires_doc[], validate_trigger_doc[];
+
+#define NATIVE_SCHEDULE_METHODS                                                         \
+  {"schedule_put", (PyCFunction)(void (*)(void))Queue_schedule_put,                     \
+   METH_VARARGS | METH_KEYWORDS, schedule_put_doc},                                     \
+  {"schedule_get", (PyCFunction)Queue_schedule_get, METH_VARARGS, schedule_get_doc},    \
+  {"schedule_list", (PyCFunction)(void (*)(void))Queue_schedule_list,                   \
+   METH_VARARGS | METH_KEYWORDS, schedule_list_doc},                                    \
+  {"schedule_remove", (PyCFunction)Queue_schedule_remove, METH_VARARGS,                 \
+   schedule_remove_doc},                                                                \
+  {"schedule_pause", (PyCFunction)Queue_schedule_pause, METH_VARARGS, schedule_pause_doc}, \
+  {"schedule_resume", (PyCFunction)Queue_schedule_resume, METH_VARARGS,                 \
+   schedule_resume_doc},                                                                \
+  {"schedule_next", (PyCFunction)(void (*)(void))Queue_schedule_next,                   \
+   METH_VARARGS | METH_KEYWORDS, schedule_next_doc},
+
+#define NATIVE_SCHEDULE_FUNCTIONS                                                       \
+  {"next_fires", (PyCFunction)(void (*)(void))native_next_fires,                        \
+   METH_VARARGS | METH_KEYWORDS, next_fires_doc},                                       \
+  {"validate_trigger", (PyCFunction)(void (*)(void))native_validate_trigger,            \
+   METH_VARARGS | METH_KEYWORDS, validate_trigger_doc},
+
+#endif /* FPQ_PY_NATIVE_H */
