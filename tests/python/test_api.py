@@ -375,8 +375,9 @@ def test_project_methods(tmp_path: Path, fpq_bin: str) -> None:
     status = project.get_queue_status(id=job_id)
     assert status["status"] == "queued" and status["priority"] == "high"
     assert [j["id"] for j in project.get_queue_status("api_proj")] == [job_id]
-    with pytest.raises(NotImplementedError, match="scheduling arrives with the scheduler"):
-        project.schedule("api_proj", "0 * * * *")
+    schedule_id = project.schedule("api_proj", schedule="0 * * * *", inputs={"x": 1})
+    assert [s["id"] for s in project.list_schedules()] == [schedule_id]
+    project.remove_schedule(schedule_id)
     burst(manager, tmp_path / "worker.log")
     assert project.result(id=job_id) == project.run("api_proj", inputs={"x": 9}) == {
         "result": 10}

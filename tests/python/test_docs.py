@@ -22,7 +22,10 @@ EXAMPLES = [
     ("README.md", "sh", 2),
     ("docs/python-api.md", "python", 1),
     ("docs/cli.md", "sh", 0),
+    ("docs/cli.md", "sh", 1),
     ("docs/operations.md", "sh", 0),
+    ("docs/scheduling.md", "sh", 0),
+    ("docs/scheduling.md", "python", 0),
 ]
 
 
