@@ -344,11 +344,20 @@ static int set_time(json_t *obj, const char *key, double t) {
 }
 
 /* Embeds stored JSON text as a value; text that does not parse is kept as a string so
- * nothing a backend holds is hidden. */
+ * nothing a backend holds is hidden, with bytes that are not UTF-8 (a record someone else
+ * wrote) escaped as \xNN, or the whole job would have no JSON form. */
 static int set_raw(json_t *obj, const char *key, const char *text) {
   if (text == NULL) return set_new(obj, key, json_null());
   json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-  return set_new(obj, key, v ? v : json_string(text));
+  if (v == NULL) v = json_string(text);
+  if (v == NULL) {
+    size_t len = 4 * strlen(text) + 1;
+    char *safe = fpq__malloc(len);
+    if (safe) fpq__one_line(text, safe, len);
+    v = safe ? json_string(safe) : NULL;
+    fpq__free(safe);
+  }
+  return set_new(obj, key, v);
 }
 
 json_t *fpq__job_to_object(const fpq_job *job) {
