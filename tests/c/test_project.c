@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -102,6 +103,27 @@ static void assert_policy(policy p, int max, double delay, double jitter) {
   assert_int_equal(p.max_retries, max);
   assert_double_near(p.retry_delay, delay, 0);
   assert_double_near(p.jitter_factor, jitter, 0);
+}
+
+/* The policy is cached per file (src/project.c): a changed file, even one of the same
+ * size, is read again, and a file made broken is reported, not served from the cache. */
+static void a_changed_yaml_is_read_again(void **state) {
+  (void)state;
+  char *project = test_project(NULL);
+  test_write_file(project, "conf/pipelines/etl.yml", "run:\n  retry: {max_retries: 2}\n");
+  assert_policy(read_policy(project, "etl", -1, -1, -1), 2, 1.0, 0.1);
+  assert_policy(read_policy(project, "etl", -1, -1, -1), 2, 1.0, 0.1);
+  test_write_file(project, "conf/pipelines/etl.yml", "run:\n  retry: {max_retries: 5}\n");
+  assert_policy(read_policy(project, "etl", -1, -1, -1), 5, 1.0, 0.1);
+  /* The caller's own values still win over the cached ones. */
+  assert_policy(read_policy(project, "etl", 0, 2.5, 0), 0, 2.5, 0);
+  test_write_file(project, "conf/pipelines/etl.yml", "run:\n  retry: {max_retries: no}\n");
+  assert_int_equal(read_policy(project, "etl", -1, -1, -1).rc, FPQ_ECONFIG);
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/conf/pipelines/etl.yml", project);
+  assert_int_equal(unlink(path), 0);
+  assert_policy(read_policy(project, "etl", -1, -1, -1), 3, 1.0, 0.1);
+  test_rmdir(project);
 }
 
 static void without_yaml_the_defaults_are_flowerpowers(void **state) {
@@ -293,6 +315,7 @@ int main(void) {
       cmocka_unit_test(a_value_that_is_not_a_number_is_a_config_error_naming_the_key),
       cmocka_unit_test(yaml_that_does_not_parse_is_a_config_error_naming_the_file),
       cmocka_unit_test(yaml_that_cannot_be_read_is_a_config_error),
+      cmocka_unit_test(a_changed_yaml_is_read_again),
   };
   return cmocka_run_group_tests_name("project", tests, NULL, NULL);
 }

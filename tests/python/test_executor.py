@@ -422,6 +422,25 @@ def test_unknown_pipeline(executor: Executor, project: Path) -> None:
     assert "ex_missing" in error["message"] and "ex_add" in error["message"]
 
 
+def test_a_pipeline_removed_after_it_ran_is_not_found(tmp_path: Path) -> None:
+    # runner.Projects remembers a pipeline it found (listing them costs ~15% of a trivial
+    # job); removing the module file must still make the next job PipelineNotFound.
+    from flowerpower_job_queue import runner
+
+    root = tmp_path / "gone"
+    (root / "conf" / "pipelines").mkdir(parents=True)
+    (root / "pipelines").mkdir()
+    (root / "pipelines" / "once.py").write_text("def out() -> int:\n    return 7\n")
+    (root / "conf" / "pipelines" / "once.yml").write_text(
+        "run:\n  final_vars: [out]\n  executor: {type: synchronous}\n")
+    projects = runner.Projects()
+    assert runner.run_job(str(root), "once", {}, projects=projects) == {"out": 7}
+    assert projects.has_pipeline(str(root), "once")
+    (root / "pipelines" / "once.py").unlink()
+    with pytest.raises(runner.PipelineNotFound):
+        runner.run_job(str(root), "once", {}, projects=projects)
+
+
 @pytest.mark.parametrize("kind", ["missing", "not-a-project"])
 def test_unknown_project(executor: Executor, tmp_path: Path, kind: str) -> None:
     where = tmp_path / "nothing-here"
