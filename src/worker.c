@@ -38,6 +38,7 @@
 #define MAX_FAILED_STARTS 3    /* executors dying before hello: give up, it will not work */
 #define MAINTAIN_EVERY_TICKS 2
 #define MAX_TIMER_MS 2000000000.0
+#define TAKE_AHEAD_BELOW 0.05 /* take ahead while jobs run shorter than this, seconds */
 
 typedef enum { SLOT_STARTING, SLOT_IDLE, SLOT_BUSY, SLOT_DOWN } slot_state;
 typedef enum {
@@ -62,11 +63,16 @@ typedef struct slot {
   kill_reason killing;
   int term_sent;         /* timeout: SIGTERM sent, SIGKILL next */
   int failed_starts;
-  /* An outcome the backend did not take yet (it was unreachable): retried each tick. */
-  int has_pending;
-  fpq_outcome pending;
-  char *pending_result, *pending_error;
 } slot;
+
+/* An outcome the backend has not taken yet (it was unreachable): kept here, apart from
+ * the slot, so the slot can run the next job meanwhile; retried each tick. */
+typedef struct unrecorded {
+  struct unrecorded *next;
+  fpq_job *job;
+  fpq_outcome outcome;
+  char *result, *error; /* owned; outcome points at them */
+} unrecorded;
 
 typedef struct worker {
   uv_loop_t loop;
@@ -99,11 +105,20 @@ typedef struct worker {
   int64_t successful, failed;
   double busy_seconds, birth;
   unsigned long ticks;
+  unrecorded *unrecorded; /* outcomes to record again, oldest first */
+  /* Take-ahead: while every slot is busy with short jobs, the next job is taken already
+   * and waits here (started, leased to us) for the first slot that frees, so a slot goes
+   * from one short job to the next without a backend round trip in between. Only for
+   * short jobs: a job held back behind a long one could have run on another worker. */
+  fpq_job *ahead;
+  double recent_run; /* moving average of run times, seconds */
   char **retrying; /* burst: ids of jobs this worker scheduled for a retry */
   size_t nretrying;
 } worker;
 
 static void maybe_take(worker *w);
+static void start_job(struct slot *s, fpq_job *job);
+static void give_back(worker *w, fpq_job *job);
 static void check_stopped(worker *w);
 static void start_executor(slot *s);
 static void begin_stop(worker *w, int level, const char *why);
@@ -133,11 +148,11 @@ static char *error_json(const char *type, const char *message) {
   return text;
 }
 
-static void free_pending(slot *s) {
-  free(s->pending_result);
-  free(s->pending_error);
-  s->pending_result = s->pending_error = NULL;
-  s->has_pending = 0;
+static void free_unrecorded(unrecorded *u) {
+  fpq_job_free(u->job);
+  free(u->result);
+  free(u->error);
+  fpq__free(u);
 }
 
 static int busy_slots(const worker *w) {
@@ -153,62 +168,89 @@ static void remember_retry(worker *w, const char *id) {
   if ((w->retrying[w->nretrying] = fpq__strdup(id)) != NULL) w->nretrying++;
 }
 
-/* Records the slot's pending outcome. Returns 0 when done with it (recorded, or the job
- * is no longer ours), or the error when the backend should be asked again later. */
-static int record_pending(slot *s) {
-  worker *w = s->w;
+/* Records an outcome. Returns 0 when done with it (recorded, or the job is no longer
+ * ours), or the error when the backend should be asked again later. */
+static int record(worker *w, unrecorded *u) {
   fpq_status final = FPQ_STATUS_QUEUED;
-  s->pending.result_json = s->pending_result;
-  s->pending.error_json = s->pending_error;
-  int rc = fpq_finish(w->q, s->job, w->name, &s->pending, &final);
+  int rc = fpq_finish(w->q, u->job, w->name, &u->outcome, &final);
   if (rc == FPQ_EUNAVAIL || rc == FPQ_EIO || rc == FPQ_EBACKEND) {
-    wlog(w, 1, "cannot record the outcome of job %s yet (%s); will retry", s->job->id,
+    wlog(w, 1, "cannot record the outcome of job %s yet (%s); will retry", u->job->id,
          fpq_errmsg(w->q));
     return rc;
   }
   if (rc == FPQ_ELEASE) {
-    wlog(w, 1, "job %s: %s; its outcome here is dropped", s->job->id, fpq_errmsg(w->q));
+    wlog(w, 1, "job %s: %s; its outcome here is dropped", u->job->id, fpq_errmsg(w->q));
   } else if (rc != 0) {
-    wlog(w, 1, "job %s: recording its outcome failed: %s", s->job->id, fpq_errmsg(w->q));
+    wlog(w, 1, "job %s: recording its outcome failed: %s", u->job->id, fpq_errmsg(w->q));
   } else {
     const char *what = fpq_status_name(final);
     if (final == FPQ_STATUS_FINISHED) w->successful++;
-    else if (s->pending.kind != FPQ_OUTCOME_RETURN) w->failed++;
+    else if (u->outcome.kind != FPQ_OUTCOME_RETURN) w->failed++;
     if (final == FPQ_STATUS_SCHEDULED || (final == FPQ_STATUS_QUEUED &&
-                                          s->pending.kind == FPQ_OUTCOME_FAILURE)) {
+                                          u->outcome.kind == FPQ_OUTCOME_FAILURE)) {
       what = "retrying";
-      if (w->opt.burst) remember_retry(w, s->job->id);
+      if (w->opt.burst) remember_retry(w, u->job->id);
     }
-    wlog(w, final != FPQ_STATUS_FINISHED && s->pending.kind != FPQ_OUTCOME_RETURN,
-         "job %s (%s) %s after %.3f s", s->job->id, s->job->pipeline ? s->job->pipeline : "?",
-         s->pending.kind == FPQ_OUTCOME_RETURN ? "returned to the queue" : what,
-         s->pending.duration);
+    wlog(w, final != FPQ_STATUS_FINISHED && u->outcome.kind != FPQ_OUTCOME_RETURN,
+         "job %s (%s) %s after %.3f s", u->job->id, u->job->pipeline ? u->job->pipeline : "?",
+         u->outcome.kind == FPQ_OUTCOME_RETURN ? "returned to the queue" : what,
+         u->outcome.duration);
   }
-  free_pending(s);
   return 0;
 }
 
-/* The job in a slot ended one way or another: record it and free the slot for work. */
+/* Tries the outcomes the backend could not take before, oldest first. */
+static void record_unrecorded(worker *w) {
+  while (w->unrecorded && record(w, w->unrecorded) == 0) {
+    unrecorded *done = w->unrecorded;
+    w->unrecorded = done->next;
+    free_unrecorded(done);
+  }
+}
+
+/* The job in a slot ended one way or another: free the slot, start taking the next job,
+ * and record the outcome while that take is on its way (the take runs on the thread pool
+ * with its own connection), so the executor waits for one backend round trip between
+ * jobs, not two. */
 static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, double duration) {
   worker *w = s->w;
   uv_timer_stop(&s->timer);
   w->busy_seconds += duration;
-  s->pending = (fpq_outcome){.kind = kind, .duration = duration};
-  s->pending_result = result;
-  s->pending_error = error;
-  s->has_pending = 1;
   s->killing = KILL_NONE;
-  if (record_pending(s) != 0) return; /* keep the slot busy until the backend takes it */
-  fpq_job_free(s->job);
+  unrecorded *u = fpq__calloc(1, sizeof *u);
+  if (u == NULL) { /* cannot keep it: the lease runs out and the job is retried */
+    wlog(w, 1, "out of memory: the outcome of job %s is lost; it will be retried", s->job->id);
+    fpq_job_free(s->job);
+    free(result);
+    free(error);
+  } else {
+    *u = (unrecorded){.job = s->job, .result = result, .error = error,
+                      .outcome = {.kind = kind, .duration = duration, .result_json = result,
+                                  .error_json = error}};
+  }
   s->job = NULL;
+  if (kind == FPQ_OUTCOME_SUCCESS || kind == FPQ_OUTCOME_FAILURE)
+    w->recent_run = w->recent_run > 0 ? 0.8 * w->recent_run + 0.2 * duration : duration;
   if (s->state == SLOT_BUSY) s->state = s->exec ? SLOT_IDLE : SLOT_DOWN;
+  if (s->state == SLOT_IDLE && w->ahead && !w->stopping) {
+    fpq_job *next = w->ahead;
+    w->ahead = NULL;
+    start_job(s, next);
+  }
+  if (!w->stopping) maybe_take(w);
+  if (u && (w->unrecorded || record(w, u) != 0)) {
+    unrecorded **tail = &w->unrecorded; /* behind older ones: outcomes keep their order */
+    while (*tail) tail = &(*tail)->next;
+    *tail = u;
+  } else if (u) {
+    free_unrecorded(u);
+  }
   if (w->stopping) check_stopped(w);
-  else maybe_take(w);
 }
 
 static void on_done(slot *s, json_t *msg) {
   const char *id = json_string_value(json_object_get(msg, "id"));
-  if (s->state != SLOT_BUSY || s->job == NULL || s->has_pending || id == NULL ||
+  if (s->state != SLOT_BUSY || s->job == NULL || id == NULL ||
       strcmp(id, s->job->id) != 0)
     return; /* a late frame for a job already ended (e.g. killed at its timeout) */
   if (s->killing == KILL_LEASE_LOST) return; /* the job is someone else's now */
@@ -235,8 +277,15 @@ static void on_message(fpq__executor *e, json_t *msg) {
   if (strcmp(type, "hello") == 0 && s->state == SLOT_STARTING) {
     s->state = SLOT_IDLE;
     s->failed_starts = 0;
-    if (s->w->stopping) check_stopped(s->w);
-    else maybe_take(s->w);
+    if (s->w->stopping) {
+      check_stopped(s->w);
+    } else if (s->w->ahead) { /* a fresh executor (after a crash) runs the job held */
+      fpq_job *next = s->w->ahead;
+      s->w->ahead = NULL;
+      start_job(s, next);
+    } else {
+      maybe_take(s->w);
+    }
   } else if (strcmp(type, "done") == 0) {
     on_done(s, msg);
   }
@@ -262,7 +311,7 @@ static void on_gone(fpq__executor *e, int64_t status, int term_signal, const cha
   worker *w = s->w;
   s->exec = NULL;
   int was_starting = s->state == SLOT_STARTING;
-  if (s->state == SLOT_BUSY && s->job && !s->has_pending) {
+  if (s->state == SLOT_BUSY && s->job) {
     double duration = fpq__monotonic() - s->job_started;
     char why[400], msg[600];
     describe_death(why, sizeof why, status, term_signal, reason);
@@ -421,7 +470,7 @@ static void take_work(uv_work_t *req) {
 /* Burst mode ends when nothing is queued, nothing runs here, and every retry this worker
  * scheduled has been run (by it or another worker). */
 static int burst_done(worker *w) {
-  if (busy_slots(w) > 0) return 0;
+  if (busy_slots(w) > 0 || w->unrecorded || w->ahead) return 0;
   size_t keep = 0;
   for (size_t i = 0; i < w->nretrying; i++) {
     fpq_job *job = NULL;
@@ -450,12 +499,10 @@ static void after_take(uv_work_t *req, int status) {
       if (w->slots[i].state == SLOT_IDLE) idle = &w->slots[i];
     if (idle && !w->stopping) {
       start_job(idle, job);
+    } else if (!w->stopping && w->ahead == NULL && busy_slots(w) == w->nslots) {
+      w->ahead = job; /* the first slot to free runs it */
     } else { /* stopping, or the slot died meanwhile: give the job back untouched */
-      fpq_outcome back = {.kind = FPQ_OUTCOME_RETURN};
-      if (fpq_finish(w->q, job, w->name, &back, NULL) != 0)
-        wlog(w, 1, "could not return job %s: %s (its lease will expire and it will be "
-             "retried)", job->id, fpq_errmsg(w->q));
-      fpq_job_free(job);
+      give_back(w, job);
     }
   } else if (w->take_rc == FPQ_EEMPTY) {
     if (w->opt.burst && !w->stopping && burst_done(w)) {
@@ -471,11 +518,22 @@ static void after_take(uv_work_t *req, int status) {
   else maybe_take(w);
 }
 
+/* Puts a job we took but will not run back at the front of its queue, uncounted. */
+static void give_back(worker *w, fpq_job *job) {
+  fpq_outcome back = {.kind = FPQ_OUTCOME_RETURN};
+  if (fpq_finish(w->q, job, w->name, &back, NULL) != 0)
+    wlog(w, 1, "could not return job %s: %s (its lease will expire and it will be retried)",
+         job->id, fpq_errmsg(w->q));
+  fpq_job_free(job);
+}
+
 static void maybe_take(worker *w) {
   if (w->stopping || w->taking || uv_is_active((uv_handle_t *)&w->take_retry)) return;
   int idle = 0;
   for (int i = 0; i < w->nslots; i++) idle += w->slots[i].state == SLOT_IDLE;
-  if (idle == 0) return;
+  int take_ahead = idle == 0 && w->ahead == NULL && busy_slots(w) == w->nslots &&
+                   w->recent_run > 0 && w->recent_run < TAKE_AHEAD_BELOW;
+  if (idle == 0 && !take_ahead) return;
   w->taking = 1;
   w->take_req.data = w;
   uv_queue_work(&w->loop, &w->take_req, take_work, after_take);
@@ -506,7 +564,7 @@ static void beat(worker *w) {
 static void renew_leases(worker *w) {
   for (int i = 0; i < w->nslots; i++) {
     slot *s = &w->slots[i];
-    if (s->state != SLOT_BUSY || s->job == NULL || s->has_pending) continue;
+    if (s->state != SLOT_BUSY || s->job == NULL) continue;
     int rc = fpq_extend(w->q, s->job->id, w->name, w->opt.lease);
     if (rc == FPQ_ELEASE) {
       wlog(w, 1, "job %s: %s; stopping our run of it", s->job->id, fpq_errmsg(w->q));
@@ -515,6 +573,10 @@ static void renew_leases(worker *w) {
       wlog(w, 1, "cannot renew the lease of job %s: %s", s->job->id, fpq_errmsg(w->q));
     }
   }
+  /* Jobs whose outcome waits to be recorded, and one taken ahead, are still ours. */
+  for (unrecorded *u = w->unrecorded; u; u = u->next)
+    fpq_extend(w->q, u->job->id, w->name, w->opt.lease);
+  if (w->ahead) fpq_extend(w->q, w->ahead->id, w->name, w->opt.lease);
 }
 
 static void run_command(worker *w, const char *cmd) {
@@ -536,15 +598,7 @@ static void run_command(worker *w, const char *cmd) {
 static void on_tick(uv_timer_t *t) {
   worker *w = t->data;
   w->ticks++;
-  for (int i = 0; i < w->nslots; i++) {
-    slot *s = &w->slots[i];
-    if (s->has_pending && record_pending(s) == 0) {
-      fpq_job_free(s->job);
-      s->job = NULL;
-      s->state = s->exec ? SLOT_IDLE : SLOT_DOWN;
-      if (!w->stopping) maybe_take(w);
-    }
-  }
+  record_unrecorded(w);
   char cmd[256];
   for (int i = 0; i < 8 && fpq_worker_next_command(w->q, w->name, cmd, sizeof cmd) == 0; i++)
     run_command(w, cmd);
@@ -596,6 +650,23 @@ static void on_closed(uv_handle_t *h) { (void)h; }
 /* Once nothing runs and no take is in flight: stop the executors, then the loop. */
 static void check_stopped(worker *w) {
   if (!w->stopping || w->taking || w->closing) return;
+  if (w->ahead) { /* taken ahead but not started: back to the front of its queue */
+    fpq_job *job = w->ahead;
+    w->ahead = NULL;
+    give_back(w, job);
+  }
+  if (w->unrecorded) {
+    if (w->stopping == 1) return; /* the tick records them, then comes back here */
+    int n = 0;
+    for (unrecorded *u = w->unrecorded; u; u = u->next) n++;
+    wlog(w, 1, "%d outcome(s) could not be recorded; those jobs are retried when their "
+         "leases run out", n);
+    while (w->unrecorded) {
+      unrecorded *u = w->unrecorded;
+      w->unrecorded = u->next;
+      free_unrecorded(u);
+    }
+  }
   int alive = 0;
   for (int i = 0; i < w->nslots; i++) {
     slot *s = &w->slots[i];
@@ -635,9 +706,14 @@ static int parse_queues(worker *w, const char *text) {
 static void free_worker(worker *w) {
   for (int i = 0; w->slots && i < w->nslots; i++) {
     fpq_job_free(w->slots[i].job);
-    free_pending(&w->slots[i]);
   }
   fpq__free(w->slots);
+  fpq_job_free(w->ahead);
+  while (w->unrecorded) {
+    unrecorded *u = w->unrecorded;
+    w->unrecorded = u->next;
+    free_unrecorded(u);
+  }
   for (size_t i = 0; i < w->nretrying; i++) fpq__free(w->retrying[i]);
   fpq__free(w->retrying);
   fpq__scheduler_free(w->sched);

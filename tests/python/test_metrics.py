@@ -86,12 +86,14 @@ def test_a_worker_serves_metrics_for_prometheus(fpq_bin: str, project: Path,
     try:
         wait_for(lambda: (text := scrape()) and 'worker="scraped"' in text, 60,
                  "the worker's metrics endpoint to list it")
-        # The queued low job is run by this worker; then the counts settle.
-        wait_for(lambda: json.loads(run_fpq(fpq_bin, "metrics", "--json", project=project,
-                                            check=True).stdout)["queues"] and
-                 jobs_by_queue_and_status(json.loads(run_fpq(
-                     fpq_bin, "metrics", "--json", project=project).stdout))[("low", "queued")] == 0,
-                 60, "the queued job to run")
+        # The queued low job is run by this worker; once it is finished the counts settle
+        # (while it is queued or started, they can change between the two reads below).
+        def low_job_finished() -> bool:
+            metrics = json.loads(run_fpq(fpq_bin, "metrics", "--json", project=project,
+                                         check=True).stdout)
+            return jobs_by_queue_and_status(metrics).get(("low", "finished")) == 1
+
+        wait_for(low_job_finished, 60, "the queued job to finish")
         parsed = samples(scrape() or "")
         metrics = json.loads(run_fpq(fpq_bin, "metrics", "--json", project=project, check=True).stdout)
         for (queue, status), count in jobs_by_queue_and_status(metrics).items():
