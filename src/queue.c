@@ -19,9 +19,7 @@
 
 #define RUN_PIPELINE_FUNC "flowerpower_job_queue.tasks.run_pipeline"
 
-/* Sets the handle's error; returns code. */
-static int fail(fpq_queue *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(fpq_queue *q, int code, const char *fmt, ...) {
+int fpq__fail(fpq_queue *q, int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(q->errmsg, sizeof q->errmsg, fmt, ap);
@@ -41,7 +39,7 @@ static int from_backend(fpq_queue *q, int rc) {
     ok(q);
     return 0;
   }
-  return fail(q, rc, "%s", q->b && q->b->errstr[0] ? q->b->errstr : fpq_strerror(rc));
+  return fpq__fail(q, rc, "%s", q->b && q->b->errstr[0] ? q->b->errstr : fpq_strerror(rc));
 }
 
 int fpq_open(fpq_queue **out, const fpq_options *opts) {
@@ -50,16 +48,16 @@ int fpq_open(fpq_queue **out, const fpq_options *opts) {
   if (q == NULL) return FPQ_ENOMEM;
   fpq_options none = {0};
   int rc = fpq__config_resolve(&q->cfg, opts ? opts : &none);
-  if (rc) return fail(q, rc, "%s", q->cfg.errmsg);
+  if (rc) return fpq__fail(q, rc, "%s", q->cfg.errmsg);
   char why[512];
   const struct fpq_backend_methods *m = fpq__backend_find(&q->cfg, q->cfg.backend, why, sizeof why);
-  if (m == NULL) return fail(q, FPQ_EINVAL, "%s", why);
+  if (m == NULL) return fpq__fail(q, FPQ_EINVAL, "%s", why);
   double timeout = 5;
   const char *t = fpq__config_get(&q->cfg, "connect_timeout");
   if (t && fpq__parse_duration(t, &timeout)) {
     char quoted[80];
     fpq__quote(t, quoted, sizeof quoted);
-    return fail(q, FPQ_ECONFIG, "connect_timeout '%s' is not a duration like 5s", quoted);
+    return fpq__fail(q, FPQ_ECONFIG, "connect_timeout '%s' is not a duration like 5s", quoted);
   }
   fpq_backend_settings s = {.project_dir = q->cfg.project_dir,
                             .create = opts ? opts->create : 0,
@@ -109,20 +107,20 @@ static int describe(fpq_job *job) {
 int fpq_enqueue(fpq_queue *q, fpq_job *job) {
   NEED_BACKEND(q);
   if (job->project == NULL && fpq_job_set(&job->project, q->cfg.project_dir))
-    return fail(q, FPQ_ENOMEM, "out of memory");
+    return fpq__fail(q, FPQ_ENOMEM, "out of memory");
   char msg[512];
-  if (fpq_job_validate(job, msg, sizeof msg)) return fail(q, FPQ_EINVAL, "%s", msg);
+  if (fpq_job_validate(job, msg, sizeof msg)) return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   if (fpq__pipeline_check(job->project, job->pipeline, msg, sizeof msg))
-    return fail(q, FPQ_EINVAL, "%s", msg);
+    return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   int rc = fpq__pipeline_retry_policy(job->project, job->pipeline, &job->max_retries,
                                       &job->retry_delay, &job->jitter_factor, msg, sizeof msg);
-  if (rc) return fail(q, rc == FPQ_ENOMEM ? rc : FPQ_EINVAL, "%s", msg);
+  if (rc) return fpq__fail(q, rc == FPQ_ENOMEM ? rc : FPQ_EINVAL, "%s", msg);
   if (job->id[0] == '\0') fpq_job_new_id(job->id);
   double now = fpq__now();
   if ((job->queue == NULL && fpq_job_set(&job->queue, fpq_priority_queue(job->priority))) ||
       (job->description == NULL && describe(job)) ||
       (job->func == NULL && fpq_job_set(&job->func, RUN_PIPELINE_FUNC)))
-    return fail(q, FPQ_ENOMEM, "out of memory");
+    return fpq__fail(q, FPQ_ENOMEM, "out of memory");
   job->created_at = now;
   job->attempts = 0;
   if (job->run_at > now) {
@@ -140,9 +138,9 @@ int fpq_get(fpq_queue *q, const char *id, fpq_job **out) {
   *out = NULL;
   NEED_BACKEND(q);
   char msg[256];
-  if (fpq_validate_id(id, msg, sizeof msg)) return fail(q, FPQ_EINVAL, "%s", msg);
+  if (fpq_validate_id(id, msg, sizeof msg)) return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   int rc = fpq__backend_get(q->b, id, out);
-  if (rc == FPQ_ENOTFOUND) return fail(q, rc, "job '%s' not found", id);
+  if (rc == FPQ_ENOTFOUND) return fpq__fail(q, rc, "job '%s' not found", id);
   return from_backend(q, rc);
 }
 
@@ -153,7 +151,7 @@ int fpq_find(fpq_queue *q, const char *project, const char *pipeline, int limit,
   NEED_BACKEND(q);
   char msg[256];
   if (pipeline && fpq_validate_pipeline(pipeline, msg, sizeof msg))
-    return fail(q, FPQ_EINVAL, "%s", msg);
+    return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   if (limit <= 0) limit = 100;
   return from_backend(q, fpq__backend_find_jobs(q->b, project ? project : q->cfg.project_dir,
                                                 pipeline, limit, out, n));
@@ -165,13 +163,13 @@ static int change_state(fpq_queue *q, const char *id,
                         int (*change)(fpq_backend *, const char *, double), const char *verb) {
   NEED_BACKEND(q);
   char msg[256];
-  if (fpq_validate_id(id, msg, sizeof msg)) return fail(q, FPQ_EINVAL, "%s", msg);
+  if (fpq_validate_id(id, msg, sizeof msg)) return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   int rc = change(q->b, id, fpq__now());
-  if (rc == FPQ_ENOTFOUND) return fail(q, rc, "job '%s' not found", id);
+  if (rc == FPQ_ENOTFOUND) return fpq__fail(q, rc, "job '%s' not found", id);
   if (rc == FPQ_ESTATE) {
     fpq_job *job = NULL;
     if (fpq__backend_get(q->b, id, &job) == 0) {
-      fail(q, rc, "job '%s' is %s and cannot be %s", id, fpq_status_name(job->status), verb);
+      fpq__fail(q, rc, "job '%s' is %s and cannot be %s", id, fpq_status_name(job->status), verb);
       fpq_job_free(job);
       return rc;
     }
@@ -212,7 +210,7 @@ int fpq_wait(fpq_queue *q, const char *id, double timeout, fpq_job **out) {
     fpq_job_free(job);
     double left = deadline - fpq__monotonic();
     if (left <= 0)
-      return fail(q, FPQ_ETIMEDOUT, "job '%s' is still %s after %g seconds", id,
+      return fpq__fail(q, FPQ_ETIMEDOUT, "job '%s' is still %s after %g seconds", id,
                   fpq_status_name(status), timeout);
     sleep_seconds(pause < left ? pause : left);
     pause = pause * 1.5 < 0.1 ? pause * 1.5 : 0.1;
@@ -233,7 +231,7 @@ int fpq_take(fpq_queue *q, const char *worker, const char *const *queues, size_t
   *out = NULL;
   NEED_BACKEND(q);
   if (worker == NULL || !*worker || nqueues == 0 || !(lease_seconds > 0))
-    return fail(q, FPQ_EINVAL, "take needs a worker name, queues and a positive lease");
+    return fpq__fail(q, FPQ_EINVAL, "take needs a worker name, queues and a positive lease");
   fpq_take_args a = {.worker = worker,
                      .queues = queues,
                      .nqueues = nqueues,
@@ -241,7 +239,7 @@ int fpq_take(fpq_queue *q, const char *worker, const char *const *queues, size_t
                      .wait_seconds = wait_seconds > 0 ? wait_seconds : 0,
                      .now = fpq__now()};
   int rc = fpq__backend_take(q->b, &a, out);
-  if (rc == FPQ_EEMPTY) return fail(q, rc, "no job is due");
+  if (rc == FPQ_EEMPTY) return fpq__fail(q, rc, "no job is due");
   return from_backend(q, rc);
 }
 
@@ -306,7 +304,7 @@ int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
       break;
   }
   if (a.result_json && strlen(a.result_json) > FPQ_RESULT_MAX)
-    return fail(q, FPQ_ETOOBIG, "result of job '%s' is larger than %d bytes", job->id,
+    return fpq__fail(q, FPQ_ETOOBIG, "result of job '%s' is larger than %d bytes", job->id,
                 FPQ_RESULT_MAX);
   int rc = fpq__backend_finish(q->b, &a);
   if (rc == 0 && final_status) *final_status = a.status;
@@ -339,20 +337,20 @@ int fpq_workers(fpq_queue *q, fpq_worker_info **out, size_t *n) {
 int fpq_worker_command(fpq_queue *q, const char *name, const char *command) {
   NEED_BACKEND(q);
   if (name == NULL || name[0] == '\0')
-    return fail(q, FPQ_EINVAL, "worker name is empty: expected the name `fpq worker list` shows");
+    return fpq__fail(q, FPQ_EINVAL, "worker name is empty: expected the name `fpq worker list` shows");
   char quoted[80], msg[256];
   fpq__quote(command, quoted, sizeof quoted);
   if (command == NULL ||
       (strcmp(command, "shutdown") != 0 && strcmp(command, "shutdown-now") != 0 &&
        strcmp(command, "kill-horse") != 0 && strncmp(command, "stop-job:", 9) != 0))
-    return fail(q, FPQ_EINVAL,
+    return fpq__fail(q, FPQ_EINVAL,
                 "worker command '%s' is not known: expected shutdown, shutdown-now, kill-horse "
                 "or stop-job:ID",
                 quoted);
   /* The id travels to the worker, which matches it against its jobs: check it here, where
    * the sender can be told. */
   if (strncmp(command, "stop-job:", 9) == 0 && fpq_validate_id(command + 9, msg, sizeof msg))
-    return fail(q, FPQ_EINVAL, "worker command '%s': %s", quoted, msg);
+    return fpq__fail(q, FPQ_EINVAL, "worker command '%s': %s", quoted, msg);
   return from_backend(q, fpq__backend_worker_command(q->b, name, command));
 }
 

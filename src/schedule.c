@@ -296,15 +296,6 @@ int fpq_schedule_apply_run_config(fpq_schedule *s, const char *json_text, char *
 
 /* ---- the API over a backend ---- */
 
-static int fail(fpq_queue *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(fpq_queue *q, int code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(q->errmsg, sizeof q->errmsg, fmt, ap);
-  va_end(ap);
-  q->err = code;
-  return code;
-}
 
 static int from_backend(fpq_queue *q, int rc) {
   if (rc == 0) {
@@ -312,7 +303,7 @@ static int from_backend(fpq_queue *q, int rc) {
     q->errmsg[0] = '\0';
     return 0;
   }
-  return fail(q, rc, "%s", q->b && q->b->errstr[0] ? q->b->errstr : fpq_strerror(rc));
+  return fpq__fail(q, rc, "%s", q->b && q->b->errstr[0] ? q->b->errstr : fpq_strerror(rc));
 }
 
 #define NEED_BACKEND(q)                                            \
@@ -323,14 +314,14 @@ static int from_backend(fpq_queue *q, int rc) {
 static int check_id(fpq_queue *q, const char *id) {
   char msg[256];
   if (id == NULL || id[0] == '\0')
-    return fail(q, FPQ_EINVAL, "schedule id is empty: expected the id `fpq schedules list` shows");
-  if (validate_schedule_id(id, msg, sizeof msg)) return fail(q, FPQ_EINVAL, "%s", msg);
+    return fpq__fail(q, FPQ_EINVAL, "schedule id is empty: expected the id `fpq schedules list` shows");
+  if (validate_schedule_id(id, msg, sizeof msg)) return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   return 0;
 }
 
 static int get_one(fpq_queue *q, const char *id, fpq_schedule **out) {
   int rc = fpq__backend_schedule_get(q->b, id, out);
-  if (rc == FPQ_ENOTFOUND) return fail(q, rc, "schedule '%s' not found", id);
+  if (rc == FPQ_ENOTFOUND) return fpq__fail(q, rc, "schedule '%s' not found", id);
   return from_backend(q, rc);
 }
 
@@ -345,11 +336,11 @@ static int64_t first_fire_after_now(const fpq__trigger *t, const fpq_schedule *s
 int fpq_schedule_put(fpq_queue *q, fpq_schedule *s) {
   NEED_BACKEND(q);
   if (s->project == NULL && fpq_job_set(&s->project, q->cfg.project_dir))
-    return fail(q, FPQ_ENOMEM, "out of memory");
+    return fpq__fail(q, FPQ_ENOMEM, "out of memory");
   char msg[512];
-  if (fpq__schedule_validate(s, msg, sizeof msg)) return fail(q, FPQ_EINVAL, "%s", msg);
+  if (fpq__schedule_validate(s, msg, sizeof msg)) return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   if (fpq__pipeline_check(s->project, s->pipeline, msg, sizeof msg))
-    return fail(q, FPQ_EINVAL, "%s", msg);
+    return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   if (s->id[0] == '\0') {
     char id[FPQ_ID_MAX + 1];
     fpq_job_new_id(id); /* a uuid4: 36 characters */
@@ -370,13 +361,13 @@ int fpq_schedule_put(fpq_queue *q, fpq_schedule *s) {
   fpq__trigger *t = NULL;
   if (fpq__schedule_trigger(s, &t, msg, sizeof msg)) {
     fpq_schedule_free(old);
-    return fail(q, FPQ_EINVAL, "%s", msg);
+    return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   }
   s->next_fire = same ? old->next_fire : first_fire_after_now(t, s, now);
   fpq__trigger_free(t);
   fpq_schedule_free(old);
   if (s->next_fire == 0)
-    return fail(q, FPQ_EINVAL, "schedule '%s' never fires again after now: a one-shot time "
+    return fpq__fail(q, FPQ_EINVAL, "schedule '%s' never fires again after now: a one-shot time "
                 "must lie in the future", s->trigger);
   return from_backend(q, fpq__backend_schedule_put(q->b, s));
 }
@@ -400,7 +391,7 @@ int fpq_schedule_remove(fpq_queue *q, const char *id) {
   NEED_BACKEND(q);
   if (check_id(q, id)) return q->err;
   int rc = fpq__backend_schedule_remove(q->b, id);
-  if (rc == FPQ_ENOTFOUND) return fail(q, rc, "schedule '%s' not found", id);
+  if (rc == FPQ_ENOTFOUND) return fpq__fail(q, rc, "schedule '%s' not found", id);
   return from_backend(q, rc);
 }
 
@@ -408,7 +399,7 @@ int fpq_schedule_pause(fpq_queue *q, const char *id) {
   NEED_BACKEND(q);
   if (check_id(q, id)) return q->err;
   int rc = fpq__backend_schedule_set_paused(q->b, id, 1, -1);
-  if (rc == FPQ_ENOTFOUND) return fail(q, rc, "schedule '%s' not found", id);
+  if (rc == FPQ_ENOTFOUND) return fpq__fail(q, rc, "schedule '%s' not found", id);
   return from_backend(q, rc);
 }
 
@@ -424,9 +415,9 @@ int fpq_schedule_resume(fpq_queue *q, const char *id) {
   if (rc == 0) {
     int64_t next = s->paused ? first_fire_after_now(t, s, fpq__schedule_now()) : -1;
     rc = fpq__backend_schedule_set_paused(q->b, id, 0, next);
-    rc = rc == FPQ_ENOTFOUND ? fail(q, rc, "schedule '%s' not found", id) : from_backend(q, rc);
+    rc = rc == FPQ_ENOTFOUND ? fpq__fail(q, rc, "schedule '%s' not found", id) : from_backend(q, rc);
   } else {
-    rc = fail(q, FPQ_EFORMAT, "schedule '%s' has a trigger that no longer parses: %s", id, msg);
+    rc = fpq__fail(q, FPQ_EFORMAT, "schedule '%s' has a trigger that no longer parses: %s", id, msg);
   }
   fpq__trigger_free(t);
   fpq_schedule_free(s);
@@ -444,7 +435,7 @@ int fpq_schedule_next_fires(fpq_queue *q, const char *id, int64_t *out, size_t n
   fpq__trigger *t = NULL;
   char msg[512];
   if (fpq__schedule_trigger(s, &t, msg, sizeof msg)) {
-    rc = fail(q, FPQ_EFORMAT, "schedule '%s' has a trigger that no longer parses: %s", id, msg);
+    rc = fpq__fail(q, FPQ_EFORMAT, "schedule '%s' has a trigger that no longer parses: %s", id, msg);
     fpq_schedule_free(s);
     return rc;
   }
