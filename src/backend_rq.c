@@ -49,8 +49,6 @@
 #define SWEEP_EVERY 60.0
 #define MAX_QUEUES 16
 
-static rq_backend *as_rq(fpq_backend *b) { return (rq_backend *)b; }
-
 /* ---- requests ---- */
 
 static int ready(rq_backend *r) {
@@ -189,11 +187,6 @@ static void exec_id(char out[33]) {
   for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
-static void sleep_seconds(double s) {
-  if (!(s > 0)) return;
-  struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
-  nanosleep(&ts, NULL);
-}
 
 /* ---- producer side ---- */
 
@@ -356,21 +349,29 @@ static int rq_find(fpq_backend *b, const char *project, const char *pipeline, in
     if ((rc = run_batch(r, &bt, &ids, "finding jobs", 1))) break;
     size_t m = ids->elements;
     const char **idv = fpq__calloc(m ? m : 1, sizeof *idv);
+    const char **zrem = fpq__calloc(m + 2, sizeof *zrem); /* ZREM index id... */
     fpq_job **jobs = fpq__calloc(m ? m : 1, sizeof *jobs);
-    if (idv == NULL || jobs == NULL) rc = fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
+    if (idv == NULL || zrem == NULL || jobs == NULL)
+      rc = fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
     for (size_t i = 0; i < m && rc == 0; i++) idv[i] = ids->element[i]->str;
     if (rc == 0) rc = read_jobs(r, idv, m, jobs);
+    int expired = 0;
     for (size_t i = 0; i < m && rc == 0; i++) {
       if (jobs[i]) {
         found[got++] = jobs[i];
         jobs[i] = NULL;
-      } else { /* the job's hash expired: prune it from the index */
-        const char *zrem[] = {"ZREM", index, idv[i]};
-        redisReply *gone = r->link.c ? fpq__rq_command(r->link.c, 3, zrem, NULL) : NULL;
-        if (gone) freeReplyObject(gone);
+      } else { /* the job's hash expired: pruned from the index below */
+        zrem[2 + expired++] = idv[i];
         offset--;
       }
     }
+    if (expired && r->link.c) { /* one round trip for the page's expired ids */
+      zrem[0] = "ZREM";
+      zrem[1] = index;
+      redisReply *gone = fpq__rq_command(r->link.c, 2 + expired, zrem, NULL);
+      if (gone) freeReplyObject(gone);
+    }
+    fpq__free(zrem);
     for (size_t i = 0; i < m; i++) fpq_job_free(jobs[i]);
     fpq__free(jobs);
     fpq__free(idv);
@@ -508,12 +509,15 @@ static int take_once(rq_backend *r, const fpq_take_args *a, double now, fpq_job 
     const char *id = reply->element[2]->str;
     const redisReply *hash = reply->element[3];
     rc = fpq__rq_job_from_reply(id, hash, NULL, out);
-    const redisReply *data = fpq__rq_hash_field(hash, "data");
     char why[256] = "", idmsg[200];
-    fpq_job *probe = fpq_job_new();
-    int bad = probe && data ? fpq__rq_data_decode(data->str, data->len, probe, why, sizeof why)
-                            : FPQ_ENOMEM;
-    fpq_job_free(probe);
+    int bad = 0;
+    if (*out == NULL || (*out)->func == NULL) { /* data did not decode: decode again for why */
+      const redisReply *data = fpq__rq_hash_field(hash, "data");
+      fpq_job *probe = fpq_job_new();
+      bad = probe && data ? fpq__rq_data_decode(data->str, data->len, probe, why, sizeof why)
+                          : FPQ_ENOMEM;
+      fpq_job_free(probe);
+    }
     /* Another client may push any string: an id we cannot carry (too long, or characters
      * outside [A-Za-z0-9_-]) is failed with the reason, not run under a cut-down id. */
     if (rc == 0 && fpq_validate_id(id, idmsg, sizeof idmsg)) {
@@ -596,7 +600,7 @@ static int rq_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out) {
       woken = got != 0;
       if (got >= 0) continue;
     }
-    sleep_seconds(fmin(nap, pause));
+    fpq__sleep(fmin(nap, pause));
     pause = fmin(pause * 1.5, 0.05);
   }
 }
@@ -668,10 +672,7 @@ static int finish(rq_backend *r, const fpq_finish_args *a) {
 static int rq_finish(fpq_backend *b, const fpq_finish_args *a) { return finish(as_rq(b), a); }
 
 static int fail_unsupported(rq_backend *r, const char *id, const char *worker, const char *why) {
-  json_t *e = json_pack("{s:s, s:s, s:s}", "type", "UnsupportedPayload", "message", why,
-                        "traceback", "");
-  char *error = e ? json_dumps(e, JSON_COMPACT) : NULL;
-  json_decref(e);
+  char *error = fpq__error_json("UnsupportedPayload", why);
   fpq_finish_args a = {.id = id, .worker = worker, .status = FPQ_STATUS_FAILED,
                        .error_json = error ? error : "{\"type\": \"UnsupportedPayload\"}",
                        .now = fpq__now()};
@@ -700,10 +701,7 @@ static int reap(rq_backend *r, const char *queue, const char *member, double now
            job && job->worker ? job->worker : "?",
            next == FPQ_STATUS_FAILED ? "no attempts left (AbandonedJobError)" : "retrying");
   fpq_job_free(job);
-  json_t *e = json_pack("{s:s, s:s, s:s}", "type", "WorkerLost", "message", message,
-                        "traceback", "");
-  char *error = e ? json_dumps(e, JSON_COMPACT) : NULL;
-  json_decref(e);
+  char *error = fpq__error_json("WorkerLost", message);
   char *text = error ? fpq__rq_exc_text(error) : NULL;
   char *exc = text ? fpq__rq_exc_encode(text) : NULL;
   fpq__free(text);

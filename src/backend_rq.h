@@ -29,6 +29,8 @@ typedef struct rq_backend {
   char idle_queues[256];
 } rq_backend;
 
+static inline rq_backend *as_rq(fpq_backend *b) { return (rq_backend *)b; }
+
 /* Runs a script on the request connection. Returns the reply (caller frees) or NULL with
  * *rc and the handle's error set; idempotent scripts are retried once on a fresh
  * connection when the connection broke under them. */

@@ -43,6 +43,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " timeout, result_ttl) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?2,"
         " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16)",
     [ST_GET] = "SELECT * FROM jobs WHERE id = ?1",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_READY] = "SELECT 1 FROM jobs WHERE status = 'queued' AND queue = ?1 LIMIT 1",
     [ST_DUE] = "SELECT MIN(run_at) FROM jobs WHERE status = 'scheduled'",
     [ST_CLAIM] =
@@ -105,8 +106,6 @@ static const char schema_sql[] =
     " name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL);"
     "PRAGMA user_version = 3;";
 
-static sqlite_backend *as_sqlite(fpq_backend *b) { return (sqlite_backend *)b; }
-
 /* Maps a SQLite result to our codes, keeping SQLite's words as the detail. */
 static int db_fail(sqlite_backend *s, int rc, const char *doing) {
   int code = FPQ_EBACKEND;
@@ -121,7 +120,6 @@ static int db_fail(sqlite_backend *s, int rc, const char *doing) {
                           s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 }
 
-static void sleep_seconds(double secs);
 
 /* Runs SQL that takes locks (BEGIN IMMEDIATE, COMMIT, the journal-mode switch). SQLite
  * skips the busy handler in a few cases (switching to WAL while another process creates
@@ -135,7 +133,7 @@ static int exec(sqlite_backend *s, const char *sql, const char *doing) {
   while ((rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL)) == SQLITE_BUSY ||
          rc == SQLITE_LOCKED) {
     if (fpq__monotonic() > deadline) break;
-    sleep_seconds(pause);
+    fpq__sleep(pause);
     pause = pause < 0.01 ? pause * 2 : 0.01;
   }
   return rc == SQLITE_OK ? 0 : db_fail(s, rc, doing);
@@ -148,18 +146,13 @@ static sqlite3_stmt *stmt(sqlite_backend *s, enum stmt_id id) {
   return st;
 }
 
-static void sleep_seconds(double secs) {
-  struct timespec ts = {.tv_sec = (time_t)secs, .tv_nsec = (long)((secs - floor(secs)) * 1e9)};
-  nanosleep(&ts, NULL);
-}
-
 /* SQLite's default busy handler sleeps up to 100 ms between tries, which stalls a busy
  * queue; many short tries keep the lock moving between processes. */
 static int busy_handler(void *arg, int tries) {
   (void)arg;
   double wait = 50e-6 * (1 << (tries < 6 ? tries : 6)); /* 50 us .. 3.2 ms */
   if (tries * 0.0032 > BUSY_TIMEOUT_S) return 0;
-  sleep_seconds(wait);
+  fpq__sleep(wait);
   return 1;
 }
 
@@ -282,11 +275,6 @@ static int sqlite_open(fpq_backend *b, const char *url, const fpq_backend_settin
 }
 
 /* ---- binding and reading rows ---- */
-
-static void bind_text(sqlite3_stmt *st, int i, const char *v) {
-  if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-  else sqlite3_bind_null(st, i);
-}
 
 static void bind_time(sqlite3_stmt *st, int i, double t) {
   if (t > 0) sqlite3_bind_double(st, i, t);
@@ -558,12 +546,9 @@ static int read_next_due(sqlite_backend *s, double *due) {
  * connections' commits) and the connection's own change count cost no disk access, so
  * idle workers can poll every few milliseconds. */
 static int worth_looking(sqlite_backend *s, double now) {
-  sqlite3_stmt *st;
-  sqlite_int64 version = -1;
-  if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK) {
-    if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-  }
+  sqlite3_stmt *st = stmt(s, ST_DATA_VERSION);
+  sqlite_int64 version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  sqlite3_reset(st);
   sqlite_int64 own = sqlite3_total_changes64(s->db);
   int changed = version != s->data_version || own != s->own_changes || version < 0 ||
                 s->next_due < 0;
@@ -645,7 +630,7 @@ static int sqlite_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out) {
     /* 1 ms right after a change, backing off to 5 ms: an idle worker notices a new job
      * within a few ms at a few hundred cheap polls per second. */
     double left = a->wait_seconds - waited;
-    sleep_seconds(pause < left ? pause : left);
+    fpq__sleep(pause < left ? pause : left);
     pause = pause * 1.25 < 0.005 ? pause * 1.25 : 0.005;
   }
 }
@@ -720,13 +705,12 @@ static int reap_expired(sqlite_backend *s, double now, int *moved) {
   for (size_t i = 0; i < n && rc == 0; i++) {
     double run_at = 0;
     fpq_status next = fpq_retry_decision(jobs[i], now, &run_at);
-    json_t *e = json_pack("{s:s, s:s+++, s:s}", "type", "WorkerLost", "message",
-                          "worker '", jobs[i]->worker ? jobs[i]->worker : "?",
-                          "' stopped renewing its lease (it died or lost the database); ",
-                          next == FPQ_STATUS_FAILED ? "no attempts left" : "retrying",
-                          "traceback", "");
-    char *error = e ? json_dumps(e, JSON_COMPACT) : NULL;
-    json_decref(e);
+    char message[512]; /* a worker name is under 128 bytes; a foreign one is cut */
+    snprintf(message, sizeof message,
+             "worker '%.300s' stopped renewing its lease (it died or lost the database); %s",
+             jobs[i]->worker ? jobs[i]->worker : "?",
+             next == FPQ_STATUS_FAILED ? "no attempts left" : "retrying");
+    char *error = fpq__error_json("WorkerLost", message);
     sqlite3_reset(upd);
     bind_text(upd, 1, jobs[i]->id);
     bind_text(upd, 2, fpq_status_name(next));
@@ -775,12 +759,6 @@ rollback:
 
 /* ---- workers and their commands ---- */
 
-static int run_simple(sqlite_backend *s, sqlite3_stmt *st, const char *doing) {
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(s, rc, doing);
-}
-
 static int sqlite_worker_beat(fpq_backend *b, const fpq_worker_info *w, double ttl, double now) {
   sqlite_backend *s = as_sqlite(b);
   int opened = need_db(s, 1);
@@ -805,7 +783,7 @@ static int sqlite_worker_beat(fpq_backend *b, const fpq_worker_info *w, double t
   sqlite3_bind_int64(st, 10, w->successful);
   sqlite3_bind_int64(st, 11, w->failed);
   sqlite3_bind_double(st, 12, w->busy_seconds);
-  return run_simple(s, st, "register worker");
+  return fpq__sqlite_run(s, st, "register worker");
 }
 
 static int sqlite_worker_gone(fpq_backend *b, const char *name, double now) {
@@ -817,7 +795,7 @@ static int sqlite_worker_gone(fpq_backend *b, const char *name, double now) {
       SQLITE_OK)
     return db_fail(s, sqlite3_errcode(s->db), "unregister worker");
   bind_text(st, 1, name);
-  return run_simple(s, st, "unregister worker");
+  return fpq__sqlite_run(s, st, "unregister worker");
 }
 
 static void copy_column(sqlite3_stmt *st, int i, char *buf, size_t len) {
@@ -887,7 +865,7 @@ static int sqlite_worker_command(fpq_backend *b, const char *name, const char *c
   bind_text(st, 1, name);
   bind_text(st, 2, command);
   sqlite3_bind_double(st, 3, fpq__now());
-  int rc = run_simple(s, st, "send command");
+  int rc = fpq__sqlite_run(s, st, "send command");
   if (rc == 0 && sqlite3_changes(s->db) == 0)
     return fpq_backend_fail(b, FPQ_ENOTFOUND, "no live worker named '%.100s'", name);
   return rc;

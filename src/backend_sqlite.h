@@ -16,6 +16,7 @@ enum stmt_id {
   ST_PROMOTE, /* scheduled -> queued when due */
   ST_EXTEND,
   ST_FINISH,
+  ST_DATA_VERSION, /* other connections' commits, for the idle poll */
   ST_COUNT
 };
 
@@ -35,6 +36,21 @@ typedef struct sqlite_backend {
 int fpq__sqlite_need_db(sqlite_backend *s, int writing);
 /* Maps a SQLite result code to an FPQ_E* code with SQLite's words as the detail. */
 int fpq__sqlite_fail(sqlite_backend *s, int rc, const char *doing);
+
+static inline sqlite_backend *as_sqlite(fpq_backend *b) { return (sqlite_backend *)b; }
+
+/* Binds text, or NULL for a NULL value. */
+static inline void bind_text(sqlite3_stmt *st, int i, const char *v) {
+  if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(st, i);
+}
+
+/* Steps a one-off statement that returns no rows we need, and finalizes it. */
+static inline int fpq__sqlite_run(sqlite_backend *s, sqlite3_stmt *st, const char *doing) {
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fpq__sqlite_fail(s, rc, doing);
+}
 
 /* Schedules and the leader lease (sqlite_schedules.c), for the methods table. */
 int fpq__sqlite_schedule_put(fpq_backend *b, const fpq_schedule *s);

@@ -158,3 +158,10 @@ int fpq__parse_duration(const char *text, double *seconds) {
   *seconds = total;
   return 0;
 }
+
+void fpq__sleep(double seconds) {
+  if (!(seconds > 0)) return;
+  struct timespec ts = {.tv_sec = (time_t)seconds,
+                        .tv_nsec = (long)((seconds - floor(seconds)) * 1e9)};
+  nanosleep(&ts, NULL);
+}

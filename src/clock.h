@@ -9,6 +9,9 @@
 double fpq__now(void);
 /* Seconds from an arbitrary start, never going backwards. */
 double fpq__monotonic(void);
+/* Sleeps this many seconds (nothing for <= 0 or NaN); a signal ends it early, which is
+ * what a stopping process wants. */
+void fpq__sleep(double seconds);
 /* RQ's timestamp form "YYYY-MM-DDTHH:MM:SS.ffffffZ" (27 chars + NUL); "" for t <= 0. */
 #define FPQ_TIME_TEXT_MAX 32
 void fpq__format_time(double t, char buf[FPQ_TIME_TEXT_MAX]);

@@ -183,7 +183,6 @@ fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const ch
 }
 
 void *fpq__executor_data(const fpq__executor *e) { return e->data; }
-int fpq__executor_pid(const fpq__executor *e) { return e->process.pid; }
 
 static void on_written(uv_write_t *req, int status) {
   write_req *w = (write_req *)req;

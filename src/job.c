@@ -529,3 +529,10 @@ fail:
   fpq_job_free(job);
   return rc;
 }
+
+char *fpq__error_json(const char *type, const char *message) {
+  json_t *e = json_pack("{s:s, s:s, s:s}", "type", type, "message", message, "traceback", "");
+  char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+  json_decref(e);
+  return text;
+}

@@ -21,5 +21,8 @@ void fpq__one_line(const char *text, char *buf, size_t len);
 const char *const *fpq__run_keys(void);
 /* The job's JSON form as a jansson object (new reference), NULL when out of memory. */
 json_t *fpq__job_to_object(const fpq_job *job);
+/* A stored error as the executor reports one: {"type", "message", "traceback": ""},
+ * compact JSON the caller frees with free(); NULL when out of memory. */
+char *fpq__error_json(const char *type, const char *message);
 
 #endif /* FPQ_JOB_H */

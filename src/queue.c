@@ -33,8 +33,7 @@ static void ok(fpq_queue *q) {
   q->errmsg[0] = '\0';
 }
 
-/* Copies the backend's error detail to the handle; returns rc. */
-static int from_backend(fpq_queue *q, int rc) {
+int fpq__from_backend(fpq_queue *q, int rc) {
   if (rc == 0) {
     ok(q);
     return 0;
@@ -64,7 +63,7 @@ int fpq_open(fpq_queue **out, const fpq_options *opts) {
                             .connect_timeout = timeout};
   rc = fpq__backend_open(m, q->cfg.url, &s, &q->b);
   if (rc) {
-    rc = from_backend(q, rc);
+    rc = fpq__from_backend(q, rc);
     fpq__backend_close(q->b);
     q->b = NULL;
     return rc;
@@ -90,12 +89,6 @@ const char *fpq_setting(const fpq_queue *q, const char *key) {
   const char *v = fpq__config_get(&q->cfg, key);
   return v ? v : "";
 }
-
-/* A handle whose open failed has no backend; every call then repeats why. */
-#define NEED_BACKEND(q)                                            \
-  do {                                                             \
-    if ((q)->b == NULL) return (q)->err ? (q)->err : FPQ_EUNAVAIL; \
-  } while (0)
 
 /* RQ shows descriptions in `rq info` and the dashboard: make it say what will run. */
 static int describe(fpq_job *job) {
@@ -131,7 +124,7 @@ int fpq_enqueue(fpq_queue *q, fpq_job *job) {
     job->enqueued_at = now;
     job->run_at = 0;
   }
-  return from_backend(q, fpq__backend_enqueue(q->b, job));
+  return fpq__from_backend(q, fpq__backend_enqueue(q->b, job));
 }
 
 int fpq_get(fpq_queue *q, const char *id, fpq_job **out) {
@@ -141,7 +134,7 @@ int fpq_get(fpq_queue *q, const char *id, fpq_job **out) {
   if (fpq_validate_id(id, msg, sizeof msg)) return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   int rc = fpq__backend_get(q->b, id, out);
   if (rc == FPQ_ENOTFOUND) return fpq__fail(q, rc, "job '%s' not found", id);
-  return from_backend(q, rc);
+  return fpq__from_backend(q, rc);
 }
 
 int fpq_find(fpq_queue *q, const char *project, const char *pipeline, int limit,
@@ -153,7 +146,7 @@ int fpq_find(fpq_queue *q, const char *project, const char *pipeline, int limit,
   if (pipeline && fpq_validate_pipeline(pipeline, msg, sizeof msg))
     return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   if (limit <= 0) limit = 100;
-  return from_backend(q, fpq__backend_find_jobs(q->b, project ? project : q->cfg.project_dir,
+  return fpq__from_backend(q, fpq__backend_find_jobs(q->b, project ? project : q->cfg.project_dir,
                                                 pipeline, limit, out, n));
 }
 
@@ -174,7 +167,7 @@ static int change_state(fpq_queue *q, const char *id,
       return rc;
     }
   }
-  return from_backend(q, rc);
+  return fpq__from_backend(q, rc);
 }
 
 int fpq_cancel(fpq_queue *q, const char *id) {
@@ -185,10 +178,6 @@ int fpq_requeue(fpq_queue *q, const char *id) {
   return change_state(q, id, fpq__backend_requeue, "requeued");
 }
 
-static void sleep_seconds(double s) {
-  struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
-  nanosleep(&ts, NULL);
-}
 
 int fpq_wait(fpq_queue *q, const char *id, double timeout, fpq_job **out) {
   *out = NULL;
@@ -212,7 +201,7 @@ int fpq_wait(fpq_queue *q, const char *id, double timeout, fpq_job **out) {
     if (left <= 0)
       return fpq__fail(q, FPQ_ETIMEDOUT, "job '%s' is still %s after %g seconds", id,
                   fpq_status_name(status), timeout);
-    sleep_seconds(pause < left ? pause : left);
+    fpq__sleep(pause < left ? pause : left);
     pause = pause * 1.5 < 0.1 ? pause * 1.5 : 0.1;
   }
 }
@@ -221,7 +210,7 @@ int fpq_counts(fpq_queue *q, fpq_queue_counts **out, size_t *n) {
   *out = NULL;
   *n = 0;
   NEED_BACKEND(q);
-  return from_backend(q, fpq__backend_counts(q->b, out, n));
+  return fpq__from_backend(q, fpq__backend_counts(q->b, out, n));
 }
 
 /* ---- worker side ---- */
@@ -240,12 +229,12 @@ int fpq_take(fpq_queue *q, const char *worker, const char *const *queues, size_t
                      .now = fpq__now()};
   int rc = fpq__backend_take(q->b, &a, out);
   if (rc == FPQ_EEMPTY) return fpq__fail(q, rc, "no job is due");
-  return from_backend(q, rc);
+  return fpq__from_backend(q, rc);
 }
 
 int fpq_extend(fpq_queue *q, const char *id, const char *worker, double lease_seconds) {
   NEED_BACKEND(q);
-  return from_backend(q, fpq__backend_extend(q->b, id, worker, fpq__now() + lease_seconds));
+  return fpq__from_backend(q, fpq__backend_extend(q->b, id, worker, fpq__now() + lease_seconds));
 }
 
 /* A uniform random number in [0, 1); jitter needs no cryptographic quality, but getrandom
@@ -308,30 +297,30 @@ int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
                 FPQ_RESULT_MAX);
   int rc = fpq__backend_finish(q->b, &a);
   if (rc == 0 && final_status) *final_status = a.status;
-  return from_backend(q, rc);
+  return fpq__from_backend(q, rc);
 }
 
 int fpq_maintain(fpq_queue *q, int *moved) {
   if (moved) *moved = 0;
   NEED_BACKEND(q);
-  return from_backend(q, fpq__backend_maintain(q->b, fpq__now(), moved));
+  return fpq__from_backend(q, fpq__backend_maintain(q->b, fpq__now(), moved));
 }
 
 int fpq_worker_beat(fpq_queue *q, const fpq_worker_info *info, double ttl) {
   NEED_BACKEND(q);
-  return from_backend(q, fpq__backend_worker_beat(q->b, info, ttl, fpq__now()));
+  return fpq__from_backend(q, fpq__backend_worker_beat(q->b, info, ttl, fpq__now()));
 }
 
 int fpq_worker_gone(fpq_queue *q, const char *name) {
   NEED_BACKEND(q);
-  return from_backend(q, fpq__backend_worker_gone(q->b, name, fpq__now()));
+  return fpq__from_backend(q, fpq__backend_worker_gone(q->b, name, fpq__now()));
 }
 
 int fpq_workers(fpq_queue *q, fpq_worker_info **out, size_t *n) {
   *out = NULL;
   *n = 0;
   NEED_BACKEND(q);
-  return from_backend(q, fpq__backend_workers(q->b, fpq__now(), out, n));
+  return fpq__from_backend(q, fpq__backend_workers(q->b, fpq__now(), out, n));
 }
 
 int fpq_worker_command(fpq_queue *q, const char *name, const char *command) {
@@ -351,7 +340,7 @@ int fpq_worker_command(fpq_queue *q, const char *name, const char *command) {
    * the sender can be told. */
   if (strncmp(command, "stop-job:", 9) == 0 && fpq_validate_id(command + 9, msg, sizeof msg))
     return fpq__fail(q, FPQ_EINVAL, "worker command '%s': %s", quoted, msg);
-  return from_backend(q, fpq__backend_worker_command(q->b, name, command));
+  return fpq__from_backend(q, fpq__backend_worker_command(q->b, name, command));
 }
 
 int fpq_worker_next_command(fpq_queue *q, const char *name, char *buf, size_t len) {
@@ -361,5 +350,5 @@ int fpq_worker_next_command(fpq_queue *q, const char *name, char *buf, size_t le
     ok(q);
     return rc;
   }
-  return from_backend(q, rc);
+  return fpq__from_backend(q, rc);
 }

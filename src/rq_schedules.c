@@ -113,8 +113,6 @@ const char fpq__rq_lease_release_lua[] =
 
 /* ---- records <-> hashes ---- */
 
-static rq_backend *as_rq(fpq_backend *b) { return (rq_backend *)b; }
-
 static const char *field(const redisReply *hash, const char *name) {
   const redisReply *v = fpq__rq_hash_field(hash, name);
   return v && v->type == REDIS_REPLY_STRING ? v->str : NULL;

@@ -23,10 +23,15 @@
 
 #include "alloc.h"
 #include "rq_conn.h"
+#include "rq_format.h"
+
+/* A number macro as a string literal, for the scripts' constants. */
+#define LITERAL(x) LITERAL_(x)
+#define LITERAL_(x) #x
 
 /* Helpers every script may use. */
 #define PRELUDE                                                                           \
-  "local FAILURE_TTL = 31536000\n"                                                        \
+  "local FAILURE_TTL = " LITERAL(FPQ_RQ_FAILURE_TTL) "\n"                                 \
   /* Moves a due scheduled job to the back of its queue, as RQ's scheduler does. An id   \
    * without a hash is left alone for a minute: Python rq's enqueue_at writes the        \
    * ZADD before the hash (outside its MULTI), and dropping it early would lose it. */   \

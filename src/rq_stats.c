@@ -10,7 +10,7 @@
 
 int fpq__rq_ended_since(fpq_backend *b, double since, int limit, fpq_run_record **out,
                         size_t *n) {
-  rq_backend *r = (rq_backend *)b;
+  rq_backend *r = as_rq(b);
   char since_s[40], limit_s[16];
   snprintf(since_s, sizeof since_s, "%.6f", since);
   snprintf(limit_s, sizeof limit_s, "%d", limit);

@@ -296,21 +296,6 @@ int fpq_schedule_apply_run_config(fpq_schedule *s, const char *json_text, char *
 
 /* ---- the API over a backend ---- */
 
-
-static int from_backend(fpq_queue *q, int rc) {
-  if (rc == 0) {
-    q->err = 0;
-    q->errmsg[0] = '\0';
-    return 0;
-  }
-  return fpq__fail(q, rc, "%s", q->b && q->b->errstr[0] ? q->b->errstr : fpq_strerror(rc));
-}
-
-#define NEED_BACKEND(q)                                            \
-  do {                                                             \
-    if ((q)->b == NULL) return (q)->err ? (q)->err : FPQ_EUNAVAIL; \
-  } while (0)
-
 static int check_id(fpq_queue *q, const char *id) {
   char msg[256];
   if (id == NULL || id[0] == '\0')
@@ -322,7 +307,7 @@ static int check_id(fpq_queue *q, const char *id) {
 static int get_one(fpq_queue *q, const char *id, fpq_schedule **out) {
   int rc = fpq__backend_schedule_get(q->b, id, out);
   if (rc == FPQ_ENOTFOUND) return fpq__fail(q, rc, "schedule '%s' not found", id);
-  return from_backend(q, rc);
+  return fpq__from_backend(q, rc);
 }
 
 /* When a schedule fires next, seen from now: strictly after now and after its last fire,
@@ -349,7 +334,7 @@ int fpq_schedule_put(fpq_queue *q, fpq_schedule *s) {
   const double now = fpq__schedule_now();
   fpq_schedule *old = NULL;
   int rc = fpq__backend_schedule_get(q->b, s->id, &old);
-  if (rc != 0 && rc != FPQ_ENOTFOUND) return from_backend(q, rc);
+  if (rc != 0 && rc != FPQ_ENOTFOUND) return fpq__from_backend(q, rc);
   s->created_at = old ? old->created_at : now;
   s->last_fire = old ? old->last_fire : 0;
   s->fired = old ? old->fired : 0;
@@ -369,7 +354,7 @@ int fpq_schedule_put(fpq_queue *q, fpq_schedule *s) {
   if (s->next_fire == 0)
     return fpq__fail(q, FPQ_EINVAL, "schedule '%s' never fires again after now: a one-shot time "
                 "must lie in the future", s->trigger);
-  return from_backend(q, fpq__backend_schedule_put(q->b, s));
+  return fpq__from_backend(q, fpq__backend_schedule_put(q->b, s));
 }
 
 int fpq_schedule_get(fpq_queue *q, const char *id, fpq_schedule **out) {
@@ -383,7 +368,7 @@ int fpq_schedule_list(fpq_queue *q, const char *project, fpq_schedule ***out, si
   *out = NULL;
   *n = 0;
   NEED_BACKEND(q);
-  return from_backend(q, fpq__backend_schedule_list(q->b, project ? project : q->cfg.project_dir,
+  return fpq__from_backend(q, fpq__backend_schedule_list(q->b, project ? project : q->cfg.project_dir,
                                                     0, 0, out, n));
 }
 
@@ -392,7 +377,7 @@ int fpq_schedule_remove(fpq_queue *q, const char *id) {
   if (check_id(q, id)) return q->err;
   int rc = fpq__backend_schedule_remove(q->b, id);
   if (rc == FPQ_ENOTFOUND) return fpq__fail(q, rc, "schedule '%s' not found", id);
-  return from_backend(q, rc);
+  return fpq__from_backend(q, rc);
 }
 
 int fpq_schedule_pause(fpq_queue *q, const char *id) {
@@ -400,7 +385,7 @@ int fpq_schedule_pause(fpq_queue *q, const char *id) {
   if (check_id(q, id)) return q->err;
   int rc = fpq__backend_schedule_set_paused(q->b, id, 1, -1);
   if (rc == FPQ_ENOTFOUND) return fpq__fail(q, rc, "schedule '%s' not found", id);
-  return from_backend(q, rc);
+  return fpq__from_backend(q, rc);
 }
 
 int fpq_schedule_resume(fpq_queue *q, const char *id) {
@@ -415,7 +400,7 @@ int fpq_schedule_resume(fpq_queue *q, const char *id) {
   if (rc == 0) {
     int64_t next = s->paused ? first_fire_after_now(t, s, fpq__schedule_now()) : -1;
     rc = fpq__backend_schedule_set_paused(q->b, id, 0, next);
-    rc = rc == FPQ_ENOTFOUND ? fpq__fail(q, rc, "schedule '%s' not found", id) : from_backend(q, rc);
+    rc = rc == FPQ_ENOTFOUND ? fpq__fail(q, rc, "schedule '%s' not found", id) : fpq__from_backend(q, rc);
   } else {
     rc = fpq__fail(q, FPQ_EFORMAT, "schedule '%s' has a trigger that no longer parses: %s", id, msg);
   }
@@ -444,5 +429,5 @@ int fpq_schedule_next_fires(fpq_queue *q, const char *id, int64_t *out, size_t n
   for (; *count < n && at != 0; at = fpq__trigger_next_or_zero(t, at)) out[(*count)++] = at;
   fpq__trigger_free(t);
   fpq_schedule_free(s);
-  return from_backend(q, 0);
+  return fpq__from_backend(q, 0);
 }

@@ -129,7 +129,6 @@ void fpq__scheduler_free(fpq__scheduler *s) {
 }
 
 const fpq__scheduler_stats *fpq__scheduler_totals(const fpq__scheduler *s) { return &s->totals; }
-const char *fpq__scheduler_name(const fpq__scheduler *s) { return s->name; }
 
 /* Takes or renews the lease. 1 when we lead, 0 when another does, < 0 on error. */
 static int lead(fpq__scheduler *s, double now) {
@@ -328,11 +327,6 @@ static void print_totals(const fpq__scheduler *s) {
   fflush(stdout);
 }
 
-static void sleep_seconds(double secs) {
-  if (!(secs > 0)) return;
-  struct timespec ts = {.tv_sec = (time_t)secs, .tv_nsec = (long)((secs - floor(secs)) * 1e9)};
-  nanosleep(&ts, NULL); /* a signal ends it early, which is what stopping wants */
-}
 
 int fpq__scheduler_run(const fpq__scheduler_options *o, int once) {
   char err[768];
@@ -372,7 +366,7 @@ int fpq__scheduler_run(const fpq__scheduler_options *o, int once) {
       next_at = now + s->opt.tick;
       continue;
     }
-    sleep_seconds(simulated ? 0.001 : fmin(s->opt.tick, next_at - now));
+    fpq__sleep(simulated ? 0.001 : fmin(s->opt.tick, next_at - now));
   }
   if (!once) slog(s, 1, "stopping (%s)", stop_requested ? "signal" : "done");
   if (s->opt.json && !once) print_totals(s);

@@ -50,7 +50,6 @@ void fpq__scheduler_resign(fpq__scheduler *s);
  * Exposed so tests can make two schedulers both act as leader. */
 int fpq__scheduler_fire_due(fpq__scheduler *s, double now, fpq__scheduler_stats *tick);
 const fpq__scheduler_stats *fpq__scheduler_totals(const fpq__scheduler *s);
-const char *fpq__scheduler_name(const fpq__scheduler *s);
 
 /* `fpq scheduler`: ticks until SIGTERM/SIGINT (once: a single tick). Logs to stderr.
  * Returns the exit code: 0 after a requested stop, 2 bad settings, 3 unreachable at start. */

@@ -12,24 +12,10 @@
 #include "backend_sqlite.h"
 #include "job.h"
 
-static sqlite_backend *as_sqlite(fpq_backend *b) { return (sqlite_backend *)b; }
-
-static void bind_text(sqlite3_stmt *st, int i, const char *v) {
-  if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-  else sqlite3_bind_null(st, i);
-}
-
 /* Prepares a one-off statement; schedules change rarely, so they need no cache. */
 static int prepare(sqlite_backend *s, const char *sql, sqlite3_stmt **st, const char *doing) {
   int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
   return rc == SQLITE_OK ? 0 : fpq__sqlite_fail(s, rc, doing);
-}
-
-/* Steps a statement that returns no rows and finalizes it. */
-static int run(sqlite_backend *s, sqlite3_stmt *st, const char *doing) {
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fpq__sqlite_fail(s, rc, doing);
 }
 
 #define COLUMNS                                                                         \
@@ -102,7 +88,7 @@ int fpq__sqlite_schedule_put(fpq_backend *b, const fpq_schedule *r) {
   sqlite3_bind_double(st, 17, r->created_at);
   sqlite3_bind_int64(st, 18, r->fired);
   sqlite3_bind_int64(st, 19, r->skipped);
-  return run(s, st, "store schedule");
+  return fpq__sqlite_run(s, st, "store schedule");
 }
 
 int fpq__sqlite_schedule_get(fpq_backend *b, const char *id, fpq_schedule **out) {
@@ -186,7 +172,7 @@ int fpq__sqlite_schedule_remove(fpq_backend *b, const char *id) {
   sqlite3_stmt *st;
   if ((rc = prepare(s, "DELETE FROM schedules WHERE id = ?1", &st, "remove schedule"))) return rc;
   bind_text(st, 1, id);
-  if ((rc = run(s, st, "remove schedule"))) return rc;
+  if ((rc = fpq__sqlite_run(s, st, "remove schedule"))) return rc;
   return sqlite3_changes(s->db) == 1 ? 0
          : fpq_backend_fail(b, FPQ_ENOTFOUND, "schedule '%s' not found", id);
 }
@@ -205,7 +191,7 @@ int fpq__sqlite_schedule_set_paused(fpq_backend *b, const char *id, int paused,
   bind_text(st, 1, id);
   sqlite3_bind_int(st, 2, paused ? 1 : 0);
   sqlite3_bind_int64(st, 3, next_fire);
-  if ((rc = run(s, st, "pause schedule"))) return rc;
+  if ((rc = fpq__sqlite_run(s, st, "pause schedule"))) return rc;
   return sqlite3_changes(s->db) == 1 ? 0
          : fpq_backend_fail(b, FPQ_ENOTFOUND, "schedule '%s' not found", id);
 }
@@ -227,7 +213,7 @@ int fpq__sqlite_schedule_advance(fpq_backend *b, const fpq_schedule_advance_args
   sqlite3_bind_int64(st, 4, a->last_fire);
   sqlite3_bind_int64(st, 5, a->fired);
   sqlite3_bind_int64(st, 6, a->skipped);
-  if ((rc = run(s, st, "advance schedule"))) return rc;
+  if ((rc = fpq__sqlite_run(s, st, "advance schedule"))) return rc;
   return sqlite3_changes(s->db) == 1 ? 0 : none_changed(s, a->id, FPQ_ESTATE);
 }
 
@@ -248,7 +234,7 @@ int fpq__sqlite_lease_acquire(fpq_backend *b, const char *name, const char *owne
   bind_text(st, 2, owner);
   sqlite3_bind_double(st, 3, now);
   sqlite3_bind_double(st, 4, now + ttl);
-  if ((rc = run(s, st, "take lease"))) return rc;
+  if ((rc = fpq__sqlite_run(s, st, "take lease"))) return rc;
   if (sqlite3_changes(s->db) == 1) {
     snprintf(holder, holder_len, "%s", owner);
     return 0;
@@ -274,5 +260,5 @@ int fpq__sqlite_lease_release(fpq_backend *b, const char *name, const char *owne
     return rc;
   bind_text(st, 1, name);
   bind_text(st, 2, owner);
-  return run(s, st, "give up lease");
+  return fpq__sqlite_run(s, st, "give up lease");
 }

@@ -9,7 +9,7 @@
 
 int fpq__sqlite_ended_since(fpq_backend *b, double since, int limit, fpq_run_record **out,
                             size_t *n) {
-  sqlite_backend *s = (sqlite_backend *)b;
+  sqlite_backend *s = as_sqlite(b);
   if (fpq__sqlite_need_db(s, 0)) return 0; /* no database yet: nothing ended */
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(s->db,

@@ -31,6 +31,7 @@
 #include "clock.h"
 #include "config.h"
 #include "executor.h"
+#include "job.h"
 #include "metrics.h"
 #include "scheduler.h"
 
@@ -141,13 +142,6 @@ static void wlog(const worker *w, int important, const char *fmt, ...) {
 
 /* ---- outcomes ---- */
 
-static char *error_json(const char *type, const char *message) {
-  json_t *e = json_pack("{s:s, s:s, s:s}", "type", type, "message", message, "traceback", "");
-  char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
-  json_decref(e);
-  return text;
-}
-
 static void free_unrecorded(unrecorded *u) {
   fpq_job_free(u->job);
   free(u->result);
@@ -208,6 +202,27 @@ static void record_unrecorded(worker *w) {
   }
 }
 
+/* Starts the job taken ahead, if any, on this idle slot; returns whether there was one. */
+static int run_ahead(slot *s) {
+  fpq_job *next = s->w->ahead;
+  if (next == NULL) return 0;
+  s->w->ahead = NULL;
+  start_job(s, next);
+  return 1;
+}
+
+/* Frees every outcome still waiting to be recorded; returns how many there were. */
+static int drop_unrecorded(worker *w) {
+  int n = 0;
+  while (w->unrecorded) {
+    unrecorded *u = w->unrecorded;
+    w->unrecorded = u->next;
+    free_unrecorded(u);
+    n++;
+  }
+  return n;
+}
+
 /* The job in a slot ended one way or another: free the slot, start taking the next job,
  * and record the outcome while that take is on its way (the take runs on the thread pool
  * with its own connection), so the executor waits for one backend round trip between
@@ -232,11 +247,7 @@ static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, d
   if (kind == FPQ_OUTCOME_SUCCESS || kind == FPQ_OUTCOME_FAILURE)
     w->recent_run = w->recent_run > 0 ? 0.8 * w->recent_run + 0.2 * duration : duration;
   if (s->state == SLOT_BUSY) s->state = s->exec ? SLOT_IDLE : SLOT_DOWN;
-  if (s->state == SLOT_IDLE && w->ahead && !w->stopping) {
-    fpq_job *next = w->ahead;
-    w->ahead = NULL;
-    start_job(s, next);
-  }
+  if (s->state == SLOT_IDLE && !w->stopping) run_ahead(s);
   if (!w->stopping) maybe_take(w);
   if (u && (w->unrecorded || record(w, u) != 0)) {
     unrecorded **tail = &w->unrecorded; /* behind older ones: outcomes keep their order */
@@ -262,9 +273,10 @@ static void on_done(slot *s, json_t *msg) {
     end_job(s, FPQ_OUTCOME_SUCCESS, text, NULL, duration);
   } else {
     json_t *err = json_object_get(msg, "error");
-    char *text = json_is_object(err) ? json_dumps(err, JSON_COMPACT)
-                                     : error_json("ExecutorError", "the executor reported a "
-                                                  "failure without details");
+    char *text = json_is_object(err)
+                     ? json_dumps(err, JSON_COMPACT)
+                     : fpq__error_json("ExecutorError",
+                                       "the executor reported a failure without details");
     end_job(s, FPQ_OUTCOME_FAILURE, NULL, text, duration);
   }
 }
@@ -279,11 +291,7 @@ static void on_message(fpq__executor *e, json_t *msg) {
     s->failed_starts = 0;
     if (s->w->stopping) {
       check_stopped(s->w);
-    } else if (s->w->ahead) { /* a fresh executor (after a crash) runs the job held */
-      fpq_job *next = s->w->ahead;
-      s->w->ahead = NULL;
-      start_job(s, next);
-    } else {
+    } else if (!run_ahead(s)) { /* a fresh executor (after a crash) runs the job held */
       maybe_take(s->w);
     }
   } else if (strcmp(type, "done") == 0) {
@@ -319,16 +327,17 @@ static void on_gone(fpq__executor *e, int64_t status, int term_signal, const cha
       case KILL_TIMEOUT:
         snprintf(msg, sizeof msg, "Task exceeded maximum timeout value (%g seconds)",
                  s->job->timeout > 0 ? s->job->timeout : w->opt.default_timeout);
-        end_job(s, FPQ_OUTCOME_FAILURE, NULL, error_json("JobTimeoutException", msg), duration);
+        end_job(s, FPQ_OUTCOME_FAILURE, NULL, fpq__error_json("JobTimeoutException", msg),
+                duration);
         break;
       case KILL_STOP_JOB:
         end_job(s, FPQ_OUTCOME_STOPPED, NULL,
-                error_json("JobStopped", "Job stopped by user, work-horse terminated."),
+                fpq__error_json("JobStopped", "Job stopped by user, work-horse terminated."),
                 duration);
         break;
       case KILL_HORSE:
         end_job(s, FPQ_OUTCOME_FAILURE, NULL,
-                error_json("JobKilled", "Work-horse killed by a kill-horse command."),
+                fpq__error_json("JobKilled", "Work-horse killed by a kill-horse command."),
                 duration);
         break;
       case KILL_SHUTDOWN:
@@ -340,7 +349,7 @@ static void on_gone(fpq__executor *e, int64_t status, int term_signal, const cha
         break;
       case KILL_NONE:
         snprintf(msg, sizeof msg, "%s while running the job", why);
-        end_job(s, FPQ_OUTCOME_FAILURE, NULL, error_json("ExecutorCrashed", msg), duration);
+        end_job(s, FPQ_OUTCOME_FAILURE, NULL, fpq__error_json("ExecutorCrashed", msg), duration);
         break;
     }
   } else if (!w->stopping || was_starting) {
@@ -442,10 +451,11 @@ static void start_job(slot *s, fpq_job *job) {
   if (rc != 0) {
     end_job(s, FPQ_OUTCOME_FAILURE, NULL,
             rc == FPQ_EFORMAT
-                ? error_json("InvalidJob", "the job's stored run options are not a JSON "
-                             "object (the record was not written by fpq); it was not run")
-                : error_json("ExecutorError", rc == FPQ_ETOOBIG ? "the job is too large to send"
-                                                                : "the job could not be sent"),
+                ? fpq__error_json("InvalidJob", "the job's stored run options are not a JSON "
+                                  "object (the record was not written by fpq); it was not run")
+                : fpq__error_json("ExecutorError", rc == FPQ_ETOOBIG
+                                                       ? "the job is too large to send"
+                                                       : "the job could not be sent"),
             0);
     return;
   }
@@ -657,15 +667,8 @@ static void check_stopped(worker *w) {
   }
   if (w->unrecorded) {
     if (w->stopping == 1) return; /* the tick records them, then comes back here */
-    int n = 0;
-    for (unrecorded *u = w->unrecorded; u; u = u->next) n++;
     wlog(w, 1, "%d outcome(s) could not be recorded; those jobs are retried when their "
-         "leases run out", n);
-    while (w->unrecorded) {
-      unrecorded *u = w->unrecorded;
-      w->unrecorded = u->next;
-      free_unrecorded(u);
-    }
+         "leases run out", drop_unrecorded(w));
   }
   int alive = 0;
   for (int i = 0; i < w->nslots; i++) {
@@ -709,11 +712,7 @@ static void free_worker(worker *w) {
   }
   fpq__free(w->slots);
   fpq_job_free(w->ahead);
-  while (w->unrecorded) {
-    unrecorded *u = w->unrecorded;
-    w->unrecorded = u->next;
-    free_unrecorded(u);
-  }
+  drop_unrecorded(w);
   for (size_t i = 0; i < w->nretrying; i++) fpq__free(w->retrying[i]);
   fpq__free(w->retrying);
   fpq__scheduler_free(w->sched);
