@@ -22,6 +22,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .manager import _TIME_FIELDS, _loads_or_text
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -151,15 +153,6 @@ def _time_text(t: float | None) -> str | None:
     return f"{stamp}.{micros:06d}Z"
 
 
-def _json_or_text(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def job_json(job: Mapping[str, Any]) -> dict[str, Any]:
     """A job record (an adapter's) in the form ``fpq status id=ID --json`` prints:
     ``run``, ``result`` and ``error`` as JSON values, times as ISO 8601 UTC text.
@@ -173,16 +166,16 @@ def job_json(job: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("id", "project", "pipeline"):
         out[key] = job.get(key)
-    out["run"] = _json_or_text(job.get("run_json") or "{}")
+    out["run"] = _loads_or_text(job.get("run_json") or "{}")
     for key in ("status", "priority", "queue", "description"):
         out[key] = job.get(key)
-    for key in ("created_at", "enqueued_at", "started_at", "ended_at", "run_at"):
+    for key in _TIME_FIELDS:
         out[key] = _time_text(job.get(key))
     for key in ("attempts", "max_retries", "retry_delay", "jitter_factor", "timeout",
                 "result_ttl", "worker"):
         out[key] = job.get(key)
-    out["result"] = _json_or_text(job.get("result_json"))
-    out["error"] = _json_or_text(job.get("error_json"))
+    out["result"] = _loads_or_text(job.get("result_json"))
+    out["error"] = _loads_or_text(job.get("error_json"))
     out["func"] = job.get("func")
     return out
 

@@ -34,7 +34,7 @@
 
 static struct PyModuleDef native_module;
 
-static native_state *module_state(PyObject *module) {
+native_state *module_state(PyObject *module) {
   return (native_state *)PyModule_GetState(module);
 }
 

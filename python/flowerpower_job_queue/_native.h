@@ -52,6 +52,8 @@ typedef struct {
 /* Helpers defined in _native.c. */
 /* The state of the module that defined tp (or a base of it); NULL with an exception. */
 native_state *type_state(PyTypeObject *tp);
+/* The module's state. */
+native_state *module_state(PyObject *module);
 /* Raise the package's exception for an FPQ_E* code (or CLOSED) with the engine's message
  * ("" = the code's generic text) or a PyUnicode_FromFormat message. Return NULL. */
 PyObject *raise_code(const native_state *st, int code, const char *msg);

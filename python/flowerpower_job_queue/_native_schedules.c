@@ -274,10 +274,6 @@ const char next_fires_doc[] =
     "    >>> next_fires('0 2 * * *', 'Europe/Berlin', 2, after=1767225600)\n"
     "    [1767229200, 1767315600]";
 
-static native_state *state_of(PyObject *module) {
-  return (native_state *)PyModule_GetState(module);
-}
-
 PyObject *native_next_fires(PyObject *module, PyObject *args, PyObject *kwds) {
   static char *kwlist[] = {"trigger", "timezone", "n", "after", "anchor", NULL};
   const char *trigger, *timezone = NULL;
@@ -288,7 +284,7 @@ PyObject *native_next_fires(PyObject *module, PyObject *args, PyObject *kwds) {
                                    &n, &after, &anchor))
     return NULL;
   if (n < 1 || n > NEXT_MAX)
-    return raise_format(state_of(module), FPQ_EINVAL, "n %d is out of range: expected 1 to %d",
+    return raise_format(module_state(module), FPQ_EINVAL, "n %d is out of range: expected 1 to %d",
                         n, NEXT_MAX);
   int64_t *fires = PyMem_Calloc((size_t)n, sizeof *fires);
   if (fires == NULL) return PyErr_NoMemory();
@@ -297,7 +293,7 @@ PyObject *native_next_fires(PyObject *module, PyObject *args, PyObject *kwds) {
   Py_BEGIN_ALLOW_THREADS
   rc = fpq_next_fires(trigger, timezone, anchor, after, fires, (size_t)n, &count, err, sizeof err);
   Py_END_ALLOW_THREADS
-  PyObject *out = rc ? raise_code(state_of(module), rc, err) : fires_to_list(fires, count);
+  PyObject *out = rc ? raise_code(module_state(module), rc, err) : fires_to_list(fires, count);
   PyMem_Free(fires);
   return out;
 }
@@ -319,6 +315,6 @@ PyObject *native_validate_trigger(PyObject *module, PyObject *args, PyObject *kw
                                    &timezone))
     return NULL;
   if (fpq_trigger_validate(trigger, timezone, err, sizeof err))
-    return raise_code(state_of(module), FPQ_EINVAL, err);
+    return raise_code(module_state(module), FPQ_EINVAL, err);
   Py_RETURN_NONE;
 }

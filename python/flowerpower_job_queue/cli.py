@@ -40,6 +40,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import _cli_util as util
+from .adapters import TERMINAL
 from .exceptions import BackendUnavailable, InvalidInput, JobQueueError
 
 if TYPE_CHECKING:
@@ -406,7 +407,7 @@ def result(
     with _errors(ctx):
         adapter = _manager(project, backend, url).adapter()
         job = adapter.get_status(job_id) if job_id else _latest(ctx, adapter, pipeline)
-        if wait and job["status"] not in ("finished", "failed", "stopped", "canceled"):
+        if wait and job["status"] not in TERMINAL:
             job = adapter.get_result(job["id"], -1.0 if seconds is None else seconds)
     if json_:
         util.print_json(util.job_json(job))

@@ -168,16 +168,12 @@ def _json(obj: Any) -> bytes:
 
 def _parse(body: bytes | bytearray) -> dict[str, Any]:
     try:
-        msg = json.loads(body, parse_constant=_refuse_constant)
+        msg = json.loads(body, parse_constant=codec._refuse_constant)
     except ValueError as exc:
         raise ProtocolError(f"frame is not valid JSON: {exc}") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         raise ProtocolError('frame is not a JSON object with a "type" string')
     return msg
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not strict JSON")
 
 
 def _job_id(msg: dict[str, Any]) -> str:

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 from . import _native
-from .adapters import NativeAdapter, QueueAdapter, WorkerHandle, open_adapter
+from .adapters import TERMINAL, NativeAdapter, QueueAdapter, WorkerHandle, open_adapter
 from .exceptions import InvalidInput, JobFailed, JobNotFound, JobTimeout
 from .scheduling import PROJECT_SCHEDULE_METHODS, SchedulingMixin
 
@@ -42,9 +42,6 @@ if TYPE_CHECKING:
     from flowerpower import FlowerPowerProject
 
 __all__ = ["JobQueueManager", "run_config_to_dict"]
-
-TERMINAL = frozenset({"finished", "failed", "stopped", "canceled"})
-"""Statuses a job leaves only by requeue."""
 
 _TIME_FIELDS = ("created_at", "enqueued_at", "started_at", "ended_at", "run_at")
 _WORKER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")

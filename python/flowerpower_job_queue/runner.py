@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import codec
+from .adapters import TASK_FUNC  # the only function a job may name
 
 if TYPE_CHECKING:
     from flowerpower import FlowerPowerProject
@@ -50,9 +51,6 @@ __all__ = [
     "run_job",
     "warm_up",
 ]
-
-TASK_FUNC = "flowerpower_job_queue.tasks.run_pipeline"
-"""The only function a job may name."""
 
 # Retries are the queue's: these run kwargs are dropped and FlowerPower's retry is off.
 _RETRY_KEYS = frozenset(
