@@ -5,6 +5,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "fpq.h"
 
@@ -29,14 +30,6 @@ enum { OPT_PROJECT = 1000, OPT_BACKEND, OPT_URL, OPT_JSON, OPT_HELP };
   {"json", no_argument, NULL, OPT_JSON},                      \
   {"help", no_argument, NULL, 'h'}
 
-#define CLI_COMMON_HELP                                                              \
-  "Common options:\n"                                                                \
-  "  --project DIR     the FlowerPower project (default: the current directory)\n"  \
-  "  --backend NAME    sqlite (default) or rq; overrides FPQ_BACKEND and the conf\n" \
-  "  --url URL         sqlite:///abs/queue.db, redis://host:port/db, unix:///sock\n"  \
-  "  --json            print JSON on stdout instead of text\n"                       \
-  "  -h, --help        show this help\n"
-
 /* Handles a common option; returns 1 when it was one. */
 int cli_common_option(cli_common *c, int opt, const char *arg);
 /* Opens the queue; on failure prints the reason and returns NULL with *exit_code set.
@@ -53,20 +46,26 @@ int cli_usage_error(const char *command, const char *fmt, ...)
 /* Parses argv of a command that takes only the common options (and positional
  * arguments, left from optind). Returns -1 to go on, or the exit code to return now
  * (after --help or a bad option). */
-int cli_parse_common(int argc, char **argv, const char *command, const char *help,
-                     cli_common *c);
+int cli_parse_common(int argc, char **argv, const char *command, cli_common *c);
+/* Prints a command's help ("worker start"; "" for fpq itself) from the table in help.c. */
+void cli_print_help(FILE *out, const char *command);
 /* Opens the queue and reads its metrics document; NULL with *exit_code set on failure.
  * The caller json_decref's the result. */
 struct json_t *cli_metrics(const cli_common *c, int *exit_code);
 /* Handles getopt's '?' and ':' results. */
 int cli_getopt_error(const char *command, int argc, char **argv);
+/* Reads a duration given to option; on failure prints "<option> <why>" as bad usage of
+ * command and returns EXIT_BAD_INPUT. */
+int cli_duration_arg(const char *command, const char *option, const char *arg, double *out);
 /* "id=ID" -> ID; NULL for anything else. */
 const char *cli_id_arg(const char *arg);
 /* Reads "JSON" or "@FILE" into a string the caller frees; NULL with a message printed. */
 char *cli_json_arg(const char *option, const char *arg);
-/* Merges --inputs JSON into the run kwargs' "inputs" (over what --run-config gave).
- * Returns 0, or the exit code after printing why. */
-int cli_merge_inputs(const char *command, char **run_json, const char *inputs);
+/* Prints why --inputs was refused (msg from fpq_job_merge_inputs or
+ * fpq_schedule_merge_inputs) and returns the exit code for rc. */
+int cli_inputs_error(const char *command, int rc, const char *msg);
+/* Seconds on a clock: CLOCK_REALTIME for epoch times, CLOCK_MONOTONIC for deadlines. */
+double cli_seconds(clockid_t clock);
 /* Formats seconds as "1.2s", "3m04s", "2h05m"; epoch time as local "YYYY-MM-DD HH:MM:SS". */
 void cli_format_duration(double seconds, char *buf, size_t len);
 void cli_format_time(double t, char *buf, size_t len);

@@ -6,39 +6,10 @@
 #include <string.h>
 
 #include "cli.h"
-#include "clock.h"
-#include "job.h"
 
-static const char enqueue_help[] =
-    "Usage: fpq enqueue PIPELINE [OPTIONS]\n"
-    "\n"
-    "Queue one run of PIPELINE and print its job id on stdout.\n"
-    "\n"
-    "Options:\n"
-    "  --priority P        high, medium (default) or low\n"
-    "  --inputs JSON       pipeline inputs, e.g. '{\"x\": 1}' (merged over --run-config's)\n"
-    "  --run-config JSON   FlowerPower RunConfig fields as JSON, or @FILE to read them\n"
-    "  --at TIME           run at an ISO 8601 time, e.g. 2026-12-01T02:00:00Z\n"
-    "  --in DURATION       run after a delay, e.g. 90s, 10m, 2h\n"
-    "  --max-retries N     retries after a failure (default: the pipeline's run.retry)\n"
-    "  --retry-delay SECS  first retry delay; doubles each retry (default: run.retry)\n"
-    "  --timeout DURATION  stop the run after this long, e.g. 5m (default: none)\n"
-    "  --job-id ID         your own id: 1-128 of A-Z a-z 0-9 _ -\n"
-    CLI_COMMON_HELP
-    "\n"
-    "Examples:\n"
-    "  fpq enqueue hello --inputs '{\"name\": \"Ada\"}' --priority high\n"
-    "  fpq enqueue etl --run-config @run.json --in 10m\n";
 
 enum { OPT_PRIORITY = 2000, OPT_INPUTS, OPT_RUN_CONFIG, OPT_AT, OPT_IN, OPT_MAX_RETRIES,
        OPT_RETRY_DELAY, OPT_TIMEOUT, OPT_JOB_ID, OPT_LIMIT, OPT_WAIT };
-
-static int parse_seconds(const char *option, const char *arg, double *out) {
-  if (fpq__parse_duration(arg, out) != 0)
-    return cli_usage_error("enqueue", "%s '%s' is not a duration: expected e.g. 30s, 10m, 2h",
-                           option, arg);
-  return 0;
-}
 
 int cmd_enqueue(int argc, char **argv) {
   static const struct option longopts[] = {
@@ -70,7 +41,7 @@ int cmd_enqueue(int argc, char **argv) {
       case OPT_RETRY_DELAY: retry_delay = optarg; break;
       case OPT_TIMEOUT: timeout = optarg; break;
       case OPT_JOB_ID: job_id = optarg; break;
-      case 'h': fputs(enqueue_help, stdout); return 0;
+      case 'h': cli_print_help(stdout, "enqueue"); return 0;
       default: return cli_getopt_error("enqueue", argc, argv);
     }
   }
@@ -96,7 +67,10 @@ int cmd_enqueue(int argc, char **argv) {
       goto done;
     }
   }
-  if (inputs && cli_merge_inputs("enqueue", &job->run_json, inputs)) goto done;
+  if (inputs && (code = fpq_job_merge_inputs(job, inputs, msg, sizeof msg))) {
+    code = cli_inputs_error("enqueue", code, msg);
+    goto done;
+  }
   if (priority && fpq_priority_parse(priority, &job->priority)) {
     code = cli_usage_error("enqueue", "--priority '%s' is not known: expected high, medium or "
                            "low", priority);
@@ -113,21 +87,21 @@ int cmd_enqueue(int argc, char **argv) {
     }
     job->max_retries = (int)n;
   }
-  if (retry_delay && parse_seconds("--retry-delay", retry_delay, &job->retry_delay)) goto done;
-  if (timeout && parse_seconds("--timeout", timeout, &job->timeout)) goto done;
+  if (retry_delay && cli_duration_arg("enqueue", "--retry-delay", retry_delay, &job->retry_delay))
+    goto done;
+  if (timeout && cli_duration_arg("enqueue", "--timeout", timeout, &job->timeout)) goto done;
   if (at && in) {
     code = cli_usage_error("enqueue", "give --at or --in, not both");
     goto done;
   }
-  if (at && fpq__parse_iso8601(at, &job->run_at)) {
-    code = cli_usage_error("enqueue", "--at '%s' is not an ISO 8601 time: expected e.g. "
-                           "2026-12-01T02:00:00Z", at);
+  if (at && fpq_parse_time(at, &job->run_at, msg, sizeof msg)) {
+    code = cli_usage_error("enqueue", "--at %s", msg);
     goto done;
   }
   if (in) {
     double delay;
-    if (parse_seconds("--in", in, &delay)) goto done;
-    job->run_at = fpq__now() + delay;
+    if (cli_duration_arg("enqueue", "--in", in, &delay)) goto done;
+    job->run_at = cli_seconds(CLOCK_REALTIME) + delay;
   }
   if (job_id) {
     if (fpq_validate_id(job_id, msg, sizeof msg)) {
@@ -161,34 +135,7 @@ done:
 
 /* ---- status and result ---- */
 
-static const char status_help[] =
-    "Usage: fpq status [PIPELINE | id=ID] [OPTIONS]\n"
-    "\n"
-    "Show this project's jobs, newest first: all of them, one pipeline's, or one job.\n"
-    "\n"
-    "Options:\n"
-    "  --limit N     show at most N jobs (default 20)\n"
-    CLI_COMMON_HELP
-    "\n"
-    "Examples:\n"
-    "  fpq status\n"
-    "  fpq status hello --limit 5\n"
-    "  fpq status id=3f1c2a9e-... --json\n";
 
-static const char result_help[] =
-    "Usage: fpq result [PIPELINE | id=ID] [OPTIONS]\n"
-    "\n"
-    "Print the result of a job (for a PIPELINE: its newest job) as JSON. Exits 0 when the\n"
-    "job finished, 1 when it failed, is not finished or is not found.\n"
-    "\n"
-    "Options:\n"
-    "  --wait          wait until the job finishes or fails\n"
-    "  --timeout SECS  with --wait: give up after this long (default: wait forever)\n"
-    CLI_COMMON_HELP
-    "\n"
-    "Examples:\n"
-    "  fpq result id=3f1c2a9e-... --wait --timeout 60\n"
-    "  fpq result hello --json\n";
 
 /* Finds the job an argument names: id=ID, or PIPELINE's newest, or (NULL) the project's
  * newest. */
@@ -233,7 +180,7 @@ int cmd_status(int argc, char **argv) {
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     if (cli_common_option(&c, opt, optarg)) continue;
     if (opt == 'h') {
-      fputs(status_help, stdout);
+      cli_print_help(stdout, "status");
       return 0;
     }
     if (opt != OPT_LIMIT) return cli_getopt_error("status", argc, argv);
@@ -314,11 +261,9 @@ int cmd_result(int argc, char **argv) {
     switch (opt) {
       case OPT_WAIT: wait = 1; break;
       case OPT_TIMEOUT:
-        if (fpq__parse_duration(optarg, &timeout))
-          return cli_usage_error("result", "--timeout '%s' is not a duration: expected e.g. "
-                                 "60 or 5m", optarg);
+        if (cli_duration_arg("result", "--timeout", optarg, &timeout)) return EXIT_BAD_INPUT;
         break;
-      case 'h': fputs(result_help, stdout); return 0;
+      case 'h': cli_print_help(stdout, "result"); return 0;
       default: return cli_getopt_error("result", argc, argv);
     }
   }
@@ -365,10 +310,9 @@ int cmd_result(int argc, char **argv) {
 
 /* ---- cancel and requeue ---- */
 
-static int change_state(int argc, char **argv, const char *help,
-                        int (*change)(fpq_queue *, const char *)) {
+static int change_state(int argc, char **argv, int (*change)(fpq_queue *, const char *)) {
   cli_common c = {0};
-  int parsed = cli_parse_common(argc, argv, argv[0], help, &c);
+  int parsed = cli_parse_common(argc, argv, argv[0], &c);
   if (parsed >= 0) return parsed;
   if (optind != argc - 1) return cli_usage_error(argv[0], "give exactly one job id");
   const char *id = cli_id_arg(argv[optind]) ? cli_id_arg(argv[optind]) : argv[optind];
@@ -385,19 +329,6 @@ static int change_state(int argc, char **argv, const char *help,
   return code;
 }
 
-int cmd_cancel(int argc, char **argv) {
-  static const char help[] =
-      "Usage: fpq cancel ID [OPTIONS]\n\n"
-      "Cancel a job that is queued or scheduled; it will not run. Running jobs are stopped\n"
-      "with 'fpq worker stop' commands instead.\n\n" CLI_COMMON_HELP
-      "\nExample:\n  fpq cancel 3f1c2a9e-...\n";
-  return change_state(argc, argv, help, fpq_cancel);
-}
+int cmd_cancel(int argc, char **argv) { return change_state(argc, argv, fpq_cancel); }
 
-int cmd_requeue(int argc, char **argv) {
-  static const char help[] =
-      "Usage: fpq requeue ID [OPTIONS]\n\n"
-      "Queue a failed, stopped or canceled job again, at the back of its queue, with its\n"
-      "attempts reset.\n\n" CLI_COMMON_HELP "\nExample:\n  fpq requeue 3f1c2a9e-...\n";
-  return change_state(argc, argv, help, fpq_requeue);
-}
+int cmd_requeue(int argc, char **argv) { return change_state(argc, argv, fpq_requeue); }

@@ -6,74 +6,10 @@
 #include <string.h>
 
 #include "cli.h"
-#include "clock.h"
-#include "job.h"
-#include "scheduler.h"
-#include "tz.h"
+#include "fpq_worker.h"
 
-static const char schedule_help[] =
-    "Usage: fpq schedule PIPELINE --schedule CRON [OPTIONS]\n"
-    "\n"
-    "Run PIPELINE on a schedule: store it in the backend and print its id. A scheduler\n"
-    "turns each fire into a job ('fpq scheduler', or 'fpq worker start --with-scheduler');\n"
-    "the same --id again replaces the schedule and keeps its history.\n"
-    "\n"
-    "Options:\n"
-    "  --schedule CRON        when to run: '0 2 * * *' (5 fields), '*/10 * * * * *' (6, with\n"
-    "                         seconds first), @daily, 'every 15m', 'at 2026-12-01T02:00:00Z';\n"
-    "                         default: the run config's \"schedule\"\n"
-    "  --timezone TZ          IANA zone the fields are read in, e.g. Europe/Berlin (UTC)\n"
-    "  --id ID                the schedule's id: 1-100 of A-Z a-z 0-9 _ - (default: new)\n"
-    "  --priority P           high, medium (default) or low\n"
-    "  --inputs JSON          pipeline inputs, e.g. '{\"x\": 1}'\n"
-    "  --run-config JSON      FlowerPower RunConfig fields as JSON, or @FILE\n"
-    "  --misfire-grace DUR    skip a fire that is more than DUR late, e.g. 10m (no limit)\n"
-    "  --no-coalesce          after downtime run every missed fire, not one for all\n"
-    "  --paused               store it paused ('fpq schedules resume ID' starts it)\n"
-    "  --max-retries N        retries of each run (default: the pipeline's run.retry)\n"
-    "  --timeout DURATION     stop a run after this long, e.g. 30m (default: none)\n"
-    CLI_COMMON_HELP
-    "\n"
-    "Examples:\n"
-    "  fpq schedule etl --schedule '0 2 * * *' --timezone Europe/Berlin --id nightly-etl\n"
-    "  fpq schedule hello --schedule '*/10 * * * * *' --inputs '{\"name\": \"Ada\"}'\n"
-    "  fpq schedule report --schedule @hourly --misfire-grace 5m --no-coalesce\n";
 
-static const char schedules_help[] =
-    "Usage: fpq schedules list|remove ID|pause ID|resume ID|next ID [-n N] [OPTIONS]\n"
-    "\n"
-    "  list        this project's schedules: trigger, state, next and last fire, counts\n"
-    "  remove ID   delete a schedule (jobs it made stay)\n"
-    "  pause ID    stop firing it\n"
-    "  resume ID   fire it again, from now on (fires missed while paused are not made up)\n"
-    "  next ID     its next fire times (-n N, default 5), in its time zone\n"
-    CLI_COMMON_HELP
-    "\n"
-    "Examples:\n"
-    "  fpq schedules list --json\n"
-    "  fpq schedules next nightly-etl -n 3\n"
-    "  fpq schedules pause nightly-etl\n";
 
-static const char scheduler_help[] =
-    "Usage: fpq scheduler [OPTIONS]\n"
-    "\n"
-    "Fire due schedules until SIGTERM/SIGINT. Run as many as you like against one backend:\n"
-    "a lease in the backend makes one the leader, and every fire's job id is derived from\n"
-    "(schedule, fire time), so no fire is ever enqueued twice. When the leader dies,\n"
-    "another takes over within the lease time plus one tick (11 s by default).\n"
-    "\n"
-    "Options:\n"
-    "  --name NAME         the name it leads under (default HOSTNAME.PID)\n"
-    "  --tick DURATION     how often it looks for due fires (default 1s)\n"
-    "  --lease-ttl DUR     how long the leader lease lasts unrenewed (default 10s)\n"
-    "  --once              one tick, then exit (for cron-driven use and checks)\n"
-    "  --quiet             log only leadership changes and problems\n"
-    "  --json              print one JSON line per tick on stdout\n"
-    CLI_COMMON_HELP
-    "\n"
-    "Examples:\n"
-    "  fpq scheduler\n"
-    "  fpq worker start --with-scheduler    # the same, inside a worker\n";
 
 enum { OPT_SCHEDULE = 4000, OPT_TIMEZONE, OPT_ID, OPT_PRIORITY, OPT_INPUTS, OPT_RUN_CONFIG,
        OPT_MISFIRE_GRACE, OPT_NO_COALESCE, OPT_PAUSED, OPT_MAX_RETRIES, OPT_TIMEOUT, OPT_NAME,
@@ -81,24 +17,11 @@ enum { OPT_SCHEDULE = 4000, OPT_TIMEZONE, OPT_ID, OPT_PRIORITY, OPT_INPUTS, OPT_
 
 /* ---- output ---- */
 
-/* A fire time as local time in the schedule's zone: "2026-03-29 03:00:00 +02:00". */
+/* A fire time as local time in the schedule's zone: "2026-03-29 03:00:00 +02:00"; in UTC
+ * when the zone cannot be loaded any more (the row still shows when it fires). */
 static void format_fire(int64_t t, const char *tz, char *buf, size_t len) {
-  if (t == 0) {
-    snprintf(buf, len, "-");
-    return;
-  }
-  fpq__tz *z = NULL;
-  char err[128];
-  int32_t off = fpq__tz_acquire(tz, &z, err, sizeof err) == 0 ? fpq__tz_offset(z, t, NULL) : 0;
-  fpq__tz_release(z);
-  int64_t local = t + off, days = (int64_t)floor((double)local / 86400.0), y;
-  int64_t secs = local - days * 86400;
-  int m, d;
-  fpq__civil_from_days(days, &y, &m, &d);
-  int a = off < 0 ? -off : off;
-  snprintf(buf, len, "%04lld-%02d-%02d %02d:%02d:%02d %c%02d:%02d", (long long)y, m, d,
-           (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), off < 0 ? '-' : '+',
-           a / 3600, a / 60 % 60);
+  if (t == 0) snprintf(buf, len, "-");
+  else if (fpq_format_zoned_time(t, tz, buf, len)) fpq_format_zoned_time(t, NULL, buf, len);
 }
 
 static void print_schedule_row(const fpq_schedule *s) {
@@ -118,12 +41,6 @@ static void print_json(const fpq_schedule *s) {
 }
 
 /* ---- fpq schedule ---- */
-
-static int seconds_arg(const char *command, const char *option, const char *arg, double *out) {
-  if (fpq__parse_duration(arg, out) == 0) return 0;
-  return cli_usage_error(command, "%s '%s' is not a duration: expected e.g. 30s, 10m, 2h",
-                         option, arg);
-}
 
 typedef struct schedule_args {
   const char *trigger, *timezone, *id, *priority, *inputs, *run_config, *grace, *max_retries,
@@ -153,7 +70,9 @@ static int fill(fpq_schedule *s, const schedule_args *a, const char *pipeline) {
   if (fpq_trigger_validate(s->trigger, s->timezone, msg, sizeof msg))
     return cli_fail(FPQ_EINVAL, "--schedule '%s'%s%s: %s", s->trigger,
                     s->timezone ? " --timezone " : "", s->timezone ? s->timezone : "", msg);
-  if (a->inputs && cli_merge_inputs("schedule", &s->run_json, a->inputs)) return EXIT_BAD_INPUT;
+  int rc;
+  if (a->inputs && (rc = fpq_schedule_merge_inputs(s, a->inputs, msg, sizeof msg)))
+    return cli_inputs_error("schedule", rc, msg);
   if (a->priority && fpq_priority_parse(a->priority, &s->priority))
     return cli_usage_error("schedule", "--priority '%s' is not known: expected high, medium or "
                            "low", a->priority);
@@ -163,9 +82,9 @@ static int fill(fpq_schedule *s, const schedule_args *a, const char *pipeline) {
                              "_ -", a->id, FPQ_SCHEDULE_ID_MAX);
     snprintf(s->id, sizeof s->id, "%s", a->id);
   }
-  if (a->grace && seconds_arg("schedule", "--misfire-grace", a->grace, &s->misfire_grace))
+  if (a->grace && cli_duration_arg("schedule", "--misfire-grace", a->grace, &s->misfire_grace))
     return EXIT_BAD_INPUT;
-  if (a->timeout && seconds_arg("schedule", "--timeout", a->timeout, &s->timeout))
+  if (a->timeout && cli_duration_arg("schedule", "--timeout", a->timeout, &s->timeout))
     return EXIT_BAD_INPUT;
   if (a->max_retries) {
     char *end;
@@ -213,7 +132,7 @@ int cmd_schedule(int argc, char **argv) {
       case OPT_PAUSED: a.paused = 1; break;
       case OPT_MAX_RETRIES: a.max_retries = optarg; break;
       case OPT_TIMEOUT: a.timeout = optarg; break;
-      case 'h': fputs(schedule_help, stdout); return 0;
+      case 'h': cli_print_help(stdout, "schedule"); return 0;
       default: return cli_getopt_error("schedule", argc, argv);
     }
   }
@@ -280,7 +199,7 @@ static int schedules_next(fpq_queue *q, const cli_common *c, const char *id, lon
     putchar('[');
     for (size_t i = 0; i < n; i++) {
       char when[FPQ_TIME_TEXT_MAX];
-      fpq__format_time((double)fires[i], when);
+      fpq_format_time((double)fires[i], when, sizeof when);
       printf("%s\"%s\"", i ? "," : "", when);
     }
     puts("]");
@@ -292,7 +211,7 @@ static int schedules_next(fpq_queue *q, const cli_common *c, const char *id, lon
 
 int cmd_schedules(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-    fputs(schedules_help, argc < 2 ? stderr : stdout);
+    cli_print_help(argc < 2 ? stderr : stdout, "schedules");
     return argc < 2 ? EXIT_BAD_INPUT : 0;
   }
   const char *sub = argv[1];
@@ -313,7 +232,7 @@ int cmd_schedules(int argc, char **argv) {
   while ((opt = getopt_long(argc, argv, "hn:", longopts, NULL)) != -1) {
     if (cli_common_option(&c, opt, optarg)) continue;
     if (opt == 'h') {
-      fputs(schedules_help, stdout);
+      cli_print_help(stdout, command);
       return 0;
     }
     if (opt != 'n' || strcmp(sub, "next") != 0) return cli_getopt_error(command, argc, argv);
@@ -358,7 +277,7 @@ int cmd_scheduler(int argc, char **argv) {
       CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   cli_common c = {0};
-  fpq__scheduler_options o = {0};
+  fpq_scheduler_options o = {0};
   int once = 0, opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -366,15 +285,16 @@ int cmd_scheduler(int argc, char **argv) {
     switch (opt) {
       case OPT_NAME: o.name = optarg; break;
       case OPT_TICK:
-        if (seconds_arg("scheduler", "--tick", optarg, &o.tick)) return EXIT_BAD_INPUT;
+        if (cli_duration_arg("scheduler", "--tick", optarg, &o.tick)) return EXIT_BAD_INPUT;
         if (o.tick < 0.01) return cli_usage_error("scheduler", "--tick must be at least 10ms");
         break;
       case OPT_LEASE_TTL:
-        if (seconds_arg("scheduler", "--lease-ttl", optarg, &o.lease_ttl)) return EXIT_BAD_INPUT;
+        if (cli_duration_arg("scheduler", "--lease-ttl", optarg, &o.lease_ttl))
+          return EXIT_BAD_INPUT;
         break;
       case OPT_ONCE: once = 1; break;
       case OPT_QUIET: o.quiet = 1; break;
-      case 'h': fputs(scheduler_help, stdout); return 0;
+      case 'h': cli_print_help(stdout, "scheduler"); return 0;
       default: return cli_getopt_error("scheduler", argc, argv);
     }
   }
@@ -385,12 +305,12 @@ int cmd_scheduler(int argc, char **argv) {
                                              strlen(o.name) || !o.name[0]))
     return cli_usage_error("scheduler", "--name '%s' is not valid: use 1-100 of letters, "
                            "digits, '_', '-' and '.'", o.name);
-  double tick = o.tick > 0 ? o.tick : FPQ__SCHEDULER_TICK;
-  double ttl = o.lease_ttl > 0 ? o.lease_ttl : FPQ__SCHEDULER_LEASE_TTL;
+  double tick = o.tick > 0 ? o.tick : FPQ_SCHEDULER_TICK;
+  double ttl = o.lease_ttl > 0 ? o.lease_ttl : FPQ_SCHEDULER_LEASE_TTL;
   if (ttl < 2 * tick)
     return cli_usage_error("scheduler", "--lease-ttl %gs must be at least two ticks (%gs): the "
                            "leader renews its lease once a tick", ttl, 2 * tick);
   o.json = c.json;
   o.open = (fpq_options){.project_dir = c.project, .backend = c.backend, .url = c.url};
-  return fpq__scheduler_run(&o, once);
+  return fpq_scheduler_run(&o, once);
 }

@@ -5,75 +5,14 @@
 #include <time.h>
 
 #include "cli.h"
-#include "alloc.h"
-#include "clock.h"
-#include "metrics.h"
-#include "worker.h"
+#include "fpq_worker.h"
 
-static const char worker_help[] =
-    "Usage: fpq worker start|stop|list [OPTIONS]\n"
-    "\n"
-    "  start   run a worker in the foreground until stopped (SIGTERM/SIGINT: finish running\n"
-    "          jobs, then exit 0; a second signal stops them now and puts them back)\n"
-    "  stop    ask workers to stop, on any machine that shares the backend\n"
-    "  list    show live workers\n"
-    "\n"
-    "Run 'fpq worker start --help' for the start options.\n";
 
-static const char start_help[] =
-    "Usage: fpq worker start [OPTIONS]\n"
-    "\n"
-    "Run jobs: one process with COUNT slots, each with a warm Python executor.\n"
-    "\n"
-    "Options:\n"
-    "  --count N             slots running jobs at once (default 1)\n"
-    "  --queues Q1,Q2,...    queues in strict priority order (default high,default,low)\n"
-    "  --burst               exit once nothing is left to do\n"
-    "  --isolation MODE      fork (default): a fresh child process per job;\n"
-    "                        none: run in the executor itself (fastest, least isolated)\n"
-    "  --name NAME           worker name (default HOSTNAME.PID)\n"
-    "  --timeout DURATION    default time limit for jobs without one (default: none)\n"
-    "  --lease SECONDS       a dead worker's jobs are retried after this long (default 15)\n"
-    "  --kill-grace SECONDS  between SIGTERM and SIGKILL for a job past its timeout (5)\n"
-    "  --stop-grace SECONDS  on stop, how long running jobs may finish (default: no limit)\n"
-    "  --quiet               log only problems\n"
-    "  --with-scheduler      also fire due schedules (see 'fpq scheduler --help')\n"
-    "  --metrics-port PORT   serve Prometheus metrics at http://HOST:PORT/metrics\n"
-    "  --metrics-host ADDR   address for --metrics-port (default 127.0.0.1)\n"
-    CLI_COMMON_HELP
-    "\n"
-    "Environment: FPQ_PYTHON chooses the Python interpreter of the executors.\n"
-    "\n"
-    "Examples:\n"
-    "  fpq worker start --count 4\n"
-    "  fpq worker start --burst --isolation none\n"
-    "  fpq worker start --with-scheduler\n";
 
-static const char stop_help[] =
-    "Usage: fpq worker stop [--name NAME | --all] [--now] [--wait] [OPTIONS]\n"
-    "\n"
-    "Ask workers to stop: they take no new jobs and exit when their running jobs finish\n"
-    "(--now: running jobs stop at once and go back to the queue).\n"
-    "\n"
-    "Options:\n"
-    "  --name NAME   the worker to stop (see 'fpq worker list')\n"
-    "  --all         every live worker\n"
-    "  --now         do not let running jobs finish\n"
-    "  --wait        wait until they have exited (up to 120 s)\n"
-    CLI_COMMON_HELP
-    "\n"
-    "Example:\n"
-    "  fpq worker stop --all --wait\n";
 
 enum { OPT_COUNT = 3000, OPT_QUEUES, OPT_BURST, OPT_ISOLATION, OPT_NAME, OPT_TIMEOUT,
        OPT_LEASE, OPT_KILL_GRACE, OPT_STOP_GRACE, OPT_QUIET, OPT_ALL, OPT_NOW, OPT_WAIT,
        OPT_PROMETHEUS, OPT_METRICS_PORT, OPT_METRICS_HOST, OPT_WITH_SCHEDULER };
-
-static int seconds_arg(const char *option, const char *arg, double *out) {
-  if (fpq__parse_duration(arg, out) == 0) return 0;
-  return cli_usage_error("worker start", "%s '%s' is not a duration: expected e.g. 30, 30s, "
-                         "5m", option, arg);
-}
 
 static int worker_start(int argc, char **argv) {
   static const struct option longopts[] = {
@@ -93,7 +32,7 @@ static int worker_start(int argc, char **argv) {
       CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   cli_common c = {0};
-  fpq__worker_options o = {.count = 1};
+  fpq_worker_options o = {.count = 1};
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -125,17 +64,20 @@ static int worker_start(int argc, char **argv) {
         break;
       }
       case OPT_TIMEOUT:
-        if (seconds_arg("--timeout", optarg, &o.default_timeout)) return EXIT_BAD_INPUT;
+        if (cli_duration_arg("worker start", "--timeout", optarg, &o.default_timeout))
+          return EXIT_BAD_INPUT;
         break;
       case OPT_LEASE:
-        if (seconds_arg("--lease", optarg, &o.lease)) return EXIT_BAD_INPUT;
+        if (cli_duration_arg("worker start", "--lease", optarg, &o.lease)) return EXIT_BAD_INPUT;
         if (o.lease < 3) return cli_usage_error("worker start", "--lease must be at least 3 s");
         break;
       case OPT_KILL_GRACE:
-        if (seconds_arg("--kill-grace", optarg, &o.kill_grace)) return EXIT_BAD_INPUT;
+        if (cli_duration_arg("worker start", "--kill-grace", optarg, &o.kill_grace))
+          return EXIT_BAD_INPUT;
         break;
       case OPT_STOP_GRACE:
-        if (seconds_arg("--stop-grace", optarg, &o.stop_grace)) return EXIT_BAD_INPUT;
+        if (cli_duration_arg("worker start", "--stop-grace", optarg, &o.stop_grace))
+          return EXIT_BAD_INPUT;
         break;
       case OPT_QUIET: o.quiet = 1; break;
       case OPT_WITH_SCHEDULER: o.with_scheduler = 1; break;
@@ -149,14 +91,14 @@ static int worker_start(int argc, char **argv) {
         break;
       }
       case OPT_METRICS_HOST: o.metrics_host = optarg; break;
-      case 'h': fputs(start_help, stdout); return 0;
+      case 'h': cli_print_help(stdout, "worker start"); return 0;
       default: return cli_getopt_error("worker start", argc, argv);
     }
   }
   if (optind != argc)
     return cli_usage_error("worker start", "unexpected argument '%s'", argv[optind]);
   o.open = (fpq_options){.project_dir = c.project, .backend = c.backend, .url = c.url};
-  return fpq__worker_run(&o);
+  return fpq_worker_run(&o);
 }
 
 static int live_workers(fpq_queue *q, fpq_worker_info **out, size_t *n) {
@@ -184,7 +126,7 @@ static int worker_stop(int argc, char **argv) {
       case OPT_ALL: all = 1; break;
       case OPT_NOW: now = 1; break;
       case OPT_WAIT: wait = 1; break;
-      case 'h': fputs(stop_help, stdout); return 0;
+      case 'h': cli_print_help(stdout, "worker stop"); return 0;
       default: return cli_getopt_error("worker stop", argc, argv);
     }
   }
@@ -211,7 +153,7 @@ static int worker_stop(int argc, char **argv) {
     goto done;
   }
   if (wait) {
-    double deadline = fpq__monotonic() + 120;
+    double deadline = cli_seconds(CLOCK_MONOTONIC) + 120;
     for (;;) {
       free(workers);
       workers = NULL;
@@ -219,7 +161,7 @@ static int worker_stop(int argc, char **argv) {
       int left = 0;
       for (size_t i = 0; i < n; i++) left += all || strcmp(workers[i].name, name) == 0;
       if (left == 0) break;
-      if (fpq__monotonic() > deadline) {
+      if (cli_seconds(CLOCK_MONOTONIC) > deadline) {
         code = cli_fail(FPQ_ETIMEDOUT, "%d worker(s) still running after 120 s", left);
         goto done;
       }
@@ -237,9 +179,7 @@ done:
 
 static int worker_list(int argc, char **argv) {
   cli_common c = {0};
-  int code = cli_parse_common(argc, argv, "worker list",
-                              "Usage: fpq worker list [OPTIONS]\n\nShow live workers.\n\n"
-                              CLI_COMMON_HELP "\nExample:\n  fpq worker list --json\n", &c);
+  int code = cli_parse_common(argc, argv, "worker list", &c);
   if (code >= 0) return code;
   json_t *m = cli_metrics(&c, &code);
   if (m == NULL) return code;
@@ -273,7 +213,7 @@ static int worker_list(int argc, char **argv) {
 
 int cmd_worker(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-    fputs(worker_help, argc < 2 ? stderr : stdout);
+    cli_print_help(argc < 2 ? stderr : stdout, "worker");
     return argc < 2 ? EXIT_BAD_INPUT : 0;
   }
   if (strcmp(argv[1], "start") == 0) return worker_start(argc - 1, argv + 1);
@@ -285,28 +225,16 @@ int cmd_worker(int argc, char **argv) {
 
 /* ---- metrics ---- */
 
-static const char metrics_help[] =
-    "Usage: fpq metrics [--json | --prometheus] [OPTIONS]\n"
-    "\n"
-    "Jobs per queue and status, the age of the oldest queued job, and live workers.\n"
-    "\n"
-    "Options:\n"
-    "  --prometheus   print Prometheus text exposition (what a worker's /metrics serves)\n"
-    CLI_COMMON_HELP
-    "\n"
-    "Examples:\n"
-    "  fpq metrics --json\n"
-    "  fpq metrics --prometheus\n";
 
 static int print_prometheus(const cli_common *c) {
   int code;
   fpq_queue *q = cli_open(c, &code);
   if (q == NULL) return code;
   char *text = NULL;
-  int rc = fpq__metrics_text(q, &text);
+  int rc = fpq_metrics_prometheus(q, &text);
   if (rc == 0) fputs(text, stdout);
   else code = cli_fail(rc, "%s", fpq_errmsg(q));
-  fpq__free(text);
+  free(text);
   fpq_close(q);
   return rc ? code : EXIT_DONE;
 }
@@ -322,7 +250,7 @@ int cmd_metrics(int argc, char **argv) {
     if (cli_common_option(&c, opt, optarg)) continue;
     if (opt == OPT_PROMETHEUS) prometheus = 1;
     else if (opt == 'h') {
-      fputs(metrics_help, stdout);
+      cli_print_help(stdout, "metrics");
       return 0;
     } else {
       return cli_getopt_error("metrics", argc, argv);

@@ -8,33 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "job.h"
-
-static const char usage[] =
-    "Usage: fpq COMMAND [OPTIONS]\n"
-    "\n"
-    "Queue, run and inspect FlowerPower pipeline jobs.\n"
-    "\n"
-    "Commands:\n"
-    "  enqueue PIPELINE          queue a run of a pipeline; prints the job id\n"
-    "  status [PIPELINE|id=ID]   show jobs (newest first) or one job\n"
-    "  result [PIPELINE|id=ID]   print a job's result (--wait to wait for it)\n"
-    "  cancel ID                 cancel a job that has not started\n"
-    "  requeue ID                queue a failed, stopped or canceled job again\n"
-    "  worker start|stop|list    run workers, stop them, list them\n"
-    "  schedule PIPELINE         run a pipeline on a cron schedule; prints the schedule id\n"
-    "  schedules list|remove|pause|resume|next   manage schedules\n"
-    "  scheduler                 fire due schedules (or: fpq worker start --with-scheduler)\n"
-    "  metrics                   counts per queue and status, workers\n"
-    "  version                   print the version\n"
-    "\n"
-    "Run 'fpq COMMAND --help' for a command's options. Exit codes: 0 done; 1 the job\n"
-    "failed, was not found or is not finished; 2 bad input; 3 backend unreachable.\n"
-    "\n"
-    "Example:\n"
-    "  id=$(fpq enqueue hello --inputs '{\"name\": \"Ada\"}')\n"
-    "  fpq worker start --burst\n"
-    "  fpq result id=$id\n";
+#include "help.h"
 
 int cli_common_option(cli_common *c, int opt, const char *arg) {
   switch (opt) {
@@ -97,15 +71,14 @@ fpq_queue *cli_open(const cli_common *c, int *exit_code) {
   return NULL;
 }
 
-int cli_parse_common(int argc, char **argv, const char *command, const char *help,
-                     cli_common *c) {
+int cli_parse_common(int argc, char **argv, const char *command, cli_common *c) {
   static const struct option longopts[] = {CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     if (cli_common_option(c, opt, optarg)) continue;
     if (opt == 'h') {
-      fputs(help, stdout);
+      cli_print_help(stdout, command);
       return EXIT_DONE;
     }
     return cli_getopt_error(command, argc, argv);
@@ -124,6 +97,12 @@ json_t *cli_metrics(const cli_common *c, int *exit_code) {
   free(text);
   fpq_close(q);
   return m;
+}
+
+int cli_duration_arg(const char *command, const char *option, const char *arg, double *out) {
+  char msg[256];
+  if (fpq_parse_duration(arg, out, msg, sizeof msg) == 0) return 0;
+  return cli_usage_error(command, "%s %s", option, msg);
 }
 
 const char *cli_id_arg(const char *arg) {
@@ -167,33 +146,15 @@ char *cli_json_arg(const char *option, const char *arg) {
   return buf;
 }
 
-int cli_merge_inputs(const char *command, char **run_json, const char *inputs) {
-  json_error_t e;
-  json_t *in = json_loads(inputs, JSON_REJECT_DUPLICATES, &e);
-  if (in == NULL) {
-    char why[256];
-    fpq__one_line(e.text, why, sizeof why);
-    return cli_usage_error(command, "--inputs is not valid JSON: %s at position %d", why,
-                           e.position);
-  }
-  if (!json_is_object(in)) {
-    json_decref(in);
-    return cli_usage_error(command, "--inputs must be a JSON object like '{\"x\": 1}'");
-  }
-  json_t *run = json_loads(*run_json ? *run_json : "{}", 0, NULL);
-  if (!json_is_object(run)) {
-    json_decref(run);
-    run = json_object();
-  }
-  json_t *cur = json_object_get(run, "inputs");
-  if (json_is_object(cur)) json_object_update(cur, in);
-  else json_object_set(run, "inputs", in);
-  json_decref(in);
-  char *text = json_dumps(run, JSON_COMPACT);
-  json_decref(run);
-  int rc = text ? fpq_job_set(run_json, text) : FPQ_ENOMEM;
-  free(text);
-  return rc ? cli_fail(rc, "out of memory") : 0;
+int cli_inputs_error(const char *command, int rc, const char *msg) {
+  if (rc == FPQ_EINVAL) return cli_usage_error(command, "--%s", msg); /* msg: "inputs ..." */
+  return cli_fail(rc, "%s", msg);
+}
+
+double cli_seconds(clockid_t clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void cli_format_duration(double s, char *buf, size_t len) {
@@ -254,9 +215,115 @@ void cli_print_job_detail(const fpq_job *job) {
   if (job->error_json) printf("error:       %s\n", job->error_json);
 }
 
+/* ---- help ---- */
+
+/* A label longer than this does not widen its list's column: three spaces follow it. */
+#define LABEL_MAX 24
+
+/* Prints text whose lines after the first start at column indent, as help.h's texts
+ * break their lines with '\n'. */
+static void put_lines(FILE *out, const char *text, int indent) {
+  for (const char *p = text;;) {
+    const char *nl = strchr(p, '\n');
+    fprintf(out, "%.*s\n", nl ? (int)(nl - p) : (int)strlen(p), p);
+    if (nl == NULL) return;
+    p = nl + 1;
+    fprintf(out, "%*s", indent, "");
+  }
+}
+
+static void option_label(const cli_help_option *o, char *buf, size_t len) {
+  snprintf(buf, len, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->flag,
+           o->metavar ? " " : "", o->metavar ? o->metavar : "");
+}
+
+static int widest_option(const cli_help_option *o, int width) {
+  for (; o && o->flag; o++) {
+    char label[80];
+    option_label(o, label, sizeof label);
+    if ((int)strlen(label) > width) width = (int)strlen(label);
+  }
+  return width;
+}
+
+static void put_options(FILE *out, const char *title, const cli_help_option *o, int width) {
+  fprintf(out, "%s:\n", title);
+  for (; o->flag; o++) {
+    char label[80];
+    option_label(o, label, sizeof label);
+    fprintf(out, "  %-*s", width, label);
+    put_lines(out, o->help, 2 + width);
+  }
+}
+
+static void put_examples(FILE *out, const char *const *examples) {
+  for (; examples && *examples; examples++) {
+    fputs("  ", out);
+    put_lines(out, *examples, 2);
+  }
+}
+
+static size_t count_examples(const char *const *examples) {
+  size_t n = 0;
+  while (examples && examples[n]) n++;
+  return n;
+}
+
+void cli_print_help(FILE *out, const char *command) {
+  const cli_help *h = cli_help_find(command);
+  if (h == NULL) abort(); /* every command calls with its own name: a missing entry is a bug */
+  size_t all_n;
+  const cli_help *all = cli_help_all(&all_n);
+  fprintf(out, "Usage: %s\n", h->usage);
+  if (h->summary) {
+    fputc('\n', out);
+    put_lines(out, h->summary, 0);
+  }
+  /* A group lists its members, in one column wide enough for their labels. */
+  int width = 0, members = 0;
+  size_t examples = count_examples(h->examples);
+  for (size_t i = 0; i < all_n; i++) {
+    if (!cli_help_in_group(&all[i], h->command)) continue;
+    int len = (int)strlen(all[i].label);
+    if (len <= LABEL_MAX && len > width) width = len;
+    if (h->examples == NULL) examples += count_examples(all[i].examples);
+    members++;
+  }
+  if (members) {
+    fputs("\nCommands:\n", out);
+    for (size_t i = 0; i < all_n; i++) {
+      if (!cli_help_in_group(&all[i], h->command)) continue;
+      int len = (int)strlen(all[i].label);
+      fprintf(out, "  %s%*s", all[i].label, len <= LABEL_MAX ? width + 3 - len : 3, "");
+      put_lines(out, all[i].brief, 2 + width + 3);
+    }
+  }
+  /* The command's options and the common ones share one column. */
+  if (h->options || h->common) {
+    width = widest_option(h->options, 0);
+    if (h->common) width = widest_option(cli_help_common(), width);
+    width += 2;
+    fputc('\n', out);
+    if (h->options) put_options(out, "Options", h->options, width);
+    if (h->common) put_options(out, "Common options", cli_help_common(), width);
+  }
+  if (h->notes) {
+    fputc('\n', out);
+    put_lines(out, h->notes, 0);
+  }
+  if (examples) {
+    fprintf(out, "\n%s:\n", examples == 1 ? "Example" : "Examples");
+    put_examples(out, h->examples);
+    for (size_t i = 0; h->examples == NULL && i < all_n; i++)
+      if (cli_help_in_group(&all[i], h->command)) put_examples(out, all[i].examples);
+  }
+}
+
 static int cmd_version(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
+  if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    cli_print_help(stdout, "version");
+    return 0;
+  }
   printf("fpq %s\n", fpq_version());
   return 0;
 }
@@ -273,7 +340,7 @@ int main(int argc, char **argv) {
   };
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "help") == 0) {
-    fputs(usage, argc < 2 ? stderr : stdout);
+    cli_print_help(argc < 2 ? stderr : stdout, "");
     return argc < 2 ? EXIT_BAD_INPUT : 0;
   }
   if (strcmp(argv[1], "--version") == 0) return cmd_version(0, NULL);

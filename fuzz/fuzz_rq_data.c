@@ -1,5 +1,5 @@
 /* libFuzzer target for the rq backend's reading of what other RQ clients wrote
- * (src/rq_format.c): a job hash's `data` (zlib or not, JSON or a pickle or anything),
+ * (src/backend/rq/format.c): a job hash's `data` (zlib or not, JSON or a pickle or anything),
  * base64, and pub/sub command payloads. Checked beyond the sanitizers:
  *   - data that is refused gets FPQ_EFORMAT and one line saying why;
  *   - data that is read can be written back and read again to the same job fields;
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "fpq.h"
-#include "rq_format.h"
+#include "backend/rq/format.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

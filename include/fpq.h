@@ -62,6 +62,35 @@ FPQ_EXPORT const char *fpq_err_name(int err);
 #define FPQ_RUN_MAX (1 << 20)     /* run kwargs JSON: 1 MiB */
 #define FPQ_RESULT_MAX (256 << 20) /* encoded result or error: 256 MiB */
 
+/* ---- durations and times as people type them -------------------------------------- */
+
+/* Parses a duration: "90" (seconds), "90s", "10m", "2h", "1d", "250ms", "1.5h", or a sum
+ * largest unit first ("1h30m", "1m30s500ms"). Returns 0 and sets *seconds, or FPQ_EINVAL
+ * with one line in msg (may be NULL), e.g. "'soon' is not a duration: expected e.g. 30s,
+ * 10m, 2h"; callers put the option's name in front. */
+FPQ_EXPORT int fpq_parse_duration(const char *text, double *seconds, char *msg,
+                                  size_t msglen);
+/* Parses an ISO 8601 instant (RFC 3339, plus ISO's optional seconds and colon-less
+ * offsets): "2026-12-01T02:00:00Z", "2026-12-01t02:00z", "2026-12-01 03:00:00.25+01:00",
+ * "2026-12-01T07:30:00+0530". No offset means UTC. The date, 'T' (or 't', or a space) and
+ * HH:MM are required; years 0001-9999, seconds 00-59, digits ASCII only. Returns 0 and
+ * sets *epoch (UTC epoch seconds with the fraction), or FPQ_EINVAL with one line in msg
+ * (may be NULL): "'tomorrow' is not an ISO 8601 time: expected e.g. 2026-12-01T02:00:00Z". */
+FPQ_EXPORT int fpq_parse_time(const char *text, double *epoch, char *msg, size_t msglen);
+
+/* Bytes fpq_format_time needs: RQ's form is 27 characters and a NUL. */
+#define FPQ_TIME_TEXT_MAX 32
+/* Writes epoch seconds t in RQ's timestamp form, UTC with microseconds:
+ * "2026-07-01T02:00:00.000000Z" (what JSON output and the rq backend hold). Returns 0, or
+ * FPQ_EINVAL with buf "" for t <= 0 (unset), NaN, past year 9999, or len below
+ * FPQ_TIME_TEXT_MAX. */
+FPQ_EXPORT int fpq_format_time(double t, char *buf, size_t len);
+/* Writes instant t (epoch seconds) as wall-clock time in an IANA zone with its UTC offset
+ * then: "2026-03-29 03:00:00 +02:00" (zone NULL or "": UTC). Returns 0, or FPQ_EINVAL with
+ * buf "" for an unknown zone, t outside years 0001-9999 or a buf too short for it
+ * (FPQ_TIME_TEXT_MAX bytes are enough). */
+FPQ_EXPORT int fpq_format_zoned_time(int64_t t, const char *zone, char *buf, size_t len);
+
 /* ---- statuses and priorities ------------------------------------------------------ */
 
 /* RQ's statuses, in RQ's spelling (fpq_status_name). */
@@ -102,6 +131,9 @@ FPQ_EXPORT int fpq_priority_parse(const char *name, fpq_priority *out);
 
 /* ---- the job record --------------------------------------------------------------- */
 
+/* The one function a job runs (RQ's `func_name`): it runs a FlowerPower pipeline. */
+#define FPQ_TASK_FUNC "flowerpower_job_queue.tasks.run_pipeline"
+
 /* One job. Strings are owned by the job (freed by fpq_job_free); NULL means unset.
  * Times are UTC epoch seconds with microseconds; 0 means unset. */
 typedef struct fpq_job {
@@ -127,7 +159,7 @@ typedef struct fpq_job {
   char *worker;         /* worker that runs or ran it */
   char *result_json;    /* codec-encoded return value (finished) */
   char *error_json;     /* {"type":..,"message":..,"traceback":..} (failed, retried) */
-  char *func;           /* callable; NULL means flowerpower_job_queue.tasks.run_pipeline */
+  char *func;           /* callable; NULL means FPQ_TASK_FUNC */
 } fpq_job;
 
 /* Returns a job with status queued, priority medium, run_json "{}" and the retry fields
@@ -140,8 +172,10 @@ FPQ_EXPORT fpq_job *fpq_job_dup(const fpq_job *job);
 FPQ_EXPORT void fpq_jobs_free(fpq_job **jobs, size_t n);
 /* Sets a string field (copies value; NULL clears). Returns 0 or FPQ_ENOMEM. */
 FPQ_EXPORT int fpq_job_set(char **field, const char *value);
-/* Fills id with a fresh uuid4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"). */
-FPQ_EXPORT void fpq_job_new_id(char id[FPQ_ID_MAX + 1]);
+/* Fills id with a fresh uuid4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"). Returns 0, or
+ * FPQ_EIO with id "" when the system gives no random bytes (no getrandom and no
+ * /dev/urandom): an id that might repeat is never made up. */
+FPQ_EXPORT int fpq_job_new_id(char id[FPQ_ID_MAX + 1]);
 
 /* Validation: 0, or FPQ_EINVAL with one line in msg naming the value and what was
  * expected (msg may be NULL). */
@@ -158,6 +192,15 @@ FPQ_EXPORT int fpq_job_validate(const fpq_job *job, char *msg, size_t msglen);
  * Returns 0, or FPQ_EINVAL with one line in msg naming the bad field. */
 FPQ_EXPORT int fpq_job_apply_run_config(fpq_job *job, const char *json, char *msg,
                                         size_t msglen);
+
+/* Merges a JSON object of pipeline inputs into the run kwargs' "inputs", key by key over
+ * what is there (e.g. from fpq_job_apply_run_config): `fpq enqueue --inputs`. The result
+ * is checked with the rest of the job at enqueue. Returns 0, or FPQ_EINVAL with one line
+ * in msg that starts with the argument's name, so a command line can put "--" before it:
+ * "inputs is not valid JSON: ... at position 4", "inputs must be a JSON object like
+ * '{"x": 1}'"; FPQ_ENOMEM. */
+FPQ_EXPORT int fpq_job_merge_inputs(fpq_job *job, const char *inputs_json, char *msg,
+                                    size_t msglen);
 
 /* JSON form of a job (the one `fpq status --json` prints). Caller frees with free(). */
 FPQ_EXPORT char *fpq_job_to_json(const fpq_job *job);
@@ -178,6 +221,29 @@ typedef struct fpq_options {
   int create;              /* create the SQLite file and its directory if missing */
 } fpq_options;
 
+/* Settings resolved as fpq_open resolves them, without connecting (for tools that need
+ * to know where a project's queue is, or read a setting, before or without opening it). */
+typedef struct fpq_config fpq_config;
+/* Always sets *out (NULL only when out of memory): on error read fpq_config_errmsg(*out)
+ * and fpq_config_errfield(*out), then fpq_config_free it. Returns 0, FPQ_ECONFIG or
+ * FPQ_EINVAL. */
+FPQ_EXPORT int fpq_config_resolve(fpq_config **out, const fpq_options *opts);
+FPQ_EXPORT void fpq_config_free(fpq_config *c);
+FPQ_EXPORT const char *fpq_config_errmsg(const fpq_config *c);
+/* The setting an error is about ("project_dir", "backend", "url", "conf/job_queue.yml"),
+ * or "". */
+FPQ_EXPORT const char *fpq_config_errfield(const fpq_config *c);
+/* Resolved values, owned by c: backend name, URL, absolute project directory. */
+FPQ_EXPORT const char *fpq_config_backend(const fpq_config *c);
+FPQ_EXPORT const char *fpq_config_url(const fpq_config *c);
+FPQ_EXPORT const char *fpq_config_project_dir(const fpq_config *c);
+/* A setting by dotted key ("backends.jsonl.path"): the environment's FPQ_<KEY> when set,
+ * else conf/job_queue.yml's value, else NULL. Owned by c or the environment. */
+FPQ_EXPORT const char *fpq_config_get(const fpq_config *c, const char *key);
+/* The i-th key of conf/job_queue.yml in file order (sequences joined with ","), NULL past
+ * the end; owned by c. */
+FPQ_EXPORT const char *fpq_config_key(const fpq_config *c, size_t i);
+
 /* ---- the queue handle ------------------------------------------------------------------ */
 
 typedef struct fpq_queue fpq_queue;
@@ -191,6 +257,8 @@ FPQ_EXPORT void fpq_close(fpq_queue *q);
 /* The last error's detail, in the backend's own words; "" after success. Owned by q. */
 FPQ_EXPORT const char *fpq_errmsg(const fpq_queue *q);
 FPQ_EXPORT int fpq_errcode(const fpq_queue *q);
+/* The setting or field the last error is about ("backend", "url", ...), or "". */
+FPQ_EXPORT const char *fpq_errfield(const fpq_queue *q);
 /* Resolved settings, owned by q: backend name, URL, absolute project directory. */
 FPQ_EXPORT const char *fpq_backend_name(const fpq_queue *q);
 FPQ_EXPORT const char *fpq_url(const fpq_queue *q);
@@ -230,6 +298,9 @@ FPQ_EXPORT int fpq_counts(fpq_queue *q, fpq_queue_counts **out, size_t *n);
 /* Metrics as one JSON object (counts, workers, throughput, run-time percentiles);
  * caller frees with free(). */
 FPQ_EXPORT int fpq_metrics_json(fpq_queue *q, char **out);
+/* The same metrics in Prometheus' text exposition format 0.0.4 (what a worker's /metrics
+ * serves); caller frees with free(). */
+FPQ_EXPORT int fpq_metrics_prometheus(fpq_queue *q, char **out);
 
 /* ---- worker API ------------------------------------------------------------------------- */
 
@@ -343,6 +414,9 @@ FPQ_EXPORT char *fpq_schedule_to_json(const fpq_schedule *s);
  * takes its `schedule` field as the trigger when s->trigger is still unset. */
 FPQ_EXPORT int fpq_schedule_apply_run_config(fpq_schedule *s, const char *json, char *msg,
                                              size_t msglen);
+/* fpq_job_merge_inputs for the run kwargs each fire's job gets. */
+FPQ_EXPORT int fpq_schedule_merge_inputs(fpq_schedule *s, const char *inputs_json, char *msg,
+                                         size_t msglen);
 /* Checks a trigger and zone: 0, or FPQ_EINVAL with one line in msg naming the bad field
  * ("minute field '60': value out of range 0-59"). */
 FPQ_EXPORT int fpq_trigger_validate(const char *trigger, const char *timezone, char *msg,

@@ -47,6 +47,12 @@ typedef struct fpq_backend_settings {
   const char *project_dir; /* absolute */
   int create;              /* create storage that does not exist yet */
   double connect_timeout;  /* seconds */
+  /* The backend's own section of conf/job_queue.yml (backends.NAME.KEY: VALUE, each
+   * overridden by FPQ_BACKENDS_NAME_KEY), as NULL-terminated pairs: options[0] a key
+   * without the "backends.NAME." prefix, options[1] its value, ... The keys `library`
+   * and `adapter`, which say where the backend comes from, are left out. Never NULL.
+   * Borrowed for the call to open(). */
+  const char *const *options;
 } fpq_backend_settings;
 
 typedef struct fpq_take_args {
@@ -151,6 +157,27 @@ struct fpq_backend_methods {
   int (*ended_since)(fpq_backend *b, double since, int limit, fpq_run_record **out,
                      size_t *n);
 };
+
+/* Adds a backend to the core's registry at run time (built-in backends are there
+ * already; C plugins named in the conf file are loaded on first use). The name must be
+ * 1-63 of A-Z a-z 0-9 _ - and free. Returns 0, FPQ_EEXIST when the name is taken,
+ * FPQ_EINVAL for a bad name, a version newer than this core or a missing open/close.
+ * The methods must stay valid for the life of the process. */
+FPQ_EXPORT int fpq_backend_add(const struct fpq_backend_methods *m);
+
+/* Comma-separated names of the registered backends ("sqlite, rq, ..."), into buf. */
+FPQ_EXPORT void fpq_backend_names(char *buf, size_t len);
+
+/* Backends written in another language. The conf file may name a backend's code as
+ * `backends.NAME.adapter: "package.module:Class"` (a Python QueueAdapter). A host that
+ * can run such code (the Python package's extension) installs a loader; the core calls
+ * it the first time NAME is asked for, and the loader registers a backend called NAME
+ * (fpq_backend_add) and returns 0, or returns an FPQ_E* code with one line in err.
+ * Without a loader (the fpq program) such a backend is refused with a message that says
+ * where it can be used. NULL removes the loader. */
+typedef int (*fpq_adapter_loader_fn)(const char *name, const char *spec, char *err,
+                                     size_t errlen);
+FPQ_EXPORT void fpq_set_adapter_loader(fpq_adapter_loader_fn loader);
 
 /* The retry rule every backend applies to a job whose worker died: returns the status it
  * moves to (scheduled, queued or failed) and sets *run_at for scheduled. */

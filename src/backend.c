@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "builtin_backends.h"
 #include "job.h"
 
 #define MAX_BACKENDS 32
@@ -19,10 +20,20 @@ static const struct fpq_backend_methods *registry[MAX_BACKENDS];
 static size_t registry_len;
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
+static fpq_adapter_loader_fn adapter_loader; /* guarded by registry_lock */
+
+/* Backend names become conf keys (backends.NAME.*) and environment variable names
+ * (FPQ_BACKENDS_NAME_*): keep them to characters both can hold. */
+static int valid_name(const char *name) {
+  size_t n = strlen(name);
+  return n >= 1 && n <= 63 &&
+         strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
 
 static int add_locked(const struct fpq_backend_methods *m) {
-  if (m == NULL || m->name == NULL || m->version < 1 || m->version > FPQ_BACKEND_VERSION ||
-      m->handle_size < sizeof(fpq_backend) || m->open == NULL || m->close == NULL)
+  if (m == NULL || m->name == NULL || !valid_name(m->name) || m->version < 1 ||
+      m->version > FPQ_BACKEND_VERSION || m->handle_size < sizeof(fpq_backend) ||
+      m->open == NULL || m->close == NULL)
     return FPQ_EINVAL;
   for (size_t i = 0; i < registry_len; i++)
     if (strcmp(registry[i]->name, m->name) == 0) return FPQ_EEXIST;
@@ -30,10 +41,6 @@ static int add_locked(const struct fpq_backend_methods *m) {
   registry[registry_len++] = m;
   return 0;
 }
-
-#ifdef FPQ_HAVE_RQ
-extern const struct fpq_backend_methods fpq__rq_methods;
-#endif
 
 static void register_builtins(void) {
   pthread_mutex_lock(&registry_lock);
@@ -51,6 +58,16 @@ int fpq__backend_add(const struct fpq_backend_methods *m) {
   pthread_mutex_unlock(&registry_lock);
   return rc;
 }
+
+int fpq_backend_add(const struct fpq_backend_methods *m) { return fpq__backend_add(m); }
+
+void fpq_set_adapter_loader(fpq_adapter_loader_fn loader) {
+  pthread_mutex_lock(&registry_lock);
+  adapter_loader = loader;
+  pthread_mutex_unlock(&registry_lock);
+}
+
+void fpq_backend_names(char *buf, size_t len) { fpq__backend_names(buf, len); }
 
 void fpq__backend_names(char *buf, size_t len) {
   pthread_once(&builtins_once, register_builtins);
@@ -116,6 +133,50 @@ static const struct fpq_backend_methods *load_plugin(const char *name, const cha
   return lookup(name);
 }
 
+/* Appends to names (", "-joined) the backends conf/job_queue.yml declares
+ * (backends.NAME.library or backends.NAME.adapter) that are not registered yet, so a
+ * mistyped name is answered with every name that would have worked. */
+static void add_declared_names(const fpq__config *c, char *names, size_t len) {
+  for (size_t i = 0; i < c->nsettings; i++) {
+    const char *key = c->settings[i].key;
+    if (strncmp(key, "backends.", 9) != 0) continue;
+    const char *name = key + 9, *dot = strchr(name, '.');
+    if (dot == NULL || (strcmp(dot, ".library") != 0 && strcmp(dot, ".adapter") != 0)) continue;
+    char one[64];
+    snprintf(one, sizeof one, "%.*s", (int)(dot - name), name);
+    if (lookup(one) != NULL) continue;
+    char listed[70];
+    snprintf(listed, sizeof listed, ", %s", one);
+    size_t used = strlen(names);
+    if (strstr(names, listed) == NULL && strncmp(names, listed + 2, strlen(one) + 1) != 0 &&
+        used + strlen(listed) < len)
+      snprintf(names + used, len - used, "%s", listed);
+  }
+}
+
+/* A backend whose code is in another language: the host's loader registers it. */
+static const struct fpq_backend_methods *load_adapter(const char *name, const char *spec,
+                                                      char *err, size_t errlen) {
+  pthread_mutex_lock(&registry_lock);
+  fpq_adapter_loader_fn loader = adapter_loader;
+  pthread_mutex_unlock(&registry_lock);
+  char q[80];
+  fpq__quote(spec, q, sizeof q);
+  if (loader == NULL) {
+    snprintf(err, errlen, "backend '%s' is a Python adapter ('%s'): this program runs C "
+             "backends only; use flowerpower-queue or the Python API, which run the same "
+             "engine with it", name, q);
+    return NULL;
+  }
+  err[0] = '\0';
+  int rc = loader(name, spec, err, errlen);
+  const struct fpq_backend_methods *m = rc == 0 ? lookup(name) : NULL;
+  if (m == NULL && err[0] == '\0')
+    snprintf(err, errlen, "backend '%s': adapter '%s' did not register a backend of that "
+             "name", name, q);
+  return m;
+}
+
 const struct fpq_backend_methods *fpq__backend_find(const fpq__config *c, const char *name,
                                                     char *err, size_t errlen) {
   pthread_once(&builtins_once, register_builtins);
@@ -125,8 +186,12 @@ const struct fpq_backend_methods *fpq__backend_find(const fpq__config *c, const 
   snprintf(key, sizeof key, "backends.%s.library", name);
   const char *path = c ? fpq__config_get(c, key) : NULL;
   if (path) return load_plugin(name, path, err, errlen);
-  char names[256], q[80];
+  snprintf(key, sizeof key, "backends.%s.adapter", name);
+  const char *spec = c ? fpq__config_get(c, key) : NULL;
+  if (spec) return load_adapter(name, spec, err, errlen);
+  char names[512], q[80];
   fpq__backend_names(names, sizeof names);
+  if (c) add_declared_names(c, names, sizeof names);
   fpq__quote(name, q, sizeof q);
   snprintf(err, errlen, "backend '%s' is not known: expected one of %s (or a plugin under "
            "backends: in conf/job_queue.yml)", q, names);

@@ -56,7 +56,4 @@ int fpq__backend_lease_release(fpq_backend *b, const char *name, const char *own
 int fpq__backend_ended_since(fpq_backend *b, double since, int limit, fpq_run_record **out,
                              size_t *n);
 
-/* The built-in backends. */
-extern const struct fpq_backend_methods fpq__sqlite_methods;
-
 #endif /* FPQ_BACKEND_INTERNAL_H */

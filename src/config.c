@@ -312,10 +312,12 @@ static int load_conf_file(fpq__config *c) {
   size_t len;
   int rc = fpq__read_file(path, CONF_MAX_BYTES, &text, &len, c->errmsg, sizeof c->errmsg);
   if (rc == FPQ_ENOTFOUND) return 0;
-  if (rc) return rc;
-  rc = fpq__settings_parse(text, len, 0, &c->settings, &c->nsettings, c->errmsg,
-                           sizeof c->errmsg);
-  fpq__free(text);
+  if (rc == 0) {
+    rc = fpq__settings_parse(text, len, 0, &c->settings, &c->nsettings, c->errmsg,
+                             sizeof c->errmsg);
+    fpq__free(text);
+  }
+  if (rc) snprintf(c->errfield, sizeof c->errfield, "%s", CONF_FILE);
   return rc;
 }
 
@@ -333,6 +335,25 @@ static const char *env_value(const char *key) {
 const char *fpq__config_get(const fpq__config *c, const char *key) {
   const char *v = env_value(key);
   return v ? v : fpq__settings_get(c->settings, c->nsettings, key);
+}
+
+int fpq__config_section(const fpq__config *c, const char *prefix, const char *const *skip,
+                        const char ***out) {
+  size_t plen = strlen(prefix), n = 0;
+  const char **pairs = fpq__calloc(2 * c->nsettings + 1, sizeof *pairs);
+  *out = pairs;
+  if (pairs == NULL) return FPQ_ENOMEM;
+  for (size_t i = 0; i < c->nsettings; i++) {
+    const char *key = c->settings[i].key;
+    if (strncmp(key, prefix, plen) != 0 || key[plen] == '\0') continue;
+    int skipped = 0;
+    for (const char *const *s = skip; s && *s && !skipped; s++) skipped = strcmp(key + plen, *s) == 0;
+    if (skipped) continue;
+    pairs[n++] = key + plen;
+    pairs[n++] = fpq__config_get(c, key);
+  }
+  pairs[n] = NULL;
+  return 0;
 }
 
 /* A setting and the rank of the source it came from: 0 flag, 1 environment, 2 conf file,
@@ -381,6 +402,7 @@ static int resolve_backend(fpq__config *c, const fpq_options *o) {
     fpq__quote(backend, q, sizeof q);
     snprintf(c->errmsg, sizeof c->errmsg, "backend name '%s' is too long: at most %zu characters",
              q, sizeof c->backend - 1);
+    snprintf(c->errfield, sizeof c->errfield, "backend");
     return FPQ_EINVAL;
   }
   snprintf(c->backend, sizeof c->backend, "%s", backend);
@@ -391,6 +413,7 @@ static int resolve_backend(fpq__config *c, const fpq_options *o) {
         strcmp(scheme, backend) != 0) {
       char q[80];
       fpq__quote(url, q, sizeof q);
+      snprintf(c->errfield, sizeof c->errfield, "url");
       snprintf(c->errmsg, sizeof c->errmsg,
                "URL '%s' does not fit backend '%s': expected %s", q, backend,
                strcmp(backend, "sqlite") == 0 ? "sqlite:///abs/path.db"
@@ -413,12 +436,14 @@ int fpq__config_resolve(fpq__config *c, const fpq_options *o) {
   if (realpath(dir, c->project_dir) == NULL) {
     char q[80];
     fpq__quote(dir, q, sizeof q);
+    snprintf(c->errfield, sizeof c->errfield, "project_dir");
     snprintf(c->errmsg, sizeof c->errmsg, "project directory '%s' cannot be used: %s", q,
              strerror(errno));
     return FPQ_ECONFIG;
   }
   struct stat st;
   if (stat(c->project_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    snprintf(c->errfield, sizeof c->errfield, "project_dir");
     snprintf(c->errmsg, sizeof c->errmsg, "project directory '%.300s' is not a directory",
              c->project_dir);
     return FPQ_ECONFIG;
@@ -435,4 +460,36 @@ void fpq__config_free(fpq__config *c) {
   fpq__settings_free(c->settings, c->nsettings);
   c->settings = NULL;
   c->nsettings = 0;
+}
+
+/* ---- the public view (fpq.h): settings resolved without connecting ---- */
+
+struct fpq_config {
+  fpq__config c;
+};
+
+int fpq_config_resolve(fpq_config **out, const fpq_options *opts) {
+  fpq_config *cfg = fpq__calloc(1, sizeof *cfg);
+  *out = cfg;
+  if (cfg == NULL) return FPQ_ENOMEM;
+  fpq_options none = {0};
+  return fpq__config_resolve(&cfg->c, opts ? opts : &none);
+}
+
+void fpq_config_free(fpq_config *cfg) {
+  if (cfg == NULL) return;
+  fpq__config_free(&cfg->c);
+  fpq__free(cfg);
+}
+
+const char *fpq_config_errmsg(const fpq_config *cfg) { return cfg ? cfg->c.errmsg : "out of memory"; }
+const char *fpq_config_errfield(const fpq_config *cfg) { return cfg ? cfg->c.errfield : ""; }
+const char *fpq_config_backend(const fpq_config *cfg) { return cfg->c.backend; }
+const char *fpq_config_url(const fpq_config *cfg) { return cfg->c.url ? cfg->c.url : ""; }
+const char *fpq_config_project_dir(const fpq_config *cfg) { return cfg->c.project_dir; }
+const char *fpq_config_get(const fpq_config *cfg, const char *key) {
+  return fpq__config_get(&cfg->c, key);
+}
+const char *fpq_config_key(const fpq_config *cfg, size_t i) {
+  return i < cfg->c.nsettings ? cfg->c.settings[i].key : NULL;
 }

@@ -20,6 +20,7 @@ typedef struct fpq__config {
   fpq__setting *settings;     /* from conf/job_queue.yml, owned */
   size_t nsettings;
   char errmsg[512];
+  char errfield[64];          /* the setting errmsg is about: "backend", "url", ... */
 } fpq__config;
 
 /* Resolves everything; returns 0, or FPQ_ECONFIG / FPQ_EINVAL / FPQ_ENOMEM with one line
@@ -29,6 +30,13 @@ void fpq__config_free(fpq__config *c);
 /* The environment's FPQ_<KEY> (upper case, '.' as '_') if set, else the conf file's value,
  * else NULL. Owned by c or the environment. */
 const char *fpq__config_get(const fpq__config *c, const char *key);
+/* The settings under a section ("backends.jsonl."), each overridden by the environment
+ * as fpq__config_get does, as a NULL-terminated array of pairs: key without the prefix,
+ * value. Keys listed in skip (NULL-terminated, may be NULL) are left out. The strings are
+ * owned by c and the environment; the caller frees the array with fpq__free. Returns 0
+ * or FPQ_ENOMEM. */
+int fpq__config_section(const fpq__config *c, const char *prefix, const char *const *skip,
+                        const char ***out);
 /* Parses YAML text into settings (exposed for tests and the fuzz target). Strict mode
  * (our conf file) refuses what settings cannot hold; lenient mode (a pipeline's YAML,
  * which is FlowerPower's) skips it. Returns 0 or FPQ_ECONFIG with one line in err; *out

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "clock.h"
 
 struct cron_spec {
   uint64_t sec, min; /* bits 0-59 */
@@ -494,58 +495,27 @@ static int parse_interval(const char *text, int64_t *out, char *err, size_t errl
   return 0;
 }
 
-static const char *digits(const char *p, int n, int *out) {
-  int v = 0;
-  for (int i = 0; i < n; i++, p++) {
-    if (!is_digit(*p)) return NULL;
-    v = v * 10 + (*p - '0');
-  }
-  *out = v;
-  return p;
-}
-
-/* ISO 8601: YYYY-MM-DDTHH:MM[:SS] then Z, +-HH:MM, +-HHMM, +-HH or nothing. */
+/* "at <ISO 8601>": clock.c reads the time (one reader for the whole engine, its rule
+ * stated there); a time without offset is wall-clock time in the trigger's zone. A
+ * trigger fires at whole seconds, so a fraction fires at the next whole second: never
+ * before the instant written. */
 static int parse_at(const char *text, const fpq__tz *tz, int64_t *out, char *err, size_t errlen) {
-  int y, mo, d, h, mi, s = 0, oh = 0, om = 0, has_off = 0, sign = 1;
-  const char *p = text;
-  size_t len = strlen(text);
-  const char *expect =
+  static const char expect[] =
       " (expected ISO 8601 like 2026-12-01T02:00:00Z, "
       "2026-12-01T02:00:00+01:00 or a local 2026-12-01T02:00:00)";
-
-  if (!(p = digits(p, 4, &y)) || *p++ != '-' || !(p = digits(p, 2, &mo)) || *p++ != '-' ||
-      !(p = digits(p, 2, &d)) || (*p != 'T' && *p != 't' && *p != ' ') ||
-      !(p = digits(p + 1, 2, &h)) || *p++ != ':' || !(p = digits(p, 2, &mi)))
-    return fail(err, errlen, "at '%.*s': malformed date-time%s", clip(len), text, expect);
-  if (*p == ':' && !(p = digits(p + 1, 2, &s)))
-    return fail(err, errlen, "at '%.*s': malformed seconds%s", clip(len), text, expect);
-  if (*p == '.' || *p == ',')
-    return fail(err, errlen, "at '%.*s': fractional seconds are not supported", clip(len), text);
-  if (*p == 'Z' || *p == 'z') {
-    has_off = 1;
-    p++;
-  } else if (*p == '+' || *p == '-') {
-    has_off = 1;
-    sign = *p++ == '-' ? -1 : 1;
-    if (!(p = digits(p, 2, &oh)))
-      return fail(err, errlen, "at '%.*s': malformed UTC offset%s", clip(len), text, expect);
-    if (*p == ':') p++;
-    if (is_digit(*p) && !(p = digits(p, 2, &om)))
-      return fail(err, errlen, "at '%.*s': malformed UTC offset%s", clip(len), text, expect);
-  }
-  if (*p)
-    return fail(err, errlen, "at '%.*s': unexpected text '%.*s'%s", clip(len), text,
-                clip(strlen(p)), p, expect);
-  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > fpq__days_in_month(y, mo))
-    return fail(err, errlen, "at '%.*s': no such date", clip(len), text);
-  if (h > 23 || mi > 59 || s > 59)
-    return fail(err, errlen, "at '%.*s': time out of range (00:00:00-23:59:59)", clip(len), text);
-  if (oh > 23 || om > 59)
-    return fail(err, errlen, "at '%.*s': UTC offset out of range (-23:59 to +23:59)", clip(len),
-                text);
-  int64_t local = fpq__days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
-  if (has_off) {
-    *out = local - sign * (oh * 3600 + om * 60);
+  int len = clip(strlen(text));
+  fpq__iso_time t;
+  const char *stop = text;
+  int why = fpq__scan_iso8601(text, &t, &stop);
+  if (why == FPQ__ISO_TRAILING)
+    return fail(err, errlen, "at '%.*s': unexpected text '%.*s'%s", len, text,
+                clip(strlen(stop)), stop, expect);
+  if (why)
+    return fail(err, errlen, "at '%.*s': %s%s", len, text, fpq__iso_error(why),
+                why < FPQ__ISO_DATE ? expect : ""); /* syntax: show the forms */
+  int64_t local = t.local + (t.fraction > 0);
+  if (t.zone) {
+    *out = local - t.offset;
   } else {
     /* Same DST rule as cron: a skipped time fires when the gap ends, a
      * repeated one at its first occurrence. */

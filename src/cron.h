@@ -6,7 +6,8 @@
  *   cron      "30 9-17 * * MON-FRI", or 6 fields with leading seconds
  *   macro     @yearly @annually @monthly @weekly @daily @midnight @hourly
  *   interval  "every 15m", "every 1h30m" (units d h m s, real elapsed time)
- *   one-shot  "at 2026-12-01T02:00:00Z" (Z or +-HH:MM; naive = trigger's zone)
+ *   one-shot  "at 2026-12-01T02:00:00Z" (fpq_parse_time's ISO 8601; without an
+ *             offset, the trigger's zone; a fraction fires at the next whole second)
  *
  * Cron fields are matched against local wall-clock time in the trigger's zone;
  * the DST rule (a skipped wall time fires once when the gap ends, a repeated

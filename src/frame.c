@@ -45,15 +45,10 @@ int fpq__frame_next(fpq__frame_reader *r, json_t **out, char *err, size_t errlen
     return FPQ_EFORMAT;
   }
   if (avail - 4 < n) return 0;
-  json_error_t e;
-  json_t *msg = json_loadb(r->buf + r->start + 4, n, JSON_REJECT_DUPLICATES, &e);
+  json_t *msg = fpq__json_load(r->buf + r->start + 4, n, JSON_REJECT_DUPLICATES, "frame is", err,
+                               errlen);
   r->start += 4 + (size_t)n;
-  if (msg == NULL) {
-    char why[256];
-    fpq__one_line(e.text, why, sizeof why);
-    snprintf(err, errlen, "frame is not valid JSON: %s at position %d", why, e.position);
-    return FPQ_EFORMAT;
-  }
+  if (msg == NULL) return FPQ_EFORMAT;
   if (!json_is_object(msg) || !json_is_string(json_object_get(msg, "type"))) {
     json_decref(msg);
     snprintf(err, errlen, "frame is not a JSON object with a \"type\" string");

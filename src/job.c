@@ -9,10 +9,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "alloc.h"
 #include "clock.h"
+#include "random.h"
 
 /* ---- statuses and priorities ---- */
 
@@ -129,19 +129,18 @@ int fpq_job_set(char **field, const char *value) {
   return 0;
 }
 
-void fpq_job_new_id(char id[FPQ_ID_MAX + 1]) {
+int fpq_job_new_id(char id[FPQ_ID_MAX + 1]) {
   unsigned char b[16];
-  size_t got = 0;
-  while (got < sizeof b) {
-    ssize_t r = getrandom(b + got, sizeof b - got, 0);
-    if (r > 0) got += (size_t)r;
-  }
+  id[0] = '\0';
+  int rc = fpq__random(b, sizeof b);
+  if (rc) return rc;
   b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
   b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
   snprintf(id, FPQ_ID_MAX + 1,
            "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
            b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
            b[15]);
+  return 0;
 }
 
 /* ---- validation ---- */
@@ -154,6 +153,18 @@ int fpq__invalid(char *msg, size_t msglen, const char *fmt, ...) {
     va_end(ap);
   }
   return FPQ_EINVAL;
+}
+
+json_t *fpq__json_load(const char *text, size_t len, size_t flags, const char *what, char *msg,
+                       size_t msglen) {
+  json_error_t e;
+  json_t *v = json_loadb(text, len, flags, &e);
+  if (v == NULL) {
+    char why[256];
+    fpq__one_line(e.text, why, sizeof why);
+    fpq__invalid(msg, msglen, "%s not valid JSON: %s at position %d", what, why, e.position);
+  }
+  return v;
 }
 
 /* Quotes a user's value for a message: printable ASCII kept, the rest escaped, long values
@@ -249,15 +260,10 @@ int fpq_validate_run_json(const char *json, char *msg, size_t msglen) {
   if (n > FPQ_RUN_MAX)
     return fpq__invalid(msg, msglen, "run options are %zu bytes of JSON: at most %d allowed", n,
                    FPQ_RUN_MAX);
-  json_error_t e;
   /* DECODE_ANY: a scalar is valid JSON, just not an object, and the message says so. */
-  json_t *root = json_loadb(json, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
-  if (root == NULL) {
-    char why[256];
-    fpq__one_line(e.text, why, sizeof why);
-    return fpq__invalid(msg, msglen, "run options are not valid JSON: %s at position %d", why,
-                   e.position);
-  }
+  json_t *root = fpq__json_load(json, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                                "run options are", msg, msglen);
+  if (root == NULL) return FPQ_EINVAL;
   int rc = 0;
   if (!json_is_object(root)) {
     rc = fpq__invalid(msg, msglen, "run options must be a JSON object, got %s",
@@ -339,7 +345,7 @@ static int set_string(json_t *obj, const char *key, const char *value) {
 
 static int set_time(json_t *obj, const char *key, double t) {
   char text[FPQ_TIME_TEXT_MAX];
-  fpq__format_time(t, text);
+  fpq_format_time(t, text, sizeof text);
   return set_new(obj, key, t > 0 ? json_string(text) : json_null());
 }
 
@@ -429,7 +435,7 @@ static int get_time(json_t *o, const char *key, double *out, char *msg, size_t m
     *out = json_number_value(v);
     return 0;
   }
-  if (!json_is_string(v) || fpq__parse_time(json_string_value(v), out)) {
+  if (!json_is_string(v) || fpq__parse_rq_time(json_string_value(v), out)) {
     char q[80];
     fpq__quote(json_is_string(v) ? json_string_value(v) : "(not a string)", q, sizeof q);
     return fpq__invalid(msg, msglen, "job field '%s' is '%s': expected a time like "

@@ -9,7 +9,6 @@
 
 #include "alloc.h"
 #include "clock.h"
-#include "backend.h"
 #include "fpq.h"
 #include "queue.h"
 
@@ -59,9 +58,7 @@ static double quantile(const fpq_run_record *runs, size_t n, double q) {
 static void add_runs(fpq_queue *q, json_t *root, double now) {
   fpq_run_record *runs = NULL;
   size_t n = 0;
-  if (q->b == NULL ||
-      fpq__backend_ended_since(q->b, now - RUN_WINDOW, RUN_LIMIT, &runs, &n) != 0)
-    return;
+  if (fpq__ended_since(q, now - RUN_WINDOW, RUN_LIMIT, &runs, &n) != 0) return;
   static const struct {
     const char *name;
     double seconds;

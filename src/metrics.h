@@ -6,12 +6,10 @@
 
 #include "fpq.h"
 
-/* Converts the JSON document of fpq_metrics_json to Prometheus text format 0.0.4.
- * Returns 0 and a string the caller frees with fpq__free, or FPQ_EFORMAT/FPQ_ENOMEM. */
+/* Converts the JSON document of fpq_metrics_json to Prometheus text format 0.0.4
+ * (fpq_metrics_prometheus reads the document and calls this). Returns 0 and a string the
+ * caller frees with fpq__free, or FPQ_EFORMAT/FPQ_ENOMEM. */
 int fpq__metrics_prometheus(const char *json, char **out);
-
-/* fpq_metrics_json in Prometheus text; caller frees with fpq__free. */
-int fpq__metrics_text(fpq_queue *q, char **out);
 
 typedef struct fpq__metrics_server fpq__metrics_server;
 

@@ -95,7 +95,7 @@ static void answer(connection *c) {
     return;
   }
   char *text = NULL;
-  int rc = fpq__metrics_text(c->server->q, &text);
+  int rc = fpq_metrics_prometheus(c->server->q, &text);
   if (rc == 0) {
     respond(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", text);
   } else {

@@ -184,7 +184,7 @@ int fpq__metrics_prometheus(const char *json, char **out) {
   return 0;
 }
 
-int fpq__metrics_text(fpq_queue *q, char **out) {
+int fpq_metrics_prometheus(fpq_queue *q, char **out) {
   *out = NULL;
   char *json = NULL;
   int rc = fpq_metrics_json(q, &json);

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "alloc.h"
@@ -15,9 +14,9 @@
 #include "config.h"
 #include "job.h"
 #include "project.h"
-#include "queue.h"
+#include "queue_handle.h"
+#include "random.h"
 
-#define RUN_PIPELINE_FUNC "flowerpower_job_queue.tasks.run_pipeline"
 
 int fpq__fail(fpq_queue *q, int code, const char *fmt, ...) {
   va_list ap;
@@ -25,12 +24,14 @@ int fpq__fail(fpq_queue *q, int code, const char *fmt, ...) {
   vsnprintf(q->errmsg, sizeof q->errmsg, fmt, ap);
   va_end(ap);
   q->err = code;
+  q->errfield[0] = '\0';
   return code;
 }
 
 static void ok(fpq_queue *q) {
   q->err = 0;
   q->errmsg[0] = '\0';
+  q->errfield[0] = '\0';
 }
 
 int fpq__from_backend(fpq_queue *q, int rc) {
@@ -47,21 +48,39 @@ int fpq_open(fpq_queue **out, const fpq_options *opts) {
   if (q == NULL) return FPQ_ENOMEM;
   fpq_options none = {0};
   int rc = fpq__config_resolve(&q->cfg, opts ? opts : &none);
-  if (rc) return fpq__fail(q, rc, "%s", q->cfg.errmsg);
+  if (rc) {
+    fpq__fail(q, rc, "%s", q->cfg.errmsg);
+    snprintf(q->errfield, sizeof q->errfield, "%s", q->cfg.errfield);
+    return rc;
+  }
   char why[512];
   const struct fpq_backend_methods *m = fpq__backend_find(&q->cfg, q->cfg.backend, why, sizeof why);
-  if (m == NULL) return fpq__fail(q, FPQ_EINVAL, "%s", why);
+  if (m == NULL) {
+    fpq__fail(q, FPQ_EINVAL, "%s", why);
+    snprintf(q->errfield, sizeof q->errfield, "backend");
+    return FPQ_EINVAL;
+  }
   double timeout = 5;
   const char *t = fpq__config_get(&q->cfg, "connect_timeout");
-  if (t && fpq__parse_duration(t, &timeout)) {
+  if (t && fpq_parse_duration(t, &timeout, NULL, 0)) {
     char quoted[80];
     fpq__quote(t, quoted, sizeof quoted);
-    return fpq__fail(q, FPQ_ECONFIG, "connect_timeout '%s' is not a duration like 5s", quoted);
+    fpq__fail(q, FPQ_ECONFIG, "connect_timeout '%s' is not a duration like 5s", quoted);
+    snprintf(q->errfield, sizeof q->errfield, "connect_timeout");
+    return FPQ_ECONFIG;
   }
+  char prefix[96];
+  snprintf(prefix, sizeof prefix, "backends.%s.", q->cfg.backend);
+  static const char *const where_from[] = {"library", "adapter", NULL};
+  const char **options = NULL;
+  if (fpq__config_section(&q->cfg, prefix, where_from, &options))
+    return fpq__fail(q, FPQ_ENOMEM, "out of memory");
   fpq_backend_settings s = {.project_dir = q->cfg.project_dir,
                             .create = opts ? opts->create : 0,
-                            .connect_timeout = timeout};
+                            .connect_timeout = timeout,
+                            .options = options};
   rc = fpq__backend_open(m, q->cfg.url, &s, &q->b);
+  fpq__free(options);
   if (rc) {
     rc = fpq__from_backend(q, rc);
     fpq__backend_close(q->b);
@@ -81,6 +100,7 @@ void fpq_close(fpq_queue *q) {
 
 const char *fpq_errmsg(const fpq_queue *q) { return q ? q->errmsg : "out of memory"; }
 int fpq_errcode(const fpq_queue *q) { return q ? q->err : FPQ_ENOMEM; }
+const char *fpq_errfield(const fpq_queue *q) { return q ? q->errfield : ""; }
 const char *fpq_backend_name(const fpq_queue *q) { return q->cfg.backend; }
 const char *fpq_url(const fpq_queue *q) { return q->cfg.url ? q->cfg.url : ""; }
 const char *fpq_project_dir(const fpq_queue *q) { return q->cfg.project_dir; }
@@ -108,11 +128,12 @@ int fpq_enqueue(fpq_queue *q, fpq_job *job) {
   int rc = fpq__pipeline_retry_policy(job->project, job->pipeline, &job->max_retries,
                                       &job->retry_delay, &job->jitter_factor, msg, sizeof msg);
   if (rc) return fpq__fail(q, rc == FPQ_ENOMEM ? rc : FPQ_EINVAL, "%s", msg);
-  if (job->id[0] == '\0') fpq_job_new_id(job->id);
+  if (job->id[0] == '\0' && fpq_job_new_id(job->id))
+    return fpq__fail(q, FPQ_EIO, "cannot make a job id: %s", FPQ__RANDOM_FAILED);
   double now = fpq__now();
   if ((job->queue == NULL && fpq_job_set(&job->queue, fpq_priority_queue(job->priority))) ||
       (job->description == NULL && describe(job)) ||
-      (job->func == NULL && fpq_job_set(&job->func, RUN_PIPELINE_FUNC)))
+      (job->func == NULL && fpq_job_set(&job->func, FPQ_TASK_FUNC)))
     return fpq__fail(q, FPQ_ENOMEM, "out of memory");
   job->created_at = now;
   job->attempts = 0;
@@ -206,6 +227,13 @@ int fpq_wait(fpq_queue *q, const char *id, double timeout, fpq_job **out) {
   }
 }
 
+int fpq__ended_since(fpq_queue *q, double since, int limit, fpq_run_record **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  NEED_BACKEND(q);
+  return fpq__backend_ended_since(q->b, since, limit, out, n);
+}
+
 int fpq_counts(fpq_queue *q, fpq_queue_counts **out, size_t *n) {
   *out = NULL;
   *n = 0;
@@ -237,11 +265,12 @@ int fpq_extend(fpq_queue *q, const char *id, const char *worker, double lease_se
   return fpq__from_backend(q, fpq__backend_extend(q->b, id, worker, fpq__now() + lease_seconds));
 }
 
-/* A uniform random number in [0, 1); jitter needs no cryptographic quality, but getrandom
- * avoids seeding a shared generator across forked workers. */
+/* A uniform random number in [0, 1); jitter needs no cryptographic quality, but the
+ * system's source avoids seeding a shared generator across forked workers. Without one,
+ * 0.5: the delay without jitter, which is still a correct retry. */
 static double unit_random(void) {
   uint32_t r = 0;
-  if (getrandom(&r, sizeof r, 0) != sizeof r) return 0.5;
+  if (fpq__random(&r, sizeof r)) return 0.5;
   return (double)r / 4294967296.0;
 }
 

@@ -1,30 +1,38 @@
-/* queue.h: the queue handle's insides, shared by queue.c, schedule.c and metrics.c. */
+/* queue.h: what the rest of the engine (the scheduler, metrics) may ask of a queue
+ * beyond fpq.h. Like every fpq_* call these go through the handle, never around it to
+ * the backend: its insides are in queue_handle.h, which only the queue layer (queue.c,
+ * schedule.c) includes. */
 #ifndef FPQ_QUEUE_H
 #define FPQ_QUEUE_H
 
-#include "config.h"
-#include "fpq_backend.h"
+#include <stddef.h>
+#include <stdint.h>
 
-struct fpq_queue {
-  fpq__config cfg;
-  fpq_backend *b; /* NULL when open failed */
-  int err;
-  char errmsg[768];
-};
+#include "fpq_backend.h"
 
 /* Seconds to wait before the next attempt of a job that failed its attempts-th run:
  * retry_delay * 2^(attempts-1), scaled by a random factor in [1-jitter, 1+jitter]. */
 double fpq__backoff(const fpq_job *job);
 
-/* Sets the handle's error (code and message); returns code. */
-int fpq__fail(fpq_queue *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Copies the backend's error detail to the handle (or clears it for rc 0); returns rc. */
-int fpq__from_backend(fpq_queue *q, int rc);
+/* Runs that ended at or after since, newest first, at most limit (fpq_backend_methods'
+ * ended_since); *out freed by the caller with free(). A backend that keeps no record (a
+ * version-1 plugin) answers FPQ_ENOTSUP. The handle's error is left alone: callers show
+ * what they have without the runs rather than fail. */
+int fpq__ended_since(fpq_queue *q, double since, int limit, fpq_run_record **out, size_t *n);
 
-/* A handle whose open failed has no backend; every call then repeats why. */
-#define NEED_BACKEND(q)                                            \
-  do {                                                             \
-    if ((q)->b == NULL) return (q)->err ? (q)->err : FPQ_EUNAVAIL; \
-  } while (0)
+/* ---- what the scheduler asks (schedule.c); errors are on the handle (fpq_errmsg) ---- */
+
+/* Unpaused schedules of every project with 0 < next_fire <= due, soonest first, at most
+ * limit. Caller frees with fpq_schedules_free(*out, *n). */
+int fpq__schedules_due(fpq_queue *q, int64_t due, int limit, fpq_schedule ***out, size_t *n);
+/* Moves a schedule on after its fires, only if its next_fire is still a->expect_next:
+ * FPQ_ESTATE when another scheduler got there first, FPQ_ENOTFOUND when it was removed. */
+int fpq__schedule_advance(fpq_queue *q, const fpq_schedule_advance_args *a);
+/* Takes or renews the named lease for owner until now + ttl: 0 when owner holds it, or
+ * FPQ_ELEASE with the holder's name in holder. */
+int fpq__lease_acquire(fpq_queue *q, const char *name, const char *owner, double now,
+                       double ttl, char *holder, size_t holder_len);
+/* Gives the lease up if owner holds it. */
+int fpq__lease_release(fpq_queue *q, const char *name, const char *owner);
 
 #endif /* FPQ_QUEUE_H */

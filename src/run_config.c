@@ -1,7 +1,8 @@
 /* run_config.c: turns a FlowerPower RunConfig, as JSON, into a job: the sparse run()
  * keyword arguments the caller gave, plus the queue's own fields (retry policy,
- * priority). One implementation for the CLI's --run-config and the Python API's
- * QueueRunConfig, so both accept exactly the same things.
+ * priority), and merges a caller's pipeline inputs into them. One implementation for the
+ * CLI's --run-config and --inputs and the Python API's QueueRunConfig and inputs=, so
+ * both accept exactly the same things.
  *
  * RunConfig field names differ from run()'s keyword names in two places (executor ->
  * executor_cfg, with_adapter -> with_adapter_cfg); both spellings are accepted. The
@@ -77,14 +78,9 @@ static int apply_retry(fpq_job *job, json_t *retry, const char *prefix, char *ms
 }
 
 int fpq_job_apply_run_config(fpq_job *job, const char *json_text, char *msg, size_t len) {
-  json_error_t e;
-  json_t *cfg = json_loads(json_text, JSON_REJECT_DUPLICATES, &e);
-  if (cfg == NULL) {
-    char why[256];
-    fpq__one_line(e.text, why, sizeof why);
-    return fpq__invalid(msg, len, "run config is not valid JSON: %s at position %d", why,
-                   e.position);
-  }
+  json_t *cfg = fpq__json_load(json_text ? json_text : "", json_text ? strlen(json_text) : 0,
+                               JSON_REJECT_DUPLICATES, "run config is", msg, len);
+  if (cfg == NULL) return FPQ_EINVAL;
   int rc = 0;
   json_t *run = json_loads(job->run_json ? job->run_json : "{}", 0, NULL);
   if (!json_is_object(cfg)) {
@@ -157,4 +153,46 @@ done:
   json_decref(run);
   json_decref(cfg);
   return rc;
+}
+
+/* Merges an inputs object into the run kwargs' "inputs", key by key over what a run
+ * config put there; run kwargs that are not an object (never stored so) start afresh. */
+static int merge_inputs(char **run_json, const char *inputs, char *msg, size_t len) {
+  json_t *in = fpq__json_load(inputs ? inputs : "", inputs ? strlen(inputs) : 0,
+                              JSON_REJECT_DUPLICATES, "inputs is", msg, len);
+  if (in == NULL) return FPQ_EINVAL;
+  int rc = 0;
+  json_t *run = NULL;
+  if (!json_is_object(in)) {
+    rc = fpq__invalid(msg, len, "inputs must be a JSON object like '{\"x\": 1}'");
+    goto done;
+  }
+  run = json_loads(*run_json ? *run_json : "{}", 0, NULL);
+  if (!json_is_object(run)) {
+    json_decref(run);
+    run = json_object();
+  }
+  json_t *cur = json_object_get(run, "inputs");
+  if (run == NULL || (json_is_object(cur) ? json_object_update(cur, in)
+                                          : json_object_set(run, "inputs", in))) {
+    rc = FPQ_ENOMEM;
+    goto done;
+  }
+  char *text = json_dumps(run, JSON_COMPACT);
+  rc = text ? fpq_job_set(run_json, text) : FPQ_ENOMEM;
+  free(text);
+done:
+  if (rc == FPQ_ENOMEM && msg && len) snprintf(msg, len, "out of memory");
+  json_decref(run);
+  json_decref(in);
+  return rc;
+}
+
+int fpq_job_merge_inputs(fpq_job *job, const char *inputs_json, char *msg, size_t msglen) {
+  return merge_inputs(&job->run_json, inputs_json, msg, msglen);
+}
+
+int fpq_schedule_merge_inputs(fpq_schedule *s, const char *inputs_json, char *msg,
+                              size_t msglen) {
+  return merge_inputs(&s->run_json, inputs_json, msg, msglen);
 }

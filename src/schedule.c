@@ -19,7 +19,8 @@
 #include "clock.h"
 #include "job.h"
 #include "project.h"
-#include "queue.h"
+#include "queue_handle.h"
+#include "random.h"
 #include "schedule.h"
 
 /* ---- the clock ---- */
@@ -208,7 +209,7 @@ static int set_new(json_t *o, const char *key, json_t *v) {
 
 static int set_fire(json_t *o, const char *key, double t) {
   char text[FPQ_TIME_TEXT_MAX];
-  fpq__format_time(t, text);
+  fpq_format_time(t, text, sizeof text);
   return set_new(o, key, t != 0 && text[0] ? json_string(text) : json_null());
 }
 
@@ -328,7 +329,8 @@ int fpq_schedule_put(fpq_queue *q, fpq_schedule *s) {
     return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   if (s->id[0] == '\0') {
     char id[FPQ_ID_MAX + 1];
-    fpq_job_new_id(id); /* a uuid4: 36 characters */
+    if (fpq_job_new_id(id)) /* a uuid4: 36 characters */
+      return fpq__fail(q, FPQ_EIO, "cannot make a schedule id: %s", FPQ__RANDOM_FAILED);
     snprintf(s->id, sizeof s->id, "%.36s", id);
   }
   const double now = fpq__schedule_now();
@@ -407,6 +409,33 @@ int fpq_schedule_resume(fpq_queue *q, const char *id) {
   fpq__trigger_free(t);
   fpq_schedule_free(s);
   return rc;
+}
+
+/* ---- for the scheduler (queue.h) ---- */
+
+int fpq__schedules_due(fpq_queue *q, int64_t due, int limit, fpq_schedule ***out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  NEED_BACKEND(q);
+  return fpq__from_backend(q, fpq__backend_schedule_list(q->b, NULL, due, limit, out, n));
+}
+
+int fpq__schedule_advance(fpq_queue *q, const fpq_schedule_advance_args *a) {
+  NEED_BACKEND(q);
+  return fpq__from_backend(q, fpq__backend_schedule_advance(q->b, a));
+}
+
+int fpq__lease_acquire(fpq_queue *q, const char *name, const char *owner, double now,
+                       double ttl, char *holder, size_t holder_len) {
+  if (holder_len) holder[0] = '\0';
+  NEED_BACKEND(q);
+  return fpq__from_backend(
+      q, fpq__backend_lease_acquire(q->b, name, owner, now, ttl, holder, holder_len));
+}
+
+int fpq__lease_release(fpq_queue *q, const char *name, const char *owner) {
+  NEED_BACKEND(q);
+  return fpq__from_backend(q, fpq__backend_lease_release(q->b, name, owner));
 }
 
 int fpq_schedule_next_fires(fpq_queue *q, const char *id, int64_t *out, size_t n,

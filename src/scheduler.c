@@ -34,7 +34,6 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "backend.h"
 #include "clock.h"
 #include "config.h"
 #include "queue.h"
@@ -47,7 +46,7 @@
 #define WALK_PER_JOB 100
 
 struct fpq__scheduler {
-  fpq__scheduler_options opt;
+  fpq_scheduler_options opt;
   fpq_queue *q;
   char name[128];
   double leased_at; /* scheduler clock: when the lease was last renewed */
@@ -60,7 +59,7 @@ static void slog(const fpq__scheduler *s, int important, const char *fmt, ...)
 static void slog(const fpq__scheduler *s, int important, const char *fmt, ...) {
   if (s->opt.quiet && !important) return;
   char when[FPQ_TIME_TEXT_MAX], line[1024];
-  fpq__format_time(fpq__now(), when);
+  fpq_format_time(fpq__now(), when, sizeof when);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
@@ -71,7 +70,7 @@ static void slog(const fpq__scheduler *s, int important, const char *fmt, ...) {
 /* Logs a backend problem once, until it changes or the backend answers again. */
 static void complain(fpq__scheduler *s, const char *what) {
   char line[sizeof s->complaint];
-  snprintf(line, sizeof line, "%.100s: %.256s", what, s->q->b->errstr);
+  snprintf(line, sizeof line, "%.100s: %.256s", what, fpq_errmsg(s->q));
   if (strcmp(line, s->complaint) == 0) return;
   snprintf(s->complaint, sizeof s->complaint, "%s", line);
   slog(s, 1, "%s (trying again each tick)", line);
@@ -81,7 +80,7 @@ static int exit_code_of(int rc) {
   return rc == FPQ_EUNAVAIL ? 3 : (rc == FPQ_EINVAL || rc == FPQ_ECONFIG) ? 2 : 1;
 }
 
-fpq__scheduler *fpq__scheduler_new(const fpq__scheduler_options *o, char *err, size_t errlen,
+fpq__scheduler *fpq__scheduler_new(const fpq_scheduler_options *o, char *err, size_t errlen,
                                    int *code) {
   fpq__scheduler *s = fpq__calloc(1, sizeof *s);
   if (s == NULL) {
@@ -90,8 +89,8 @@ fpq__scheduler *fpq__scheduler_new(const fpq__scheduler_options *o, char *err, s
     return NULL;
   }
   s->opt = *o;
-  if (!(s->opt.tick > 0)) s->opt.tick = FPQ__SCHEDULER_TICK;
-  if (!(s->opt.lease_ttl > 0)) s->opt.lease_ttl = FPQ__SCHEDULER_LEASE_TTL;
+  if (!(s->opt.tick > 0)) s->opt.tick = FPQ_SCHEDULER_TICK;
+  if (!(s->opt.lease_ttl > 0)) s->opt.lease_ttl = FPQ_SCHEDULER_LEASE_TTL;
   if (s->opt.max_fires <= 0) s->opt.max_fires = 1000;
   if (o->name) {
     snprintf(s->name, sizeof s->name, "%s", o->name);
@@ -117,7 +116,7 @@ fpq__scheduler *fpq__scheduler_new(const fpq__scheduler_options *o, char *err, s
 void fpq__scheduler_resign(fpq__scheduler *s) {
   if (s == NULL || !s->totals.leader) return;
   s->totals.leader = 0;
-  if (fpq__backend_lease_release(s->q->b, FPQ__SCHEDULER_LEASE, s->name) == 0)
+  if (fpq__lease_release(s->q, FPQ__SCHEDULER_LEASE, s->name) == 0)
     slog(s, 1, "gave up the leader lease");
 }
 
@@ -133,8 +132,8 @@ const fpq__scheduler_stats *fpq__scheduler_totals(const fpq__scheduler *s) { ret
 /* Takes or renews the lease. 1 when we lead, 0 when another does, < 0 on error. */
 static int lead(fpq__scheduler *s, double now) {
   char holder[128];
-  int rc = fpq__backend_lease_acquire(s->q->b, FPQ__SCHEDULER_LEASE, s->name, now,
-                                      s->opt.lease_ttl, holder, sizeof holder);
+  int rc = fpq__lease_acquire(s->q, FPQ__SCHEDULER_LEASE, s->name, now, s->opt.lease_ttl,
+                              holder, sizeof holder);
   int was = s->totals.leader;
   if (rc != FPQ_EUNAVAIL && rc != FPQ_EIO && rc != FPQ_EBACKEND) s->complaint[0] = '\0';
   if (rc == 0) {
@@ -257,9 +256,9 @@ static int fire_schedule(fpq__scheduler *s, const fpq_schedule *sch, double now,
   if (last == 0) return rc; /* nothing handled */
   fpq_schedule_advance_args a = {.id = sch->id, .expect_next = sch->next_fire, .next_fire = at,
                                  .last_fire = last, .fired = fired, .skipped = skipped};
-  int moved = fpq__backend_schedule_advance(s->q->b, &a);
+  int moved = fpq__schedule_advance(s->q, &a);
   if (moved == FPQ_ESTATE || moved == FPQ_ENOTFOUND) return rc; /* someone else, or removed */
-  if (moved) slog(s, 1, "schedule %s: cannot record its fires: %s", sch->id, s->q->b->errstr);
+  if (moved) slog(s, 1, "schedule %s: cannot record its fires: %s", sch->id, fpq_errmsg(s->q));
   else if (at == 0) slog(s, 0, "schedule %s has no more fires", sch->id);
   return rc ? rc : moved;
 }
@@ -268,7 +267,7 @@ int fpq__scheduler_fire_due(fpq__scheduler *s, double now, fpq__scheduler_stats 
   fpq__scheduler_stats st = {0};
   fpq_schedule **due = NULL;
   size_t n = 0;
-  int rc = fpq__backend_schedule_list(s->q->b, NULL, (int64_t)floor(now), DUE_BATCH, &due, &n);
+  int rc = fpq__schedules_due(s->q, (int64_t)floor(now), DUE_BATCH, &due, &n);
   if (rc) complain(s, "cannot read the due schedules");
   for (size_t i = 0; i < n && rc == 0; i++) {
     /* A long tick keeps its lease: renew it when a third of its time has gone. */
@@ -328,7 +327,7 @@ static void print_totals(const fpq__scheduler *s) {
 }
 
 
-int fpq__scheduler_run(const fpq__scheduler_options *o, int once) {
+int fpq_scheduler_run(const fpq_scheduler_options *o, int once) {
   char err[768];
   int code = 1;
   fpq__scheduler *s = fpq__scheduler_new(o, err, sizeof err, &code);

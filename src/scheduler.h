@@ -1,26 +1,16 @@
-/* scheduler.h: turns due schedules into jobs. Runs alone (`fpq scheduler`) or inside a
- * worker (`fpq worker start --with-scheduler`, from the worker's 1 s tick); any number
- * may run against one backend. */
+/* scheduler.h: turns due schedules into jobs. Runs alone (`fpq scheduler`, through
+ * fpq_scheduler_run in fpq_worker.h) or inside a worker (`fpq worker start
+ * --with-scheduler`, from the worker's 1 s tick); any number may run against one backend.
+ * This is the engine's (and the tests') side: one scheduler ticked by its owner. */
 #ifndef FPQ_SCHEDULER_H
 #define FPQ_SCHEDULER_H
 
 #include <stdint.h>
 
 #include "fpq.h"
+#include "fpq_worker.h" /* fpq_scheduler_options, fpq_scheduler_run */
 
 #define FPQ__SCHEDULER_LEASE "scheduler" /* the leader lease's name in the backend */
-#define FPQ__SCHEDULER_TICK 1.0          /* seconds between ticks */
-#define FPQ__SCHEDULER_LEASE_TTL 10.0    /* seconds a leader's lease lasts unrenewed */
-
-typedef struct fpq__scheduler_options {
-  fpq_options open;  /* where the schedules are */
-  const char *name;  /* the lease owner's name; NULL = "<hostname>.<pid>" */
-  double tick;       /* seconds between ticks (fpq__scheduler_run); 0 = 1 */
-  double lease_ttl;  /* seconds; 0 = 10. Failover takes at most lease_ttl + tick */
-  int max_fires;     /* jobs one schedule may make per tick (catch-up); 0 = 1000 */
-  int quiet;         /* log only leadership changes and problems */
-  int json;          /* fpq__scheduler_run: one JSON line per tick on stdout */
-} fpq__scheduler_options;
 
 /* What ticks did. Counters count this scheduler's own actions. */
 typedef struct fpq__scheduler_stats {
@@ -36,7 +26,7 @@ typedef struct fpq__scheduler fpq__scheduler;
 
 /* Opens the backend. NULL with one line in err on failure; *code (may be NULL) is then
  * the exit code: 2 bad settings, 3 backend unreachable, 1 otherwise. */
-fpq__scheduler *fpq__scheduler_new(const fpq__scheduler_options *o, char *err, size_t errlen,
+fpq__scheduler *fpq__scheduler_new(const fpq_scheduler_options *o, char *err, size_t errlen,
                                    int *code);
 /* Gives the leader lease up (a clean stop hands over at once) and frees. NULL is fine. */
 void fpq__scheduler_free(fpq__scheduler *s);
@@ -50,9 +40,5 @@ void fpq__scheduler_resign(fpq__scheduler *s);
  * Exposed so tests can make two schedulers both act as leader. */
 int fpq__scheduler_fire_due(fpq__scheduler *s, double now, fpq__scheduler_stats *tick);
 const fpq__scheduler_stats *fpq__scheduler_totals(const fpq__scheduler *s);
-
-/* `fpq scheduler`: ticks until SIGTERM/SIGINT (once: a single tick). Logs to stderr.
- * Returns the exit code: 0 after a requested stop, 2 bad settings, 3 unreachable at start. */
-int fpq__scheduler_run(const fpq__scheduler_options *o, int once);
 
 #endif /* FPQ_SCHEDULER_H */

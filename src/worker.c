@@ -13,7 +13,7 @@
  * this process dies the lease runs out and maintenance retries or fails it; an outcome
  * the backend could not take is kept and tried again each tick; a job taken while
  * stopping goes back without counting an attempt. */
-#include "worker.h"
+#include "fpq_worker.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -77,7 +77,7 @@ typedef struct unrecorded {
 
 typedef struct worker {
   uv_loop_t loop;
-  fpq__worker_options opt;
+  fpq_worker_options opt;
   fpq_queue *q;      /* loop thread */
   fpq_queue *take_q; /* thread pool: one take at a time */
   char name[128];
@@ -131,7 +131,7 @@ static void wlog(const worker *w, int important, const char *fmt, ...)
 static void wlog(const worker *w, int important, const char *fmt, ...) {
   if (w->opt.quiet && !important) return;
   char when[FPQ_TIME_TEXT_MAX];
-  fpq__format_time(fpq__now(), when);
+  fpq_format_time(fpq__now(), when, sizeof when);
   char line[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -431,7 +431,7 @@ static int send_run(slot *s) {
                           job->id, "project", job->project, "pipeline", job->pipeline, "run",
                           run ? run : json_object(), "attempt", job->attempts, "func",
                           /* unset means run_pipeline (fpq.h), also in a foreign record */
-                          job->func ? job->func : "flowerpower_job_queue.tasks.run_pipeline");
+                          job->func ? job->func : FPQ_TASK_FUNC);
   int rc = msg ? fpq__executor_send(s->exec, msg) : FPQ_ENOMEM;
   json_decref(msg);
   return rc;
@@ -720,7 +720,7 @@ static void free_worker(worker *w) {
   fpq_close(w->take_q);
 }
 
-int fpq__worker_run(const fpq__worker_options *opts) {
+int fpq_worker_run(const fpq_worker_options *opts) {
   worker wk;
   worker *w = &wk;
   memset(w, 0, sizeof *w);
@@ -797,7 +797,7 @@ int fpq__worker_run(const fpq__worker_options *opts) {
     }
   }
   if (w->opt.with_scheduler) {
-    fpq__scheduler_options so = {.open = open, .name = w->name, .quiet = w->opt.quiet};
+    fpq_scheduler_options so = {.open = open, .name = w->name, .quiet = w->opt.quiet};
     char err[768];
     if ((w->sched = fpq__scheduler_new(&so, err, sizeof err, NULL)) == NULL) {
       wlog(w, 1, "cannot start the scheduler: %s", err);

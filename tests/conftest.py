@@ -50,5 +50,6 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 def _no_queue_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests choose their backend explicitly; settings of the machine must not leak in."""
     for key in list(os.environ):
-        if key.startswith("FPQ_") and key not in ("FPQ_PYTHON", "FPQ_TEST_FPQ_BIN"):
+        if key.startswith("FPQ_") and key not in ("FPQ_PYTHON", "FPQ_TEST_FPQ_BIN",
+                                                    "FPQ_TEST_PLUGIN"):
             monkeypatch.delenv(key)

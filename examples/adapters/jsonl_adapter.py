@@ -1,26 +1,24 @@
-"""An example queue backend written in Python: jobs in a JSON-lines file, run by worker
-threads inside the process that starts them.
+"""An example queue backend written in Python: every record in one JSON-lines file.
 
-It shows what a :class:`~flowerpower_job_queue.adapters.QueueAdapter` does, in one small
-file, and it is real: it passes the adapter contract tests
-(``tests/python/test_adapters.py``) and serves ``flowerpower queue ...`` and
-``project.enqueue(...)`` like the built-in backends do.
+It shows what a :class:`~flowerpower_job_queue.backends.QueueAdapter` does, in one small
+file, and it is real: the engine's backend contract suite (``tests/c/helpers/
+backend_contract.c``, run by ``tests/c/test_backend_python.c``) passes on it as on the
+built-in ``sqlite`` and ``rq`` backends, and it serves ``project.enqueue(...)``,
+``flowerpower queue ...``, the engine's workers and its schedulers like they do. The
+adapter only stores: the engine validates, stamps times, decides retries with their
+jittered backoff, waits for results, fires schedules and counts metrics.
 
-* Storage: one JSON object per line, a job's whole record each time it changes; the last
-  line of an id wins. Every read-modify-write holds an exclusive ``flock`` on the file,
-  so several processes (an enqueueing CLI, a worker) can share it. The file is
-  ``path`` from the backend's options, else the path of a ``jsonl:///abs/jobs.jsonl``
-  URL, else ``<project>/.flowerpower/jobs.jsonl``.
-* Workers: threads of the process that calls ``start_workers`` (``flowerpower queue
-  worker start`` runs them in the foreground). Pipelines run through
-  ``flowerpower_job_queue.runner`` like the engine's executor runs them, one at a time
-  per process (FlowerPower's pipeline modules and the working directory are
-  process-wide), and results are stored as codec JSON, never pickle.
-* Retries: the run config's ``retry`` block, else the pipeline YAML's ``run.retry``, else
-  none; retry *k* waits ``retry_delay * 2**(k-1)``.
-* Limits, as an example keeps them: a job's ``timeout`` is stored, not enforced (a thread
-  cannot be killed), ``isolation`` is ignored, and workers are seen and stopped only from
-  the process that started them.
+* Storage: a log of changes, one JSON object per line: ``{"t": table, "k": key, "v":
+  record}`` (``"v": null`` deletes). The tables are jobs, workers, commands, schedules
+  and leases; the last line of a key wins. Every operation holds an exclusive ``flock``
+  on ``PATH.lock`` while it reads what other processes appended since its last look and
+  appends its own changes, so producers, workers and schedulers in several processes
+  share one file safely. When the log holds four times more lines than live records it
+  is rewritten (a new file renamed over the old one; the lock file stays).
+* Adapter-private fields ride along in the stored job (``_seq`` for FIFO order,
+  ``_lease_until``, ``_expires_at``) and are taken off before a record is returned.
+* The file is ``path`` from the backend's section of ``conf/job_queue.yml``, else the path
+  of a ``jsonl:///abs/jobs.jsonl`` URL, else ``<project>/.flowerpower/jobs.jsonl``.
 
 Use it from a project's ``conf/job_queue.yml`` (with this directory on ``PYTHONPATH``):
 
@@ -32,348 +30,396 @@ Use it from a project's ``conf/job_queue.yml`` (with this directory on ``PYTHONP
         adapter: "jsonl_adapter:JsonlAdapter"
         path: /srv/etl/.flowerpower/jobs.jsonl
 
-or from Python:
-
-    >>> from flowerpower_job_queue import JobQueueManager
-    >>> from flowerpower_job_queue.adapters import register_adapter
+Example:
+    >>> from flowerpower_job_queue import JobQueueManager, register_adapter
     >>> from jsonl_adapter import JsonlAdapter
     >>> register_adapter("jsonl", JsonlAdapter)
     >>> jq = JobQueueManager("/srv/etl", backend="jsonl")           # doctest: +SKIP
     >>> job_id = jq.enqueue("hello", inputs={"name": "Ada"})       # doctest: +SKIP
-    >>> [w.wait() for w in jq.start_workers(burst=True)]           # doctest: +SKIP
-    [0]
-    >>> jq.result(id=job_id)                                       # doctest: +SKIP
-    {'greeting': 'Hello, Ada!'}
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import itertools
 import json
 import os
-import socket
-import threading
-import time
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, Any
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-from flowerpower_job_queue import codec, runner
-from flowerpower_job_queue.adapters import (
-    PRIORITY_QUEUES,
-    QueueAdapter,
-    WorkerHandle,
-    check_enqueue,
-    job_record,
-    split_run_config,
-    state_error,
-    wait_for_end,
-)
-from flowerpower_job_queue.exceptions import InvalidInput, JobNotFound, JobQueueError
+from flowerpower_job_queue import JobNotFound, JobQueueError, QueueAdapter
 
 __all__ = ["JsonlAdapter"]
 
-STATUSES = ("queued", "started", "finished", "failed", "deferred", "scheduled", "stopped",
-            "canceled", "created")
+Record = dict[str, Any]
+TABLES = ("jobs", "workers", "commands", "schedules", "leases")
 WAITING = ("queued", "scheduled", "deferred")
-_RUN_LOCK = threading.Lock()  # one pipeline run at a time in this process
-_names = itertools.count(1)
+ENDED = ("finished", "failed", "stopped")
+PRIVATE = ("_seq", "_lease_until", "_expires_at")
+
+
+def _public(job: Record) -> Record:
+    return {k: v for k, v in job.items() if k not in PRIVATE}
 
 
 class JsonlAdapter(QueueAdapter):
-    """Jobs in a JSON-lines file, workers as threads (see the module's docstring).
+    """Every record in one JSON-lines file (see the module's docstring).
 
     Example:
         >>> adapter = JsonlAdapter("/srv/etl", path="/tmp/jobs.jsonl")   # doctest: +SKIP
-        >>> adapter.enqueue_task("hello", {"inputs": {"name": "Ada"}})  # doctest: +SKIP
-        '5a0f3c6e-...'
+        >>> adapter.get("no-such-job") is None                        # doctest: +SKIP
+        True
     """
 
-    name = "jsonl"
-
-    def __init__(self, project_dir: str, url: str | None = None, path: str | None = None,
-                 **options: Any) -> None:
-        super().__init__(project_dir, url, **options)
+    def __init__(self, project_dir: str, url: str = "", *, create: bool = True,
+                 path: str | None = None, **options: str) -> None:
+        super().__init__(project_dir, url, create=create, **options)
         if path is None and url:
             if not url.startswith("jsonl:///"):
-                raise InvalidInput(f"URL {url!r} does not fit backend 'jsonl': expected "
-                                   "jsonl:///abs/path.jsonl")
+                raise JobQueueError(f"URL {url!r} does not fit backend 'jsonl': expected "
+                                    "jsonl:///abs/path.jsonl", code="ECONFIG")
             path = url.removeprefix("jsonl://")
         self.path = path or os.path.join(project_dir, ".flowerpower", "jobs.jsonl")
-        self._workers: dict[str, _Worker] = {}
-        self._workers_lock = threading.Lock()
+        self._state: dict[str, dict[str, Any]] = {t: {} for t in TABLES}
+        self._lines = 0
+        self._offset = 0
+        self._inode: tuple[int, int] | None = None
 
-    # ---- the file -----------------------------------------------------------------------
+    # ---- the file -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _file(self) -> Iterator[IO[str]]:
-        """The file, opened and locked (exclusive) for one read-modify-write."""
-        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-        with open(self.path, "a+", encoding="utf-8") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
+    def _locked(self, write: bool = True) -> Iterator[list[tuple[str, str, Any]]]:
+        """The state, up to date and locked; changes appended to the yielded list are
+        applied and written when the block ends without an error."""
+        folder = os.path.dirname(self.path)
+        if not os.path.isdir(folder):
+            if not write:  # nothing stored yet: read as empty, create nothing
+                self._catch_up()
+                yield []
+                return
+            os.makedirs(folder, mode=0o700, exist_ok=True)  # the first write makes it
+        with open(self.path + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                yield f
+                self._catch_up()
+                changes: list[tuple[str, str, Any]] = []
+                yield changes
+                if changes:
+                    self._write(changes)
             finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
-    @staticmethod
-    def _read(f: IO[str]) -> dict[str, dict[str, Any]]:
-        f.seek(0)
-        jobs: dict[str, dict[str, Any]] = {}
-        for line in f:
+    def _catch_up(self) -> None:
+        """Reads what was appended since the last look (all of it after a rewrite)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._state = {t: {} for t in TABLES}
+            self._lines = self._offset = 0
+            self._inode = None
+            return
+        if (st.st_dev, st.st_ino) != self._inode or st.st_size < self._offset:
+            self._state = {t: {} for t in TABLES}
+            self._lines = self._offset = 0
+            self._inode = (st.st_dev, st.st_ino)
+        if st.st_size == self._offset:
+            return
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1  # a line cut short by a crash is ignored until whole
+        for line in data[:end].splitlines():
             if line.strip():
-                record = json.loads(line)
-                jobs[record["id"]] = record
-        return jobs
+                entry = json.loads(line)
+                self._apply(entry["t"], entry["k"], entry["v"])
+        self._offset += end
 
-    @staticmethod
-    def _write(f: IO[str], *records: Mapping[str, Any]) -> None:
-        f.seek(0, os.SEEK_END)
-        f.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
-        f.flush()
+    def _apply(self, table: str, key: str, value: Any) -> None:
+        self._lines += 1
+        if value is None:
+            self._state[table].pop(key, None)
+        else:
+            self._state[table][key] = value
 
-    def _jobs(self) -> dict[str, dict[str, Any]]:
-        if not os.path.exists(self.path):
-            return {}
-        with self._file() as f:
-            return self._read(f)
+    def _write(self, changes: list[tuple[str, str, Any]]) -> None:
+        live = sum(len(t) for t in self._state.values())
+        if self._lines > 4 * (live + len(changes)) + 64:
+            for table, key, value in changes:
+                self._apply(table, key, value)
+            self._rewrite()
+            return
+        text = "".join(json.dumps({"t": t, "k": k, "v": v}, separators=(",", ":")) + "\n"
+                       for t, k, v in changes)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, text.encode("utf-8"))
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        for table, key, value in changes:
+            self._apply(table, key, value)
+        self._inode = (st.st_dev, st.st_ino)
+        self._offset = st.st_size
 
-    def _change(self, id: str, allowed: Sequence[str], action: str,
-                **fields: Any) -> dict[str, Any]:
-        with self._file() as f:
-            job = self._read(f).get(id)
-            if job is None:
-                raise JobNotFound(f"job '{id}' not found")
-            if job["status"] not in allowed:
-                raise state_error(id, job["status"], action)
-            job.update(fields)
-            self._write(f, job)
-            return job
+    def _rewrite(self) -> None:
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.writelines(json.dumps({"t": table, "k": key, "v": value},
+                                    separators=(",", ":")) + "\n"
+                         for table in TABLES for key, value in self._state[table].items())
+        os.replace(tmp, self.path)
+        st = os.stat(self.path)
+        self._inode, self._offset = (st.st_dev, st.st_ino), st.st_size
+        self._lines = sum(len(t) for t in self._state.values())
 
-    # ---- producer -----------------------------------------------------------------------
+    def _next_seq(self, first: bool = False) -> int:
+        seqs = [j["_seq"] for j in self._state["jobs"].values()]
+        if not seqs:
+            return 0
+        return min(seqs) - 1 if first else max(seqs) + 1
 
-    def enqueue_task(self, pipeline: str, run_config: Mapping[str, Any], *,
-                     priority: str | None = None, job_id: str | None = None,
-                     run_at: float = 0.0, timeout: float = 0.0) -> str:
-        check_enqueue(self.project_dir, pipeline, job_id, priority)
-        run, policy = split_run_config(run_config)
-        retry = {**_yaml_retry(self.project_dir, pipeline), **policy}
-        chosen = priority or policy.get("priority", "medium")
-        now = time.time()
-        record = job_record(
-            self.project_dir, pipeline, id=job_id or str(uuid.uuid4()), priority=chosen,
-            queue=PRIORITY_QUEUES[chosen], run_json=json.dumps(run, separators=(",", ":")),
-            status="scheduled" if run_at > now else "queued", run_at=run_at or None,
-            created_at=now, enqueued_at=now, timeout=timeout,
-            max_retries=int(retry.get("max_retries", 0)),
-            retry_delay=float(retry.get("retry_delay", 0.0)),
-            jitter_factor=float(retry.get("jitter_factor", 0.0)),
-        )
-        with self._file() as f:
-            if record["id"] in self._read(f):
-                raise InvalidInput(f"job id '{record['id']}' is already taken", code="EEXIST")
-            self._write(f, record)
-        return str(record["id"])
-
-    # ---- status and results -------------------------------------------------------------
-
-    def get_status(self, id: str) -> dict[str, Any]:
-        job = self._jobs().get(id)
+    def _job(self, id: str) -> Record:
+        job = self._state["jobs"].get(id)
         if job is None:
             raise JobNotFound(f"job '{id}' not found")
-        return job
+        return dict(job)
 
-    def get_result(self, id: str, timeout: float | None = None) -> dict[str, Any]:
-        return wait_for_end(self.get_status, id, timeout)
+    # ---- jobs -------------------------------------------------------------------------------
 
-    def find(self, pipeline: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        jobs = [j for j in self._jobs().values() if j["project"] == self.project_dir
-                and (pipeline is None or j["pipeline"] == pipeline)]
-        jobs.sort(key=lambda j: j["created_at"], reverse=True)
-        return jobs[:limit]
+    def enqueue(self, job: Record) -> None:
+        with self._locked() as changes:
+            if job["id"] in self._state["jobs"]:
+                raise JobQueueError(f"job id '{job['id']}' is taken", code="EEXIST")
+            changes.append(("jobs", job["id"], {**job, "_seq": self._next_seq()}))
 
-    def cancel(self, id: str) -> None:
-        self._change(id, WAITING, "cancel", status="canceled", ended_at=time.time())
+    def get(self, id: str) -> Record | None:
+        with self._locked(write=False):
+            job = self._state["jobs"].get(id)
+            return None if job is None else _public(job)
 
-    def requeue(self, id: str) -> None:
-        now = time.time()
-        self._change(id, ("failed", "stopped", "canceled"), "requeue", status="queued",
-                     attempts=0, enqueued_at=now, run_at=None, started_at=None, ended_at=None,
-                     worker=None, result_json=None, error_json=None)
+    def find(self, project: str, pipeline: str | None, limit: int) -> list[Record]:
+        with self._locked(write=False):
+            jobs = [j for j in self._state["jobs"].values() if j.get("project") == project
+                    and (pipeline is None or j.get("pipeline") == pipeline)]
+        jobs.sort(key=lambda j: (j.get("created_at") or 0, j["_seq"]), reverse=True)
+        return [_public(j) for j in jobs[:limit]]
 
-    # ---- workers ------------------------------------------------------------------------
+    def _change(self, id: str, allowed: Sequence[str], verb: str, **fields: Any) -> None:
+        with self._locked() as changes:
+            job = self._job(id)
+            if job["status"] not in allowed:
+                raise JobQueueError(f"job '{id}' is {job['status']} and cannot be {verb}",
+                                    code="ESTATE")
+            changes.append(("jobs", id, {**job, **fields}))
 
-    def _take(self, worker: str, queues: Sequence[str]) -> dict[str, Any] | None:
-        """Marks the next due job of the queues (strict order, FIFO) started; None if
-        there is none."""
-        if not os.path.exists(self.path):
-            return None
-        now = time.time()
-        with self._file() as f:
-            due = [j for j in self._read(f).values() if j["queue"] in queues
-                   and (j["status"] == "queued"
-                        or (j["status"] == "scheduled" and (j["run_at"] or 0) <= now))]
-            if not due:
-                return None
-            job = min(due, key=lambda j: (queues.index(j["queue"]),
-                                          j["run_at"] or j["enqueued_at"]))
-            job.update(status="started", started_at=now, ended_at=None, worker=worker,
-                       attempts=job["attempts"] + 1)
-            self._write(f, job)
-            return job
+    def cancel(self, id: str, now: float) -> None:
+        self._change(id, WAITING, "canceled", status="canceled", ended_at=now, run_at=None)
 
-    def _pending(self, queues: Sequence[str]) -> bool:
-        """Whether a job of the queues is waiting or running (burst workers wait for
-        retries too)."""
-        return any(j["queue"] in queues and j["status"] in ("queued", "scheduled", "started")
-                   for j in self._jobs().values())
+    def requeue(self, id: str, now: float) -> None:
+        with self._locked(write=False):
+            seq = self._next_seq()
+        self._change(id, ("failed", "stopped", "canceled"), "requeued", status="queued",
+                     attempts=0, enqueued_at=now, started_at=None, ended_at=None, run_at=None,
+                     worker=None, result_json=None, error_json=None, _seq=seq,
+                     _expires_at=None)
 
-    def _run(self, job: dict[str, Any]) -> bool:
-        """Runs a started job and stores how it ended; True when it finished."""
-        try:
-            with _RUN_LOCK:
-                value = runner.run_job(job["project"], job["pipeline"], json.loads(job["run_json"]))
-            fields: dict[str, Any] = {"status": "finished", "result_json": codec.dumps(value)}
-        except Exception as exc:  # noqa: BLE001 - a pipeline's failure is the job's outcome
-            fields = {"error_json": json.dumps(runner.error_info(exc))}
-            if job["attempts"] <= job["max_retries"]:
-                delay = job["retry_delay"] * 2 ** (job["attempts"] - 1)
-                fields.update(status="scheduled", run_at=time.time() + delay)
-            else:
-                fields["status"] = "failed"
-        fields["ended_at"] = time.time()
-        with contextlib.suppress(JobQueueError):  # requeued or removed while it ran
-            self._change(job["id"], ("started",), "store the end of", **fields)
-        return fields["status"] == "finished"
-
-    def start_workers(self, count: int = 1, *, burst: bool = False, isolation: str = "fork",
-                      queues: Sequence[str] | None = None, name: str | None = None,
-                      slots: int = 1, quiet: bool = False,
-                      **kwargs: Any) -> list[WorkerHandle]:
-        order = list(queues or ("high", "default", "low"))
-        started: list[WorkerHandle] = []
-        for i in range(count):
-            worker_name = (name if count == 1 else f"{name}-{i + 1}") if name else (
-                f"{socket.gethostname()}.{os.getpid()}.{next(_names)}")
-            worker = _Worker(self, worker_name, order, burst, slots)
-            with self._workers_lock:
-                self._workers[worker_name] = worker
-            worker.start()
-            started.append(worker)
-        return started
-
-    def _live(self) -> list[_Worker]:
-        with self._workers_lock:
-            for key in [k for k, w in self._workers.items() if w.poll() is not None]:
-                del self._workers[key]
-            return list(self._workers.values())
-
-    def list_workers(self) -> list[dict[str, Any]]:
-        return [w.info() for w in self._live()]
-
-    def stop_workers(self, name: str | None = None, now: bool = False) -> list[str]:
-        chosen = [w for w in self._live() if name is None or w.name == name]
-        if name is not None and not chosen:
-            raise JobNotFound(f"no live worker named {name!r}")
-        for worker in chosen:
-            worker.stop.set()
-        return [w.name for w in chosen]
-
-    def metrics(self) -> dict[str, Any]:
-        now = time.time()
-        queues: dict[str, dict[str, Any]] = {}
-        for job in self._jobs().values():
-            q = queues.setdefault(job["queue"], {"name": job["queue"], **dict.fromkeys(
-                STATUSES, 0), "oldest_queued_age_seconds": None})
-            q[job["status"]] = q.get(job["status"], 0) + 1
+    def counts(self) -> list[Record]:
+        with self._locked(write=False):
+            jobs = list(self._state["jobs"].values())
+        queues: dict[str, Record] = {}
+        for job in jobs:
+            q = queues.setdefault(job["queue"], {"queue": job["queue"], "counts": {},
+                                                 "oldest_queued_at": None})
+            q["counts"][job["status"]] = q["counts"].get(job["status"], 0) + 1
             if job["status"] == "queued":
-                age = now - job["enqueued_at"]
-                oldest = q["oldest_queued_age_seconds"]
-                q["oldest_queued_age_seconds"] = age if oldest is None else max(oldest, age)
-        workers = []
-        for info in self.list_workers():
-            age = now - info["birth"]
-            workers.append({**info, "queues": ",".join(info["queues"]),
-                            "busy_ratio": min(info["busy_seconds"] / age, 1.0) if age > 0 else 0.0,
-                            "last_heartbeat_age_seconds": 0.0})
-        return {"backend": self.backend, "queues": [queues[k] for k in sorted(queues)],
-                "workers": workers}
+                oldest = q["oldest_queued_at"]
+                if oldest is None or (job.get("enqueued_at") or 0) < oldest:
+                    q["oldest_queued_at"] = job.get("enqueued_at")
+        return sorted(queues.values(), key=lambda q: q["queue"])
 
+    def _promote_due(self, now: float, changes: list[tuple[str, str, Any]]) -> int:
+        due = sorted((j for j in self._state["jobs"].values()
+                      if j["status"] == "scheduled" and (j.get("run_at") or 0) <= now),
+                     key=lambda j: (j.get("run_at") or 0, j["_seq"]))
+        seq = self._next_seq()
+        for i, job in enumerate(due):
+            changes.append(("jobs", job["id"], {**job, "status": "queued", "run_at": None,
+                                                 "enqueued_at": now, "_seq": seq + i}))
+        return len(due)
 
-class _Worker:
-    """One worker: ``slots`` threads taking jobs until stopped (or, in burst mode, until
-    nothing is left). Has the ``wait``/``poll`` of a process handle."""
+    def take(self, worker: str, queues: Sequence[str], lease_seconds: float,
+             now: float) -> Record | None:
+        with self._locked() as changes:
+            if self._promote_due(now, changes):
+                for table, key, value in changes:  # see them before choosing
+                    self._state[table][key] = value
+            for queue in queues:
+                ready = [j for j in self._state["jobs"].values()
+                         if j["status"] == "queued" and j["queue"] == queue]
+                if ready:
+                    job = min(ready, key=lambda j: j["_seq"])
+                    job = {**job, "status": "started", "worker": worker, "started_at": now,
+                           "ended_at": None, "attempts": job.get("attempts", 0) + 1,
+                           "_lease_until": now + lease_seconds}
+                    changes.append(("jobs", job["id"], job))
+                    return _public(job)
+        return None
 
-    def __init__(self, adapter: JsonlAdapter, name: str, queues: list[str], burst: bool,
-                 slots: int) -> None:
-        self.adapter, self.name, self.queues, self.burst = adapter, name, queues, burst
-        self.stop = threading.Event()
-        self.birth = time.time()
-        self.successful = self.failed = 0
-        self.busy_seconds = 0.0
-        self.current: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._loop, name=f"{name}/{i}", daemon=True)
-                         for i in range(slots)]
+    def _held(self, id: str, worker: str) -> Record:
+        job = self._state["jobs"].get(id)
+        if job is None or job["status"] != "started" or job.get("worker") != worker:
+            raise JobQueueError(f"job '{id}' is no longer held by worker '{worker}'",
+                                code="ELEASE")
+        return dict(job)
 
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
+    def extend(self, id: str, worker: str, lease_until: float) -> None:
+        with self._locked() as changes:
+            changes.append(("jobs", id, {**self._held(id, worker), "_lease_until": lease_until}))
 
-    def _loop(self) -> None:
-        me = threading.current_thread().name
-        while not self.stop.is_set():
-            job = self.adapter._take(self.name, self.queues)
-            if job is None:
-                if self.burst and not self.adapter._pending(self.queues):
-                    return
-                self.stop.wait(0.1)
-                continue
-            with self._lock:
-                self.current[me] = job["id"]
-            began = time.monotonic()
-            ok = self.adapter._run(job)
-            with self._lock:
-                del self.current[me]
-                self.busy_seconds += time.monotonic() - began
-                if ok:
-                    self.successful += 1
-                else:
-                    self.failed += 1
+    def finish(self, change: Record) -> None:
+        with self._locked() as changes:
+            job = self._held(change["id"], change["worker"])
+            status, now = change["status"], change["now"]
+            job.update(status=status, _lease_until=None,
+                       run_at=change["run_at"] if status == "scheduled" else None,
+                       result_json=change["result_json"],
+                       ended_at=now if status in ENDED else None)
+            if change["error_json"] is not None:
+                job["error_json"] = change["error_json"]
+            if change["uncount_attempt"]:
+                job["attempts"] -= 1
+                job["_seq"] = self._next_seq(first=True)  # a returned job goes first
+            elif status == "queued":
+                job["_seq"] = self._next_seq()
+            if status == "queued":
+                job["enqueued_at"] = now
+            ttl = change["result_ttl"]
+            job["_expires_at"] = now + ttl if status == "finished" and ttl > 0 else None
+            changes.append(("jobs", job["id"], job))
 
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        if self.poll() is None:
-            raise TimeoutError(f"worker {self.name} still running after {timeout} seconds")
-        return 0
+    def maintain(self, now: float) -> int:
+        with self._locked() as changes:
+            moved = self._promote_due(now, changes)
+            for job in list(self._state["jobs"].values()):
+                if job.get("_expires_at") is not None and job["_expires_at"] < now:
+                    changes.append(("jobs", job["id"], None))
+                if job["status"] != "started" or (job.get("_lease_until") or 0) >= now:
+                    continue
+                status, run_at = self.retry_decision(_public(job), now)
+                left = "no attempts left" if status == "failed" else "retrying"
+                error = {"type": "WorkerLost", "traceback": "", "message":
+                         f"worker '{job.get('worker')}' stopped renewing its lease (it died "
+                         f"or lost the file); {left}"}
+                job = {**job, "status": status, "run_at": run_at, "_lease_until": None,
+                       "error_json": json.dumps(error),
+                       "ended_at": now if status == "failed" else None}
+                if status == "queued":
+                    job.update(enqueued_at=now, _seq=self._next_seq())
+                changes.append(("jobs", job["id"], job))
+                moved += 1
+            return moved
 
-    def poll(self) -> int | None:
-        return None if any(t.is_alive() for t in self._threads) else 0
+    # ---- workers ------------------------------------------------------------------------------
 
-    def info(self) -> dict[str, Any]:
-        with self._lock:
-            current = next(iter(self.current.values()), None)
-            return {"name": self.name, "hostname": socket.gethostname(), "pid": os.getpid(),
-                    "state": "busy" if current else "idle", "queues": list(self.queues),
-                    "current_job": current, "birth": self.birth,
-                    "last_heartbeat": time.time(), "successful": self.successful,
-                    "failed": self.failed, "busy_seconds": self.busy_seconds}
+    def worker_beat(self, info: Record, ttl: float, now: float) -> None:
+        with self._locked() as changes:
+            changes.append(("workers", info["name"], {**info, "_expires_at": now + ttl}))
 
+    def worker_gone(self, name: str, now: float) -> None:
+        with self._locked() as changes:
+            changes.append(("workers", name, None))
 
-def _yaml_retry(project_dir: str, pipeline: str) -> dict[str, Any]:
-    """The pipeline YAML's ``run.retry`` block (conf/pipelines/a/b.yml for ``a.b``)."""
-    path = os.path.join(project_dir, "conf", "pipelines", *pipeline.split(".")) + ".yml"
-    try:
-        import yaml
+    def workers(self, now: float) -> list[Record]:
+        with self._locked(write=False):
+            live = [w for w in self._state["workers"].values() if w["_expires_at"] > now]
+        return sorted(({k: v for k, v in w.items() if k != "_expires_at"} for w in live),
+                      key=lambda w: w["name"])
 
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-        retry = (data.get("run") or {}).get("retry") or {}
-    except Exception:  # noqa: BLE001 - no readable retry block: no retries
-        return {}
-    return {k: v for k, v in retry.items() if k in ("max_retries", "retry_delay", "jitter_factor")
-            and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    def worker_command(self, name: str, command: str) -> None:
+        with self._locked() as changes:
+            keys = [int(k) for k in self._state["commands"]]
+            changes.append(("commands", str(max(keys, default=0) + 1),
+                            {"worker": name, "command": command}))
+
+    def worker_next_command(self, name: str) -> str | None:
+        with self._locked() as changes:
+            mine = sorted((int(k), c) for k, c in self._state["commands"].items()
+                          if c["worker"] == name)
+            if not mine:
+                return None
+            key, command = mine[0]
+            changes.append(("commands", str(key), None))
+            return str(command["command"])
+
+    # ---- schedules, leases, run records ---------------------------------------------------------
+
+    def schedule_put(self, schedule: Record) -> None:
+        with self._locked() as changes:
+            changes.append(("schedules", schedule["id"], schedule))
+
+    def schedule_get(self, id: str) -> Record | None:
+        with self._locked(write=False):
+            return self._state["schedules"].get(id)
+
+    def schedule_list(self, project: str | None, due: int, limit: int) -> list[Record]:
+        with self._locked(write=False):
+            found = [s for s in self._state["schedules"].values()
+                     if project is None or s["project"] == project]
+        if due <= 0:
+            return sorted(found, key=lambda s: s["id"])
+        found = [s for s in found if not s["paused"] and 0 < (s["next_fire"] or 0) <= due]
+        return sorted(found, key=lambda s: (s["next_fire"], s["id"]))[:limit]
+
+    def _schedule(self, id: str) -> Record:
+        schedule = self._state["schedules"].get(id)
+        if schedule is None:
+            raise JobNotFound(f"schedule '{id}' not found")
+        return dict(schedule)
+
+    def schedule_remove(self, id: str) -> None:
+        with self._locked() as changes:
+            self._schedule(id)
+            changes.append(("schedules", id, None))
+
+    def schedule_set_paused(self, id: str, paused: bool, next_fire: int) -> None:
+        with self._locked() as changes:
+            schedule = {**self._schedule(id), "paused": paused}
+            if next_fire >= 0:
+                schedule["next_fire"] = next_fire or None
+            changes.append(("schedules", id, schedule))
+
+    def schedule_advance(self, change: Record) -> None:
+        with self._locked() as changes:
+            schedule = self._schedule(change["id"])
+            if (schedule["next_fire"] or 0) != change["expect_next"]:
+                raise JobQueueError(f"schedule '{change['id']}' moved on meanwhile",
+                                    code="ESTATE")
+            schedule.update(next_fire=change["next_fire"] or None,
+                            last_fire=change["last_fire"] or None,
+                            fired=(schedule["fired"] or 0) + change["fired"],
+                            skipped=(schedule["skipped"] or 0) + change["skipped"])
+            changes.append(("schedules", change["id"], schedule))
+
+    def lease_acquire(self, name: str, owner: str, now: float, ttl: float) -> str:
+        with self._locked() as changes:
+            lease = self._state["leases"].get(name)
+            if lease is None or lease["owner"] == owner or lease["expires_at"] <= now:
+                changes.append(("leases", name, {"owner": owner, "expires_at": now + ttl}))
+                return owner
+            return str(lease["owner"])
+
+    def lease_release(self, name: str, owner: str) -> None:
+        with self._locked() as changes:
+            lease = self._state["leases"].get(name)
+            if lease is not None and lease["owner"] == owner:
+                changes.append(("leases", name, None))
+
+    def ended_since(self, since: float, limit: int) -> list[Record]:
+        with self._locked(write=False):
+            runs = [{"pipeline": j["pipeline"], "queue": j["queue"], "status": j["status"],
+                     "started_at": j.get("started_at"), "ended_at": j["ended_at"]}
+                    for j in self._state["jobs"].values()
+                    if j["status"] in ENDED and (j.get("ended_at") or 0) >= since]
+        runs.sort(key=lambda r: r["ended_at"], reverse=True)
+        return runs[:limit]

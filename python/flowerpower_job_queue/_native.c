@@ -61,7 +61,8 @@ static PyObject *exception_for(const native_state *st, int code) {
 
 /* Raises the exception for code with message (a str, stolen; NULL: an error is set).
  * Returns NULL. */
-static PyObject *raise_message(const native_state *st, int code, PyObject *message) {
+static PyObject *raise_message_field(const native_state *st, int code, PyObject *message,
+                                     const char *field) {
   PyObject *args = NULL, *kwargs = NULL, *exc = NULL;
   if (message == NULL) return NULL;
   if (code == FPQ_ENOMEM) {
@@ -74,6 +75,7 @@ static PyObject *raise_message(const native_state *st, int code, PyObject *messa
   if (args == NULL) goto error;
   kwargs = Py_BuildValue("{s:s}", "code", name);
   if (kwargs == NULL) goto error;
+  if (field && field[0] && put(kwargs, "field", PyUnicode_FromString(field)) < 0) goto error;
   exc = PyObject_Call(type, args, kwargs);
   if (exc == NULL) goto error;
   PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
@@ -85,12 +87,22 @@ error:
   return NULL;
 }
 
+static PyObject *raise_message(const native_state *st, int code, PyObject *message) {
+  return raise_message_field(st, code, message, NULL);
+}
+
 /* Raises the exception for code with the engine's message (UTF-8; "" means the code's
- * generic text). Returns NULL. */
-PyObject *raise_code(const native_state *st, int code, const char *msg) {
+ * generic text) and the setting it is about (NULL or "": none). Returns NULL. */
+PyObject *raise_code_field(const native_state *st, int code, const char *msg,
+                           const char *field) {
   if (code == CLOSED) msg = "the queue handle is closed";
   else if (msg == NULL || msg[0] == '\0') msg = fpq_strerror(code);
-  return raise_message(st, code, PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace"));
+  return raise_message_field(
+      st, code, PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace"), field);
+}
+
+PyObject *raise_code(const native_state *st, int code, const char *msg) {
+  return raise_code_field(st, code, msg, NULL);
 }
 
 PyObject *raise_format(const native_state *st, int code, const char *fmt, ...) {
@@ -102,101 +114,6 @@ PyObject *raise_format(const native_state *st, int code, const char *fmt, ...) {
 }
 
 /* ---- conversions ------------------------------------------------------------------- */
-
-PyObject *str_or_none(const char *s) {
-  if (s == NULL) Py_RETURN_NONE;
-  /* Stored text is the engine's JSON or names it validated; "replace" keeps a damaged
-   * record readable instead of making it impossible to look at. */
-  return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
-}
-
-PyObject *time_or_none(double t) {
-  if (!(t > 0)) Py_RETURN_NONE;
-  return PyFloat_FromDouble(t);
-}
-
-/* Sets d[key] = value and drops the reference; value NULL means an error is set. */
-int put(PyObject *d, const char *key, PyObject *value) {
-  if (value == NULL) return -1;
-  int rc = PyDict_SetItemString(d, key, value);
-  Py_DECREF(value);
-  return rc;
-}
-
-static PyObject *job_to_dict(const fpq_job *job) {
-  PyObject *d = PyDict_New();
-  if (d == NULL) return NULL;
-  const char *queue = job->queue ? job->queue : fpq_priority_queue(job->priority);
-  if (put(d, "id", PyUnicode_FromString(job->id)) < 0 ||
-      put(d, "project", str_or_none(job->project)) < 0 ||
-      put(d, "pipeline", str_or_none(job->pipeline)) < 0 ||
-      put(d, "run_json", str_or_none(job->run_json ? job->run_json : "{}")) < 0 ||
-      put(d, "queue", str_or_none(queue)) < 0 ||
-      put(d, "priority", PyUnicode_FromString(fpq_priority_name(job->priority))) < 0 ||
-      put(d, "status", PyUnicode_FromString(fpq_status_name(job->status))) < 0 ||
-      put(d, "description", str_or_none(job->description)) < 0 ||
-      put(d, "created_at", time_or_none(job->created_at)) < 0 ||
-      put(d, "enqueued_at", time_or_none(job->enqueued_at)) < 0 ||
-      put(d, "started_at", time_or_none(job->started_at)) < 0 ||
-      put(d, "ended_at", time_or_none(job->ended_at)) < 0 ||
-      put(d, "run_at", time_or_none(job->run_at)) < 0 ||
-      put(d, "attempts", PyLong_FromLong(job->attempts)) < 0 ||
-      put(d, "max_retries", PyLong_FromLong(job->max_retries)) < 0 ||
-      put(d, "retry_delay", PyFloat_FromDouble(job->retry_delay)) < 0 ||
-      put(d, "jitter_factor", PyFloat_FromDouble(job->jitter_factor)) < 0 ||
-      put(d, "timeout", PyFloat_FromDouble(job->timeout)) < 0 ||
-      put(d, "result_ttl", PyFloat_FromDouble(job->result_ttl)) < 0 ||
-      put(d, "worker", str_or_none(job->worker)) < 0 ||
-      put(d, "result_json", str_or_none(job->result_json)) < 0 ||
-      put(d, "error_json", str_or_none(job->error_json)) < 0 ||
-      put(d, "func", str_or_none(job->func)) < 0) {
-    Py_DECREF(d);
-    return NULL;
-  }
-  return d;
-}
-
-/* "a,b,c" -> ["a", "b", "c"]; "" -> []. */
-static PyObject *split_commas(const char *text) {
-  PyObject *list = PyList_New(0);
-  if (list == NULL) return NULL;
-  const char *p = text;
-  while (*p) {
-    const char *end = strchr(p, ',');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    if (n > 0) {
-      PyObject *item = PyUnicode_DecodeUTF8(p, (Py_ssize_t)n, "replace");
-      if (item == NULL || PyList_Append(list, item) < 0) {
-        Py_XDECREF(item);
-        Py_DECREF(list);
-        return NULL;
-      }
-      Py_DECREF(item);
-    }
-    p += n + (end != NULL);
-  }
-  return list;
-}
-
-static PyObject *worker_to_dict(const fpq_worker_info *w) {
-  PyObject *d = PyDict_New();
-  if (d == NULL) return NULL;
-  if (put(d, "name", str_or_none(w->name)) < 0 ||
-      put(d, "hostname", str_or_none(w->hostname)) < 0 ||
-      put(d, "pid", PyLong_FromLong(w->pid)) < 0 ||
-      put(d, "state", str_or_none(w->state)) < 0 ||
-      put(d, "queues", split_commas(w->queues)) < 0 ||
-      put(d, "current_job", w->current_job[0] ? str_or_none(w->current_job) : str_or_none(NULL)) < 0 ||
-      put(d, "birth", time_or_none(w->birth)) < 0 ||
-      put(d, "last_heartbeat", time_or_none(w->last_heartbeat)) < 0 ||
-      put(d, "successful", PyLong_FromLongLong(w->successful)) < 0 ||
-      put(d, "failed", PyLong_FromLongLong(w->failed)) < 0 ||
-      put(d, "busy_seconds", PyFloat_FromDouble(w->busy_seconds)) < 0) {
-    Py_DECREF(d);
-    return NULL;
-  }
-  return d;
-}
 
 /* O& converter: None -> NULL, str/bytes/os.PathLike -> bytes (a new reference in *out,
  * released by the caller). */
@@ -223,7 +140,7 @@ static PyObject *Queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
   int create = 1;
   QueueObject *self = NULL;
   fpq_queue *q = NULL;
-  char err[ERR_MAX] = "";
+  char err[ERR_MAX] = "", field[64] = "";
   native_state *st = type_state(type);
   if (st == NULL) return NULL;
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O&zzp:Queue", kwlist, path_or_none, &dir,
@@ -245,12 +162,13 @@ static PyObject *Queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
   rc = fpq_open(&q, &opts);
   if (rc != 0) {
     snprintf(err, sizeof err, "%s", fpq_errmsg(q));
+    snprintf(field, sizeof field, "%s", fpq_errfield(q));
     fpq_close(q);
     q = NULL;
   }
   Py_END_ALLOW_THREADS
   if (rc != 0) {
-    raise_code(st, rc, err);
+    raise_code_field(st, rc, err, field);
     goto error;
   }
   self->q = q;
@@ -287,14 +205,16 @@ static PyObject *Queue_repr(QueueObject *self) {
 }
 
 PyDoc_STRVAR(enqueue_doc,
-"enqueue(pipeline, *, run_config_json=None, run_json=None, priority=None, job_id=None,\n"
-"        run_at=0.0, timeout=0.0, max_retries=-1, retry_delay=-1.0, jitter_factor=-1.0,\n"
-"        result_ttl=0.0) -> str\n"
+"enqueue(pipeline, *, run_config_json=None, run_json=None, inputs_json=None,\n"
+"        priority=None, job_id=None, run_at=0.0, timeout=0.0, max_retries=-1,\n"
+"        retry_delay=-1.0, jitter_factor=-1.0, result_ttl=0.0) -> str\n"
 "\n"
 "Validates and stores one job; returns its id. run_json is the stored run() keyword\n"
 "arguments as a JSON object; run_config_json is a FlowerPower RunConfig as a JSON object,\n"
 "applied over it (fpq_job_apply_run_config: retry block -> the queue's retry policy,\n"
-"executor -> executor_cfg, priority). The other arguments override both; their defaults\n"
+"executor -> executor_cfg, priority); inputs_json, a JSON object of pipeline inputs, is\n"
+"merged over the inputs (fpq_job_merge_inputs, what --inputs does). The other arguments\n"
+"override all of them; their defaults\n"
 "mean 'not given' (priority: medium unless the run config says; retries: the pipeline's\n"
 "YAML; run_at 0: now; timeout 0: the worker's default). Raises InvalidInput (nothing\n"
 "written) for bad input, BackendUnavailable when the backend cannot be reached.\n"
@@ -304,10 +224,11 @@ PyDoc_STRVAR(enqueue_doc,
 "    '6f1c2a9e-...'");
 
 static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds) {
-  static char *kwlist[] = {"pipeline", "run_config_json", "run_json", "priority", "job_id",
-                           "run_at", "timeout", "max_retries", "retry_delay",
-                           "jitter_factor", "result_ttl", NULL};
-  const char *pipeline, *run_config_json = NULL, *run_json = NULL, *job_id = NULL;
+  static char *kwlist[] = {"pipeline", "run_config_json", "run_json", "inputs_json",
+                           "priority", "job_id", "run_at", "timeout", "max_retries",
+                           "retry_delay", "jitter_factor", "result_ttl", NULL};
+  const char *pipeline, *run_config_json = NULL, *run_json = NULL, *inputs_json = NULL,
+             *job_id = NULL;
   PyObject *priority = Py_None;
   double run_at = 0, timeout = 0, retry_delay = -1, jitter_factor = -1, result_ttl = 0;
   int max_retries = -1;
@@ -316,10 +237,10 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
   char err[ERR_MAX] = "";
   native_state *st = type_state(Py_TYPE(self));
   if (st == NULL) return NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzOzddiddd:enqueue", kwlist, &pipeline,
-                                   &run_config_json, &run_json, &priority, &job_id, &run_at,
-                                   &timeout, &max_retries, &retry_delay, &jitter_factor,
-                                   &result_ttl))
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzzOzddiddd:enqueue", kwlist, &pipeline,
+                                   &run_config_json, &run_json, &inputs_json, &priority,
+                                   &job_id, &run_at, &timeout, &max_retries, &retry_delay,
+                                   &jitter_factor, &result_ttl))
     return NULL;
   job = fpq_job_new();
   if (job == NULL) return PyErr_NoMemory();
@@ -331,7 +252,14 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
   if (run_config_json) {
     int rc = fpq_job_apply_run_config(job, run_config_json, err, sizeof err);
     if (rc != 0) {
-      raise_code(st, rc, err);
+      raise_code_field(st, rc, err, "run_config");
+      goto error;
+    }
+  }
+  if (inputs_json) {
+    int rc = fpq_job_merge_inputs(job, inputs_json, err, sizeof err);
+    if (rc != 0) {
+      raise_code_field(st, rc, err, "inputs");
       goto error;
     }
   }
@@ -421,17 +349,7 @@ static PyObject *Queue_find(QueueObject *self, PyObject *args, PyObject *kwds) {
   int rc;
   WITH_HANDLE(self, rc, err, rc = fpq_find(self->q, NULL, pipeline, limit, &jobs, &n));
   if (rc != 0) return raise_code(st, rc, err);
-  list = PyList_New((Py_ssize_t)n);
-  if (list == NULL) goto done;
-  for (size_t i = 0; i < n; i++) {
-    PyObject *d = job_to_dict(jobs[i]);
-    if (d == NULL) {
-      Py_CLEAR(list);
-      goto done;
-    }
-    PyList_SET_ITEM(list, (Py_ssize_t)i, d); /* steals d */
-  }
-done:
+  list = jobs_to_list(jobs, n);
   fpq_jobs_free(jobs, n);
   return list;
 }
@@ -566,6 +484,19 @@ PyDoc_STRVAR(workers_doc,
 "    >>> [w['name'] for w in q.workers()]\n"
 "    ['host.4242']");
 
+static PyObject *Queue_metrics_prometheus(QueueObject *self, PyObject *Py_UNUSED(ignored)) {
+  char *text = NULL;
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(Py_TYPE(self));
+  if (st == NULL) return NULL;
+  int rc;
+  WITH_HANDLE(self, rc, err, rc = fpq_metrics_prometheus(self->q, &text));
+  if (rc != 0) return raise_code(st, rc, err);
+  PyObject *result = str_or_none(text);
+  free(text);
+  return result;
+}
+
 static PyObject *Queue_workers(QueueObject *self, PyObject *Py_UNUSED(ignored)) {
   fpq_worker_info *workers = NULL;
   size_t n = 0;
@@ -692,6 +623,9 @@ static PyMethodDef Queue_methods[] = {
     {"cancel", (PyCFunction)Queue_cancel, METH_VARARGS, cancel_doc},
     {"requeue", (PyCFunction)Queue_requeue, METH_VARARGS, requeue_doc},
     {"metrics_json", (PyCFunction)Queue_metrics_json, METH_NOARGS, metrics_json_doc},
+    {"metrics_prometheus", (PyCFunction)Queue_metrics_prometheus, METH_NOARGS,
+     "metrics_prometheus() -> str\n\nThe metrics in Prometheus' text format (what a "
+     "worker's /metrics serves)."},
     {"workers", (PyCFunction)Queue_workers, METH_NOARGS, workers_doc},
     {"worker_command", (PyCFunction)Queue_worker_command, METH_VARARGS, worker_command_doc},
     {"setting", (PyCFunction)Queue_setting, METH_VARARGS, setting_doc},
@@ -764,6 +698,213 @@ static PyObject *native_validate_pipeline(PyObject *module, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(register_backend_doc,
+"register_backend(name, cls) -> None\n"
+"\n"
+"Makes cls (a flowerpower_job_queue.backends.QueueAdapter class) the engine's backend\n"
+"`name` in this process: every Queue, worker and scheduler of this process that resolves\n"
+"to that name calls it. A name registered again gets the new class. Raises InvalidInput\n"
+"for a bad name or one a built-in or C plugin backend has.\n"
+"\n"
+"Example:\n"
+"    >>> _native.register_backend('jsonl', JsonlAdapter)");
+
+static PyObject *native_register_backend(PyObject *module, PyObject *args) {
+  const char *name;
+  PyObject *cls;
+  char err[ERR_MAX] = "";
+  if (!PyArg_ParseTuple(args, "sO:register_backend", &name, &cls)) return NULL;
+  if (!PyType_Check(cls)) return raise_code(module_state(module), FPQ_EINVAL, "cls must be a class");
+  int rc = python_backend_register(name, cls, err, sizeof err);
+  if (rc != 0) return raise_code_field(module_state(module), rc, err, "backend");
+  Py_RETURN_NONE;
+}
+
+static PyObject *native_backend_names(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored)) {
+  char names[1024];
+  fpq_backend_names(names, sizeof names);
+  PyObject *text = PyUnicode_FromString(names);
+  PyObject *sep = PyUnicode_FromString(", ");
+  PyObject *list = text && sep ? PyUnicode_Split(text, sep, -1) : NULL;
+  Py_XDECREF(text);
+  Py_XDECREF(sep);
+  return list;
+}
+
+static PyObject *native_python_backend(PyObject *Py_UNUSED(module), PyObject *args) {
+  const char *name;
+  if (!PyArg_ParseTuple(args, "s:python_backend", &name)) return NULL;
+  PyObject *cls = python_backend_class(name);
+  return Py_NewRef(cls ? cls : Py_None);
+}
+
+PyDoc_STRVAR(resolve_config_doc,
+"resolve_config(project_dir=None, backend=None, url=None) -> dict\n"
+"\n"
+"The settings fpq_open would use, resolved by the engine without connecting (flags >\n"
+"FPQ_* environment > conf/job_queue.yml > defaults): project_dir, backend, url, and\n"
+"settings, every key of conf/job_queue.yml (dotted) with its value, the environment's\n"
+"FPQ_<KEY> winning. Raises InvalidInput naming the bad setting (its `field`).\n"
+"\n"
+"Example:\n"
+"    >>> _native.resolve_config('/srv/etl')['backend']\n"
+"    'sqlite'");
+
+static PyObject *native_resolve_config(PyObject *module, PyObject *args, PyObject *kwds) {
+  static char *kwlist[] = {"project_dir", "backend", "url", NULL};
+  PyObject *dir = NULL;
+  const char *backend = NULL, *url = NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O&zz:resolve_config", kwlist, path_or_none,
+                                   &dir, &backend, &url))
+    return NULL;
+  fpq_options opts = {.project_dir = dir ? PyBytes_AsString(dir) : NULL, .backend = backend,
+                      .url = url};
+  fpq_config *c = NULL;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = fpq_config_resolve(&c, &opts);
+  Py_END_ALLOW_THREADS
+  Py_XDECREF(dir);
+  PyObject *d = NULL, *settings = NULL;
+  if (rc != 0) {
+    raise_code_field(module_state(module), rc, fpq_config_errmsg(c), fpq_config_errfield(c));
+    goto done;
+  }
+  settings = PyDict_New();
+  for (size_t i = 0; settings && fpq_config_key(c, i); i++) {
+    const char *key = fpq_config_key(c, i);
+    if (put(settings, key, str_or_none(fpq_config_get(c, key))) < 0) Py_CLEAR(settings);
+  }
+  if (settings == NULL) goto done;
+  d = PyDict_New();
+  if (d == NULL || put(d, "project_dir", PyUnicode_DecodeFSDefault(fpq_config_project_dir(c))) < 0 ||
+      put(d, "backend", str_or_none(fpq_config_backend(c))) < 0 ||
+      put(d, "url", str_or_none(fpq_config_url(c))) < 0 || put(d, "settings", Py_NewRef(settings)) < 0)
+    Py_CLEAR(d);
+done:
+  Py_XDECREF(settings);
+  fpq_config_free(c);
+  return d;
+}
+
+PyDoc_STRVAR(retry_decision_doc,
+"retry_decision(job, now) -> (status, run_at)\n"
+"\n"
+"The engine's retry rule for a job (a record dict) whose run failed or whose worker died:\n"
+"'failed' once its attempts are used up, else 'scheduled' at now + the backoff\n"
+"(retry_delay * 2**(attempts-1), jittered by jitter_factor), or 'queued' when that is 0.\n"
+"run_at is None unless scheduled. Python backends call it from maintain().\n"
+"\n"
+"Example:\n"
+"    >>> _native.retry_decision(job, time.time())\n"
+"    ('scheduled', 1767225601.93)");
+
+static PyObject *native_retry_decision(PyObject *Py_UNUSED(module), PyObject *args) {
+  PyObject *d;
+  double now;
+  if (!PyArg_ParseTuple(args, "Od:retry_decision", &d, &now)) return NULL;
+  fpq_job *job = dict_to_job(d);
+  if (job == NULL) return NULL;
+  double run_at = 0;
+  fpq_status status = fpq_retry_decision(job, now, &run_at);
+  fpq_job_free(job);
+  return Py_BuildValue("(sN)", fpq_status_name(status), time_or_none(run_at));
+}
+
+PyDoc_STRVAR(job_json_doc,
+"job_json(job) -> str\n"
+"\n"
+"A job record (a dict as Queue.get returns it) in the JSON form `fpq status id=ID --json`\n"
+"prints: run, result and error as JSON values, times as ISO 8601 UTC text.\n"
+"\n"
+"Example:\n"
+"    >>> json.loads(_native.job_json(q.get(job_id)))['status']\n"
+"    'queued'");
+
+static PyObject *native_job_json(PyObject *Py_UNUSED(module), PyObject *args) {
+  PyObject *d;
+  if (!PyArg_ParseTuple(args, "O:job_json", &d)) return NULL;
+  fpq_job *job = dict_to_job(d);
+  if (job == NULL) return NULL;
+  char *text = fpq_job_to_json(job);
+  fpq_job_free(job);
+  if (text == NULL) return PyErr_NoMemory();
+  PyObject *out = str_or_none(text);
+  free(text);
+  return out;
+}
+
+PyDoc_STRVAR(parse_duration_doc,
+"parse_duration(text) -> float\n"
+"\n"
+"Seconds in a duration as people type it: '90' (seconds), '90s', '10m', '2h', '1d',\n"
+"'250ms', '1h30m'. Raises InvalidInput with one line naming the value.\n"
+"\n"
+"Example:\n"
+"    >>> _native.parse_duration('1h30m')\n"
+"    5400.0");
+
+static PyObject *native_parse_duration(PyObject *module, PyObject *args) {
+  const char *text;
+  char err[ERR_MAX];
+  double seconds;
+  if (!PyArg_ParseTuple(args, "s:parse_duration", &text)) return NULL;
+  if (fpq_parse_duration(text, &seconds, err, sizeof err) != 0)
+    return raise_code(module_state(module), FPQ_EINVAL, err);
+  return PyFloat_FromDouble(seconds);
+}
+
+PyDoc_STRVAR(parse_time_doc,
+"parse_time(text) -> float\n"
+"\n"
+"Epoch seconds of an ISO 8601 instant ('2026-12-01T02:00:00Z'; no offset means UTC), as\n"
+"fpq reads --at. Raises InvalidInput with one line naming the value.\n"
+"\n"
+"Example:\n"
+"    >>> _native.parse_time('2026-12-01T03:00:00+01:00')\n"
+"    1796090400.0");
+
+static PyObject *native_parse_time(PyObject *module, PyObject *args) {
+  const char *text;
+  char err[ERR_MAX];
+  double epoch;
+  if (!PyArg_ParseTuple(args, "s:parse_time", &text)) return NULL;
+  if (fpq_parse_time(text, &epoch, err, sizeof err) != 0)
+    return raise_code(module_state(module), FPQ_EINVAL, err);
+  return PyFloat_FromDouble(epoch);
+}
+
+PyDoc_STRVAR(format_time_doc,
+"format_time(t, zone=None) -> str | None\n"
+"\n"
+"Epoch seconds as fpq prints them: without zone, RQ's UTC form\n"
+"'2026-07-01T02:00:00.000000Z' (what --json output holds); with an IANA zone, the\n"
+"wall-clock time there with its offset, '2026-03-29 03:00:00 +02:00'. None for None or\n"
+"an unset time (<= 0).\n"
+"\n"
+"Example:\n"
+"    >>> _native.format_time(1782871200.0)\n"
+"    '2026-07-01T02:00:00.000000Z'");
+
+static PyObject *native_format_time(PyObject *module, PyObject *args, PyObject *kwds) {
+  static char *kwlist[] = {"t", "zone", NULL};
+  PyObject *value;
+  const char *zone = NULL;
+  char buf[64];
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|z:format_time", kwlist, &value, &zone))
+    return NULL;
+  if (value == Py_None) Py_RETURN_NONE;
+  double t = PyFloat_AsDouble(value);
+  if (t == -1.0 && PyErr_Occurred()) return NULL;
+  if (!(t > 0)) Py_RETURN_NONE;
+  int rc = zone ? fpq_format_zoned_time((int64_t)floor(t), zone, buf, sizeof buf)
+                : fpq_format_time(t, buf, sizeof buf);
+  if (rc != 0)
+    return raise_format(module_state(module), FPQ_EINVAL, "time %R cannot be shown%s%s", value,
+                        zone ? " in zone " : "", zone ? zone : "");
+  return PyUnicode_FromString(buf);
+}
+
 static PyMethodDef native_methods[] = {
     {"version", native_version, METH_NOARGS,
      "version() -> str\n\nThe engine's version, e.g. '0.1.0'."},
@@ -772,6 +913,26 @@ static PyMethodDef native_methods[] = {
     {"validate_pipeline", native_validate_pipeline, METH_VARARGS,
      "validate_pipeline(name) -> None\n\nRaises InvalidInput for a malformed pipeline name "
      "(path separators, empty parts, other characters)."},
+    {"register_backend", native_register_backend, METH_VARARGS, register_backend_doc},
+    {"backend_names", native_backend_names, METH_NOARGS,
+     "backend_names() -> list[str]\n\nNames of the engine's registered backends (built-in, "
+     "C plugins loaded so far, Python backends registered in this process)."},
+    {"python_backend", native_python_backend, METH_VARARGS,
+     "python_backend(name) -> type | None\n\nThe class registered as backend name from "
+     "Python in this process, or None."},
+    {"resolve_config", (PyCFunction)(void (*)(void))native_resolve_config,
+     METH_VARARGS | METH_KEYWORDS, resolve_config_doc},
+    {"retry_decision", native_retry_decision, METH_VARARGS, retry_decision_doc},
+    {"job_json", native_job_json, METH_VARARGS, job_json_doc},
+    {"parse_duration", native_parse_duration, METH_VARARGS, parse_duration_doc},
+    {"cli_help", native_cli_help, METH_NOARGS, cli_help_doc},
+    {"run_worker", (PyCFunction)(void (*)(void))native_run_worker, METH_VARARGS | METH_KEYWORDS,
+     run_worker_doc},
+    {"run_scheduler", (PyCFunction)(void (*)(void))native_run_scheduler,
+     METH_VARARGS | METH_KEYWORDS, run_scheduler_doc},
+    {"parse_time", native_parse_time, METH_VARARGS, parse_time_doc},
+    {"format_time", (PyCFunction)(void (*)(void))native_format_time,
+     METH_VARARGS | METH_KEYWORDS, format_time_doc},
     NATIVE_SCHEDULE_FUNCTIONS
     {NULL, NULL, 0, NULL}};
 
@@ -809,12 +970,26 @@ static int native_exec(PyObject *module) {
   if (!st->JobQueueError || !st->InvalidInput || !st->JobNotFound || !st->BackendUnavailable ||
       !st->JobTimeout)
     return -1;
+  python_backend_install_loader();
   st->queue_type = PyType_FromModuleAndSpec(module, &Queue_spec, NULL);
   if (st->queue_type == NULL) return -1;
   if (PyModule_AddType(module, (PyTypeObject *)st->queue_type) < 0) return -1;
   if (add_names(module, "STATUSES", FPQ_STATUS_COUNT, status_at) < 0) return -1;
   if (add_names(module, "PRIORITIES", FPQ_PRIORITY_COUNT, priority_at) < 0) return -1;
-  if (PyModule_AddIntConstant(module, "ID_MAX", FPQ_ID_MAX) < 0 ||
+  PyObject *terminal = PyFrozenSet_New(NULL);
+  for (int i = 0; terminal && i < FPQ_STATUS_COUNT; i++) {
+    if (!fpq_status_is_terminal((fpq_status)i)) continue;
+    PyObject *name = PyUnicode_FromString(fpq_status_name((fpq_status)i));
+    if (name == NULL || PySet_Add(terminal, name) < 0) Py_CLEAR(terminal);
+    Py_XDECREF(name);
+  }
+  if (terminal == NULL || PyModule_AddObjectRef(module, "TERMINAL", terminal) < 0) {
+    Py_XDECREF(terminal);
+    return -1;
+  }
+  Py_DECREF(terminal);
+  if (PyModule_AddStringConstant(module, "TASK_FUNC", FPQ_TASK_FUNC) < 0 ||
+      PyModule_AddIntConstant(module, "ID_MAX", FPQ_ID_MAX) < 0 ||
       PyModule_AddIntConstant(module, "PIPELINE_MAX", FPQ_PIPELINE_MAX) < 0 ||
       PyModule_AddIntConstant(module, "RUN_MAX", FPQ_RUN_MAX) < 0)
     return -1;

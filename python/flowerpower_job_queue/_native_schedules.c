@@ -2,44 +2,12 @@
  * the module, over fpq.h's schedule API. Thin like the rest of the extension: convert,
  * call with the GIL released (WITH_HANDLE), convert back; scheduling.py does the rest. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "_native.h"
 
 /* ---- conversions ---- */
-
-static PyObject *fire_or_none(int64_t t) {
-  if (t == 0) Py_RETURN_NONE;
-  return PyLong_FromLongLong((long long)t);
-}
-
-static PyObject *schedule_to_dict(const fpq_schedule *s) {
-  PyObject *d = PyDict_New();
-  if (d == NULL) return NULL;
-  if (put(d, "id", PyUnicode_FromString(s->id)) < 0 ||
-      put(d, "project", str_or_none(s->project)) < 0 ||
-      put(d, "pipeline", str_or_none(s->pipeline)) < 0 ||
-      put(d, "run_json", str_or_none(s->run_json ? s->run_json : "{}")) < 0 ||
-      put(d, "priority", PyUnicode_FromString(fpq_priority_name(s->priority))) < 0 ||
-      put(d, "trigger", str_or_none(s->trigger)) < 0 ||
-      put(d, "timezone", str_or_none(s->timezone && s->timezone[0] ? s->timezone : "UTC")) < 0 ||
-      put(d, "max_retries", PyLong_FromLong(s->max_retries)) < 0 ||
-      put(d, "retry_delay", PyFloat_FromDouble(s->retry_delay)) < 0 ||
-      put(d, "jitter_factor", PyFloat_FromDouble(s->jitter_factor)) < 0 ||
-      put(d, "timeout", PyFloat_FromDouble(s->timeout)) < 0 ||
-      put(d, "misfire_grace", PyFloat_FromDouble(s->misfire_grace)) < 0 ||
-      put(d, "coalesce", PyBool_FromLong(s->coalesce)) < 0 ||
-      put(d, "paused", PyBool_FromLong(s->paused)) < 0 ||
-      put(d, "next_fire", fire_or_none(s->next_fire)) < 0 ||
-      put(d, "last_fire", fire_or_none(s->last_fire)) < 0 ||
-      put(d, "created_at", time_or_none(s->created_at)) < 0 ||
-      put(d, "fired", PyLong_FromLongLong((long long)s->fired)) < 0 ||
-      put(d, "skipped", PyLong_FromLongLong((long long)s->skipped)) < 0) {
-    Py_DECREF(d);
-    return NULL;
-  }
-  return d;
-}
 
 static PyObject *fires_to_list(const int64_t *fires, size_t n) {
   PyObject *list = PyList_New((Py_ssize_t)n);
@@ -59,7 +27,8 @@ static PyObject *fires_to_list(const int64_t *fires, size_t n) {
 const char schedule_put_doc[] =
     "schedule_put(pipeline, trigger=None, *, run_config_json=None, run_json=None,\n"
     "             timezone=None, priority=None, schedule_id=None, misfire_grace=0.0,\n"
-    "             coalesce=True, paused=False, max_retries=-1, timeout=0.0) -> dict\n"
+    "             coalesce=True, paused=False, max_retries=-1, timeout=0.0,\n"
+    "             inputs_json=None) -> dict\n"
     "\n"
     "Validates and stores a schedule (an existing schedule_id is replaced, keeping its\n"
     "history) and returns it as schedule_get does. trigger is cron text ('0 2 * * *', six\n"
@@ -74,19 +43,19 @@ const char schedule_put_doc[] =
 PyObject *Queue_schedule_put(QueueObject *self, PyObject *args, PyObject *kwds) {
   static char *kwlist[] = {"pipeline", "trigger", "run_config_json", "run_json", "timezone",
                            "priority", "schedule_id", "misfire_grace", "coalesce", "paused",
-                           "max_retries", "timeout", NULL};
+                           "max_retries", "timeout", "inputs_json", NULL};
   const char *pipeline, *trigger = NULL, *run_config_json = NULL, *run_json = NULL,
-             *timezone = NULL, *priority = NULL, *schedule_id = NULL;
+             *timezone = NULL, *priority = NULL, *schedule_id = NULL, *inputs_json = NULL;
   double misfire_grace = 0, timeout = 0;
   int coalesce = 1, paused = 0, max_retries = -1;
   char err[ERR_MAX] = "";
   PyObject *result = NULL;
   native_state *st = type_state(Py_TYPE(self));
   if (st == NULL) return NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|z$zzzzzdppid:schedule_put", kwlist, &pipeline,
-                                   &trigger, &run_config_json, &run_json, &timezone, &priority,
-                                   &schedule_id, &misfire_grace, &coalesce, &paused,
-                                   &max_retries, &timeout))
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|z$zzzzzdppidz:schedule_put", kwlist,
+                                   &pipeline, &trigger, &run_config_json, &run_json, &timezone,
+                                   &priority, &schedule_id, &misfire_grace, &coalesce, &paused,
+                                   &max_retries, &timeout, &inputs_json))
     return NULL;
   fpq_schedule *s = fpq_schedule_new();
   if (s == NULL) return PyErr_NoMemory();
@@ -97,7 +66,11 @@ PyObject *Queue_schedule_put(QueueObject *self, PyObject *args, PyObject *kwds) 
     goto done;
   }
   if (run_config_json && fpq_schedule_apply_run_config(s, run_config_json, err, sizeof err)) {
-    raise_code(st, FPQ_EINVAL, err);
+    raise_code_field(st, FPQ_EINVAL, err, "run_config");
+    goto done;
+  }
+  if (inputs_json && fpq_schedule_merge_inputs(s, inputs_json, err, sizeof err)) {
+    raise_code_field(st, FPQ_EINVAL, err, "inputs");
     goto done;
   }
   if (s->trigger == NULL) {
@@ -317,4 +290,27 @@ PyObject *native_validate_trigger(PyObject *module, PyObject *args, PyObject *kw
   if (fpq_trigger_validate(trigger, timezone, err, sizeof err))
     return raise_code(module_state(module), FPQ_EINVAL, err);
   Py_RETURN_NONE;
+}
+
+const char schedule_json_doc[] =
+    "schedule_json(schedule) -> str\n"
+    "\n"
+    "A schedule record (a dict as Queue.schedule_get returns it) in the JSON form\n"
+    "`fpq schedules list --json` prints.\n"
+    "\n"
+    "Example:\n"
+    "    >>> json.loads(_native.schedule_json(q.schedule_get('nightly')))['trigger']\n"
+    "    '0 2 * * *'";
+
+PyObject *native_schedule_json(PyObject *Py_UNUSED(module), PyObject *args) {
+  PyObject *d;
+  if (!PyArg_ParseTuple(args, "O:schedule_json", &d)) return NULL;
+  fpq_schedule *s = dict_to_schedule(d);
+  if (s == NULL) return NULL;
+  char *text = fpq_schedule_to_json(s);
+  fpq_schedule_free(s);
+  if (text == NULL) return PyErr_NoMemory();
+  PyObject *out = str_or_none(text);
+  free(text);
+  return out;
 }

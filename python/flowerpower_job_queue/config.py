@@ -22,12 +22,13 @@ from typing import Any
 
 from flowerpower.cfg.pipeline.run import RunConfig
 
+from . import _native
 from .exceptions import InvalidInput
 
 __all__ = ["PRIORITIES", "QueueRunConfig"]
 
-PRIORITIES = ("high", "medium", "low")
-"""Priorities, highest first: RQ queues ``high``, ``default``, ``low``."""
+PRIORITIES: tuple[str, ...] = _native.PRIORITIES
+"""Priorities, highest first (the engine's): RQ queues ``high``, ``default``, ``low``."""
 
 
 class QueueRunConfig(RunConfig, kw_only=True):  # type: ignore[call-arg, misc, unused-ignore]

@@ -34,6 +34,8 @@ class JobQueueError(Exception):
     Attributes:
         code: the engine's error name, e.g. ``"EBACKEND"``.
         message: the one-line description (also ``str(error)``).
+        field: the setting or argument the error is about, when the engine knows it
+            (``"backend"``, ``"url"``, ``"project_dir"``, ...), else None.
 
     Example:
         >>> JobQueueError("disk I/O error", code="EBACKEND").code
@@ -42,10 +44,12 @@ class JobQueueError(Exception):
 
     default_code = "EBACKEND"
 
-    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+    def __init__(self, message: str = "", *, code: str | None = None,
+                 field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
+        self.field = field
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only arguments need help to survive copy.copy and deepcopy.
@@ -130,13 +134,14 @@ class JobFailed(JobQueueError):
         message: str = "",
         *,
         code: str | None = None,
+        field: str | None = None,
         job_id: str = "",
         status: str = "failed",
         error_type: str = "",
         error_message: str = "",
         traceback: str = "",
     ) -> None:
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, field=field)
         self.job_id = job_id
         self.status = status
         self.error_type = error_type

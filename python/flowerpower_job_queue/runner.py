@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import codec
-from .adapters import TASK_FUNC  # the only function a job may name
+from .records import TASK_FUNC  # the only function a job may name
 
 if TYPE_CHECKING:
     from flowerpower import FlowerPowerProject

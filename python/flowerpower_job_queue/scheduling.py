@@ -2,8 +2,9 @@
 
 :class:`SchedulingMixin` gives :class:`~flowerpower_job_queue.JobQueueManager` its
 ``schedule``, ``list_schedules``, ``get_schedule``, ``pause_schedule``,
-``resume_schedule``, ``remove_schedule`` and ``next_runs`` methods, and
-:data:`PROJECT_SCHEDULE_METHODS` puts the same on ``FlowerPowerProject``. A schedule only
+``resume_schedule``, ``remove_schedule`` and ``next_runs`` methods (the binding puts
+the same on ``FlowerPowerProject``). Schedules live in the backend, whichever it is,
+Python adapters included. A schedule only
 says *when*; a scheduler turns each fire into a job: ``fpq scheduler``, or
 ``fpq worker start --with-scheduler``. Any number of them may run: one leads, and a fire is
 never enqueued twice (see docs/scheduling.md).
@@ -26,13 +27,12 @@ import zoneinfo
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import InvalidInput
+from .runconfig import merge_run_kwargs, run_config_to_dict
 
 if TYPE_CHECKING:
-    from flowerpower import FlowerPowerProject
-
     from . import _native
 
-__all__ = ["DEFAULT_PRIORITY", "DEFAULT_SCHEDULE", "PROJECT_SCHEDULE_METHODS", "SchedulingMixin"]
+__all__ = ["DEFAULT_PRIORITY", "DEFAULT_SCHEDULE", "SchedulingMixin"]
 
 
 class _Default(str):
@@ -146,9 +146,6 @@ class SchedulingMixin:
             ...             schedule_id="etl-weekdays", inputs={"full": True})  # doctest: +SKIP
             'etl-weekdays'
         """
-        # manager.py imports this module; its run-config helpers are loaded by now.
-        from .manager import _merge_run_kwargs, run_config_to_dict
-
         if not isinstance(pipeline_name, str):
             raise InvalidInput(f"pipeline name {pipeline_name!r} is not a string")
         config = run_config_to_dict(run_config)
@@ -163,7 +160,7 @@ class SchedulingMixin:
             raise InvalidInput(f"timezone {timezone!r} is not an IANA zone name")
         if config_backend is not None and not isinstance(config_backend, str):
             raise InvalidInput(f"run_config backend {config_backend!r} is not a string")
-        options = _merge_run_kwargs(config, run_kwargs)
+        options = merge_run_kwargs(config, run_kwargs)
         payload = json.dumps(options, separators=(",", ":"), allow_nan=False) if options else None
         handle = self.queue(backend if backend is not None else config_backend)
         record = handle.schedule_put(
@@ -257,86 +254,3 @@ class SchedulingMixin:
         zone = str(handle.schedule_get(schedule_id)["timezone"])
         return [t for t in (_aware(f, zone) for f in handle.schedule_next(schedule_id, n))
                 if t is not None]
-
-
-# ---- FlowerPowerProject methods ------------------------------------------------------
-
-
-def _project_schedule(self: FlowerPowerProject, pipeline_name: str, run_config: Any = None,
-                      schedule: str = DEFAULT_SCHEDULE, timezone: str | None = None,
-                      priority: str = DEFAULT_PRIORITY, schedule_id: str | None = None,
-                      **kwargs: Any) -> str:
-    """Runs a pipeline on a schedule and returns the schedule's id; a scheduler
-    enqueues ``project.run(pipeline_name, run_config, **kwargs)`` at each fire. See
-    :meth:`JobQueueManager.schedule`.
-
-    Example:
-        >>> project.schedule("etl", schedule="0 2 * * *",
-        ...                  timezone="Europe/Berlin")  # doctest: +SKIP
-        '2f1c2a9e-4d1b-4c53-9c1e-0f3d2b8a7c11'
-    """
-    manager = self.job_queue  # type: ignore[attr-defined]
-    return str(manager.schedule(pipeline_name, run_config, schedule, timezone, priority,
-                                schedule_id, **kwargs))
-
-
-def _project_list_schedules(self: FlowerPowerProject,
-                            backend: str | None = None) -> list[dict[str, Any]]:
-    """This project's schedules. See :meth:`JobQueueManager.list_schedules`.
-
-    Example:
-        >>> [s["id"] for s in project.list_schedules()]   # doctest: +SKIP
-        ['nightly']
-    """
-    return list(self.job_queue.list_schedules(backend))  # type: ignore[attr-defined]
-
-
-def _project_pause_schedule(self: FlowerPowerProject, schedule_id: str,
-                            backend: str | None = None) -> None:
-    """See :meth:`JobQueueManager.pause_schedule`.
-
-    Example:
-        >>> project.pause_schedule("nightly")   # doctest: +SKIP
-    """
-    self.job_queue.pause_schedule(schedule_id, backend)  # type: ignore[attr-defined]
-
-
-def _project_resume_schedule(self: FlowerPowerProject, schedule_id: str,
-                             backend: str | None = None) -> None:
-    """See :meth:`JobQueueManager.resume_schedule`.
-
-    Example:
-        >>> project.resume_schedule("nightly")   # doctest: +SKIP
-    """
-    self.job_queue.resume_schedule(schedule_id, backend)  # type: ignore[attr-defined]
-
-
-def _project_remove_schedule(self: FlowerPowerProject, schedule_id: str,
-                             backend: str | None = None) -> None:
-    """See :meth:`JobQueueManager.remove_schedule`.
-
-    Example:
-        >>> project.remove_schedule("nightly")   # doctest: +SKIP
-    """
-    self.job_queue.remove_schedule(schedule_id, backend)  # type: ignore[attr-defined]
-
-
-def _project_next_runs(self: FlowerPowerProject, schedule_id: str, n: int = 5,
-                       backend: str | None = None) -> list[dt.datetime]:
-    """See :meth:`JobQueueManager.next_runs`.
-
-    Example:
-        >>> project.next_runs("nightly", 3)   # doctest: +SKIP
-    """
-    return list(self.job_queue.next_runs(schedule_id, n, backend))  # type: ignore[attr-defined]
-
-
-PROJECT_SCHEDULE_METHODS: dict[str, Any] = {
-    "schedule": _project_schedule,
-    "list_schedules": _project_list_schedules,
-    "pause_schedule": _project_pause_schedule,
-    "resume_schedule": _project_resume_schedule,
-    "remove_schedule": _project_remove_schedule,
-    "next_runs": _project_next_runs,
-}
-"""The schedule methods ``import flowerpower_job_queue`` adds to ``FlowerPowerProject``."""

@@ -20,7 +20,7 @@
 
 #include "backend_contract.h"
 #include "fpq.h"
-#include "rq_format.h"
+#include "backend/rq/format.h"
 #include "testutil.h"
 
 static test_redis server;

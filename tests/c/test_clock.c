@@ -1,9 +1,11 @@
 /* test_clock.c: time at the edges (src/clock.c): RQ's timestamp text both ways, the
- * durations and ISO 8601 instants people type, and the two clocks. */
+ * durations and ISO 8601 instants people type (the one reader's rule, stated in
+ * clock.c), times shown in a zone, and the two clocks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,7 +23,7 @@
 static void assert_format(double t, const char *want) {
   char buf[FPQ_TIME_TEXT_MAX];
   memset(buf, 'x', sizeof buf);
-  fpq__format_time(t, buf);
+  fpq_format_time(t, buf, sizeof buf);
   if (strcmp(buf, want) != 0) fail_msg("format(%.9f) is \"%s\", expected \"%s\"", t, buf, want);
 }
 
@@ -34,7 +36,7 @@ static void times_are_written_in_rqs_form_with_six_digits(void **state) {
   assert_format(1709164800 + 12 * 3600 + 34 * 60 + 56.789, "2024-02-29T12:34:56.789000Z");
   assert_format(1, "1970-01-01T00:00:01.000000Z");
   char buf[FPQ_TIME_TEXT_MAX];
-  fpq__format_time(JAN_1_2026, buf);
+  fpq_format_time(JAN_1_2026, buf, sizeof buf);
   assert_int_equal(strlen(buf), 27);
 }
 
@@ -59,7 +61,7 @@ static void unset_and_unwritable_times_are_empty(void **state) {
 
 static void assert_parses_time(const char *text, double want) {
   double got = -42;
-  int rc = fpq__parse_time(text, &got);
+  int rc = fpq__parse_rq_time(text, &got);
   if (rc != 0) fail_msg("parse_time(\"%s\") returned %s, expected OK", text, fpq_err_name(rc));
   assert_double_near(got, want, 1e-6);
 }
@@ -100,7 +102,7 @@ static void a_bad_rq_time_is_refused(void **state) {
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     double t = -42;
-    int rc = fpq__parse_time(bad[i], &t);
+    int rc = fpq__parse_rq_time(bad[i], &t);
     if (rc != FPQ_EINVAL)
       fail_msg("parse_time(\"%s\") returned %s, expected EINVAL", bad[i], fpq_err_name(rc));
   }
@@ -113,12 +115,12 @@ static void times_round_trip_to_the_microsecond(void **state) {
   double t = 1.000001;
   for (int i = 0; i < 20000; i++) {
     char buf[FPQ_TIME_TEXT_MAX];
-    fpq__format_time(t, buf);
+    fpq_format_time(t, buf, sizeof buf);
     double back;
-    if (fpq__parse_time(buf, &back) != 0) fail_msg("\"%s\" (from %.6f) does not parse", buf, t);
+    if (fpq__parse_rq_time(buf, &back) != 0) fail_msg("\"%s\" (from %.6f) does not parse", buf, t);
     if (fabs(back - t) > 1e-6) fail_msg("%.6f -> \"%s\" -> %.6f", t, buf, back);
     char again[FPQ_TIME_TEXT_MAX];
-    fpq__format_time(back, again);
+    fpq_format_time(back, again, sizeof again);
     if (strcmp(buf, again) != 0) fail_msg("\"%s\" reads back as \"%s\"", buf, again);
     t += 361234.567891;
   }
@@ -126,7 +128,7 @@ static void times_round_trip_to_the_microsecond(void **state) {
 
 static void assert_duration(const char *text, double want) {
   double got = -42;
-  int rc = fpq__parse_duration(text, &got);
+  int rc = fpq_parse_duration(text, &got, NULL, 0);
   if (rc != 0) fail_msg("duration \"%s\" returned %s, expected OK", text, fpq_err_name(rc));
   assert_double_near(got, want, 1e-9);
 }
@@ -159,18 +161,18 @@ static void bad_durations_are_refused(void **state) {
                        "9999999999999999999999999999999999999999999999999999999999999999999999s"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     double d = -42;
-    int rc = fpq__parse_duration(bad[i], &d);
+    int rc = fpq_parse_duration(bad[i], &d, NULL, 0);
     if (rc != FPQ_EINVAL)
       fail_msg("duration \"%.40s\" returned %s (%g), expected EINVAL", bad[i], fpq_err_name(rc), d);
     assert_double_near(d, -42, 0); /* untouched */
   }
   double d;
-  assert_int_equal(fpq__parse_duration(NULL, &d), FPQ_EINVAL);
+  assert_int_equal(fpq_parse_duration(NULL, &d, NULL, 0), FPQ_EINVAL);
 }
 
 static void assert_iso(const char *text, double want) {
   double got = -42;
-  int rc = fpq__parse_iso8601(text, &got);
+  int rc = fpq_parse_time(text, &got, NULL, 0);
   if (rc != 0) fail_msg("iso8601 \"%s\" returned %s, expected OK", text, fpq_err_name(rc));
   assert_double_near(got, want, 1e-6);
 }
@@ -178,6 +180,12 @@ static void assert_iso(const char *text, double want) {
 static void iso8601_takes_z_offsets_fractions_and_no_zone_as_utc(void **state) {
   (void)state;
   assert_iso("2026-01-01T00:00:00Z", JAN_1_2026);
+  assert_iso("2026-01-01T00:00:00z", JAN_1_2026); /* RFC 3339 allows lower case */
+  assert_iso("2026-01-01t00:00:00Z", JAN_1_2026);
+  assert_iso("2026-01-01t00:00z", JAN_1_2026);
+  assert_iso("0001-01-01T00:00:00Z", -62135596800.0);
+  assert_iso("9999-12-31T23:59:59.5Z", 253402300799.5);
+  assert_iso("1960-01-01T00:00:00Z", -315619200.0);
   assert_iso("2026-01-01T00:00:00", JAN_1_2026);
   assert_iso("2026-01-01 00:00:00", JAN_1_2026);
   assert_iso("2026-01-01T00:00", JAN_1_2026);
@@ -199,7 +207,20 @@ static void bad_iso8601_instants_are_refused(void **state) {
       "2026-01-01",                  /* a date alone */
       "2026-01-01T",                 /* no time */
       "2026-01-01T00",               /* no minutes */
-      "2026-01-01T00:00:00z",        /* lower-case z */
+      "2026-01-01T00:00:00,5Z",      /* ',' as the decimal sign: not RFC 3339's */
+      "2026-12-31T23:59:60Z",        /* a leap second: POSIX time has none */
+      "2026-01-01T24:00:00Z",        /* 24:00: write the next day's 00:00 */
+      "0000-01-01T00:00:00Z",        /* year 0 */
+      "+2026-01-01T00:00:00Z",       /* ISO's expanded years */
+      "2026-01-01T00:00:00ZZ",
+      "2026-01-01T00:00:00+05:00Z",
+      "2026-01-01T00:00:00.5.5Z",
+      "2026-01-01T00:00:00.+05:00",
+      "2026-01-01T00:00:00\n",
+      "2026-01-01T\xd9\xa0\xd9\xa0:00:00Z",            /* Arabic-Indic zeros */
+      "\xd9\xa2\xd9\xa0\xd9\xa2\xd9\xa6-12-01T02:00:00Z", /* and a whole year */
+      "\xef\xbc\x92\xef\xbc\x90\xef\xbc\x92\xef\xbc\x96-12-01T02:00:00Z", /* full-width */
+      "2026-01-01T00:00:00+\xd9\xa0\xd9\xa5:00",       /* in the offset */
       "2026-01-01T00:00:00 Z",       /* space before the zone */
       "2026-01-01T00:00:00+5",       /* one-digit offset */
       "2026-01-01T00:00:00+05:",     /* offset cut short */
@@ -216,12 +237,82 @@ static void bad_iso8601_instants_are_refused(void **state) {
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     double t = -42;
-    int rc = fpq__parse_iso8601(bad[i], &t);
+    int rc = fpq_parse_time(bad[i], &t, NULL, 0);
     if (rc != FPQ_EINVAL)
       fail_msg("iso8601 \"%s\" returned %s (%.3f), expected EINVAL", bad[i], fpq_err_name(rc), t);
   }
   double t;
-  assert_int_equal(fpq__parse_iso8601(NULL, &t), FPQ_EINVAL);
+  assert_int_equal(fpq_parse_time(NULL, &t, NULL, 0), FPQ_EINVAL);
+}
+
+/* Digits are ASCII whatever the locale says: a program that embeds the engine (Python
+ * sets LC_CTYPE from the environment) must not change what a time is. */
+static void the_locale_does_not_change_what_a_digit_is(void **state) {
+  (void)state;
+  const char *old = setlocale(LC_CTYPE, NULL);
+  char saved[64];
+  snprintf(saved, sizeof saved, "%s", old ? old : "C");
+  if (setlocale(LC_CTYPE, "C.UTF-8") == NULL) setlocale(LC_CTYPE, "");
+  double t = -42;
+  assert_int_equal(fpq_parse_time("\xd9\xa2\xd9\xa0\xd9\xa2\xd9\xa6-12-01T02:00:00Z", &t,
+                                  NULL, 0), FPQ_EINVAL);
+  assert_int_equal(fpq_parse_time("2026-12-01T02:00:00Z", &t, NULL, 0), 0);
+  setlocale(LC_CTYPE, saved);
+}
+
+static void a_bad_time_or_duration_is_named_in_one_line(void **state) {
+  (void)state;
+  char msg[256];
+  double v = -42;
+  assert_int_equal(fpq_parse_time("tomorrow", &v, msg, sizeof msg), FPQ_EINVAL);
+  assert_string_equal(msg, "'tomorrow' is not an ISO 8601 time: expected e.g. "
+                           "2026-12-01T02:00:00Z");
+  assert_int_equal(fpq_parse_duration("soon", &v, msg, sizeof msg), FPQ_EINVAL);
+  assert_string_equal(msg, "'soon' is not a duration: expected e.g. 30s, 10m, 2h");
+  assert_double_near(v, -42, 0); /* untouched */
+  /* The value is quoted so that nothing in it can break the line. */
+  assert_int_equal(fpq_parse_time("2026\n01", &v, msg, sizeof msg), FPQ_EINVAL);
+  assert_string_equal(msg, "'2026\\x0a01' is not an ISO 8601 time: expected e.g. "
+                           "2026-12-01T02:00:00Z");
+  assert_int_equal(fpq_parse_duration(NULL, &v, msg, sizeof msg), FPQ_EINVAL);
+  assert_string_equal(msg, "'' is not a duration: expected e.g. 30s, 10m, 2h");
+  /* A small buffer is cut, a NULL one skipped. */
+  char small[8];
+  assert_int_equal(fpq_parse_time("tomorrow", &v, small, sizeof small), FPQ_EINVAL);
+  assert_int_equal(strlen(small), sizeof small - 1);
+  assert_int_equal(fpq_parse_duration("x", &v, NULL, 0), FPQ_EINVAL);
+}
+
+static void format_time_needs_room_for_the_whole_form(void **state) {
+  (void)state;
+  char buf[FPQ_TIME_TEXT_MAX];
+  assert_int_equal(fpq_format_time(JAN_1_2026, buf, sizeof buf), 0);
+  assert_string_equal(buf, "2026-01-01T00:00:00.000000Z");
+  assert_int_equal(fpq_format_time(JAN_1_2026, buf, FPQ_TIME_TEXT_MAX - 1), FPQ_EINVAL);
+  assert_string_equal(buf, "");
+  assert_int_equal(fpq_format_time(0, buf, sizeof buf), FPQ_EINVAL);
+  assert_int_equal(fpq_format_time(JAN_1_2026, buf, 0), FPQ_EINVAL);
+}
+
+static void zoned_times_show_the_wall_clock_and_its_offset(void **state) {
+  (void)state;
+  char buf[FPQ_TIME_TEXT_MAX];
+  /* Berlin's 2026 spring-forward: 01:00Z is 03:00 CEST, a second earlier 01:59:59 CET. */
+  assert_int_equal(fpq_format_zoned_time(1774746000, "Europe/Berlin", buf, sizeof buf), 0);
+  assert_string_equal(buf, "2026-03-29 03:00:00 +02:00");
+  assert_int_equal(fpq_format_zoned_time(1774745999, "Europe/Berlin", buf, sizeof buf), 0);
+  assert_string_equal(buf, "2026-03-29 01:59:59 +01:00");
+  assert_int_equal(fpq_format_zoned_time(1796090400, "America/St_Johns", buf, sizeof buf), 0);
+  assert_string_equal(buf, "2026-11-30 22:30:00 -03:30");
+  assert_int_equal(fpq_format_zoned_time(1796090400, NULL, buf, sizeof buf), 0);
+  assert_string_equal(buf, "2026-12-01 02:00:00 +00:00");
+  assert_int_equal(fpq_format_zoned_time(-62135596800, "", buf, sizeof buf), 0);
+  assert_string_equal(buf, "0001-01-01 00:00:00 +00:00");
+  assert_int_equal(fpq_format_zoned_time(0, "Mars/Olympus_Mons", buf, sizeof buf), FPQ_EINVAL);
+  assert_string_equal(buf, "");
+  assert_int_equal(fpq_format_zoned_time(253402300800, NULL, buf, sizeof buf), FPQ_EINVAL);
+  assert_int_equal(fpq_format_zoned_time(0, NULL, buf, 26), FPQ_EINVAL);
+  assert_string_equal(buf, "");
 }
 
 static void the_wall_clock_is_now_and_the_monotonic_clock_never_goes_back(void **state) {
@@ -248,6 +339,10 @@ int main(void) {
       cmocka_unit_test(bad_durations_are_refused),
       cmocka_unit_test(iso8601_takes_z_offsets_fractions_and_no_zone_as_utc),
       cmocka_unit_test(bad_iso8601_instants_are_refused),
+      cmocka_unit_test(the_locale_does_not_change_what_a_digit_is),
+      cmocka_unit_test(a_bad_time_or_duration_is_named_in_one_line),
+      cmocka_unit_test(format_time_needs_room_for_the_whole_form),
+      cmocka_unit_test(zoned_times_show_the_wall_clock_and_its_offset),
       cmocka_unit_test(the_wall_clock_is_now_and_the_monotonic_clock_never_goes_back),
   };
   return cmocka_run_group_tests_name("clock", tests, NULL, NULL);

@@ -207,11 +207,60 @@ static void test_at(void **state) {
   EXPECT("at 2026-12-01T07:30:00+0530", NULL, 0, 1796090400);
   EXPECT("at 2026-11-30T21:00-05", NULL, 0, 1796090400);
   EXPECT("at 2026-12-01 03:00:00", "Europe/Berlin", 0, 1796090400);
+  EXPECT("at 2026-12-01t02:00:00z", NULL, 0, 1796090400); /* RFC 3339's lower case */
+  /* An at trigger fires at whole seconds: a fraction fires at the next one, never early. */
+  EXPECT("at 2026-12-01T02:00:00.5Z", NULL, 0, 1796090401);
+  EXPECT("at 2026-12-01T01:59:59.000001Z", NULL, 0, 1796090400);
+  EXPECT("at 2026-12-01T02:00:00.000Z", NULL, 0, 1796090400);
+  EXPECT("at 2026-12-01T03:59:59.5+02:00", NULL, 0, 1796090400);
+  /* Rounded on the wall clock, then the zone: 01:59:59.5 on Berlin's spring-forward day
+   * rounds into the gap, which ends at 03:00 CEST (01:00Z). */
+  EXPECT("at 2026-03-29T01:59:59.5", "Europe/Berlin", 0, 1774746000);
   fpq__trigger *t = must_parse("at 2026-12-01T02:00:00Z", NULL);
   int64_t next;
   assert_int_equal(fpq__trigger_next(t, 1796090400, &next), FPQ_ENOTFOUND);
   assert_int_equal(fpq__trigger_next(t, 1796090399, &next), 0);
   fpq__trigger_free(t);
+}
+
+/* `at` and fpq_parse_time (`fpq enqueue --at`) read times with one reader: what one
+ * accepts the other does, at the same instant (the trigger's rounded up to a second). */
+static void test_at_reads_times_as_fpq_parse_time_does(void **state) {
+  (void)state;
+  static const char *const texts[] = {
+      "2026-12-01T02:00:00Z",      "2026-12-01t02:00:00z",      "2026-12-01 02:00:00",
+      "2026-12-01T02:00Z",         "2026-12-01T02:00:00.25Z",   "2026-12-01T03:00:00+01:00",
+      "2026-12-01T07:30:00+0530",  "2026-11-30T21:00-05",       "2026-12-01T02:00:00.999999",
+      "0001-01-01T00:00:00Z",      "9999-12-31T23:59:59Z",      "2024-02-29T12:00:00-00:00",
+      /* refused by both */
+      "2026-12-01T02:00:00,5Z",    "2026-12-01T24:00:00Z",      "2026-12-31T23:59:60Z",
+      "0000-01-01T00:00:00Z",      "2026-02-29T00:00:00Z",      "2026-12-01T02:00.5",
+      "2026-12-01T02:00:00+05:",   "2026-12-01T02:00:00+24:00", "2026-12-01",
+      "2026-12-01T02:00:00 Z",     "2026-12-01T02:00:00UTC",    "tomorrow",
+      "\xd9\xa2\xd9\xa0\xd9\xa2\xd9\xa6-12-01T02:00:00Z", /* Arabic-Indic digits */
+      "\xef\xbc\x92" "026-12-01T02:00:00Z",               /* a full-width 2 */
+      "2026-12-01T02:00:00\xd9\xa0Z",
+  };
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    char at[128], err[256] = "", msg[256] = "";
+    snprintf(at, sizeof at, "at %s", texts[i]);
+    fpq__trigger *t = NULL;
+    int trig = fpq__trigger_parse(at, NULL, &t, err, sizeof err);
+    double epoch = 0;
+    int parsed = fpq_parse_time(texts[i], &epoch, msg, sizeof msg);
+    if ((trig == 0) != (parsed == 0))
+      fail_msg("'%s': the at trigger says %d (%s), fpq_parse_time %d (%s)", texts[i], trig, err,
+               parsed, msg);
+    if (trig == 0) {
+      int64_t fire = 0;
+      assert_int_equal(fpq__trigger_next(t, INT64_MIN, &fire), 0);
+      int64_t want = (int64_t)epoch + (epoch > (double)(int64_t)epoch);
+      if (fire != want)
+        fail_msg("'%s': the at trigger fires at %lld, fpq_parse_time reads %.6f", texts[i],
+                 (long long)fire, epoch);
+    }
+    fpq__trigger_free(t);
+  }
 }
 
 static void test_interval(void **state) {
@@ -290,7 +339,12 @@ static void test_errors(void **state) {
       {"every 99999999999999999999s", NULL, "longer than 3650 days"},
       {"at 2026-02-29T00:00:00Z", NULL, "at '2026-02-29T00:00:00Z': no such date"},
       {"at 2026-12-01T24:00:00Z", NULL, "time out of range"},
-      {"at 2026-12-01T02:00:00.5Z", NULL, "fractional seconds"},
+      {"at 2026-12-01T02:00:00,5Z", NULL, "unexpected text ',5Z'"},
+      {"at 2026-12-01T02:00.5Z", NULL, "malformed fraction of a second"},
+      {"at 2026-12-01T02:00:00.Z", NULL, "malformed fraction of a second"},
+      {"at 2026-12-31T23:59:60Z", NULL, "time out of range"},
+      {"at 2026-12-01T02:00:00+05:", NULL, "malformed UTC offset"},
+      {"at \xd9\xa2\xd9\xa0\xd9\xa2\xd9\xa6-12-01T02:00:00Z", NULL, "malformed date-time"},
       {"at 2026-12-01T02:00:00+25:00", NULL, "UTC offset out of range"},
       {"at 2026-12-01T02:00:00Q", NULL, "unexpected text 'Q'"},
       {"at tomorrow", NULL, "at 'tomorrow': malformed date-time"},
@@ -427,6 +481,7 @@ int main(void) {
       cmocka_unit_test(test_dst_fall_back),
       cmocka_unit_test(test_dst_wall_times_once),
       cmocka_unit_test(test_at),
+      cmocka_unit_test(test_at_reads_times_as_fpq_parse_time_does),
       cmocka_unit_test(test_interval),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_accepted_spellings),

@@ -16,6 +16,7 @@
 #include "alloc.h"
 #include "fpq.h"
 #include "job.h"
+#include "random.h"
 #include "testutil.h"
 
 /* Allocation failure is global state: never let one test's injection leak into the next. */
@@ -356,6 +357,19 @@ static void ten_thousand_new_ids_are_distinct_uuid4s(void **state) {
   for (int i = 1; i < N; i++)
     if (strcmp(ids[i - 1], ids[i]) == 0) fail_msg("id %s was made twice", ids[i]);
   free(ids);
+}
+
+static void without_random_bytes_no_id_is_made_up(void **state) {
+  (void)state;
+  char id[FPQ_ID_MAX + 1];
+  memset(id, 'x', sizeof id);
+  fpq__random_fail(1);
+  int rc = fpq_job_new_id(id);
+  fpq__random_fail(0);
+  assert_int_equal(rc, FPQ_EIO);
+  assert_string_equal(id, "");
+  assert_int_equal(fpq_job_new_id(id), 0); /* and the source comes back */
+  assert_uuid4(id);
 }
 
 /* ---- fpq__quote ---- */
@@ -1024,6 +1038,7 @@ int main(void) {
       T(dup_fails_cleanly_at_every_allocation),
       T(new_ids_are_uuid4_strings_that_pass_validation),
       T(ten_thousand_new_ids_are_distinct_uuid4s),
+      T(without_random_bytes_no_id_is_made_up),
       T(quote_keeps_printable_ascii_and_escapes_the_rest),
       T(quote_cuts_long_values_with_an_ellipsis),
       T(quote_marks_a_value_cut_for_room_too),

@@ -24,6 +24,7 @@
 #include "fpq.h"
 #include "fpq_backend.h"
 #include "queue.h"
+#include "random.h"
 #include "testutil.h"
 
 static const char *const pipelines[] = {"etl", "reports.daily", NULL};
@@ -322,6 +323,25 @@ static void enqueue_makes_an_id_a_description_and_a_queue(void **state) {
   fpq_job_free(job);
 }
 
+static void without_random_bytes_enqueue_fails_and_writes_nothing(void **state) {
+  fixture *f = *state;
+  fpq_job *job = job_of("etl");
+  fpq__random_fail(1);
+  int rc = fpq_enqueue(f->q, job);
+  fpq__random_fail(0);
+  assert_int_equal(rc, FPQ_EIO);
+  assert_string_equal(fpq_errmsg(f->q), "cannot make a job id: " FPQ__RANDOM_FAILED);
+  assert_int_equal(jobs_stored(f->q), 0);
+  /* A caller's own id needs no random bytes. */
+  snprintf(job->id, sizeof job->id, "mine");
+  fpq__random_fail(1);
+  rc = fpq_enqueue(f->q, job);
+  fpq__random_fail(0);
+  assert_int_equal(rc, 0);
+  assert_int_equal(jobs_stored(f->q), 1);
+  fpq_job_free(job);
+}
+
 static void ids_and_names_are_checked_before_the_backend_is_asked(void **state) {
   fixture *f = *state;
   fpq_job *got = (fpq_job *)&got;
@@ -609,6 +629,11 @@ static void metrics_are_one_object_of_queues_and_workers(void **state) {
   assert_true(json_is_number(json_object_get(wo, "last_heartbeat_age_seconds")));
   json_decref(m);
   free(text);
+  /* The Prometheus form is the same document: the worker and the queues are there. */
+  assert_int_equal(fpq_metrics_prometheus(f->q, &text), 0);
+  assert_contains(text, "fpq_jobs{queue=\"low\",status=\"queued\"} 2\n");
+  assert_contains(text, "worker=\"host.1\"");
+  free(text);
   fpq_job_free(taken);
 }
 
@@ -737,6 +762,7 @@ int main(void) {
       F(enqueue_fills_the_retry_policy_from_the_pipeline_yaml),
       F(enqueue_without_pipeline_yaml_uses_flowerpowers_defaults),
       F(enqueue_makes_an_id_a_description_and_a_queue),
+      F(without_random_bytes_enqueue_fails_and_writes_nothing),
       F(ids_and_names_are_checked_before_the_backend_is_asked),
       F(take_needs_a_worker_queues_and_a_positive_lease),
       cmocka_unit_test(backoff_doubles_with_each_attempt),

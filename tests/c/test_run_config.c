@@ -1,7 +1,8 @@
 /* test_run_config.c: a FlowerPower RunConfig given as JSON, applied to a job
  * (src/run_config.c, fpq_job_apply_run_config): run() options into the sparse run
  * kwargs, the retry block into the queue's retry policy, priority into the queue, and
- * one-line refusals that name the field and its value. */
+ * one-line refusals that name the field and its value; and pipeline inputs merged into
+ * the run kwargs (fpq_job_merge_inputs, fpq_schedule_merge_inputs). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -290,6 +291,84 @@ static void running_out_of_memory_keeps_the_old_run_kwargs(void **state) {
   fpq_job_free(job);
 }
 
+/* ---- inputs ---- */
+
+static void inputs_merge_key_by_key_over_the_run_configs(void **state) {
+  (void)state;
+  fpq_job *job = fpq_job_new();
+  char msg[256] = "";
+  apply(job, "{\"inputs\":{\"x\":1,\"y\":2},\"cache\":true}");
+  assert_int_equal(fpq_job_merge_inputs(job, "{\"y\":3,\"z\":[1]}", msg, sizeof msg), 0);
+  assert_string_equal(job->run_json, "{\"inputs\":{\"x\":1,\"y\":3,\"z\":[1]},\"cache\":true}");
+  fpq_job_free(job);
+  /* Without earlier inputs (or with inputs that are not an object) they are set whole. */
+  job = fpq_job_new();
+  assert_int_equal(fpq_job_merge_inputs(job, "{}", msg, sizeof msg), 0);
+  assert_string_equal(job->run_json, "{\"inputs\":{}}");
+  assert_int_equal(fpq_job_set(&job->run_json, "{\"inputs\":null}"), 0);
+  assert_int_equal(fpq_job_merge_inputs(job, "{\"a\":\"b\"}", msg, sizeof msg), 0);
+  assert_string_equal(job->run_json, "{\"inputs\":{\"a\":\"b\"}}");
+  fpq_job_free(job);
+  /* The same for a schedule's run kwargs. */
+  fpq_schedule *s = fpq_schedule_new();
+  assert_int_equal(fpq_schedule_merge_inputs(s, "{\"name\":\"Ada\"}", msg, sizeof msg), 0);
+  assert_string_equal(s->run_json, "{\"inputs\":{\"name\":\"Ada\"}}");
+  fpq_schedule_free(s);
+}
+
+static void inputs_that_are_not_a_json_object_are_refused_by_name(void **state) {
+  (void)state;
+  static const struct {
+    const char *inputs, *msg;
+  } bad[] = {
+      {"[1]", "inputs must be a JSON object like '{\"x\": 1}'"},
+      {"\"x\"", "inputs is not valid JSON: '[' or '{' expected near '\"x\"'"},
+      {"{bad", "inputs is not valid JSON: string or '}' expected near 'bad' at position 4"},
+      {"{\"a\":1,\"a\":2}", "inputs is not valid JSON: duplicate object key near '\"a\"' at "
+                            "position 10"},
+      {"", "inputs is not valid JSON: '[' or '{' expected near end of file at position 0"},
+      {NULL, "inputs is not valid JSON"},
+      {"{\"\xff\":1}", "inputs is not valid JSON: unable to decode byte 0xff"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    fpq_job *job = fpq_job_new();
+    char msg[256] = "", run[64];
+    int rc = fpq_job_merge_inputs(job, bad[i].inputs, msg, sizeof msg);
+    snprintf(run, sizeof run, "%s", job->run_json);
+    fpq_job_free(job);
+    if (rc != FPQ_EINVAL) fail_msg("inputs %s: %s, expected EINVAL", bad[i].inputs, fpq_err_name(rc));
+    assert_contains(msg, bad[i].msg);
+    assert_null(strchr(msg, '\n'));
+    assert_string_equal(run, "{}"); /* untouched */
+  }
+  fpq_job *job = fpq_job_new();
+  assert_int_equal(fpq_job_merge_inputs(job, "[]", NULL, 0), FPQ_EINVAL);
+  fpq_job_free(job);
+}
+
+static void merging_inputs_fails_cleanly_at_every_allocation(void **state) {
+  (void)state;
+  long n;
+  for (n = 1;; n++) {
+    fpq_job *job = fpq_job_new();
+    assert_int_equal(fpq_job_set(&job->run_json, "{\"inputs\":{\"x\":1}}"), 0);
+    char msg[64] = "";
+    fpq__alloc_fail_after(n);
+    int rc = fpq_job_merge_inputs(job, "{\"y\":2}", msg, sizeof msg);
+    fpq__alloc_fail_after(0);
+    if (rc == 0) {
+      assert_string_equal(job->run_json, "{\"inputs\":{\"x\":1,\"y\":2}}");
+      fpq_job_free(job);
+      break;
+    }
+    assert_int_equal(rc, FPQ_ENOMEM);
+    assert_string_equal(msg, "out of memory");
+    assert_string_equal(job->run_json, "{\"inputs\":{\"x\":1}}");
+    fpq_job_free(job);
+    if (n > 100) fail_msg("merging inputs still fails with allocation %ld failing", n);
+  }
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_teardown(f, reset_alloc)
   const struct CMUnitTest tests[] = {
@@ -312,6 +391,9 @@ int main(void) {
       T(a_refusal_after_an_accepted_field_leaves_the_run_kwargs_unchanged),
       T(a_null_message_buffer_is_allowed),
       T(running_out_of_memory_keeps_the_old_run_kwargs),
+      T(inputs_merge_key_by_key_over_the_run_configs),
+      T(inputs_that_are_not_a_json_object_are_refused_by_name),
+      T(merging_inputs_fails_cleanly_at_every_allocation),
   };
 #undef T
   return cmocka_run_group_tests_name("run_config", tests, NULL, NULL);

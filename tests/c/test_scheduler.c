@@ -14,7 +14,7 @@
 
 #include "backend.h"
 #include "fpq.h"
-#include "queue.h"
+#include "queue_handle.h"
 #include "schedule.h"
 #include "scheduler.h"
 #include "testutil.h"
@@ -52,7 +52,7 @@ static int teardown(void **state) {
 }
 
 static fpq__scheduler *scheduler(fixture *f, const char *name) {
-  fpq__scheduler_options o = {.open = {.project_dir = f->project}, .name = name, .quiet = 1};
+  fpq_scheduler_options o = {.open = {.project_dir = f->project}, .name = name, .quiet = 1};
   char err[256];
   fpq__scheduler *s = fpq__scheduler_new(&o, err, sizeof err, NULL);
   if (s == NULL) fail_msg("scheduler: %s", err);
@@ -189,7 +189,7 @@ static void a_long_downtime_is_caught_up_in_bounded_ticks(void **state) {
   fixture *f = *state;
   add(f, "every-second", "every 1s", 1, 0);
   /* One job per tick may walk past 100 fires that make none. */
-  fpq__scheduler_options o = {.open = {.project_dir = f->project}, .name = "s1", .quiet = 1,
+  fpq_scheduler_options o = {.open = {.project_dir = f->project}, .name = "s1", .quiet = 1,
                               .max_fires = 1};
   char err[256];
   fpq__scheduler *s = fpq__scheduler_new(&o, err, sizeof err, NULL);

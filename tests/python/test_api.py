@@ -31,7 +31,7 @@ from flowerpower_job_queue import (
     JobTimeout,
     QueueRunConfig,
 )
-from flowerpower_job_queue.manager import run_config_to_dict
+from flowerpower_job_queue.runconfig import run_config_to_dict
 from projects import make_project
 
 ADD = "def result(x: int) -> int:\n    return x + 1\n"

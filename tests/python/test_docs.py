@@ -26,6 +26,7 @@ EXAMPLES = [
     ("docs/operations.md", "sh", 0),
     ("docs/scheduling.md", "sh", 0),
     ("docs/scheduling.md", "python", 0),
+    ("examples/adapters/README.md", "sh", 0),
 ]
 
 
@@ -40,7 +41,8 @@ def test_the_example_runs(tmp_path: Path, fpq_bin: str, page: str, language: str
     code = blocks(page, language)[index]
     work = tmp_path / "repo"
     (work / "examples").mkdir(parents=True)
-    shutil.copytree(ROOT / "examples" / "hello-world", work / "examples" / "hello-world")
+    for example in ("hello-world", "adapters"):
+        shutil.copytree(ROOT / "examples" / example, work / "examples" / example)
     env = dict(os.environ, PATH=f"{Path(fpq_bin).parent}:{Path(sys.executable).parent}:"
                f"{os.environ['PATH']}", FPQ_PYTHON=sys.executable)
     if language == "python":

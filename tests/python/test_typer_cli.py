@@ -402,3 +402,33 @@ def test_measure_the_start_up_cost_of_the_hook(tmp_path: Path) -> None:
           f"python -c pass, 50 runs each: wall median {wall_a:.2f} ms without the hook, "
           f"{wall_b:.2f} ms with it ({wall_b - wall_a:+.2f} ms); CPU mean {cpu_a:.2f} ms "
           f"without, {cpu_b:.2f} ms with ({cpu_b - cpu_a:+.2f} ms)")
+
+
+# ---- one help table for both command lines ----------------------------------------------
+
+
+def test_both_command_lines_take_the_options_of_one_help_table() -> None:
+    import typer.main
+    from flowerpower_job_queue import _native
+    from flowerpower_job_queue.cli import app
+
+    table = _native.cli_help()
+    common = {o["flag"] for o in table["common"]} - {"--help"}  # Typer adds its own
+    root = typer.main.get_command(app)
+    checked = 0
+    for name, entry in table.items():
+        if name in ("", "common", "version") or not (entry["options"] or entry["common"]):
+            continue
+        command: Any = root
+        for word in name.split():
+            command = command.commands[word]  # type: ignore[union-attr]
+        if not hasattr(command, "params") or hasattr(command, "commands"):
+            continue  # a group: its members are checked
+        flags = {opt for p in command.params for opt in p.opts if opt.startswith("-")}
+        wanted = {o["flag"] for o in entry["options"]} | (common if entry["common"] else set())
+        assert wanted == flags, name
+        shown = {p.opts[0]: p.help for p in command.params if p.opts[0].startswith("-")}
+        for o in entry["options"]:
+            assert shown[o["flag"]] == o["help"], (name, o["flag"])
+        checked += 1
+    assert checked >= 14

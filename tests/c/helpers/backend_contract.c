@@ -16,7 +16,7 @@
 
 #include "backend.h"
 #include "fpq.h"
-#include "queue.h"
+#include "queue_handle.h"
 #include "schedule.h"
 #include "testutil.h"
 

@@ -1,0 +1,357 @@
+/* conn.c (rq): the rq backend's URL and its connections to Redis.
+ *
+ * hiredis 0.14 (Debian 12) is blocking and has no SSL, no RESP3 and no built-in
+ * reconnect, so this file adds what the backend needs around it: URL parsing with ACL
+ * users and unix sockets, AUTH and SELECT on every (re)connect, read/write timeouts, and a
+ * reconnect rule with backoff (50 ms doubling to 2 s) so a worker whose Redis restarts
+ * resumes within about 2 s of its return without spinning while it is away. */
+#include "conn.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "clock.h"
+#include "fpq.h"
+
+#define BACKOFF_MIN 0.05
+#define BACKOFF_MAX 2.0
+/* How long one reply may take to arrive once a command is written. Long enough for a
+ * 256 MiB result on a slow link, short enough that a frozen server is noticed. */
+#define COMMAND_TIMEOUT 30.0
+
+/* ---- URL ---- */
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = tolower(c);
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Copies src[0..n) into dst, decoding %XX. Returns -1 when it does not fit or a %XX is
+ * broken. */
+static int decode(const char *src, size_t n, char *dst, size_t dstlen) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    int c = (unsigned char)src[i];
+    if (c == '%') {
+      if (i + 2 >= n) return -1;
+      int hi = hexval((unsigned char)src[i + 1]), lo = hexval((unsigned char)src[i + 2]);
+      if (hi < 0 || lo < 0) return -1;
+      c = hi * 16 + lo;
+      i += 2;
+    }
+    if (o + 1 >= dstlen) return -1;
+    dst[o++] = (char)c;
+  }
+  dst[o] = '\0';
+  return 0;
+}
+
+static int parse_int(const char *s, size_t n, int lo, int hi, int *out) {
+  if (n == 0 || n > 9) return -1;
+  int v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!isdigit((unsigned char)s[i])) return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  if (v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
+static int bad_url(char *err, size_t errlen, const char *url, const char *why) {
+  /* Never echo a password: a URL with credentials is shown as scheme://...@host. */
+  const char *at = strchr(url, '@');
+  const char *scheme_end = strstr(url, "://");
+  if (at && scheme_end)
+    snprintf(err, errlen, "Redis URL '%.*s...@%.100s' is not valid: %s (expected "
+             "redis://[user:pass@]host:port/db or unix:///path.sock?db=N)",
+             (int)(scheme_end - url + 3), url, at + 1, why);
+  else
+    snprintf(err, errlen, "Redis URL '%.150s' is not valid: %s (expected "
+             "redis://[user:pass@]host:port/db or unix:///path.sock?db=N)", url, why);
+  return FPQ_ECONFIG;
+}
+
+/* userinfo "user:pass", ":pass" or "user" (redis-py's reading). */
+static int parse_userinfo(const char *s, size_t n, fpq__rq_target *t) {
+  const char *colon = memchr(s, ':', n);
+  if (colon == NULL) return decode(s, n, t->user, sizeof t->user);
+  if (decode(s, (size_t)(colon - s), t->user, sizeof t->user)) return -1;
+  return decode(colon + 1, n - (size_t)(colon - s) - 1, t->pass, sizeof t->pass);
+}
+
+/* ?db=N&password=P&username=U (redis-py's query options; others are ignored). */
+static int parse_query(const char *q, fpq__rq_target *t) {
+  while (q && *q) {
+    const char *amp = strchr(q, '&');
+    size_t n = amp ? (size_t)(amp - q) : strlen(q);
+    const char *eq = memchr(q, '=', n);
+    if (eq) {
+      size_t klen = (size_t)(eq - q), vlen = n - klen - 1;
+      if (klen == 2 && strncmp(q, "db", 2) == 0) {
+        if (parse_int(eq + 1, vlen, 0, 1000000, &t->db)) return -1;
+      } else if (klen == 8 && strncmp(q, "password", 8) == 0) {
+        if (decode(eq + 1, vlen, t->pass, sizeof t->pass)) return -1;
+      } else if (klen == 8 && strncmp(q, "username", 8) == 0) {
+        if (decode(eq + 1, vlen, t->user, sizeof t->user)) return -1;
+      }
+    }
+    q = amp ? amp + 1 : NULL;
+  }
+  return 0;
+}
+
+int fpq__rq_parse_url(const char *url, fpq__rq_target *t, char *err, size_t errlen) {
+  double timeout = t->connect_timeout;
+  memset(t, 0, sizeof *t);
+  t->connect_timeout = timeout > 0 ? timeout : 5;
+  t->port = 6379;
+  if (url == NULL) return bad_url(err, errlen, "", "no URL");
+  if (strncmp(url, "rediss://", 9) == 0) {
+    snprintf(err, errlen, "Redis URL uses rediss:// (TLS), which this build cannot speak "
+             "(hiredis 0.14 has no SSL): use redis:// through a TLS tunnel such as stunnel");
+    return FPQ_ECONFIG;
+  }
+  int is_unix = strncmp(url, "unix://", 7) == 0;
+  if (!is_unix && strncmp(url, "redis://", 8) != 0)
+    return bad_url(err, errlen, url, "unknown scheme");
+  const char *p = url + (is_unix ? 7 : 8);
+  const char *query = strchr(p, '?');
+  size_t len = query ? (size_t)(query - p) : strlen(p);
+  const char *at = memchr(p, '@', len);
+  if (at) {
+    if (parse_userinfo(p, (size_t)(at - p), t))
+      return bad_url(err, errlen, url, "bad user or password");
+    len -= (size_t)(at - p) + 1;
+    p = at + 1;
+  }
+  if (query && parse_query(query + 1, t)) return bad_url(err, errlen, url, "bad query option");
+  if (is_unix) {
+    if (len == 0 || p[0] != '/' || len >= sizeof t->path)
+      return bad_url(err, errlen, url, "the socket path must be absolute");
+    if (decode(p, len, t->path, sizeof t->path))
+      return bad_url(err, errlen, url, "bad socket path");
+    snprintf(t->display, sizeof t->display, "unix:%.200s?db=%d", t->path, t->db);
+    return 0;
+  }
+  const char *slash = memchr(p, '/', len);
+  size_t hostport = slash ? (size_t)(slash - p) : len;
+  if (slash && (size_t)(slash - p) + 1 < len &&
+      parse_int(slash + 1, len - hostport - 1, 0, 1000000, &t->db))
+    return bad_url(err, errlen, url, "the database must be a number");
+  const char *hp = p;
+  size_t hlen = hostport;
+  const char *portp = NULL;
+  if (hlen && hp[0] == '[') { /* [ipv6]:port */
+    const char *close = memchr(hp, ']', hlen);
+    if (close == NULL) return bad_url(err, errlen, url, "unclosed [ in the host");
+    if (close + 1 < hp + hlen && close[1] == ':') portp = close + 2;
+    hp++;
+    hlen = (size_t)(close - hp);
+  } else {
+    const char *colon = memchr(hp, ':', hlen);
+    if (colon) {
+      portp = colon + 1;
+      hlen = (size_t)(colon - hp);
+    }
+  }
+  if (hlen == 0 || hlen >= sizeof t->host) return bad_url(err, errlen, url, "no host");
+  memcpy(t->host, hp, hlen);
+  t->host[hlen] = '\0';
+  if (portp && parse_int(portp, (size_t)(p + hostport - portp), 1, 65535, &t->port))
+    return bad_url(err, errlen, url, "the port must be a number from 1 to 65535");
+  snprintf(t->display, sizeof t->display, "%.256s:%d/%d", t->host, t->port, t->db);
+  return 0;
+}
+
+/* ---- connections ---- */
+
+static struct timeval to_timeval(double s) {
+  if (!(s > 0.001)) s = 0.001;
+  struct timeval tv = {.tv_sec = (time_t)s, .tv_usec = (suseconds_t)((s - floor(s)) * 1e6)};
+  return tv;
+}
+
+int fpq__rq_error_code(const char *msg) {
+  static const char *const unavailable[] = {"LOADING", "READONLY", "MASTERDOWN", "BUSY",
+                                            "TRYAGAIN", "CLUSTERDOWN"};
+  static const char *const config[] = {"NOAUTH", "WRONGPASS", "NOPERM", "ERR invalid password",
+                                       "ERR AUTH", "ERR DB index", "ERR invalid DB"};
+  if (msg == NULL) return FPQ_EBACKEND;
+  for (size_t i = 0; i < sizeof unavailable / sizeof *unavailable; i++)
+    if (strncmp(msg, unavailable[i], strlen(unavailable[i])) == 0) return FPQ_EUNAVAIL;
+  for (size_t i = 0; i < sizeof config / sizeof *config; i++)
+    if (strncmp(msg, config[i], strlen(config[i])) == 0) return FPQ_ECONFIG;
+  return FPQ_EBACKEND;
+}
+
+/* ---- SIGPIPE ---- */
+
+typedef struct pipe_guard {
+  sigset_t old;
+  int was_pending;
+} pipe_guard;
+
+static void guard_on(pipe_guard *g) {
+  sigset_t set, pending;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  sigemptyset(&pending);
+  sigpending(&pending);
+  g->was_pending = sigismember(&pending, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void guard_off(pipe_guard *g) {
+  sigset_t set, pending;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  sigemptyset(&pending);
+  sigpending(&pending);
+  if (!g->was_pending && sigismember(&pending, SIGPIPE)) {
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+redisReply *fpq__rq_command(redisContext *c, int argc, const char **argv, const size_t *lens) {
+  pipe_guard g;
+  guard_on(&g);
+  redisReply *r = redisCommandArgv(c, argc, argv, lens);
+  guard_off(&g);
+  return r;
+}
+
+int fpq__rq_get_reply(redisContext *c, void **reply) {
+  pipe_guard g;
+  guard_on(&g);
+  int rc = redisGetReply(c, reply);
+  guard_off(&g);
+  return rc;
+}
+
+/* Sends one setup command; returns 0 or an error code with err set. */
+static int setup_command(redisContext *c, const fpq__rq_target *t, char *err, size_t errlen,
+                         const char *doing, int argc, const char **argv) {
+  redisReply *r = fpq__rq_command(c, argc, argv, NULL);
+  if (r == NULL) {
+    snprintf(err, errlen, "Redis at %s dropped the connection during %s: %s", t->display, doing,
+             c->errstr);
+    return FPQ_EUNAVAIL;
+  }
+  int rc = 0;
+  if (r->type == REDIS_REPLY_ERROR) {
+    rc = fpq__rq_error_code(r->str);
+    if (rc == FPQ_EBACKEND) rc = FPQ_ECONFIG;
+    snprintf(err, errlen, "Redis at %s refused %s: %.150s", t->display, doing, r->str);
+  }
+  freeReplyObject(r);
+  return rc;
+}
+
+static int connect_once(fpq__rq_link *l, const fpq__rq_target *t, char *err, size_t errlen) {
+  struct timeval ct = to_timeval(t->connect_timeout);
+  redisContext *c = t->path[0] ? redisConnectUnixWithTimeout(t->path, ct)
+                               : redisConnectWithTimeout(t->host, t->port, ct);
+  if (c == NULL) {
+    snprintf(err, errlen, "out of memory connecting to Redis");
+    return FPQ_ENOMEM;
+  }
+  if (c->err) {
+    snprintf(err, errlen, "cannot connect to Redis at %s: %s", t->display, c->errstr);
+    redisFree(c);
+    return FPQ_EUNAVAIL;
+  }
+  /* The worker's executors are spawned children: they must not inherit the socket, or a
+   * SIGKILLed worker's connections (and its subscription) would live on in them. */
+  int flags = fcntl(c->fd, F_GETFD);
+  if (flags >= 0) fcntl(c->fd, F_SETFD, flags | FD_CLOEXEC);
+  redisSetTimeout(c, to_timeval(COMMAND_TIMEOUT));
+  if (!t->path[0]) redisEnableKeepAlive(c);
+  int rc = 0;
+  if (t->pass[0]) {
+    const char *auth_user[] = {"AUTH", t->user, t->pass};
+    const char *auth[] = {"AUTH", t->pass};
+    rc = t->user[0] ? setup_command(c, t, err, errlen, "the user and password (AUTH)", 3, auth_user)
+                    : setup_command(c, t, err, errlen, "the password (AUTH)", 2, auth);
+  }
+  if (rc == 0 && !t->pass[0]) {
+    /* No AUTH to prove the server answers: a PING does, and finds a server that wants a
+     * password now rather than at the first real command. */
+    const char *ping[] = {"PING"};
+    rc = setup_command(c, t, err, errlen, "a PING without a password", 1, ping);
+  }
+  if (rc == 0 && t->db != 0) {
+    char db[16];
+    snprintf(db, sizeof db, "%d", t->db);
+    const char *select[] = {"SELECT", db};
+    rc = setup_command(c, t, err, errlen, "the database (SELECT)", 2, select);
+  }
+  if (rc) {
+    redisFree(c);
+    return rc;
+  }
+  l->c = c;
+  return 0;
+}
+
+/* Has the server closed an idle request connection? Nothing may be readable on it
+ * between commands, so anything readable is the hang-up (or an error). */
+static int peer_gone(redisContext *c) {
+  struct pollfd p = {.fd = c->fd, .events = POLLIN};
+  int n = poll(&p, 1, 0);
+  return n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL));
+}
+
+int fpq__rq_link_open(fpq__rq_link *l, const fpq__rq_target *t, char *err, size_t errlen) {
+  if (l->c && !l->c->err && !peer_gone(l->c)) return 0;
+  if (l->c) fpq__rq_link_lost(l);
+  double now = fpq__monotonic();
+  if (now < l->retry_at) {
+    snprintf(err, errlen, "Redis at %s is unreachable (next connection attempt in %.2f s)",
+             t->display, l->retry_at - now);
+    return FPQ_EUNAVAIL;
+  }
+  int rc = connect_once(l, t, err, errlen);
+  if (rc == 0) {
+    l->backoff = 0;
+    return 0;
+  }
+  l->backoff = l->backoff > 0 ? fmin(l->backoff * 2, BACKOFF_MAX) : BACKOFF_MIN;
+  l->retry_at = fpq__monotonic() + l->backoff;
+  return rc;
+}
+
+void fpq__rq_link_lost(fpq__rq_link *l) {
+  if (l->c) redisFree(l->c);
+  l->c = NULL;
+  l->retry_at = 0;
+}
+
+void fpq__rq_link_close(fpq__rq_link *l) {
+  if (l->c) redisFree(l->c);
+  l->c = NULL;
+}
+
+int fpq__rq_wait_readable(redisContext *c, double timeout) {
+  struct pollfd p = {.fd = c->fd, .events = POLLIN};
+  int ms = timeout <= 0 ? 0 : (int)ceil(fmin(timeout, 3600) * 1000);
+  int n;
+  do {
+    n = poll(&p, 1, ms);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return -1;
+  return n > 0 ? 1 : 0;
+}

@@ -1,0 +1,518 @@
+/* scripts.c (rq): every state change of the rq backend is one Lua script, run atomically
+ * by Redis. That is what lets the backend promise what RQ cannot: a job is always in
+ * exactly one place (a queue list, rq:scheduled, rq:wip or a terminal registry), because
+ * no client crash, SIGKILL or dropped connection can fall between two of its commands:
+ * Redis runs a script to its end, or (if the server itself dies) not at all. A reply lost
+ * on the way back is harmless too: the job is then in rq:wip under our name with a lease,
+ * and maintenance retries or fails it when the lease runs out.
+ *
+ * Keys are built inside the scripts from ids and queue names (not passed as KEYS): fine
+ * for a single Redis server, which is what RQ supports; Redis Cluster would refuse it.
+ * Scores and timestamps are as RQ writes them (see shared/reference/rq-wire.md), except
+ * rq:scheduled, which keeps our sub-second due time (RQ reads any float score).
+ *
+ * Writing rules shared by all scripts: the job hash keeps RQ's fields plus ours prefixed
+ * fpq_ (fpq_attempts, fpq_exec = the current execution id, fpq_error = our error JSON,
+ * fpq_run_at, fpq_max_retries ...); retries_left counts down per retry exactly as RQ's
+ * Job.retry does, so a Python rq worker (or rq's abandoned-job cleanup) makes the same
+ * retry-or-fail decision we do. */
+#include "scripts.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "conn.h"
+#include "format.h"
+
+/* A number macro as a string literal, for the scripts' constants. */
+#define LITERAL(x) LITERAL_(x)
+#define LITERAL_(x) #x
+
+/* Helpers every script may use. */
+#define PRELUDE                                                                           \
+  "local FAILURE_TTL = " LITERAL(FPQ_RQ_FAILURE_TTL) "\n"                                 \
+  /* Moves a due scheduled job to the back of its queue, as RQ's scheduler does. An id   \
+   * without a hash is left alone for a minute: Python rq's enqueue_at writes the        \
+   * ZADD before the hash (outside its MULTI), and dropping it early would lose it. */   \
+  "local function promote(q, now, now_text, limit)\n"                                    \
+  "  local sched = 'rq:scheduled:' .. q\n"                                                \
+  "  local n = 0\n"                                                                       \
+  "  local due = redis.call('ZRANGEBYSCORE', sched, '-inf', now, 'WITHSCORES',\n"       \
+  "                         'LIMIT', 0, limit)\n"                                          \
+  "  for i = 1, #due, 2 do\n"                                                             \
+  "    local id = due[i]\n"                                                               \
+  "    local job = 'rq:job:' .. id\n"                                                     \
+  "    local st = redis.call('HGET', job, 'status')\n"                                    \
+  "    if st == 'scheduled' then\n"                                                       \
+  "      redis.call('HSET', job, 'status', 'queued', 'enqueued_at', now_text)\n"          \
+  "      redis.call('HDEL', job, 'fpq_run_at')\n"                                         \
+  "      redis.call('RPUSH', 'rq:queue:' .. q, id)\n"                                     \
+  "      redis.call('ZREM', sched, id)\n"                                                 \
+  "      n = n + 1\n"                                                                     \
+  "    elseif st or tonumber(due[i + 1]) < now - 60 then\n"                               \
+  "      redis.call('ZREM', sched, id)\n"                                                 \
+  "    end\n"                                                                             \
+  "  end\n"                                                                               \
+  "  return n\n"                                                                          \
+  "end\n"                                                                                 \
+  /* Ends one execution: out of rq:wip, its hash and rq:executions:ID. */                 \
+  "local function end_execution(q, id, ex)\n"                                             \
+  "  if not ex then return end\n"                                                         \
+  "  redis.call('ZREM', 'rq:wip:' .. q, id .. ':' .. ex)\n"                               \
+  "  redis.call('DEL', 'rq:execution:' .. id .. ':' .. ex)\n"                             \
+  "  redis.call('ZREM', 'rq:executions:' .. id, ex)\n"                                    \
+  "end\n"                                                                                 \
+  /* The record of ended runs that metrics read (throughput, run-time percentiles): one \
+   * member per run, scored by its end, kept for an hour and at most 100,000 runs. */    \
+  "local function record_end(id, pipeline, q, st, started, now)\n"                       \
+  "  redis.call('ZADD', 'fpq:ended', now, cjson.encode({id = id, p = pipeline, q = q,\n" \
+  "             s = st, b = tonumber(started) or 0, e = now}))\n"                        \
+  "  redis.call('ZREMRANGEBYSCORE', 'fpq:ended', '-inf', now - 3600)\n"                 \
+  "  redis.call('ZREMRANGEBYRANK', 'fpq:ended', 0, -100001)\n"                           \
+  "end\n"                                                                                 \
+  "local function result_entry(id, rtype, worker, ex, started, ended)\n"                  \
+  "  local x = {'XADD', 'rq:results:' .. id, 'MAXLEN', '~', '10', '*', 'type', rtype,\n"  \
+  "             'worker_name', worker}\n"                                                 \
+  "  if ex then x[#x + 1] = 'execution_id'; x[#x + 1] = ex end\n"                         \
+  "  if started then x[#x + 1] = 'execution_started_at'; x[#x + 1] = started end\n"       \
+  "  x[#x + 1] = 'execution_ended_at'; x[#x + 1] = ended\n"                               \
+  "  return x\n"                                                                          \
+  "end\n"                                                                                 \
+  /* RQ's _handle_failure: failed (or stopped) registry, result type 2 with exc_string.   \
+   * The stream gets the failure TTL too (RQ leaves it forever unless failure_ttl is set; \
+   * no reader can tell, and it does not leak). */                                        \
+  "local function to_failed(id, q, st, now, now_text, worker, ex, started, err, exc, dur)\n" \
+  "  local job = 'rq:job:' .. id\n"                                                       \
+  "  redis.call('HSET', job, 'status', st, 'ended_at', now_text, 'fpq_error', err,\n"     \
+  "             'fpq_duration', dur)\n"                                                   \
+  "  redis.call('ZADD', 'rq:failed:' .. q, math.floor(now) + FAILURE_TTL, id)\n"          \
+  "  local x = result_entry(id, '2', worker, ex, started, now)\n"                         \
+  "  x[#x + 1] = 'exc_string'; x[#x + 1] = exc\n"                                         \
+  "  redis.call(unpack(x))\n"                                                             \
+  "  redis.call('EXPIRE', 'rq:results:' .. id, FAILURE_TTL)\n"                            \
+  "  redis.call('EXPIRE', job, FAILURE_TTL)\n"                                            \
+  "end\n"                                                                                 \
+  /* RQ's Job.retry: retries_left counts down; scheduled when there is a delay. */        \
+  "local function to_retry(id, q, st, run_at, now_text, err)\n"                           \
+  "  local job = 'rq:job:' .. id\n"                                                       \
+  "  local left = tonumber(redis.call('HGET', job, 'retries_left'))\n"                    \
+  "  if left and left > 0 then redis.call('HSET', job, 'retries_left', left - 1) end\n"   \
+  "  redis.call('HSET', job, 'fpq_error', err)\n"                                         \
+  "  if st == 'scheduled' then\n"                                                         \
+  "    redis.call('HSET', job, 'status', 'scheduled', 'fpq_run_at', run_at)\n"            \
+  "    redis.call('ZADD', 'rq:scheduled:' .. q, run_at, id)\n"                            \
+  "  else\n"                                                                              \
+  "    redis.call('HSET', job, 'status', 'queued', 'enqueued_at', now_text)\n"            \
+  "    redis.call('RPUSH', 'rq:queue:' .. q, id)\n"                                       \
+  "  end\n"                                                                               \
+  "  redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n"                                 \
+  "end\n"
+
+/* ARGV: id, queue, status, run_at, created (index score), project index key, pipeline
+ * index key, then the hash's field/value pairs. Returns 1, or 0 when the id is taken.
+ * A script rather than a bare MULTI/EXEC: it is the same single round trip, and it can
+ * refuse a taken id atomically (MULTI cannot branch on EXISTS without a WATCH round
+ * trip first). */
+static const char enqueue_lua[] = PRELUDE
+    "local id, q = ARGV[1], ARGV[2]\n"
+    "local job = 'rq:job:' .. id\n"
+    "if redis.call('EXISTS', job) == 1 then return 0 end\n"
+    "redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n"
+    "redis.call('HSET', job, unpack(ARGV, 8))\n"
+    "if ARGV[3] == 'scheduled' then redis.call('ZADD', 'rq:scheduled:' .. q, ARGV[4], id)\n"
+    "else redis.call('RPUSH', 'rq:queue:' .. q, id) end\n"
+    "redis.call('ZADD', ARGV[6], ARGV[5], id)\n"
+    "redis.call('ZADD', ARGV[7], ARGV[5], id)\n"
+    "redis.call('SADD', 'fpq:indexes', ARGV[6], ARGV[7])\n"
+    "return 1\n";
+
+/* ARGV: now, now_text, lease score, lease ttl, worker, execution id, nqueues, queues...
+ * Returns {1, origin, id, HGETALL of the job} for a job now started by this worker;
+ * {2} when it dropped many dead ids and should be called again; {0, next due score or
+ * ''} when nothing is takeable.
+ *
+ * The invariant: the LPOP and the ZADD into rq:wip:Q (with the execution and the job's
+ * `started` status) happen in this one script, so there is no instant at which a popped
+ * job is in no list and no registry. RQ's multi-queue worker (BLPOP, then ZADD in a
+ * later round trip) loses the job if it dies in between. Strict priority: queues are
+ * tried in the order given, each emptied of dead ids before the next is looked at. */
+static const char take_lua[] = PRELUDE
+    "local now, now_text = tonumber(ARGV[1]), ARGV[2]\n"
+    "local worker, ex = ARGV[5], ARGV[6]\n"
+    "local nq = tonumber(ARGV[7])\n"
+    "for i = 1, nq do promote(ARGV[7 + i], now, now_text, 100) end\n"
+    "local dropped = 0\n"
+    "for i = 1, nq do\n"
+    "  local q = ARGV[7 + i]\n"
+    "  while true do\n"
+    "    local id = redis.call('LPOP', 'rq:queue:' .. q)\n"
+    "    if not id then break end\n"
+    "    local job = 'rq:job:' .. id\n"
+    "    local h = redis.call('HMGET', job, 'status', 'data', 'fpq_attempts',\n"
+    "                         'fpq_max_retries', 'retries_left', 'origin')\n"
+    "    local st = h[1]\n"
+    /* A popped id whose hash expired or was deleted is dropped, as RQ does; so is an id
+     * of a job that is not waiting (a duplicate left in the list). */
+    "    if h[2] and st ~= 'started' and st ~= 'finished' and st ~= 'failed'\n"
+    "       and st ~= 'stopped' and st ~= 'canceled' then\n"
+    "      local origin = h[6]\n"
+    "      if not origin or origin == '' then\n"
+    "        origin = q\n"
+    "        redis.call('HSET', job, 'origin', q)\n"
+    "      end\n"
+    /* Attempts so far: ours, or what RQ's retries_left says if a Python worker ran it. */
+    "      local att = tonumber(h[3]) or 0\n"
+    "      local mx, left = tonumber(h[4]), tonumber(h[5])\n"
+    "      if mx and left and mx - left > att then att = mx - left end\n"
+    "      att = att + 1\n"
+    "      local member = id .. ':' .. ex\n"
+    "      redis.call('ZADD', 'rq:wip:' .. origin, ARGV[3], member)\n"
+    "      local exkey = 'rq:execution:' .. member\n"
+    "      redis.call('HSET', exkey, 'id', ex, 'created_at', ARGV[1], 'last_heartbeat', ARGV[1],\n"
+    "                 'worker_name', worker)\n"
+    "      redis.call('EXPIRE', exkey, ARGV[4])\n"
+    "      redis.call('ZADD', 'rq:executions:' .. id, tonumber(ARGV[3]) + 60, ex)\n"
+    "      redis.call('EXPIRE', 'rq:executions:' .. id, tonumber(ARGV[4]) + 60)\n"
+    "      redis.call('HSET', job, 'status', 'started', 'started_at', now_text, 'ended_at', '',\n"
+    "                 'worker_name', worker, 'last_heartbeat', now_text, 'fpq_attempts', att,\n"
+    "                 'fpq_exec', ex)\n"
+    "      redis.call('PERSIST', job)\n"
+    "      local wkey = 'rq:worker:' .. worker\n"
+    "      if redis.call('EXISTS', wkey) == 1 then\n"
+    "        redis.call('HSET', wkey, 'state', 'busy', 'current_job', id)\n"
+    "      end\n"
+    "      return {1, origin, id, redis.call('HGETALL', job)}\n"
+    "    end\n"
+    "    dropped = dropped + 1\n"
+    "    if dropped >= 1000 then return {2} end\n"
+    "  end\n"
+    "end\n"
+    "local due = ''\n"
+    "for i = 1, nq do\n"
+    "  local first = redis.call('ZRANGE', 'rq:scheduled:' .. ARGV[7 + i], 0, 0, 'WITHSCORES')\n"
+    "  if first[2] and (due == '' or tonumber(first[2]) < tonumber(due)) then due = first[2] end\n"
+    "end\n"
+    "return {0, due}\n";
+
+/* ARGV: id, worker, lease score, lease ttl, now, now_text. Returns 1, or 0 when the job
+ * is no longer this worker's (finished elsewhere, or reaped after its lease ran out).
+ * The lease is the rq:wip score: RQ's StartedJobRegistry.cleanup (run by `rq info` and
+ * every Python worker) fails entries whose score is below now, so a live worker renews
+ * it well before it passes (the worker does so every lease/3). */
+static const char extend_lua[] =
+    "local id = ARGV[1]\n"
+    "local job = 'rq:job:' .. id\n"
+    "local h = redis.call('HMGET', job, 'status', 'worker_name', 'fpq_exec', 'origin')\n"
+    "if h[1] ~= 'started' or h[2] ~= ARGV[2] or not h[3] then return 0 end\n"
+    "local member = id .. ':' .. h[3]\n"
+    "local wip = 'rq:wip:' .. h[4]\n"
+    "if not redis.call('ZSCORE', wip, member) then return 0 end\n"
+    "redis.call('ZADD', wip, 'XX', ARGV[3], member)\n"
+    "local exkey = 'rq:execution:' .. member\n"
+    "redis.call('HSET', exkey, 'last_heartbeat', ARGV[5])\n"
+    "redis.call('EXPIRE', exkey, ARGV[4])\n"
+    "redis.call('ZADD', 'rq:executions:' .. id, tonumber(ARGV[3]) + 60, h[3])\n"
+    "redis.call('EXPIRE', 'rq:executions:' .. id, tonumber(ARGV[4]) + 60)\n"
+    "redis.call('HSET', job, 'last_heartbeat', ARGV[6])\n"
+    "return 1\n";
+
+/* ARGV: id, worker, status, now, now_text, ttl, run_at, uncount, error JSON,
+ * exc_string (base64 zlib), has return value, return_value (base64), duration, pipeline,
+ * started_at (epoch seconds).
+ * Returns 1, or 0 when the job is no longer this worker's. */
+static const char finish_lua[] = PRELUDE
+    "local id, worker, st = ARGV[1], ARGV[2], ARGV[3]\n"
+    "local now, now_text = tonumber(ARGV[4]), ARGV[5]\n"
+    "local job = 'rq:job:' .. id\n"
+    "local h = redis.call('HMGET', job, 'status', 'worker_name', 'fpq_exec', 'origin',\n"
+    "                     'fpq_attempts')\n"
+    "if h[1] ~= 'started' or h[2] ~= worker then return 0 end\n"
+    "local ex, q = h[3] or nil, h[4] or 'default'\n"
+    "local started = ex and redis.call('HGET', 'rq:execution:' .. id .. ':' .. ex, 'created_at')\n"
+    "if not started then started = nil end\n"
+    "end_execution(q, id, ex)\n"
+    "local wkey = 'rq:worker:' .. worker\n"
+    "if redis.call('HGET', wkey, 'current_job') == id then\n"
+    "  redis.call('HDEL', wkey, 'current_job')\n"
+    "  redis.call('HSET', wkey, 'state', 'idle')\n"
+    "end\n"
+    "if st == 'finished' then\n"
+    "  local ttl = tonumber(ARGV[6])\n"
+    "  redis.call('HSET', job, 'status', 'finished', 'ended_at', now_text,\n"
+    "             'fpq_duration', ARGV[13])\n"
+    "  local x = result_entry(id, '1', worker, ex, started, ARGV[4])\n"
+    "  if ARGV[11] == '1' then x[#x + 1] = 'return_value'; x[#x + 1] = ARGV[12] end\n"
+    "  redis.call(unpack(x))\n"
+    "  if ttl < 0 then\n"
+    "    redis.call('PERSIST', 'rq:results:' .. id)\n"
+    "    redis.call('ZADD', 'rq:finished:' .. q, '+inf', id)\n"
+    "  else\n"
+    "    redis.call('EXPIRE', 'rq:results:' .. id, ttl)\n"
+    "    redis.call('EXPIRE', job, ttl)\n"
+    "    redis.call('ZADD', 'rq:finished:' .. q, math.floor(now) + ttl, id)\n"
+    "  end\n"
+    "elseif st == 'failed' or st == 'stopped' then\n"
+    "  to_failed(id, q, st, now, now_text, worker, ex, started, ARGV[9], ARGV[10], ARGV[13])\n"
+    "elseif st == 'scheduled' or ARGV[8] == '0' then\n"
+    "  to_retry(id, q, st, ARGV[7], now_text, ARGV[9])\n"
+    "else\n"
+    /* Given back untouched (the worker is stopping): the attempt does not count and the
+     * job goes back to the head of its queue, where it was when it was taken. */
+    "  local att = (tonumber(h[5]) or 1) - 1\n"
+    "  if att < 0 then att = 0 end\n"
+    "  redis.call('HSET', job, 'status', 'queued', 'enqueued_at', now_text, 'fpq_attempts', att)\n"
+    "  redis.call('LPUSH', 'rq:queue:' .. q, id)\n"
+    "  redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n"
+    "end\n"
+    "if st == 'finished' or st == 'failed' or st == 'stopped' then\n"
+    "  record_end(id, ARGV[14], q, st, ARGV[15], now)\n"
+    "end\n"
+    "return 1\n";
+
+/* ARGV: since, limit. Returns the members of fpq:ended (JSON) at or after since, newest
+ * first. */
+static const char ended_lua[] =
+    "return redis.call('ZREVRANGEBYSCORE', 'fpq:ended', '+inf', ARGV[1], 'LIMIT', 0, ARGV[2])\n";
+
+/* ARGV: now, now_text. Returns {promoted, queue, member, queue, member, ...}: the
+ * rq:wip entries whose lease has passed, for the caller to decide (the retry rule and
+ * its jitter live in C, fpq_retry_decision) and hand to REAP one by one. */
+static const char maintain_lua[] = PRELUDE
+    "local now, now_text = tonumber(ARGV[1]), ARGV[2]\n"
+    "local out = {0}\n"
+    "for _, key in ipairs(redis.call('SMEMBERS', 'rq:queues')) do\n"
+    "  if string.sub(key, 1, 9) == 'rq:queue:' then\n"
+    "    local q = string.sub(key, 10)\n"
+    "    out[1] = out[1] + promote(q, now, now_text, 1000)\n"
+    "    redis.call('ZREMRANGEBYSCORE', 'rq:finished:' .. q, 0, now)\n"
+    "    redis.call('ZREMRANGEBYSCORE', 'rq:failed:' .. q, 0, now)\n"
+    "    local gone = redis.call('ZRANGEBYSCORE', 'rq:wip:' .. q, '-inf', '(' .. ARGV[1],\n"
+    "                            'LIMIT', 0, 100)\n"
+    "    for _, m in ipairs(gone) do out[#out + 1] = q; out[#out + 1] = m end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+/* ARGV: queue, member (ID:EXECID), now, now_text, decision (failed, queued, scheduled),
+ * run_at, error JSON, exc_string. Returns 1 when the job moved, 0 when there was nothing
+ * to do. Re-checks everything the caller saw, so a lease renewed (or a job finished)
+ * between MAINTAIN and here is left alone: a live worker's job is never reaped. */
+static const char reap_lua[] = PRELUDE
+    "local q, member = ARGV[1], ARGV[2]\n"
+    "local now = tonumber(ARGV[3])\n"
+    "local wip = 'rq:wip:' .. q\n"
+    "local score = redis.call('ZSCORE', wip, member)\n"
+    "if not score or tonumber(score) >= now then return 0 end\n"
+    "local id, ex = string.match(member, '^(.*):([^:]*)$')\n"
+    "if not id then id = member end\n"
+    "redis.call('ZREM', wip, member)\n"
+    "end_execution(q, id, ex)\n"
+    "local job = 'rq:job:' .. id\n"
+    "local h = redis.call('HMGET', job, 'status', 'worker_name')\n"
+    "if h[1] ~= 'started' then return 0 end\n"
+    /* A newer execution of the same job that is alive means this entry was stale. */
+    "for _, e in ipairs(redis.call('ZRANGE', 'rq:executions:' .. id, 0, -1)) do\n"
+    "  local s = redis.call('ZSCORE', wip, id .. ':' .. e)\n"
+    "  if s and tonumber(s) >= now then return 0 end\n"
+    "end\n"
+    "local wkey = 'rq:worker:' .. (h[2] or '')\n"
+    "if redis.call('HGET', wkey, 'current_job') == id then\n"
+    "  redis.call('HDEL', wkey, 'current_job')\n"
+    "end\n"
+    "if ARGV[5] == 'failed' then\n"
+    "  to_failed(id, q, 'failed', now, ARGV[4], h[2] or '', ex, nil, ARGV[7], ARGV[8], '')\n"
+    "else\n"
+    "  to_retry(id, q, ARGV[5], ARGV[6], ARGV[4], ARGV[7])\n"
+    "end\n"
+    "return 1\n";
+
+/* ARGV: id, now, now_text. Returns 1, 0 (wrong state) or -1 (no such job). Like RQ's
+ * job.cancel: out of its queue (LREM), status canceled, into rq:canceled:Q. */
+static const char cancel_lua[] =
+    "local id = ARGV[1]\n"
+    "local job = 'rq:job:' .. id\n"
+    "if redis.call('EXISTS', job) == 0 then return -1 end\n"
+    "local h = redis.call('HMGET', job, 'status', 'origin')\n"
+    "local st = h[1]\n"
+    "if st == 'started' or st == 'finished' or st == 'failed' or st == 'stopped'\n"
+    "   or st == 'canceled' then return 0 end\n"
+    "local q = h[2] or 'default'\n"
+    "redis.call('LREM', 'rq:queue:' .. q, 0, id)\n"
+    "redis.call('ZREM', 'rq:scheduled:' .. q, id)\n"
+    "redis.call('ZREM', 'rq:deferred:' .. q, id)\n"
+    "redis.call('HSET', job, 'status', 'canceled', 'ended_at', ARGV[3])\n"
+    "redis.call('HDEL', job, 'fpq_run_at')\n"
+    "redis.call('ZADD', 'rq:canceled:' .. q, math.floor(tonumber(ARGV[2])), id)\n"
+    "return 1\n";
+
+/* ARGV: id, now, now_text. Returns 1, 0 (wrong state) or -1 (no such job). Like RQ's
+ * registry requeue, plus our attempts reset; the job no longer expires. */
+static const char requeue_lua[] =
+    "local id = ARGV[1]\n"
+    "local job = 'rq:job:' .. id\n"
+    "if redis.call('EXISTS', job) == 0 then return -1 end\n"
+    "local h = redis.call('HMGET', job, 'status', 'origin', 'fpq_max_retries')\n"
+    "local st = h[1]\n"
+    "if st ~= 'failed' and st ~= 'stopped' and st ~= 'canceled' then return 0 end\n"
+    "local q = h[2] or 'default'\n"
+    "redis.call('ZREM', 'rq:failed:' .. q, id)\n"
+    "redis.call('ZREM', 'rq:canceled:' .. q, id)\n"
+    "redis.call('HSET', job, 'status', 'queued', 'enqueued_at', ARGV[3], 'started_at', '',\n"
+    "           'ended_at', '', 'worker_name', '', 'fpq_attempts', 0)\n"
+    "if h[3] then redis.call('HSET', job, 'retries_left', h[3]) end\n"
+    "redis.call('HDEL', job, 'fpq_error', 'fpq_run_at', 'fpq_duration', 'fpq_exec')\n"
+    "redis.call('PERSIST', job)\n"
+    "redis.call('RPUSH', 'rq:queue:' .. q, id)\n"
+    "redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n"
+    "return 1\n";
+
+/* ARGV: now. Returns per queue {name, queued, started, finished, failed, scheduled,
+ * canceled, deferred, enqueued_at of the head}: what `rq info` and the dashboard count
+ * (finished: entries not yet expired). */
+static const char counts_lua[] =
+    "local out = {}\n"
+    "for _, key in ipairs(redis.call('SMEMBERS', 'rq:queues')) do\n"
+    "  if string.sub(key, 1, 9) == 'rq:queue:' then\n"
+    "    local q = string.sub(key, 10)\n"
+    "    local head = redis.call('LINDEX', key, 0)\n"
+    "    local oldest = head and redis.call('HGET', 'rq:job:' .. head, 'enqueued_at') or ''\n"
+    "    out[#out + 1] = {q, redis.call('LLEN', key), redis.call('ZCARD', 'rq:wip:' .. q),\n"
+    "      redis.call('ZCOUNT', 'rq:finished:' .. q, '(' .. ARGV[1], '+inf'),\n"
+    "      redis.call('ZCARD', 'rq:failed:' .. q), redis.call('ZCARD', 'rq:scheduled:' .. q),\n"
+    "      redis.call('ZCARD', 'rq:canceled:' .. q), redis.call('ZCARD', 'rq:deferred:' .. q),\n"
+    "      oldest or ''}\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+/* Returns {name, HGETALL, ...} of the workers in rq:workers that are alive; names whose
+ * hash expired (the worker died) are removed from rq:workers and rq:workers:Q as RQ's
+ * clean_worker_registry does. */
+static const char workers_lua[] =
+    "local out = {}\n"
+    "for _, key in ipairs(redis.call('SMEMBERS', 'rq:workers')) do\n"
+    "  local h = redis.call('HGETALL', key)\n"
+    "  if #h == 0 then\n"
+    "    redis.call('SREM', 'rq:workers', key)\n"
+    "    for _, q in ipairs(redis.call('SMEMBERS', 'rq:queues')) do\n"
+    "      redis.call('SREM', 'rq:workers:' .. string.sub(q, 10), key)\n"
+    "    end\n"
+    "  elseif redis.call('HEXISTS', key, 'death') == 0 then\n"
+    "    out[#out + 1] = string.sub(key, 11)\n"
+    "    out[#out + 1] = h\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+/* ARGV: name, now_text. As RQ's register_death: out of the worker sets, `death` set,
+ * the hash kept 60 s for anyone looking. */
+static const char worker_gone_lua[] =
+    "local key = 'rq:worker:' .. ARGV[1]\n"
+    "local queues = redis.call('HGET', key, 'queues')\n"
+    "if queues then\n"
+    "  for q in string.gmatch(queues, '[^,]+') do redis.call('SREM', 'rq:workers:' .. q, key) end\n"
+    "end\n"
+    "redis.call('SREM', 'rq:workers', key)\n"
+    "if redis.call('EXISTS', key) == 1 then\n"
+    "  redis.call('HSET', key, 'death', ARGV[2])\n"
+    "  redis.call('HDEL', key, 'current_job')\n"
+    "  redis.call('EXPIRE', key, 60)\n"
+    "end\n"
+    "return 1\n";
+
+/* Prunes the oldest entries of a few find indexes whose job hash has expired, so the
+ * indexes do not grow without bound when nobody runs find. Bounded work per call. */
+static const char sweep_lua[] =
+    "local pruned = 0\n"
+    "for _, idx in ipairs(redis.call('SRANDMEMBER', 'fpq:indexes', 20)) do\n"
+    "  local ids = redis.call('ZRANGE', idx, 0, 199)\n"
+    "  for _, id in ipairs(ids) do\n"
+    "    if redis.call('EXISTS', 'rq:job:' .. id) == 0 then\n"
+    "      redis.call('ZREM', idx, id)\n"
+    "      pruned = pruned + 1\n"
+    "    end\n"
+    "  end\n"
+    "  if redis.call('ZCARD', idx) == 0 then redis.call('SREM', 'fpq:indexes', idx) end\n"
+    "end\n"
+    "return pruned\n";
+
+static const struct {
+  const char *name;
+  const char *source;
+} scripts[FPQ_RQ_SCRIPT_COUNT] = {
+    [FPQ_RQ_ENQUEUE] = {"enqueue", enqueue_lua},
+    [FPQ_RQ_TAKE] = {"take", take_lua},
+    [FPQ_RQ_EXTEND] = {"extend", extend_lua},
+    [FPQ_RQ_FINISH] = {"finish", finish_lua},
+    [FPQ_RQ_MAINTAIN] = {"maintain", maintain_lua},
+    [FPQ_RQ_REAP] = {"reap", reap_lua},
+    [FPQ_RQ_CANCEL] = {"cancel", cancel_lua},
+    [FPQ_RQ_REQUEUE] = {"requeue", requeue_lua},
+    [FPQ_RQ_COUNTS] = {"counts", counts_lua},
+    [FPQ_RQ_WORKERS] = {"workers", workers_lua},
+    [FPQ_RQ_WORKER_GONE] = {"worker_gone", worker_gone_lua},
+    [FPQ_RQ_SWEEP] = {"sweep", sweep_lua},
+    [FPQ_RQ_SCHEDULE_PUT] = {"schedule_put", fpq__rq_schedule_put_lua},
+    [FPQ_RQ_SCHEDULE_GET] = {"schedule_get", fpq__rq_schedule_get_lua},
+    [FPQ_RQ_SCHEDULE_LIST] = {"schedule_list", fpq__rq_schedule_list_lua},
+    [FPQ_RQ_SCHEDULE_REMOVE] = {"schedule_remove", fpq__rq_schedule_remove_lua},
+    [FPQ_RQ_SCHEDULE_PAUSE] = {"schedule_pause", fpq__rq_schedule_pause_lua},
+    [FPQ_RQ_SCHEDULE_ADVANCE] = {"schedule_advance", fpq__rq_schedule_advance_lua},
+    [FPQ_RQ_LEASE_ACQUIRE] = {"lease_acquire", fpq__rq_lease_acquire_lua},
+    [FPQ_RQ_LEASE_RELEASE] = {"lease_release", fpq__rq_lease_release_lua},
+    [FPQ_RQ_ENDED] = {"ended", ended_lua},
+};
+
+const char *fpq__rq_script_name(fpq__rq_script which) { return scripts[which].name; }
+
+/* SCRIPT LOAD; returns NULL and the reply stays with the caller on failure. */
+static redisReply *load(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which) {
+  const char *argv[] = {"SCRIPT", "LOAD", scripts[which].source};
+  redisReply *r = fpq__rq_command(c, 3, argv, NULL);
+  if (r && r->type == REDIS_REPLY_STRING && r->len == 40) {
+    memcpy(shas->sha[which], r->str, 40);
+    shas->sha[which][40] = '\0';
+    freeReplyObject(r);
+    return NULL;
+  }
+  return r ? r : (redisReply *)-1; /* an error reply, or -1: the connection failed */
+}
+
+redisReply *fpq__rq_eval(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which, int argc,
+                         const char *const *argv, const size_t *lens) {
+  const char **args = fpq__malloc((size_t)(argc + 3) * sizeof *args);
+  size_t *alens = fpq__malloc((size_t)(argc + 3) * sizeof *alens);
+  redisReply *r = NULL;
+  if (args == NULL || alens == NULL) goto done;
+  args[0] = "EVALSHA";
+  args[2] = "0";
+  alens[0] = 7;
+  alens[2] = 1;
+  for (int i = 0; i < argc; i++) {
+    args[i + 3] = argv[i];
+    alens[i + 3] = lens ? lens[i] : strlen(argv[i]);
+  }
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (shas->sha[which][0] == '\0') {
+      redisReply *err = load(c, shas, which);
+      if (err == (redisReply *)-1) goto done;
+      if (err) {
+        r = err;
+        goto done;
+      }
+    }
+    args[1] = shas->sha[which];
+    alens[1] = 40;
+    r = fpq__rq_command(c, argc + 3, args, alens);
+    if (r == NULL || r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0) break;
+    /* The server forgot it (restart, SCRIPT FLUSH): load it again, once. */
+    freeReplyObject(r);
+    r = NULL;
+    shas->sha[which][0] = '\0';
+  }
+done:
+  fpq__free(args);
+  fpq__free(alens);
+  return r;
+}

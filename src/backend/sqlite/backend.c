@@ -1,0 +1,921 @@
+/* backend.c (sqlite): the embedded default backend, one SQLite file per project.
+ *
+ * Many producer and worker processes on one machine share the file in WAL mode: readers
+ * never block the writer, and every state change is one statement or one BEGIN IMMEDIATE
+ * transaction, so it is atomic across processes. A worker owns a started job through a
+ * lease (worker name + lease_until); every change a worker makes is conditional on still
+ * owning it, so a job whose worker died and was handed on cannot be finished twice.
+ *
+ * Order: strict priority across a worker's queues, FIFO within a queue by `seq`, a
+ * counter assigned inside the write transaction (commit order, not clock order). A retry
+ * goes to the back; a job a stopping worker hands back goes to the front.
+ *
+ * `database is locked` never reaches a user: writers take the lock with BEGIN IMMEDIATE
+ * (no read-to-write upgrade deadlock) and wait in a busy handler with short, growing
+ * sleeps for up to busy_timeout. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "backend.h"
+#include "builtin_backends.h"
+#include "clock.h"
+#include "job.h"
+
+/* 2 added schedules and leases, 3 the index of ended runs (metrics). Every statement of
+ * schema_sql is CREATE ... IF NOT EXISTS, so running it on an older file is the
+ * migration. */
+#define SCHEMA_VERSION 3
+#define BUSY_TIMEOUT_S 60.0
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_INSERT] =
+        "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status, description, func,"
+        " created_at, enqueued_at, run_at, attempts, max_retries, retry_delay, jitter_factor,"
+        " timeout, result_ttl) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?2,"
+        " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16)",
+    [ST_GET] = "SELECT * FROM jobs WHERE id = ?1",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
+    [ST_READY] = "SELECT 1 FROM jobs WHERE status = 'queued' AND queue = ?1 LIMIT 1",
+    [ST_DUE] = "SELECT MIN(run_at) FROM jobs WHERE status = 'scheduled'",
+    [ST_CLAIM] =
+        "UPDATE jobs SET status = 'started', worker = ?2, started_at = ?3, lease_until = ?4,"
+        " attempts = attempts + 1, ended_at = NULL WHERE id = (SELECT id FROM jobs"
+        " WHERE status = 'queued' AND queue = ?1 ORDER BY seq LIMIT 1) RETURNING *",
+    [ST_PROMOTE] =
+        "UPDATE jobs SET status = 'queued', enqueued_at = ?1, run_at = NULL,"
+        " seq = (SELECT COALESCE(MAX(seq), 0) FROM jobs) + rowid"
+        " WHERE status = 'scheduled' AND run_at <= ?1",
+    [ST_EXTEND] = "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND status = 'started'"
+                  " AND worker = ?2",
+    [ST_FINISH] =
+        "UPDATE jobs SET status = ?3, run_at = ?4, attempts = attempts - ?5, result = ?6,"
+        " error = COALESCE(?7, error), duration = ?8, lease_until = NULL,"
+        " ended_at = CASE WHEN ?3 IN ('finished', 'failed', 'stopped', 'canceled') THEN ?9"
+        " ELSE NULL END,"
+        " expires_at = ?10, enqueued_at = CASE WHEN ?3 = 'queued' THEN ?9 ELSE enqueued_at END,"
+        " seq = CASE WHEN ?5 = 1 THEN (SELECT COALESCE(MIN(seq), 0) - 1 FROM jobs)"
+        " WHEN ?3 = 'queued' THEN (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)"
+        " ELSE seq END WHERE id = ?1 AND status = 'started' AND worker = ?2",
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    " id TEXT PRIMARY KEY, seq INTEGER NOT NULL, project TEXT NOT NULL,"
+    " pipeline TEXT NOT NULL, run TEXT NOT NULL, queue TEXT NOT NULL, status TEXT NOT NULL,"
+    " description TEXT, func TEXT, created_at REAL, enqueued_at REAL, started_at REAL,"
+    " ended_at REAL, run_at REAL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " max_retries INTEGER NOT NULL DEFAULT 0, retry_delay REAL NOT NULL DEFAULT 0,"
+    " jitter_factor REAL NOT NULL DEFAULT 0, timeout REAL NOT NULL DEFAULT 0,"
+    " result_ttl REAL NOT NULL DEFAULT 0, worker TEXT, lease_until REAL, result TEXT,"
+    " error TEXT, duration REAL, expires_at REAL);"
+    "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(queue, seq) WHERE status = 'queued';"
+    "CREATE INDEX IF NOT EXISTS jobs_seq ON jobs(seq);"
+    "CREATE INDEX IF NOT EXISTS jobs_due ON jobs(run_at) WHERE status = 'scheduled';"
+    "CREATE INDEX IF NOT EXISTS jobs_lease ON jobs(lease_until) WHERE status = 'started';"
+    "CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(expires_at) WHERE expires_at IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS jobs_pipeline ON jobs(project, pipeline, created_at);"
+    "CREATE INDEX IF NOT EXISTS jobs_project ON jobs(project, created_at);"
+    "CREATE INDEX IF NOT EXISTS jobs_ended ON jobs(ended_at) WHERE ended_at IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS workers ("
+    " name TEXT PRIMARY KEY, hostname TEXT, pid INTEGER, state TEXT, queues TEXT,"
+    " current_job TEXT, birth REAL, last_heartbeat REAL, expires_at REAL,"
+    " successful INTEGER, failed INTEGER, busy_seconds REAL);"
+    "CREATE TABLE IF NOT EXISTS commands ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, worker TEXT NOT NULL, command TEXT NOT NULL,"
+    " created_at REAL);"
+    "CREATE TABLE IF NOT EXISTS schedules ("
+    " id TEXT PRIMARY KEY, project TEXT NOT NULL, pipeline TEXT NOT NULL, run TEXT NOT NULL,"
+    " priority TEXT NOT NULL, trigger_text TEXT NOT NULL, timezone TEXT,"
+    " max_retries INTEGER NOT NULL, retry_delay REAL NOT NULL, jitter_factor REAL NOT NULL,"
+    " timeout REAL NOT NULL, misfire_grace REAL NOT NULL, coalesce_fires INTEGER NOT NULL,"
+    " paused INTEGER NOT NULL, next_fire INTEGER NOT NULL, last_fire INTEGER NOT NULL,"
+    " created_at REAL NOT NULL, fired INTEGER NOT NULL, skipped INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS schedules_due ON schedules(next_fire)"
+    " WHERE paused = 0 AND next_fire != 0;"
+    "CREATE INDEX IF NOT EXISTS schedules_project ON schedules(project, id);"
+    "CREATE TABLE IF NOT EXISTS leases ("
+    " name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL);"
+    "PRAGMA user_version = 3;";
+
+/* Maps a SQLite result to our codes, keeping SQLite's words as the detail. */
+static int db_fail(sqlite_backend *s, int rc, const char *doing) {
+  int code = FPQ_EBACKEND;
+  if (rc == SQLITE_NOMEM) code = FPQ_ENOMEM;
+  else if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) code = FPQ_EUNAVAIL;
+  else if (rc == SQLITE_CANTOPEN || rc == SQLITE_IOERR || rc == SQLITE_FULL ||
+           rc == SQLITE_READONLY || rc == SQLITE_PERM)
+    code = FPQ_EIO;
+  else if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+    code = FPQ_EFORMAT;
+  return fpq_backend_fail(&s->base, code, "sqlite %s (%.200s): %s", doing, s->path,
+                          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+}
+
+
+/* Runs SQL that takes locks (BEGIN IMMEDIATE, COMMIT, the journal-mode switch). SQLite
+ * skips the busy handler in a few cases (switching to WAL while another process creates
+ * the file; a lock upgrade it judges a deadlock), so it returns SQLITE_BUSY at once:
+ * these statements are safe to repeat, so repeat them rather than let "database is
+ * locked" reach a user. */
+static int exec(sqlite_backend *s, const char *sql, const char *doing) {
+  const double deadline = fpq__monotonic() + BUSY_TIMEOUT_S;
+  double pause = 0.001;
+  int rc;
+  while ((rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL)) == SQLITE_BUSY ||
+         rc == SQLITE_LOCKED) {
+    if (fpq__monotonic() > deadline) break;
+    fpq__sleep(pause);
+    pause = pause < 0.01 ? pause * 2 : 0.01;
+  }
+  return rc == SQLITE_OK ? 0 : db_fail(s, rc, doing);
+}
+
+static sqlite3_stmt *stmt(sqlite_backend *s, enum stmt_id id) {
+  sqlite3_stmt *st = s->stmts[id];
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return st;
+}
+
+/* SQLite's default busy handler sleeps up to 100 ms between tries, which stalls a busy
+ * queue; many short tries keep the lock moving between processes. */
+static int busy_handler(void *arg, int tries) {
+  (void)arg;
+  double wait = 50e-6 * (1 << (tries < 6 ? tries : 6)); /* 50 us .. 3.2 ms */
+  if (tries * 0.0032 > BUSY_TIMEOUT_S) return 0;
+  fpq__sleep(wait);
+  return 1;
+}
+
+static int parse_url(sqlite_backend *s, const char *url) {
+  if (strncmp(url, "sqlite://", 9) != 0 || url[9] != '/' || strlen(url + 9) >= sizeof s->path)
+    return fpq_backend_fail(&s->base, FPQ_ECONFIG,
+                            "sqlite URL '%.200s' is not valid: expected sqlite:///abs/path.db",
+                            url);
+  snprintf(s->path, sizeof s->path, "%s", url + 9);
+  char *query = strchr(s->path, '?');
+  if (query) *query = '\0';
+  return 0;
+}
+
+/* Creates the directory and the file with owner-only permissions before SQLite opens
+ * it, so the jobs (which may hold credentials in their inputs) are private by default;
+ * SQLite gives its -wal and -shm files the same mode. */
+static int create_private(sqlite_backend *s) {
+  char dir[sizeof s->path];
+  snprintf(dir, sizeof dir, "%s", s->path);
+  char *slash = strrchr(dir, '/');
+  if (slash && slash != dir) {
+    *slash = '\0';
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+      return fpq_backend_fail(&s->base, FPQ_EIO, "cannot create directory %.300s: %s", dir,
+                              strerror(errno));
+  }
+  int fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return fpq_backend_fail(&s->base, FPQ_EIO, "cannot create %.300s: %s", s->path,
+                            strerror(errno));
+  close(fd);
+  return 0;
+}
+
+static void sqlite_close(fpq_backend *b) {
+  sqlite_backend *s = as_sqlite(b);
+  for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->stmts[i]);
+  sqlite3_close_v2(s->db);
+  s->db = NULL;
+}
+
+static int open_db(sqlite_backend *s) {
+  fpq_backend *b = &s->base;
+  /* Only when missing: close() of any descriptor of the file drops every POSIX lock this
+   * process holds on it, including those of SQLite connections already open here (the
+   * worker has several), after which other processes read stale data. */
+  int rc = access(s->path, F_OK) == 0 ? 0 : create_private(s);
+  if (rc) return rc;
+  rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) return db_fail(s, rc, "open");
+  sqlite3_busy_handler(s->db, busy_handler, NULL);
+  /* synchronous=NORMAL in WAL: a commit survives any process crash (the point of "no
+   * lost jobs"); only a power loss can roll back the last commits. */
+  if ((rc = exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", "setup")))
+    return rc;
+  sqlite3_stmt *ver;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &ver, NULL) != SQLITE_OK)
+    return db_fail(s, sqlite3_errcode(s->db), "read schema version");
+  int version = sqlite3_step(ver) == SQLITE_ROW ? sqlite3_column_int(ver, 0) : 0;
+  sqlite3_finalize(ver);
+  if (version > SCHEMA_VERSION)
+    return fpq_backend_fail(b, FPQ_EFORMAT,
+                            "%.300s has schema version %d; this version of fpq reads up to %d",
+                            s->path, version, SCHEMA_VERSION);
+  if (version < SCHEMA_VERSION) {
+    if ((rc = exec(s, "BEGIN IMMEDIATE", "create schema"))) return rc;
+    if ((rc = exec(s, schema_sql, "create schema"))) {
+      exec(s, "ROLLBACK", "rollback");
+      return rc;
+    }
+    if ((rc = exec(s, "COMMIT", "create schema"))) return rc;
+  }
+  for (int i = 0; i < ST_COUNT; i++) {
+    if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i],
+                           NULL) != SQLITE_OK)
+      return db_fail(s, sqlite3_errcode(s->db), "prepare");
+  }
+  return 0;
+}
+
+/* A database that does not exist yet is created by the first write, not by open: input
+ * refused before any write (an unknown pipeline, a bad option) leaves no file behind.
+ * Returns 0 when the database is open, NO_DB for a read of one not created yet (the
+ * caller answers "empty"), or an error. A reader looks again each time: another process
+ * (a worker, a producer) may have created the database since this handle was opened. */
+#define NO_DB 1
+static int need_db(sqlite_backend *s, int writing) {
+  if (s->db) return 0;
+  if (!writing && access(s->path, F_OK) != 0) return NO_DB;
+  int rc = open_db(s);
+  if (rc) {
+    for (int i = 0; i < ST_COUNT; i++) {
+      sqlite3_finalize(s->stmts[i]);
+      s->stmts[i] = NULL;
+    }
+    sqlite3_close_v2(s->db);
+    s->db = NULL;
+  }
+  return rc;
+}
+
+/* What schedules.c and stats.c borrow (backend.h). */
+int fpq__sqlite_need_db(sqlite_backend *s, int writing) { return need_db(s, writing); }
+int fpq__sqlite_fail(sqlite_backend *s, int rc, const char *doing) { return db_fail(s, rc, doing); }
+
+static int sqlite_open(fpq_backend *b, const char *url, const fpq_backend_settings *set) {
+  sqlite_backend *s = as_sqlite(b);
+  s->next_due = -1; /* unknown: look on the first poll */
+  int rc = parse_url(s, url);
+  if (rc) return rc;
+  if (access(s->path, F_OK) != 0) {
+    if (!set->create)
+      return fpq_backend_fail(b, FPQ_ENOTFOUND,
+                              "no queue database at %.300s: nothing was enqueued in this "
+                              "project yet", s->path);
+    return 0; /* created by the first write */
+  }
+  return need_db(s, 1);
+}
+
+/* ---- binding and reading rows ---- */
+
+static void bind_time(sqlite3_stmt *st, int i, double t) {
+  if (t > 0) sqlite3_bind_double(st, i, t);
+  else sqlite3_bind_null(st, i);
+}
+
+static int column_index(sqlite3_stmt *st, const char *name) {
+  int n = sqlite3_column_count(st);
+  for (int i = 0; i < n; i++)
+    if (strcmp(sqlite3_column_name(st, i), name) == 0) return i;
+  return -1;
+}
+
+static int read_text(sqlite3_stmt *st, const char *name, char **field) {
+  int i = column_index(st, name);
+  const char *v = i >= 0 ? (const char *)sqlite3_column_text(st, i) : NULL;
+  return fpq_job_set(field, v);
+}
+
+static double read_real(sqlite3_stmt *st, const char *name) {
+  int i = column_index(st, name);
+  return i >= 0 ? sqlite3_column_double(st, i) : 0;
+}
+
+/* Builds a job from the current row (SELECT * or RETURNING *). */
+static int row_to_job(sqlite_backend *s, sqlite3_stmt *st, fpq_job **out) {
+  fpq_job *job = fpq_job_new();
+  if (job == NULL) return fpq_backend_fail(&s->base, FPQ_ENOMEM, "out of memory");
+  const char *id = (const char *)sqlite3_column_text(st, column_index(st, "id"));
+  const char *status = (const char *)sqlite3_column_text(st, column_index(st, "status"));
+  snprintf(job->id, sizeof job->id, "%s", id ? id : "");
+  if (status == NULL || fpq_status_parse(status, &job->status)) {
+    char qid[80], qstatus[80]; /* someone else's row: its bytes may be anything */
+    fpq__quote(job->id, qid, sizeof qid);
+    fpq__quote(status, qstatus, sizeof qstatus);
+    int rc = fpq_backend_fail(&s->base, FPQ_EFORMAT, "job '%s' has unknown status '%s'", qid,
+                              qstatus);
+    fpq_job_free(job); /* after the message: it names job->id */
+    return rc;
+  }
+  int oom = read_text(st, "project", &job->project) | read_text(st, "pipeline", &job->pipeline) |
+            read_text(st, "run", &job->run_json) | read_text(st, "queue", &job->queue) |
+            read_text(st, "description", &job->description) |
+            read_text(st, "func", &job->func) | read_text(st, "worker", &job->worker) |
+            read_text(st, "result", &job->result_json) |
+            read_text(st, "error", &job->error_json);
+  if (oom) {
+    fpq_job_free(job);
+    return fpq_backend_fail(&s->base, FPQ_ENOMEM, "out of memory");
+  }
+  int rank = fpq__queue_priority(job->queue);
+  job->priority = rank < FPQ_PRIORITY_COUNT ? (fpq_priority)rank : FPQ_PRIORITY_LOW;
+  job->created_at = read_real(st, "created_at");
+  job->enqueued_at = read_real(st, "enqueued_at");
+  job->started_at = read_real(st, "started_at");
+  job->ended_at = read_real(st, "ended_at");
+  job->run_at = read_real(st, "run_at");
+  job->attempts = (int)read_real(st, "attempts");
+  job->max_retries = (int)read_real(st, "max_retries");
+  job->retry_delay = read_real(st, "retry_delay");
+  job->jitter_factor = read_real(st, "jitter_factor");
+  job->timeout = read_real(st, "timeout");
+  job->result_ttl = read_real(st, "result_ttl");
+  *out = job;
+  return 0;
+}
+
+/* ---- producer side ---- */
+
+static int sqlite_enqueue(fpq_backend *b, const fpq_job *job) {
+  sqlite_backend *s = as_sqlite(b);
+  int opened = need_db(s, 1);
+  if (opened) return opened;
+  sqlite3_stmt *st = stmt(s, ST_INSERT);
+  bind_text(st, 1, job->id);
+  bind_text(st, 2, job->project);
+  bind_text(st, 3, job->pipeline);
+  bind_text(st, 4, job->run_json ? job->run_json : "{}");
+  bind_text(st, 5, job->queue);
+  bind_text(st, 6, fpq_status_name(job->status));
+  bind_text(st, 7, job->description);
+  bind_text(st, 8, job->func);
+  bind_time(st, 9, job->created_at);
+  bind_time(st, 10, job->enqueued_at);
+  bind_time(st, 11, job->run_at);
+  sqlite3_bind_int(st, 12, job->max_retries);
+  sqlite3_bind_double(st, 13, job->retry_delay);
+  sqlite3_bind_double(st, 14, job->jitter_factor);
+  sqlite3_bind_double(st, 15, job->timeout);
+  sqlite3_bind_double(st, 16, job->result_ttl);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc == SQLITE_DONE) return 0;
+  if (rc == SQLITE_CONSTRAINT)
+    return fpq_backend_fail(b, FPQ_EEXIST, "job id '%s' is already taken", job->id);
+  return db_fail(s, rc, "enqueue");
+}
+
+static int sqlite_get(fpq_backend *b, const char *id, fpq_job **out) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return fpq_backend_fail(b, FPQ_ENOTFOUND, "job '%s' not found", id);
+  sqlite3_stmt *st = stmt(s, ST_GET);
+  bind_text(st, 1, id);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) rc = row_to_job(s, st, out);
+  else if (rc == SQLITE_DONE) rc = fpq_backend_fail(b, FPQ_ENOTFOUND, "job '%s' not found", id);
+  else rc = db_fail(s, rc, "get");
+  sqlite3_reset(st);
+  return rc;
+}
+
+/* Runs a prepared statement that returns job rows and collects them. */
+static int collect_jobs(sqlite_backend *s, sqlite3_stmt *st, fpq_job ***out, size_t *n) {
+  size_t cap = 0;
+  fpq_job **jobs = NULL;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 16;
+      fpq_job **grown = fpq__realloc(jobs, cap * sizeof *grown);
+      if (grown == NULL) {
+        rc = fpq_backend_fail(&s->base, FPQ_ENOMEM, "out of memory");
+        goto fail;
+      }
+      jobs = grown;
+    }
+    rc = row_to_job(s, st, &jobs[*n]);
+    /* A row someone else wrote with a status we do not know: left out of lists (fpq_get
+     * still names it), so one bad row cannot hide every other job. */
+    if (rc == FPQ_EFORMAT) continue;
+    if (rc) goto fail;
+    (*n)++;
+  }
+  if (rc != SQLITE_DONE) {
+    rc = db_fail(s, rc, "find");
+    goto fail;
+  }
+  *out = jobs;
+  return 0;
+fail:
+  fpq_jobs_free(jobs, *n);
+  *n = 0;
+  return rc;
+}
+
+static int sqlite_find(fpq_backend *b, const char *project, const char *pipeline, int limit,
+                       fpq_job ***out, size_t *n) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return 0;
+  const char *sql = pipeline ? "SELECT * FROM jobs WHERE project = ?1 AND pipeline = ?2"
+                               " ORDER BY created_at DESC, seq DESC LIMIT ?3"
+                             : "SELECT * FROM jobs WHERE project = ?1"
+                               " ORDER BY created_at DESC, seq DESC LIMIT ?3";
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+  if (rc != SQLITE_OK) return db_fail(s, rc, "find");
+  bind_text(st, 1, project);
+  bind_text(st, 2, pipeline);
+  sqlite3_bind_int(st, 3, limit);
+  rc = collect_jobs(s, st, out, n);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* Runs a one-row state change; 0 changed rows means the job is missing or in a state the
+ * change does not apply to, which the caller tells apart. */
+static int change_one(sqlite_backend *s, const char *sql, const char *id, double now,
+                      const char *doing) {
+  if (need_db(s, 0)) return fpq_backend_fail(&s->base, FPQ_ENOTFOUND, "job '%s' not found", id);
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+  if (rc != SQLITE_OK) return db_fail(s, rc, doing);
+  bind_text(st, 1, id);
+  sqlite3_bind_double(st, 2, now);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return db_fail(s, rc, doing);
+  if (sqlite3_changes(s->db) == 1) return 0;
+  fpq_job *job = NULL;
+  rc = sqlite_get(&s->base, id, &job);
+  fpq_job_free(job);
+  return rc ? rc : fpq_backend_fail(&s->base, FPQ_ESTATE, "job '%s' cannot be %s now", id, doing);
+}
+
+static int sqlite_cancel(fpq_backend *b, const char *id, double now) {
+  return change_one(as_sqlite(b),
+                    "UPDATE jobs SET status = 'canceled', ended_at = ?2, run_at = NULL"
+                    " WHERE id = ?1 AND status IN ('queued', 'scheduled', 'deferred')",
+                    id, now, "canceled");
+}
+
+static int sqlite_requeue(fpq_backend *b, const char *id, double now) {
+  return change_one(as_sqlite(b),
+                    "UPDATE jobs SET status = 'queued', attempts = 0, enqueued_at = ?2,"
+                    " started_at = NULL, ended_at = NULL, run_at = NULL, worker = NULL,"
+                    " result = NULL, error = NULL, duration = NULL, expires_at = NULL,"
+                    " seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)"
+                    " WHERE id = ?1 AND status IN ('failed', 'stopped', 'canceled')",
+                    id, now, "requeued");
+}
+
+static int sqlite_counts(fpq_backend *b, fpq_queue_counts **out, size_t *n) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return 0;
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(s->db,
+                              "SELECT queue, status, COUNT(*), MIN(enqueued_at) FROM jobs"
+                              " GROUP BY queue, status ORDER BY queue",
+                              -1, &st, NULL);
+  if (rc != SQLITE_OK) return db_fail(s, rc, "counts");
+  fpq_queue_counts *counts = NULL;
+  size_t len = 0, cap = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *queue = (const char *)sqlite3_column_text(st, 0);
+    fpq_status status;
+    if (queue == NULL || fpq_status_parse((const char *)sqlite3_column_text(st, 1), &status))
+      continue;
+    if (len == 0 || strcmp(counts[len - 1].queue, queue) != 0) {
+      if (len == cap) {
+        cap = cap ? cap * 2 : 4;
+        fpq_queue_counts *grown = fpq__realloc(counts, cap * sizeof *grown);
+        if (grown == NULL) {
+          rc = SQLITE_NOMEM;
+          break;
+        }
+        counts = grown;
+      }
+      memset(&counts[len], 0, sizeof counts[len]);
+      snprintf(counts[len].queue, sizeof counts[len].queue, "%s", queue);
+      len++;
+    }
+    counts[len - 1].count[status] = sqlite3_column_int64(st, 2);
+    if (status == FPQ_STATUS_QUEUED) counts[len - 1].oldest_queued_at = sqlite3_column_double(st, 3);
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    fpq__free(counts);
+    return db_fail(s, rc, "counts");
+  }
+  *out = counts;
+  *n = len;
+  return 0;
+}
+
+/* ---- worker side ---- */
+
+/* Due scheduled jobs become queued; `seq` keeps them behind what is already waiting. */
+static int promote_due(sqlite_backend *s, double now, int *moved) {
+  sqlite3_stmt *st = stmt(s, ST_PROMOTE);
+  sqlite3_bind_double(st, 1, now);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) return db_fail(s, rc, "promote scheduled jobs");
+  if (moved) *moved += sqlite3_changes(s->db);
+  return 0;
+}
+
+static int read_next_due(sqlite_backend *s, double *due) {
+  sqlite3_stmt *st = stmt(s, ST_DUE);
+  int rc = sqlite3_step(st);
+  *due = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL
+             ? sqlite3_column_double(st, 0)
+             : INFINITY;
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 0 : db_fail(s, rc, "read due time");
+}
+
+/* Has anything changed that could make a job takeable? PRAGMA data_version (other
+ * connections' commits) and the connection's own change count cost no disk access, so
+ * idle workers can poll every few milliseconds. */
+static int worth_looking(sqlite_backend *s, double now) {
+  sqlite3_stmt *st = stmt(s, ST_DATA_VERSION);
+  sqlite_int64 version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  sqlite3_reset(st);
+  sqlite_int64 own = sqlite3_total_changes64(s->db);
+  int changed = version != s->data_version || own != s->own_changes || version < 0 ||
+                s->next_due < 0;
+  s->data_version = version;
+  s->own_changes = own;
+  return changed || now >= s->next_due;
+}
+
+static int any_ready(sqlite_backend *s, const fpq_take_args *a, int *ready) {
+  *ready = 0;
+  for (size_t i = 0; i < a->nqueues && !*ready; i++) {
+    sqlite3_stmt *st = stmt(s, ST_READY);
+    bind_text(st, 1, a->queues[i]);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) *ready = 1;
+    else if (rc != SQLITE_DONE) return db_fail(s, rc, "look for jobs");
+  }
+  return 0;
+}
+
+/* One attempt: promote what is due and claim the first queued job, in one transaction. */
+static int claim(sqlite_backend *s, const fpq_take_args *a, double now, fpq_job **out) {
+  int rc = exec(s, "BEGIN IMMEDIATE", "take");
+  if (rc) return rc;
+  if ((rc = promote_due(s, now, NULL))) goto rollback;
+  for (size_t i = 0; i < a->nqueues; i++) {
+    sqlite3_stmt *st = stmt(s, ST_CLAIM);
+    bind_text(st, 1, a->queues[i]);
+    bind_text(st, 2, a->worker);
+    sqlite3_bind_double(st, 3, now);
+    sqlite3_bind_double(st, 4, now + a->lease_seconds);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+      rc = row_to_job(s, st, out);
+      sqlite3_reset(st);
+      if (rc) goto rollback;
+      if ((rc = exec(s, "COMMIT", "take"))) {
+        fpq_job_free(*out);
+        *out = NULL;
+        goto rollback;
+      }
+      return 0;
+    }
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE) {
+      rc = db_fail(s, step, "take");
+      goto rollback;
+    }
+  }
+  if ((rc = exec(s, "COMMIT", "take"))) goto rollback;
+  return FPQ_EEMPTY;
+rollback:
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+static int sqlite_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out) {
+  sqlite_backend *s = as_sqlite(b);
+  int opened = need_db(s, 1);
+  if (opened) return opened;
+  const double start = fpq__monotonic();
+  double pause = 0.001;
+  for (;;) {
+    double now = a->now + (fpq__monotonic() - start);
+    if (worth_looking(s, now)) {
+      int ready = 0, rc;
+      if ((rc = read_next_due(s, &s->next_due))) return rc;
+      if ((rc = any_ready(s, a, &ready))) return rc;
+      if (ready || now >= s->next_due) {
+        rc = claim(s, a, now, out);
+        if (rc != FPQ_EEMPTY) return rc;
+        if ((rc = read_next_due(s, &s->next_due))) return rc;
+      }
+      pause = 0.001;
+    }
+    double waited = fpq__monotonic() - start;
+    if (waited >= a->wait_seconds) return FPQ_EEMPTY;
+    /* 1 ms right after a change, backing off to 5 ms: an idle worker notices a new job
+     * within a few ms at a few hundred cheap polls per second. */
+    double left = a->wait_seconds - waited;
+    fpq__sleep(pause < left ? pause : left);
+    pause = pause * 1.25 < 0.005 ? pause * 1.25 : 0.005;
+  }
+}
+
+static int sqlite_extend(fpq_backend *b, const char *id, const char *worker, double until) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is not held", id);
+  sqlite3_stmt *st = stmt(s, ST_EXTEND);
+  bind_text(st, 1, id);
+  bind_text(st, 2, worker);
+  sqlite3_bind_double(st, 3, until);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) return db_fail(s, rc, "extend lease");
+  if (sqlite3_changes(s->db) != 1)
+    return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'", id,
+                            worker);
+  return 0;
+}
+
+static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is not held", a->id);
+  sqlite3_stmt *st = stmt(s, ST_FINISH);
+  bind_text(st, 1, a->id);
+  bind_text(st, 2, a->worker);
+  bind_text(st, 3, fpq_status_name(a->status));
+  bind_time(st, 4, a->status == FPQ_STATUS_SCHEDULED ? a->run_at : 0);
+  sqlite3_bind_int(st, 5, a->uncount_attempt ? 1 : 0);
+  bind_text(st, 6, a->result_json);
+  bind_text(st, 7, a->error_json);
+  sqlite3_bind_double(st, 8, a->duration);
+  sqlite3_bind_double(st, 9, a->now);
+  bind_time(st, 10, a->status == FPQ_STATUS_FINISHED && a->result_ttl > 0
+                        ? a->now + a->result_ttl
+                        : 0);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) return db_fail(s, rc, "finish");
+  if (sqlite3_changes(s->db) != 1)
+    return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'",
+                            a->id, a->worker);
+  if (a->status == FPQ_STATUS_SCHEDULED && a->run_at < s->next_due) s->next_due = a->run_at;
+  return 0;
+}
+
+/* A started job whose lease ran out lost its worker: retry it or fail it with the reason,
+ * as the core's retry rule says. */
+static int reap_expired(sqlite_backend *s, double now, int *moved) {
+  sqlite3_stmt *sel;
+  int rc = sqlite3_prepare_v2(s->db,
+                              "SELECT * FROM jobs WHERE status = 'started' AND lease_until < ?1",
+                              -1, &sel, NULL);
+  if (rc != SQLITE_OK) return db_fail(s, rc, "find expired leases");
+  sqlite3_bind_double(sel, 1, now);
+  fpq_job **jobs = NULL;
+  size_t n = 0;
+  rc = collect_jobs(s, sel, &jobs, &n);
+  sqlite3_finalize(sel);
+  if (rc) return rc;
+  sqlite3_stmt *upd = NULL;
+  if (n && sqlite3_prepare_v2(s->db,
+                              "UPDATE jobs SET status = ?2, run_at = ?3, error = ?4,"
+                              " ended_at = ?5, lease_until = NULL, enqueued_at = CASE WHEN"
+                              " ?2 = 'queued' THEN ?6 ELSE enqueued_at END, seq = CASE WHEN"
+                              " ?2 = 'queued' THEN (SELECT COALESCE(MAX(seq), 0) + 1 FROM"
+                              " jobs) ELSE seq END WHERE id = ?1 AND status = 'started'",
+                              -1, &upd, NULL) != SQLITE_OK) {
+    rc = db_fail(s, sqlite3_errcode(s->db), "reap");
+    n = 0;
+  }
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    double run_at = 0;
+    fpq_status next = fpq_retry_decision(jobs[i], now, &run_at);
+    char message[512]; /* a worker name is under 128 bytes; a foreign one is cut */
+    snprintf(message, sizeof message,
+             "worker '%.300s' stopped renewing its lease (it died or lost the database); %s",
+             jobs[i]->worker ? jobs[i]->worker : "?",
+             next == FPQ_STATUS_FAILED ? "no attempts left" : "retrying");
+    char *error = fpq__error_json("WorkerLost", message);
+    sqlite3_reset(upd);
+    bind_text(upd, 1, jobs[i]->id);
+    bind_text(upd, 2, fpq_status_name(next));
+    bind_time(upd, 3, run_at);
+    bind_text(upd, 4, error ? error : "{\"type\": \"WorkerLost\"}");
+    free(error);
+    if (next == FPQ_STATUS_FAILED) sqlite3_bind_double(upd, 5, now);
+    else sqlite3_bind_null(upd, 5);
+    sqlite3_bind_double(upd, 6, now);
+    int step = sqlite3_step(upd);
+    if (step != SQLITE_DONE) rc = db_fail(s, step, "reap");
+    else *moved += sqlite3_changes(s->db);
+  }
+  sqlite3_finalize(upd);
+  fpq_jobs_free(jobs, n);
+  return rc;
+}
+
+static int sqlite_maintain(fpq_backend *b, double now, int *moved) {
+  sqlite_backend *s = as_sqlite(b);
+  int opened = need_db(s, 1);
+  if (opened) return opened;
+  *moved = 0;
+  int rc = exec(s, "BEGIN IMMEDIATE", "maintain");
+  if (rc) return rc;
+  if ((rc = promote_due(s, now, moved)) || (rc = reap_expired(s, now, moved))) goto rollback;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db,
+                         "DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at < ?1;",
+                         -1, &st, NULL) != SQLITE_OK) {
+    rc = db_fail(s, sqlite3_errcode(s->db), "expire results");
+    goto rollback;
+  }
+  sqlite3_bind_double(st, 1, now);
+  int step = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (step != SQLITE_DONE) {
+    rc = db_fail(s, step, "expire results");
+    goto rollback;
+  }
+  return exec(s, "COMMIT", "maintain");
+rollback:
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+/* ---- workers and their commands ---- */
+
+static int sqlite_worker_beat(fpq_backend *b, const fpq_worker_info *w, double ttl, double now) {
+  sqlite_backend *s = as_sqlite(b);
+  int opened = need_db(s, 1);
+  if (opened) return opened;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db,
+                         "INSERT OR REPLACE INTO workers (name, hostname, pid, state, queues,"
+                         " current_job, birth, last_heartbeat, expires_at, successful, failed,"
+                         " busy_seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+                         " ?12)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s, sqlite3_errcode(s->db), "register worker");
+  bind_text(st, 1, w->name);
+  bind_text(st, 2, w->hostname);
+  sqlite3_bind_int(st, 3, w->pid);
+  bind_text(st, 4, w->state);
+  bind_text(st, 5, w->queues);
+  bind_text(st, 6, w->current_job[0] ? w->current_job : NULL);
+  sqlite3_bind_double(st, 7, w->birth);
+  sqlite3_bind_double(st, 8, now);
+  sqlite3_bind_double(st, 9, now + ttl);
+  sqlite3_bind_int64(st, 10, w->successful);
+  sqlite3_bind_int64(st, 11, w->failed);
+  sqlite3_bind_double(st, 12, w->busy_seconds);
+  return fpq__sqlite_run(s, st, "register worker");
+}
+
+static int sqlite_worker_gone(fpq_backend *b, const char *name, double now) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return 0;
+  (void)now;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "DELETE FROM workers WHERE name = ?1", -1, &st, NULL) !=
+      SQLITE_OK)
+    return db_fail(s, sqlite3_errcode(s->db), "unregister worker");
+  bind_text(st, 1, name);
+  return fpq__sqlite_run(s, st, "unregister worker");
+}
+
+static void copy_column(sqlite3_stmt *st, int i, char *buf, size_t len) {
+  const char *v = (const char *)sqlite3_column_text(st, i);
+  snprintf(buf, len, "%s", v ? v : "");
+}
+
+static int sqlite_workers(fpq_backend *b, double now, fpq_worker_info **out, size_t *n) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return 0;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT name, hostname, pid, state, queues, current_job, birth,"
+                         " last_heartbeat, successful, failed, busy_seconds FROM workers"
+                         " WHERE expires_at >= ?1 ORDER BY birth",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s, sqlite3_errcode(s->db), "list workers");
+  sqlite3_bind_double(st, 1, now);
+  fpq_worker_info *list = NULL;
+  size_t len = 0, cap = 0;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (len == cap) {
+      cap = cap ? cap * 2 : 4;
+      fpq_worker_info *grown = fpq__realloc(list, cap * sizeof *grown);
+      if (grown == NULL) {
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      list = grown;
+    }
+    fpq_worker_info *w = &list[len++];
+    memset(w, 0, sizeof *w);
+    copy_column(st, 0, w->name, sizeof w->name);
+    copy_column(st, 1, w->hostname, sizeof w->hostname);
+    w->pid = sqlite3_column_int(st, 2);
+    copy_column(st, 3, w->state, sizeof w->state);
+    copy_column(st, 4, w->queues, sizeof w->queues);
+    copy_column(st, 5, w->current_job, sizeof w->current_job);
+    w->birth = sqlite3_column_double(st, 6);
+    w->last_heartbeat = sqlite3_column_double(st, 7);
+    w->successful = sqlite3_column_int64(st, 8);
+    w->failed = sqlite3_column_int64(st, 9);
+    w->busy_seconds = sqlite3_column_double(st, 10);
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    fpq__free(list);
+    return db_fail(s, rc, "list workers");
+  }
+  *out = list;
+  *n = len;
+  return 0;
+}
+
+static int sqlite_worker_command(fpq_backend *b, const char *name, const char *command) {
+  sqlite_backend *s = as_sqlite(b);
+  int opened = need_db(s, 1);
+  if (opened) return opened;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db,
+                         "INSERT INTO commands (worker, command, created_at)"
+                         " SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM workers WHERE name = ?1"
+                         " AND expires_at >= ?3)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s, sqlite3_errcode(s->db), "send command");
+  bind_text(st, 1, name);
+  bind_text(st, 2, command);
+  sqlite3_bind_double(st, 3, fpq__now());
+  int rc = fpq__sqlite_run(s, st, "send command");
+  if (rc == 0 && sqlite3_changes(s->db) == 0)
+    return fpq_backend_fail(b, FPQ_ENOTFOUND, "no live worker named '%.100s'", name);
+  return rc;
+}
+
+static int sqlite_worker_next_command(fpq_backend *b, const char *name, char *buf, size_t len) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return FPQ_EEMPTY;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db,
+                         "DELETE FROM commands WHERE id = (SELECT MIN(id) FROM commands"
+                         " WHERE worker = ?1) RETURNING command",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s, sqlite3_errcode(s->db), "read commands");
+  bind_text(st, 1, name);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) copy_column(st, 0, buf, len);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_ROW) return 0;
+  return rc == SQLITE_DONE ? FPQ_EEMPTY : db_fail(s, rc, "read commands");
+}
+
+const struct fpq_backend_methods fpq__sqlite_methods = {
+    .version = FPQ_BACKEND_VERSION,
+    .name = "sqlite",
+    .handle_size = sizeof(sqlite_backend),
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .enqueue = sqlite_enqueue,
+    .get = sqlite_get,
+    .find = sqlite_find,
+    .cancel = sqlite_cancel,
+    .requeue = sqlite_requeue,
+    .counts = sqlite_counts,
+    .take = sqlite_take,
+    .extend = sqlite_extend,
+    .finish = sqlite_finish,
+    .maintain = sqlite_maintain,
+    .worker_beat = sqlite_worker_beat,
+    .worker_gone = sqlite_worker_gone,
+    .workers = sqlite_workers,
+    .worker_command = sqlite_worker_command,
+    .worker_next_command = sqlite_worker_next_command,
+    .schedule_put = fpq__sqlite_schedule_put,
+    .schedule_get = fpq__sqlite_schedule_get,
+    .schedule_list = fpq__sqlite_schedule_list,
+    .schedule_remove = fpq__sqlite_schedule_remove,
+    .schedule_set_paused = fpq__sqlite_schedule_set_paused,
+    .schedule_advance = fpq__sqlite_schedule_advance,
+    .lease_acquire = fpq__sqlite_lease_acquire,
+    .lease_release = fpq__sqlite_lease_release,
+    .ended_since = fpq__sqlite_ended_since,
+};

@@ -1,0 +1,34 @@
+/* job.h: the engine's private view of the job record (the public one is in fpq.h): the
+ * message and queue helpers the core and the built-in backends share (src/shared/). */
+#ifndef FPQ_JOB_H
+#define FPQ_JOB_H
+
+#include <jansson.h>
+
+#include "fpq.h"
+
+/* Writes one line into msg (if not NULL) and returns FPQ_EINVAL: the shape of every
+ * validation failure. */
+int fpq__invalid(char *msg, size_t msglen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Parses JSON someone gave us (json_loadb's flags). Returns a new reference, or NULL with
+ * one line in msg (may be NULL) that begins with what, the subject and its verb ("inputs
+ * is", "run options are"): "<what> not valid JSON: <why> at position <n>". */
+json_t *fpq__json_load(const char *text, size_t len, size_t flags, const char *what, char *msg,
+                       size_t msglen);
+/* A queue's rank in the default order: high 0, default 1, low 2, any other queue 3. */
+int fpq__queue_priority(const char *queue);
+/* Copies a user's value into buf for a one-line message: non-printable bytes escaped,
+ * long values cut with "...". */
+void fpq__quote(const char *value, char *buf, size_t len);
+/* Copies text (e.g. jansson's error text, which quotes the input near the error raw) into
+ * buf with control and non-ASCII bytes escaped, so it cannot break a one-line message. */
+void fpq__one_line(const char *text, char *buf, size_t len);
+/* NULL-terminated list of the run() keyword arguments we accept. */
+const char *const *fpq__run_keys(void);
+/* The job's JSON form as a jansson object (new reference), NULL when out of memory. */
+json_t *fpq__job_to_object(const fpq_job *job);
+/* A stored error as the executor reports one: {"type", "message", "traceback": ""},
+ * compact JSON the caller frees with free(); NULL when out of memory. */
+char *fpq__error_json(const char *type, const char *message);
+
+#endif /* FPQ_JOB_H */
