@@ -106,6 +106,16 @@ static const char schema_sql[] =
     " name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL);"
     "PRAGMA user_version = 3;";
 
+/* Columns added after schema version 3, each with a default, so a database written by an
+ * older fpq gains them on open and an older fpq still reads and writes a newer one (it
+ * names its columns). Append here; never bump SCHEMA_VERSION for a new column.
+ * Invariant: every entry is also in schema_sql, so new databases have it from the start. */
+static const struct column_addition {
+  const char *table, *column, *definition;
+} column_additions[] = {
+    {NULL, NULL, NULL},
+};
+
 /* Maps a SQLite result to our codes, keeping SQLite's words as the detail. */
 static int db_fail(sqlite_backend *s, int rc, const char *doing) {
   int code = FPQ_EBACKEND;
@@ -167,6 +177,49 @@ static int parse_url(sqlite_backend *s, const char *url) {
   return 0;
 }
 
+/* Applies column_additions that the open database lacks, in one write transaction;
+ * reads only when none is missing (the common case: one cheap query per column). */
+static int has_column(sqlite_backend *s, const char *table, const char *column) {
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &q,
+                         NULL) != SQLITE_OK)
+    return -1;
+  sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, column, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(q);
+  sqlite3_finalize(q);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int add_missing_columns(sqlite_backend *s) {
+  int began = 0, rc = 0;
+  for (const struct column_addition *c = column_additions; c->table; c++) {
+    int has = has_column(s, c->table, c->column);
+    if (has < 0) {
+      rc = db_fail(s, sqlite3_errcode(s->db), "read schema");
+      break;
+    }
+    if (has) continue;
+    if (!began && (rc = exec(s, "BEGIN IMMEDIATE", "add columns"))) return rc;
+    began = 1;
+    /* Another process may have added it while this one waited for the write lock. */
+    if ((has = has_column(s, c->table, c->column)) != 0) {
+      if (has < 0) rc = db_fail(s, sqlite3_errcode(s->db), "read schema");
+      if (rc) break;
+      continue;
+    }
+    char sql[512];
+    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", c->table, c->column,
+             c->definition);
+    if ((rc = exec(s, sql, "add columns"))) break;
+  }
+  if (began) {
+    if (rc) exec(s, "ROLLBACK", "rollback");
+    else rc = exec(s, "COMMIT", "add columns");
+  }
+  return rc;
+}
+
 /* Creates the directory and the file with owner-only permissions before SQLite opens
  * it, so the jobs (which may hold credentials in their inputs) are private by default;
  * SQLite gives its -wal and -shm files the same mode. */
@@ -226,6 +279,7 @@ static int open_db(sqlite_backend *s) {
     }
     if ((rc = exec(s, "COMMIT", "create schema"))) return rc;
   }
+  if ((rc = add_missing_columns(s))) return rc;
   for (int i = 0; i < ST_COUNT; i++) {
     if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i],
                            NULL) != SQLITE_OK)
