@@ -13,11 +13,15 @@
  *   - a wall time skipped by a spring-forward fires at the first instant after
  *     the gap (02:30 on Europe/Berlin's spring-forward day fires at 03:00
  *     CEST); all skipped matches of one gap coalesce into that one fire;
- *   - a wall time repeated by a fall-back fires at its first occurrence only,
- *     whether the hour field is fixed or '*' ("0 * * * *" fires at 01:00 EDT
- *     but not again at 01:00 EST on America/New_York's fall-back day).
- * So fire times never repeat a local time and never lose one.  Jobs that must
- * run every N real minutes across DST changes should use "every Nm".
+ *   - a wall time repeated by a fall-back fires at its first occurrence only
+ *     when the hour field is fixed ("30 1 * * *" fires at 01:30 EDT, not again
+ *     at 01:30 EST on America/New_York's fall-back day), and in both passes
+ *     when the hour field is a wildcard (begins with '*', with or without a
+ *     step, as in "0 * * * *"): such a job runs on the new clock, as Vixie cron and
+ *     cronie run it, so an hourly job does not leave a two-hour gap in real
+ *     time.
+ * So a fixed-hour job never repeats a local time, and no job loses one.  Jobs
+ * that must run every N real minutes across DST changes should use "every Nm".
  * croniter (the Python library) differs in both places: it fires a repeated
  * wall time twice, and when the hour field is '*' it drops skipped wall times
  * instead of firing them when the gap ends; docs/cron.md has examples.
@@ -41,6 +45,7 @@ struct cron_spec {
   uint32_t mon;      /* bits 1-12 */
   uint32_t dow;      /* bits 0-6, Sunday = 0 (7 is folded into 0) */
   int dom_star, dow_star;
+  int hour_star; /* the hour field begins with '*': runs in both passes of a fall-back */
 };
 
 struct fpq__trigger {
@@ -88,9 +93,9 @@ static const struct {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
+/* Only space and tab separate fields: a newline, CR, VT or FF is refused as a control
+ * character (see fpq__trigger_parse), never taken as a separator. */
+static int is_space(char c) { return c == ' ' || c == '\t'; }
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 static int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static char upper(char c) { return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c; }
@@ -112,6 +117,27 @@ static int word_eq(const char *s, size_t len, const char *word) {
 static void one_line(char *s) {
   for (; *s; s++)
     if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
+/* How one character of user text is named in a message: a printable ASCII character
+ * quoted, a whole UTF-8 sequence quoted (never its first byte alone), and anything else
+ * (a control character, a stray byte) as its code, never raw. */
+static const char *char_text(const char *p, char out[24]) {
+  const unsigned char c = (unsigned char)*p;
+  if (c >= 0x20 && c < 0x7f) {
+    snprintf(out, 24, "'%c'", c);
+    return out;
+  }
+  int n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+  if (c >= 0xf5) n = 0;
+  for (int i = 1; i < n; i++)
+    if (((unsigned char)p[i] & 0xc0) != 0x80) n = 0;
+  if (n) {
+    snprintf(out, 24, "'%.*s'", n, p);
+    return out;
+  }
+  snprintf(out, 24, c < 0x80 ? "control character 0x%02X" : "byte 0x%02X", c);
+  return out;
 }
 
 /* Print at most 64 bytes of user text, so a message stays one short line. */
@@ -199,9 +225,9 @@ static int parse_value(const struct field_ctx *c, const char **pp, const char *e
              c->f->hi);
     return field_fail(c, tok, len, "unknown name", 0, tail);
   }
-  char what[64];
+  char what[64], ch[24];
   if (p < end)
-    snprintf(what, sizeof what, "unexpected character '%c'", *p);
+    snprintf(what, sizeof what, "unexpected character %s", char_text(p, ch));
   else
     snprintf(what, sizeof what, "missing value");
   return field_fail(c, tok == end ? c->text : tok, tok == end ? c->len : (size_t)(end - tok), what,
@@ -246,8 +272,8 @@ static int parse_item(const struct field_ctx *c, const char *tok, const char *en
     if (p == s)
       return field_fail(c, tok, toklen, "missing step number", 1, " (expected a/n or */n)");
     if (p < end) {
-      char what[64];
-      snprintf(what, sizeof what, "unexpected character '%c'", *p);
+      char what[64], ch[24];
+      snprintf(what, sizeof what, "unexpected character %s", char_text(p, ch));
       return field_fail(c, tok, toklen, what, 1, " (expected a number after '/')");
     }
     if (v == 0) return field_fail(c, tok, toklen, "step 0", 1, " (a step must be at least 1)");
@@ -259,8 +285,8 @@ static int parse_item(const struct field_ctx *c, const char *tok, const char *en
     step = (int)v;
   }
   if (p < end) {
-    char what[64];
-    snprintf(what, sizeof what, "unexpected character '%c'", *p);
+    char what[64], ch[24];
+    snprintf(what, sizeof what, "unexpected character %s", char_text(p, ch));
     return field_fail(c, tok, toklen, what, 1,
                       " (expected a number, '*', a range a-b, a list a,b or a step /n)");
   }
@@ -318,6 +344,13 @@ static int parse_cron(const char *text, struct cron_spec *s, char *err, size_t e
                 "a leading second field, got %zu",
                 n);
 
+  /* "0 0 1 1 * 2030": a Quartz-style year field, not a 6-field expression whose
+   * day-of-week is out of range; name the field the user meant. */
+  if (n == 6 && toklen[5] >= 4 && strspn(tok[5], "0123456789") >= 4)
+    return fail(err, errlen,
+                "field 6 '%.*s' looks like a year: a year field is not supported (the 6-field "
+                "form is second minute hour day-of-month month day-of-week)",
+                clip(toklen[5]), tok[5]);
   static const int order5[] = {F_MIN, F_HOUR, F_DOM, F_MON, F_DOW};
   static const int order6[] = {F_SEC, F_MIN, F_HOUR, F_DOM, F_MON, F_DOW};
   const int *order = n == 6 ? order6 : order5;
@@ -335,7 +368,8 @@ static int parse_cron(const char *text, struct cron_spec *s, char *err, size_t e
                           .mon = (uint32_t)bits[F_MON],
                           .dow = (uint32_t)bits[F_DOW],
                           .dom_star = star[F_DOM],
-                          .dow_star = star[F_DOW]};
+                          .dow_star = star[F_DOW],
+                          .hour_star = star[F_HOUR]};
   if (never_fires(s)) {
     size_t d = n - 3, m = n - 2;
     return fail(err, errlen,
@@ -422,10 +456,52 @@ static int next_wall(const struct cron_spec *s, int64_t local, int64_t *out) {
   }
 }
 
+static int first_pass_next(const fpq__trigger *t, int64_t after, int64_t *next);
+
+/* The first instant > after, and <= limit, in the second pass of a fall-back (a wall time
+ * shown again) whose wall time matches: where a wildcard-hour job fires again. Walks the
+ * zone's fall-backs from just before `after` (a repeated stretch is shorter than a day)
+ * up to `limit`. */
+static int second_pass_next(const fpq__trigger *t, int64_t after, int64_t limit, int64_t *out) {
+  fpq__tz_transition tr;
+  int64_t from = after - 2 * 86400;
+  for (int guard = 0; guard < 4096 && fpq__tz_next_transition(t->tz, from, &tr) == 0; guard++) {
+    if (tr.at > limit || tr.at > FPQ__TIME_MAX) return FPQ_ENOTFOUND;
+    from = tr.at;
+    if (tr.off_after >= tr.off_before) continue; /* not a fall-back */
+    const int64_t end = tr.at + (tr.off_before - tr.off_after); /* second pass: [at, end) */
+    if (end <= after + 1) continue;
+    const int64_t start = after + 1 > tr.at ? after + 1 : tr.at;
+    int64_t wall;
+    if (next_wall(&t->cron, start + tr.off_after, &wall) == 0 && wall - tr.off_after < end &&
+        wall - tr.off_after <= limit) {
+      *out = wall - tr.off_after;
+      return 0;
+    }
+  }
+  return FPQ_ENOTFOUND;
+}
+
 static int cron_next(const fpq__trigger *t, int64_t after, int64_t *next) {
-  fpq__tz_local r;
   if (after >= FPQ__TIME_MAX) return FPQ_ENOTFOUND;
   if (after < FPQ__TIME_MIN) after = FPQ__TIME_MIN;
+  int64_t first = 0, again = 0;
+  int rc = first_pass_next(t, after, &first);
+  /* A wildcard hour runs on the new clock: in a fall-back's second pass too. */
+  if (t->cron.hour_star && !fpq__tz_is_utc(t->tz) &&
+      second_pass_next(t, after, rc == 0 ? first : FPQ__TIME_MAX, &again) == 0 &&
+      (rc != 0 || again < first)) {
+    *next = again;
+    return 0;
+  }
+  if (rc == 0) *next = first;
+  return rc;
+}
+
+/* The next fire of the first-occurrence rule: every matching wall time once, at its first
+ * occurrence (or, skipped, when its gap ends). */
+static int first_pass_next(const fpq__trigger *t, int64_t after, int64_t *next) {
+  fpq__tz_local r;
   /* Matching walls are visited in clock order starting just past the wall
    * time of `after`; their fire instants never decrease in that order, so
    * the first one past `after` is the answer.  Walls whose first occurrence
@@ -474,9 +550,10 @@ static int parse_interval(const char *text, int64_t *out, char *err, size_t errl
                   "(units d, h, m, s)",
                   clip(len), text);
     const char *u = strchr(units, *p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    char ch[24];
     if (!u || *p == '\0')
-      return fail(err, errlen, "interval '%.*s': unknown unit '%c' (expected d, h, m or s)",
-                  clip(len), text, *p);
+      return fail(err, errlen, "interval '%.*s': unknown unit %s (expected d, h, m or s)",
+                  clip(len), text, char_text(p, ch));
     int idx = (int)(u - units);
     if (idx < next_unit)
       return fail(err, errlen,
@@ -523,6 +600,9 @@ static int parse_at(const char *text, const fpq__tz *tz, int64_t *out, char *err
     fpq__tz_resolve_local(tz, local, &r);
     *out = r.first;
   }
+  if (*out < FPQ__TIME_MIN || *out > FPQ__TIME_MAX)
+    return fail(err, errlen, "at '%.*s': outside the years 1-9999 in UTC (fire times must lie "
+                "between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z)", len, text);
   return 0;
 }
 
@@ -536,6 +616,15 @@ int fpq__trigger_parse(const char *text, const char *tz, fpq__trigger **out, cha
   *out = NULL;
   if (err && errlen) err[0] = '\0';
   if (!text) text = "";
+  /* Fields are separated by spaces or tabs only; any other control character (a
+   * newline, CR, VT, FF) is refused here by its code, so it is never a separator and
+   * never reaches a message raw. */
+  for (size_t i = 0; text[i] && i <= FPQ__TRIGGER_MAX_TEXT; i++) {
+    unsigned char c = (unsigned char)text[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7f)
+      return fail(err, errlen, "expression has control character 0x%02X at byte %zu (fields are "
+                  "separated by spaces or tabs)", c, i + 1);
+  }
   while (is_space(*text))
     text++;
   size_t len = strnlen(text, FPQ__TRIGGER_MAX_TEXT + 1);
@@ -615,7 +704,9 @@ int fpq__trigger_next(const fpq__trigger *t, int64_t after, int64_t *next) {
       __int128 k = ((__int128)after - t->anchor) / t->interval;
       if ((__int128)after - t->anchor < 0 && ((__int128)after - t->anchor) % t->interval != 0) k--;
       __int128 r = t->anchor + (k + 1) * t->interval;
-      if (r > INT64_MAX) return FPQ_ENOTFOUND;
+      /* Fire times stay in the years 1-9999, as every trigger's do. */
+      if (r > FPQ__TIME_MAX) return FPQ_ENOTFOUND;
+      if (r < FPQ__TIME_MIN) r += (((__int128)FPQ__TIME_MIN - r + t->interval - 1) / t->interval) * t->interval;
       *next = (int64_t)r;
       return 0;
     }

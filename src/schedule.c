@@ -144,11 +144,6 @@ int fpq__schedule_trigger(const fpq_schedule *s, fpq__trigger **out, char *msg, 
   return rc;
 }
 
-int64_t fpq__trigger_next_or_zero(const fpq__trigger *t, int64_t after) {
-  int64_t next = 0;
-  return fpq__trigger_next(t, after, &next) == 0 ? next : 0;
-}
-
 int fpq_next_fires(const char *trigger, const char *timezone, int64_t anchor, int64_t after,
                    int64_t *out, size_t n, size_t *count, char *msg, size_t msglen) {
   *count = 0;
@@ -156,7 +151,8 @@ int fpq_next_fires(const char *trigger, const char *timezone, int64_t anchor, in
   int rc = fpq__trigger_parse(trigger ? trigger : "", timezone, &t, msg, msglen);
   if (rc) return rc;
   fpq__trigger_set_anchor(t, anchor);
-  for (int64_t at = after; *count < n && (at = fpq__trigger_next_or_zero(t, at)) != 0;)
+  /* Walked by the trigger's own "no more" answer, not by 0: a fire at the epoch is one. */
+  for (int64_t at = after; *count < n && fpq__trigger_next(t, at, &at) == 0;)
     out[(*count)++] = at;
   fpq__trigger_free(t);
   return 0;
@@ -312,11 +308,13 @@ static int get_one(fpq_queue *q, const char *id, fpq_schedule **out) {
 }
 
 /* When a schedule fires next, seen from now: strictly after now and after its last fire,
- * so a fire already handled never comes again. 0 when the trigger has ended. */
+ * so a fire already handled never comes again. 0 (the stored "no more fires") when the
+ * trigger has ended; a fire after now is after the epoch, so 0 is never a real one. */
 static int64_t first_fire_after_now(const fpq__trigger *t, const fpq_schedule *s, double now) {
   int64_t after = (int64_t)floor(now);
   if (s->last_fire > after) after = s->last_fire;
-  return fpq__trigger_next_or_zero(t, after);
+  int64_t next = 0;
+  return fpq__trigger_next(t, after, &next) == 0 ? next : 0;
 }
 
 int fpq_schedule_put(fpq_queue *q, fpq_schedule *s) {
@@ -455,7 +453,9 @@ int fpq_schedule_next_fires(fpq_queue *q, const char *id, int64_t *out, size_t n
   }
   /* A paused schedule's stored next fire is stale: show what resuming now would give. */
   int64_t at = s->paused ? first_fire_after_now(t, s, fpq__schedule_now()) : s->next_fire;
-  for (; *count < n && at != 0; at = fpq__trigger_next_or_zero(t, at)) out[(*count)++] = at;
+  /* at == 0 is the stored "no more fires"; after it, the trigger's own answer decides. */
+  for (int more = at != 0; *count < n && more; more = fpq__trigger_next(t, at, &at) == 0)
+    out[(*count)++] = at;
   fpq__trigger_free(t);
   fpq_schedule_free(s);
   return fpq__from_backend(q, 0);

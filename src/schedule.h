@@ -28,8 +28,6 @@ int fpq__schedule_validate(const fpq_schedule *s, char *msg, size_t msglen);
 /* Parses the schedule's trigger in its zone, anchored at its creation (the phase of an
  * interval). The caller frees *out with fpq__trigger_free. */
 int fpq__schedule_trigger(const fpq_schedule *s, fpq__trigger **out, char *msg, size_t msglen);
-/* The first fire strictly after `after`, or 0 when the trigger has ended. */
-int64_t fpq__trigger_next_or_zero(const fpq__trigger *t, int64_t after);
 /* The JSON form as a jansson object (new reference), NULL when out of memory. */
 json_t *fpq__schedule_to_object(const fpq_schedule *s);
 

@@ -210,6 +210,19 @@ static int handle_fire(fpq__scheduler *s, const fpq_schedule *sch, int64_t fire,
   return 0;
 }
 
+/* The fire after `after`: 1 and *next, or 0 when the trigger has no more (a fire at the
+ * epoch, 0, is a fire like any other; only the stored next_fire uses 0 for "done", and a
+ * stored schedule's fires all lie after its creation). */
+static int next_fire(const fpq__trigger *t, int64_t after, int64_t *next) {
+  return fpq__trigger_next(t, after, next) == 0;
+}
+
+/* Fires later than this were missed while no scheduler ran (downtime), and coalescing
+ * may merge them; fires a leader reaches later than their time by less, because a tick
+ * ran behind or a new leader is taking over (at most lease TTL + tick after the last
+ * renewal), are each enqueued, whatever the coalescing. */
+static double catch_up_window(const fpq__scheduler *s) { return s->opt.lease_ttl + s->opt.tick; }
+
 /* Handles the due fires of one schedule and moves it on. */
 static int fire_schedule(fpq__scheduler *s, const fpq_schedule *sch, double now,
                          fpq__scheduler_stats *st) {
@@ -221,45 +234,55 @@ static int fire_schedule(fpq__scheduler *s, const fpq_schedule *sch, double now,
     return 0;
   }
   const int64_t due = (int64_t)floor(now);
-  int64_t at = sch->next_fire, last = 0, fired = 0, skipped = 0;
-  int rc = 0;
-  if (sch->coalesce) {
-    /* Walk to the latest due fire; the ones before it are coalesced into it. */
-    int64_t latest = at, count = 1, next;
-    while ((next = fpq__trigger_next_or_zero(t, latest)) != 0 && next <= due &&
-           count < (int64_t)s->opt.max_fires * WALK_PER_JOB) {
+  const double window = catch_up_window(s);
+  const int64_t walk_max = (int64_t)s->opt.max_fires * WALK_PER_JOB;
+  int64_t at = sch->next_fire, last = 0, fired = 0, skipped = 0, walked = 0;
+  int has_at = 1, rc = 0;
+  if (sch->coalesce && now - (double)at > window) {
+    /* Fires missed in downtime: walk to the latest of them. If a recent fire follows,
+     * they are all coalesced into it (it runs below); otherwise the latest runs. */
+    int64_t latest = at, count = 1, next = 0;
+    int has_next;
+    while ((has_next = next_fire(t, latest, &next)) && next <= due &&
+           now - (double)next > window && count < walk_max) {
       latest = next;
       count++;
     }
-    /* Still further behind than one tick may walk: skip this batch without a run; the
-     * last batch runs its latest fire. Bounded work per tick, however long the downtime. */
-    int behind = next != 0 && next <= due;
-    if (!behind) rc = handle_fire(s, sch, latest, now, st, &fired, &skipped);
+    walked = count;
+    const int more_old = has_next && next <= due && now - (double)next > window;
+    const int recent = has_next && next <= due && !more_old;
+    if (!more_old && !recent) rc = handle_fire(s, sch, latest, now, st, &fired, &skipped);
     if (rc == 0) {
-      int64_t coalesced = behind ? count : count - 1;
+      /* Still further behind than one tick may walk: skip this batch without a run; the
+       * last batch runs its latest fire. Bounded work per tick, however long the
+       * downtime. */
+      int64_t coalesced = more_old || recent ? count : count - 1;
       skipped += coalesced;
       st->skipped += coalesced;
       last = latest;
       at = next;
+      has_at = has_next;
     }
-  } else {
-    for (int64_t jobs = 0, walked = 0; at != 0 && at <= due && jobs < s->opt.max_fires &&
-                                       walked < (int64_t)s->opt.max_fires * WALK_PER_JOB;
-         walked++) {
-      if (!(sch->misfire_grace > 0 && now - (double)at > sch->misfire_grace)) jobs++;
-      if ((rc = handle_fire(s, sch, at, now, st, &fired, &skipped))) break;
-      last = at;
-      at = fpq__trigger_next_or_zero(t, at);
-    }
+    if (more_old) walked = walk_max; /* this tick is done with this schedule */
+  }
+  for (int64_t jobs = 0; rc == 0 && has_at && at <= due && jobs < s->opt.max_fires &&
+                         walked < walk_max;
+       walked++) {
+    if (!(sch->misfire_grace > 0 && now - (double)at > sch->misfire_grace)) jobs++;
+    if ((rc = handle_fire(s, sch, at, now, st, &fired, &skipped))) break;
+    last = at;
+    has_at = next_fire(t, at, &at);
   }
   fpq__trigger_free(t);
-  if (last == 0) return rc; /* nothing handled */
-  fpq_schedule_advance_args a = {.id = sch->id, .expect_next = sch->next_fire, .next_fire = at,
-                                 .last_fire = last, .fired = fired, .skipped = skipped};
+  if (fired == 0 && skipped == 0) return rc; /* nothing handled */
+  const int64_t stored_next = has_at ? at : 0;
+  fpq_schedule_advance_args a = {.id = sch->id, .expect_next = sch->next_fire,
+                                 .next_fire = stored_next, .last_fire = last, .fired = fired,
+                                 .skipped = skipped};
   int moved = fpq__schedule_advance(s->q, &a);
   if (moved == FPQ_ESTATE || moved == FPQ_ENOTFOUND) return rc; /* someone else, or removed */
   if (moved) slog(s, 1, "schedule %s: cannot record its fires: %s", sch->id, fpq_errmsg(s->q));
-  else if (at == 0) slog(s, 0, "schedule %s has no more fires", sch->id);
+  else if (stored_next == 0) slog(s, 0, "schedule %s has no more fires", sch->id);
   return rc ? rc : moved;
 }
 
@@ -362,7 +385,10 @@ int fpq_scheduler_run(const fpq_scheduler_options *o, int once) {
         break;
       }
       last_now = now;
-      next_at = now + s->opt.tick;
+      /* Absolute deadlines on the tick grid (whole seconds for the default 1 s tick), so
+       * ticks do not drift: a tick that ran late does not push the next one later, and
+       * a fire at second S is handled just after S, not up to a tick later. */
+      next_at = (floor(now / s->opt.tick) + 1) * s->opt.tick;
       continue;
     }
     fpq__sleep(simulated ? 0.001 : fmin(s->opt.tick, next_at - now));

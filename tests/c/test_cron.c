@@ -85,6 +85,10 @@ static void test_utc_schedules(void **state) {
          utc(2025, 1, 1, 0, 30, 0));
   EXPECT("0 0 * * 7", NULL, utc(2024, 1, 1, 0, 0, 0), utc(2024, 1, 7, 0, 0, 0),
          utc(2024, 1, 14, 0, 0, 0));
+  /* SUN ends a range as 7 only after a later start: SUN-SUN and 0-SUN are Sunday. */
+  EXPECT("0 0 * * SUN-SUN", NULL, utc(2024, 1, 1, 0, 0, 0), utc(2024, 1, 7, 0, 0, 0),
+         utc(2024, 1, 14, 0, 0, 0));
+  EXPECT("0 0 * * 0-SUN", NULL, utc(2024, 1, 1, 0, 0, 0), utc(2024, 1, 7, 0, 0, 0));
   EXPECT("0 0 * * FRI-SUN", NULL, utc(2024, 1, 1, 0, 0, 0), utc(2024, 1, 5, 0, 0, 0),
          utc(2024, 1, 6, 0, 0, 0), utc(2024, 1, 7, 0, 0, 0), utc(2024, 1, 12, 0, 0, 0));
   EXPECT("*/20 * * * * *", NULL, utc(2024, 1, 1, 0, 0, 5), utc(2024, 1, 1, 0, 0, 20),
@@ -156,27 +160,42 @@ static void test_dst_spring_forward(void **state) {
 static void test_dst_fall_back(void **state) {
   (void)state;
   const char *ny = "America/New_York"; /* 2024-11-03 02:00 EDT -> 01:00 EST */
-  /* Hourly: 01:00 EDT fires, 01:00 EST does not, then 02:00 EST. */
+  /* Hourly (a wildcard hour runs on the new clock, as in cron): 01:00 EDT, 01:00 EST,
+   * then 02:00 EST: every real hour. */
   EXPECT("0 * * * *", ny, utc(2024, 11, 3, 4, 0, 0), utc(2024, 11, 3, 5, 0, 0),
-         utc(2024, 11, 3, 7, 0, 0), utc(2024, 11, 3, 8, 0, 0));
+         utc(2024, 11, 3, 6, 0, 0), utc(2024, 11, 3, 7, 0, 0), utc(2024, 11, 3, 8, 0, 0));
+  EXPECT("19 * * * *", ny, utc(2024, 11, 3, 5, 30, 0), utc(2024, 11, 3, 6, 19, 0),
+         utc(2024, 11, 3, 7, 19, 0));
+  EXPECT("*/15 * * * *", ny, utc(2024, 11, 3, 5, 50, 0), utc(2024, 11, 3, 6, 0, 0),
+         utc(2024, 11, 3, 6, 15, 0));
+  /* From inside the second pass (01:30 EST) the next wildcard-hour fire is 01:45 EST. */
+  EXPECT("45 * * * *", ny, utc(2024, 11, 3, 6, 30, 0), utc(2024, 11, 3, 6, 45, 0),
+         utc(2024, 11, 3, 7, 45, 0));
+  /* A fixed hour fires once: "* 1 * * *" runs the 60 minutes of 01:xx EDT only. */
+  EXPECT("59 1 * * *", ny, utc(2024, 11, 3, 5, 0, 0), utc(2024, 11, 3, 5, 59, 0),
+         utc(2024, 11, 4, 6, 59, 0));
   /* Daily at a repeated time: once, at the first occurrence. */
   EXPECT("30 1 * * *", ny, utc(2024, 11, 2, 12, 0, 0), utc(2024, 11, 3, 5, 30, 0),
          utc(2024, 11, 4, 6, 30, 0));
   /* Starting inside the second pass (01:30 EST): 01:45 already fired. */
   EXPECT("45 1 * * *", ny, utc(2024, 11, 3, 6, 30, 0), utc(2024, 11, 4, 6, 45, 0));
-  /* Every second, from the second pass: nothing until 02:00:00 EST. */
-  EXPECT("* * * * * *", ny, utc(2024, 11, 3, 6, 30, 0), utc(2024, 11, 3, 7, 0, 0),
+  /* Every second, from the second pass: a wildcard hour goes on each second. */
+  EXPECT("* * * * * *", ny, utc(2024, 11, 3, 6, 30, 0), utc(2024, 11, 3, 6, 30, 1),
+         utc(2024, 11, 3, 6, 30, 2));
+  /* A fixed hour, from the second pass: nothing until 02:00:00 EST. */
+  EXPECT("* * 1-2 * * *", ny, utc(2024, 11, 3, 6, 30, 0), utc(2024, 11, 3, 7, 0, 0),
          utc(2024, 11, 3, 7, 0, 1));
   /* Sydney falls back 03:00 -> 02:00 on 2024-04-07. */
   EXPECT("30 2 * * *", "Australia/Sydney", utc(2024, 4, 6, 0, 0, 0), 1712417400, 1712507400);
   EXPECT("at 2026-10-25T02:30:00", "Europe/Berlin", 0, 1792888200);
 }
 
-/* Every matching local wall time fires exactly once: a 23-hour day has
- * 1440 - 60 distinct minute fires (the 60 skipped ones coalesce into 03:00,
- * itself a match), a 25-hour day exactly 1440. */
-static void count_day(const char *tz, int64_t from, int64_t to, int expected) {
-  fpq__trigger *t = must_parse("* * * * *", tz);
+/* A 23-hour day has 1440 - 60 distinct minute fires (the 60 skipped ones
+ * coalesce into 03:00, itself a match); on a 25-hour day a wildcard hour runs
+ * on the new clock, 1500 fires, and a fixed-hour list of all 24 hours fires
+ * each local wall time once, 1440. */
+static void count_day_of(const char *expr, const char *tz, int64_t from, int64_t to, int expected) {
+  fpq__trigger *t = must_parse(expr, tz);
   int64_t cur = from, next;
   int n = 0;
   while (fpq__trigger_next(t, cur, &next) == 0 && next < to) {
@@ -188,12 +207,17 @@ static void count_day(const char *tz, int64_t from, int64_t to, int expected) {
   fpq__trigger_free(t);
 }
 
+static void count_day(const char *tz, int64_t from, int64_t to, int expected) {
+  count_day_of("* * * * *", tz, from, to, expected);
+  count_day_of("* 0-23 * * *", tz, from, to, expected > 1440 ? 1440 : expected);
+}
+
 static void test_dst_wall_times_once(void **state) {
   (void)state;
   /* local midnight to local midnight, the first one included */
   count_day("Europe/Berlin", utc(2024, 3, 30, 23, 0, 0) - 1, utc(2024, 3, 31, 22, 0, 0), 1380);
-  count_day("Europe/Berlin", utc(2024, 10, 26, 22, 0, 0) - 1, utc(2024, 10, 27, 23, 0, 0), 1440);
-  count_day("America/New_York", utc(2024, 11, 3, 4, 0, 0) - 1, utc(2024, 11, 4, 5, 0, 0), 1440);
+  count_day("Europe/Berlin", utc(2024, 10, 26, 22, 0, 0) - 1, utc(2024, 10, 27, 23, 0, 0), 1500);
+  count_day("America/New_York", utc(2024, 11, 3, 4, 0, 0) - 1, utc(2024, 11, 4, 5, 0, 0), 1500);
   count_day("America/New_York", utc(2024, 3, 10, 5, 0, 0) - 1, utc(2024, 3, 11, 4, 0, 0), 1380);
   count_day("Australia/Lord_Howe", utc(2024, 10, 5, 13, 30, 0) - 1, utc(2024, 10, 6, 13, 0, 0),
             1410);
@@ -277,8 +301,27 @@ static void test_interval(void **state) {
   }
   fpq__trigger_set_anchor(t, INT64_MAX - 10);
   assert_int_equal(fpq__trigger_next(t, INT64_MAX - 5, &next), FPQ_ENOTFOUND);
+  /* Fire times stay in the years 1-9999: the first from the dawn of time is in year 1,
+   * and none comes after 9999-12-31. */
   assert_int_equal(fpq__trigger_next(t, INT64_MIN, &next), 0);
-  assert_true(next > INT64_MIN && next - INT64_MIN <= 900);
+  assert_true(next >= FPQ__TIME_MIN && next - FPQ__TIME_MIN < 900);
+  fpq__trigger_set_anchor(t, 1000);
+  assert_int_equal(fpq__trigger_next(t, FPQ__TIME_MAX - 10, &next), FPQ_ENOTFOUND);
+  fpq__trigger_free(t);
+  t = must_parse("every 3650d", NULL);
+  int64_t cur = 0, count = 0;
+  while (fpq__trigger_next(t, cur, &next) == 0) {
+    assert_true(next > cur && next <= FPQ__TIME_MAX);
+    cur = next;
+    count++;
+  }
+  assert_int_equal(count, 803); /* every 3,650 days from 1979 to 9994 */
+  /* A fire at the epoch is a fire: it does not end the sequence. */
+  fpq__trigger_set_anchor(t, 0);
+  assert_int_equal(fpq__trigger_next(t, -1, &next), 0);
+  assert_int_equal(next, 0);
+  assert_int_equal(fpq__trigger_next(t, next, &next), 0);
+  assert_int_equal(next, 3650 * 86400);
   fpq__trigger_free(t);
   /* default anchor is the epoch */
   EXPECT("every 1d", NULL, utc(2024, 5, 5, 13, 0, 0), utc(2024, 5, 6, 0, 0, 0));
@@ -312,6 +355,23 @@ static void test_errors(void **state) {
       {"30-10 * * * *", NULL, "minute field '30-10': reversed range"},
       {"0 0 * * FRI-MON", NULL, "day-of-week field 'FRI-MON': reversed range"},
       {"5$ * * * *", NULL, "minute field '5$': unexpected character '$'"},
+      /* Only spaces and tabs separate fields; other control characters are named by
+       * their code, never echoed raw (a log line stays one line). */
+      {"0\n3 * * *", NULL, "expression has control character 0x0A at byte 2"},
+      {"0 3 * * *\r", NULL, "control character 0x0D at byte 10"},
+      {"0\v3 * * * *", NULL, "control character 0x0B"},
+      {"0\f3 * * * *", NULL, "control character 0x0C"},
+      {"every 1h\x1b[2J", NULL, "control character 0x1B"},
+      /* A multibyte character is quoted whole, not as its first byte. */
+      {"5\xc3\xa9 * * * *", NULL, "minute field '5\xc3\xa9': unexpected character '\xc3\xa9'"},
+      {"5\xe2\x82\xac * * * *", NULL, "unexpected character '\xe2\x82\xac'"},
+      {"5\xff * * * *", NULL, "unexpected character byte 0xFF"},
+      {"every 5\xc3\xa9", NULL, "unknown unit '\xc3\xa9'"},
+      /* A year field is named as such, not blamed on the day of week. */
+      {"0 0 1 1 * 2030", NULL, "field 6 '2030' looks like a year: a year field is not supported"},
+      /* Fire times lie in the years 1-9999. */
+      {"at 9999-12-31T23:30:00-01:00", NULL, "outside the years 1-9999"},
+      {"at 0001-01-01T00:30:00+01:00", NULL, "outside the years 1-9999"},
       {"1-5x * * * *", NULL, "unexpected character 'x'"},
       {"-5 * * * *", NULL, "minute field '-5': unexpected character '-'"},
       {"0 0 L * *", NULL, "day-of-month field 'L': name not allowed here"},

@@ -194,19 +194,53 @@ static void a_long_downtime_is_caught_up_in_bounded_ticks(void **state) {
   char err[256];
   fpq__scheduler *s = fpq__scheduler_new(&o, err, sizeof err, NULL);
   assert_non_null(s);
-  clock_now = T0 + 450; /* 450 fires missed: 4 ticks of at most 100 skips, then a run */
+  /* 450 fires missed. The default lease (10 s) and tick (1 s) make the catch-up window
+   * 11 s: the 438 fires older than that were missed in downtime and are coalesced (at most
+   * 100 walked per tick), the 12 inside it each become a job (one per tick here). */
+  clock_now = T0 + 450;
   int64_t enqueued = 0, skipped = 0, ticks = 0;
-  while (enqueued == 0 && ticks < 10) {
+  for (;;) {
     fpq__scheduler_stats st = tick(s);
     assert_true(st.skipped <= 100);
+    assert_true(st.enqueued <= 1);
+    if (st.enqueued == 0 && st.skipped == 0) break;
     enqueued += st.enqueued;
     skipped += st.skipped;
     ticks++;
+    assert_true(ticks < 50);
   }
-  assert_int_equal(ticks, 5);
-  assert_int_equal(enqueued, 1);
-  assert_int_equal(skipped, 449);
-  assert_true(has_fire(f, "every-second", T0 + 450));
+  assert_int_equal(ticks, 4 + 12);
+  assert_int_equal(enqueued, 12);
+  assert_int_equal(skipped, 438);
+  for (int64_t fire = T0 + 439; fire <= T0 + 450; fire++) assert_true(has_fire(f, "every-second", fire));
+  assert_false(has_fire(f, "every-second", T0 + 438));
+  fpq__scheduler_free(s);
+}
+
+/* A healthy leader whose ticks drift (1.09 s apart, as `now + tick` scheduling made them:
+ * now and then two fires are due in one tick) and a new leader taking over (9.8 s
+ * behind, inside lease + tick) enqueue every fire, coalescing or not: coalescing merges
+ * only fires missed in downtime. */
+static void late_ticks_and_takeovers_merge_no_fires(void **state) {
+  fixture *f = *state;
+  add(f, "per-second", "* * * * * *", 1, 0);
+  fpq_scheduler_options o = {.open = {.project_dir = f->project}, .name = "s1", .quiet = 1};
+  char err[256];
+  fpq__scheduler *s = fpq__scheduler_new(&o, err, sizeof err, NULL);
+  assert_non_null(s);
+  int64_t enqueued = 0;
+  for (int i = 1; i <= 30; i++) {
+    clock_now = T0 + 1.09 * i;
+    enqueued += tick(s).enqueued;
+  }
+  clock_now = T0 + 42.5; /* a takeover, 9.8 s after the last tick */
+  enqueued += tick(s).enqueued;
+  assert_int_equal(enqueued, 42);
+  for (int64_t fire = T0 + 1; fire <= T0 + 42; fire++) assert_true(has_fire(f, "per-second", fire));
+  fpq_schedule *sch = get(f, "per-second");
+  assert_int_equal(sch->skipped, 0);
+  assert_int_equal(sch->fired, 42);
+  fpq_schedule_free(sch);
   fpq__scheduler_free(s);
 }
 
@@ -391,6 +425,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(without_coalescing_every_missed_fire_runs, setup, teardown),
       cmocka_unit_test_setup_teardown(fires_later_than_the_grace_are_skipped_and_counted, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(late_ticks_and_takeovers_merge_no_fires, setup, teardown),
       cmocka_unit_test_setup_teardown(a_long_downtime_is_caught_up_in_bounded_ticks, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(two_leaders_cannot_enqueue_one_fire_twice, setup, teardown),
