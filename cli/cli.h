@@ -36,6 +36,9 @@ int cli_common_option(cli_common *c, int opt, const char *arg);
  * A SQLite database is created by the first write; reads of one that does not exist
  * yet answer "nothing" without creating it. */
 fpq_queue *cli_open(const cli_common *c, int *exit_code);
+/* The same for a read-only command: a backend only the project's conf names as code to
+ * load (a plugin, an adapter) is refused, not loaded (fpq_options.read_only). */
+fpq_queue *cli_open_read(const cli_common *c, int *exit_code);
 /* Maps an error code to an exit code. */
 int cli_exit_code(int err);
 /* Prints "fpq: <message>" on stderr and returns the exit code for err. */

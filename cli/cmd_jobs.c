@@ -193,7 +193,7 @@ int cmd_status(int argc, char **argv) {
   const char *target;
   int code = target_arg("status", argc, argv, &target);
   if (code) return code;
-  fpq_queue *q = cli_open(&c, &code); /* SQLite: the file is made by writes only */
+  fpq_queue *q = cli_open_read(&c, &code); /* SQLite: the file is made by writes only */
   if (q == NULL) return code;
   const char *id = cli_id_arg(target);
   if (id) {
@@ -270,7 +270,7 @@ int cmd_result(int argc, char **argv) {
   const char *target;
   int code = target_arg("result", argc, argv, &target);
   if (code) return code;
-  fpq_queue *q = cli_open(&c, &code);
+  fpq_queue *q = cli_open_read(&c, &code);
   if (q == NULL) return code;
   fpq_job *job = NULL;
   int rc = find_one(q, target, &job);

@@ -247,7 +247,8 @@ int cmd_schedules(int argc, char **argv) {
     return cli_usage_error(command, "unexpected argument '%s'", argv[optind]);
   const char *id = takes_id ? argv[optind] : NULL;
   int code;
-  fpq_queue *q = cli_open(&c, &code);
+  const int reads = id == NULL || strcmp(sub, "next") == 0; /* list, next: read-only */
+  fpq_queue *q = reads ? cli_open_read(&c, &code) : cli_open(&c, &code);
   if (q == NULL) return code;
   if (id == NULL) {
     code = schedules_list(q, &c);

@@ -60,15 +60,20 @@ int cli_getopt_error(const char *command, int argc, char **argv) {
   return EXIT_BAD_INPUT;
 }
 
-fpq_queue *cli_open(const cli_common *c, int *exit_code) {
+static fpq_queue *open_queue(const cli_common *c, int read_only, int *exit_code) {
   fpq_options o = {.project_dir = c->project, .backend = c->backend, .url = c->url,
-                   .create = 1};
+                   .create = 1, .read_only = read_only};
   fpq_queue *q = NULL;
   int rc = fpq_open(&q, &o);
   if (rc == 0) return q;
   *exit_code = cli_fail(rc, "%s", fpq_errmsg(q));
   fpq_close(q);
   return NULL;
+}
+
+fpq_queue *cli_open(const cli_common *c, int *exit_code) { return open_queue(c, 0, exit_code); }
+fpq_queue *cli_open_read(const cli_common *c, int *exit_code) {
+  return open_queue(c, 1, exit_code);
 }
 
 int cli_parse_common(int argc, char **argv, const char *command, cli_common *c) {
@@ -87,7 +92,7 @@ int cli_parse_common(int argc, char **argv, const char *command, cli_common *c) 
 }
 
 json_t *cli_metrics(const cli_common *c, int *exit_code) {
-  fpq_queue *q = cli_open(c, exit_code);
+  fpq_queue *q = cli_open_read(c, exit_code);
   if (q == NULL) return NULL;
   char *text = NULL;
   int rc = fpq_metrics_json(q, &text);

@@ -219,6 +219,11 @@ typedef struct fpq_options {
   const char *backend;     /* flag value or NULL */
   const char *url;         /* flag value or NULL */
   int create;              /* create the SQLite file and its directory if missing */
+  /* A read-only command (status, result, lists): never load code that only the project's
+   * conf file names (a plugin's backends.NAME.library or a Python adapter), since reading
+   * a queue must be safe in a directory one does not trust. The backend given as the
+   * flag above or in FPQ_BACKEND is loaded as usual: the caller chose it. */
+  int read_only;
 } fpq_options;
 
 /* Settings resolved as fpq_open resolves them, without connecting (for tools that need

@@ -6,6 +6,7 @@
 #include "backend.h"
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -177,6 +178,11 @@ static const struct fpq_backend_methods *load_adapter(const char *name, const ch
   return m;
 }
 
+int fpq__backend_needs_loading(const char *name) {
+  pthread_once(&builtins_once, register_builtins);
+  return lookup(name) == NULL;
+}
+
 const struct fpq_backend_methods *fpq__backend_find(const fpq__config *c, const char *name,
                                                     char *err, size_t errlen) {
   pthread_once(&builtins_once, register_builtins);
@@ -185,6 +191,16 @@ const struct fpq_backend_methods *fpq__backend_find(const fpq__config *c, const 
   char key[128];
   snprintf(key, sizeof key, "backends.%s.library", name);
   const char *path = c ? fpq__config_get(c, key) : NULL;
+  if (path && path[0] != '/' && c) {
+    /* A relative plugin path is the project's, wherever the command runs: dlopen would
+     * read it from the current directory (or, without a slash, the library path). */
+    char full[PATH_MAX + 256];
+    if ((size_t)snprintf(full, sizeof full, "%s/%s", c->project_dir, path) >= sizeof full) {
+      snprintf(err, errlen, "backend '%s': plugin path '%.200s' is too long", name, path);
+      return NULL;
+    }
+    return load_plugin(name, full, err, errlen);
+  }
   if (path) return load_plugin(name, path, err, errlen);
   snprintf(key, sizeof key, "backends.%s.adapter", name);
   const char *spec = c ? fpq__config_get(c, key) : NULL;

@@ -14,6 +14,9 @@ int fpq__backend_add(const struct fpq_backend_methods *m);
  * one line in err listing the known names. */
 const struct fpq_backend_methods *fpq__backend_find(const fpq__config *c, const char *name,
                                                     char *err, size_t errlen);
+/* 1 when `name` is neither built in nor registered yet: finding it would load code
+ * (a plugin or an adapter). */
+int fpq__backend_needs_loading(const char *name);
 /* Comma-separated names of the registered backends, into buf. */
 void fpq__backend_names(char *buf, size_t len);
 

@@ -282,7 +282,17 @@ int fpq_validate_run_json(const char *json, char *msg, size_t msglen) {
                    "run option '%s' is not one FlowerPower's run() accepts: expected one of "
                    "inputs, final_vars, config, cache, executor_cfg, with_adapter_cfg, "
                    "pipeline_adapter_cfg, project_adapter_cfg, adapter, retry, "
-                   "additional_modules, async_driver, reload, log_level", q);
+                   "async_driver, reload, log_level", q);
+      goto done;
+    }
+    /* A job's payload must not name code to import (an enqueuer could otherwise make a
+     * worker import any module on its path): the modules a pipeline needs come only
+     * from the project's own conf, which the executor's FlowerPower reads itself. */
+    if (strcmp(key, "additional_modules") == 0) {
+      rc = fpq__invalid(msg, msglen,
+                        "run option 'additional_modules' is refused: a job may not name modules "
+                        "to import; list them in the project's conf "
+                        "(conf/pipelines/NAME.yml, run: additional_modules)");
       goto done;
     }
     if (strcmp(key, "inputs") == 0 || strcmp(key, "config") == 0) {

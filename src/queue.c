@@ -54,6 +54,17 @@ int fpq_open(fpq_queue **out, const fpq_options *opts) {
     return rc;
   }
   char why[512];
+  const char *chosen = opts && opts->backend && *opts->backend ? opts->backend : getenv("FPQ_BACKEND");
+  if (opts && opts->read_only && fpq__backend_needs_loading(q->cfg.backend) &&
+      !(chosen && strcmp(chosen, q->cfg.backend) == 0)) {
+    char name[80];
+    fpq__quote(q->cfg.backend, name, sizeof name);
+    fpq__fail(q, FPQ_EINVAL, "backend '%s' is loaded from code the project's conf names "
+              "(backends.%s in conf/job_queue.yml): a read-only command does not load it; "
+              "pass --backend %s to trust it", name, name, name);
+    snprintf(q->errfield, sizeof q->errfield, "backend");
+    return FPQ_EINVAL;
+  }
   const struct fpq_backend_methods *m = fpq__backend_find(&q->cfg, q->cfg.backend, why, sizeof why);
   if (m == NULL) {
     fpq__fail(q, FPQ_EINVAL, "%s", why);

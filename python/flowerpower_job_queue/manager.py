@@ -405,12 +405,15 @@ class JobQueueManager(SchedulingMixin):
         argv = [*program, "--project", self.project_dir, "--isolation", isolation,
                 "--count", str(slots)]
         argv += ["--backend", target_backend] if target_backend else []
-        argv += ["--url", target_url] if target_url else []
         if queues is not None:
             argv += ["--queues", queues if isinstance(queues, str) else ",".join(queues)]
         argv += ["--burst"] if burst else []
         argv += ["--quiet"] if quiet else []
         env.update(popen_kwargs.pop("env", None) or {})
+        # The URL may hold a password: it goes through the environment (FPQ_URL, which the
+        # engine reads as it reads --url), never onto a command line `ps` shows.
+        if target_url:
+            env["FPQ_URL"] = target_url
         popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
         procs = []
         for i in range(count):

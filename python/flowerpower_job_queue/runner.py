@@ -57,8 +57,10 @@ _RETRY_KEYS = frozenset(
     {"retry", "max_retries", "retry_delay", "jitter_factor", "retry_exceptions"}
 )
 NO_RETRY: dict[str, Any] = {"max_retries": 0}
-# project.run(name, run_config=None, **kwargs): these names cannot be run kwargs.
-_RESERVED_KEYS = frozenset({"name", "run_config"})
+# project.run(name, run_config=None, **kwargs): these names cannot be run kwargs, and a
+# job may not name modules to import (enqueue refuses it; this covers rows written
+# around the engine, e.g. straight into Redis).
+_RESERVED_KEYS = frozenset({"name", "run_config", "additional_modules"})
 
 # Error messages and tracebacks are cut to this many characters: they are stored with
 # the job and must never make a frame too large.

@@ -607,7 +607,7 @@ static void run_options_of_every_known_key_are_valid(void **state) {
       "{\"inputs\":{\"x\":1},\"final_vars\":[\"a\"],\"config\":{\"k\":\"v\"},\"cache\":true}",
       "{\"executor_cfg\":{\"type\":\"threadpool\"},\"with_adapter_cfg\":{},"
       "\"pipeline_adapter_cfg\":{},\"project_adapter_cfg\":{},\"adapter\":null,"
-      "\"additional_modules\":[],\"async_driver\":false,\"reload\":true,\"log_level\":\"INFO\"}",
+      "\"async_driver\":false,\"reload\":true,\"log_level\":\"INFO\"}",
       "{\"retry\":{},\"max_retries\":1,\"retry_delay\":1,\"jitter_factor\":0.1,"
       "\"retry_exceptions\":[\"Exception\"]}",
       "{\"inputs\":null,\"config\":null,\"final_vars\":null}",
@@ -638,6 +638,15 @@ static void an_unknown_run_option_is_named_with_what_is_accepted(void **state) {
   assert_int_equal(fpq_validate_run_json("{\"a\\u0001\\n\":1}", msg, sizeof msg), FPQ_EINVAL);
   assert_contains(msg, "'a\\x01\\x0a'");
   assert_one_line(msg);
+  /* A payload may not name modules to import, not even an empty list: only the project's
+   * own conf does. */
+  const char *modules[] = {"{\"additional_modules\":[\"os\"]}", "{\"additional_modules\":[]}",
+                           "{\"inputs\":{},\"additional_modules\":null}"};
+  for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++) {
+    assert_int_equal(fpq_validate_run_json(modules[i], msg, sizeof msg), FPQ_EINVAL);
+    assert_contains(msg, "run option 'additional_modules' is refused: a job may not name modules");
+    assert_one_line(msg);
+  }
 }
 
 static void run_options_that_are_not_an_object_are_refused(void **state) {

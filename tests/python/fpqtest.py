@@ -64,14 +64,15 @@ def run_burst(fpq: str, project: Path, *args: str, timeout: float = 180,
         raise
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    """Polls until condition() is truthy; returns its value."""
+def wait_for(condition: Callable[[], Any], timeout: float = 60, what: str = "condition",
+             interval: float = 0.05) -> Any:
+    """Polls (every `interval` s) until condition() is truthy; returns its value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.05)
+        time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 

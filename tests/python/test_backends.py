@@ -114,7 +114,8 @@ def test_a_bad_run_config_is_refused_alike_on_every_backend(
 def test_fpq_refuses_a_python_backend_in_one_line(tmp_path: Path, fpq_bin: str) -> None:
     project = make_project(tmp_path, "refuse", {"ref_add": ADD})
     _conf(project, JSONL_CONF)
-    proc = run_fpq(fpq_bin, "status", project=project)
+    # Named explicitly: a read-only command loads no code the conf alone names.
+    proc = run_fpq(fpq_bin, "status", "--backend", "jsonl", project=project)
     assert proc.returncode == 2
     assert proc.stderr == ("fpq: backend 'jsonl' is a Python adapter ('jsonl_adapter:"
                            "JsonlAdapter'): this program runs C backends only; use "

@@ -11,6 +11,7 @@ TTL + one tick, counted in the simulated clock."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
+import pytest
 from fpqtest import jobs, run_fpq, start_worker, stop, wait_for
 from projects import make_project
 
@@ -226,3 +228,51 @@ def test_a_worker_with_scheduler_runs_a_seconds_schedule_repeatedly(
     text = log.read_text()
     assert "leading: firing schedules" in text
     assert "gave up the leader lease" in text  # a clean stop hands the lease on
+
+
+# ---- a per-second schedule with a healthy leader ---------------------------------------------
+
+# Fires counted; scripts/soak sets 600 (ten minutes). Not a time limit: the test waits
+# for this many fires, however long the machine takes, and checks none was lost.
+PER_SECOND = int(os.environ.get("FPQ_SCHED_PER_SECOND", "25"))
+
+
+def run_per_second(tmp_path: Path, fpq: str) -> None:
+    project = make_project(tmp_path, "persec", {"p_tick": ADD})
+    run_fpq(fpq, "schedule", "p_tick", "--schedule", "* * * * * *", "--id", "persec",
+            project=project, check=True)
+
+    def schedule() -> dict[str, Any]:
+        out = run_fpq(fpq, "schedules", "list", "--json", project=project, check=True).stdout
+        return next(s for s in json.loads(out) if s["id"] == "persec")
+
+    first = int(datetime.datetime.fromisoformat(schedule()["next_fire"]).timestamp())
+    log = tmp_path / "scheduler.log"
+    with open(log, "ab") as err:
+        proc = subprocess.Popen([fpq, "scheduler", "--project", str(project), "--quiet"],
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        # A hang guard, not a time assertion: the count decides, not the clock.
+        wait_for(lambda: schedule()["fired"] >= PER_SECOND, timeout=3 * PER_SECOND + 120,
+                 what=f"{PER_SECOND} fires", interval=0.5)
+    finally:
+        assert stop(proc) == 0, log.read_text()
+    info = schedule()
+    fires = sorted(int(FIRE_ID.fullmatch(j["id"])["fire"])
+                   for j in jobs(fpq, project, "p_tick", limit=PER_SECOND + 1000))
+    # Every second from the first fire on became one job: none merged, none skipped.
+    assert fires[:PER_SECOND] == list(range(first, first + PER_SECOND)), log.read_text()
+    assert fires == list(range(first, first + len(fires)))
+    assert info["skipped"] == 0 and info["fired"] == len(fires)
+
+
+def test_a_per_second_schedule_loses_no_fire_on_sqlite(tmp_path: Path, fpq_bin: str) -> None:
+    run_per_second(tmp_path, fpq_bin)
+
+
+def test_a_per_second_schedule_loses_no_fire_on_redis(
+        tmp_path: Path, fpq_bin: str, redis_server: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FPQ_BACKEND", "rq")
+    monkeypatch.setenv("FPQ_URL", redis_server.url)
+    run_per_second(tmp_path, fpq_bin)

@@ -169,3 +169,81 @@ def test_the_sqlite_queue_is_private(fpq_bin: str, tmp_path: Path) -> None:
     assert stat.S_IMODE(queue_dir.stat().st_mode) == 0o700
     assert {"queue.db", "queue.db-wal", "queue.db-shm"} <= set(files), files
     assert all(mode == 0o600 for mode in files.values()), {k: oct(v) for k, v in files.items()}
+
+
+def test_start_workers_never_puts_the_redis_password_on_a_command_line(
+        tmp_path: Path, redis_server: Any) -> None:
+    import redis
+    from flowerpower_job_queue.manager import JobQueueManager
+
+    secret = "s3cret-Pw-9f1b"
+    redis.Redis(port=redis_server.port).config_set("requirepass", secret)
+    project = make_project(tmp_path, "pw", {"pw_add": OK})
+    url = f"redis://:{secret}@127.0.0.1:{redis_server.port}/0"
+    jq = JobQueueManager(str(project), backend="rq", url=url)
+    job_id = jq.enqueue("pw_add", inputs={"x": 41})
+    procs = jq.start_workers(burst=True, quiet=True)
+    try:
+        for proc in procs:
+            cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+            assert secret.encode() not in cmdline, cmdline
+            assert b"--url" not in cmdline
+    finally:
+        assert [p.wait(120) for p in procs] == [0]
+    # The worker connected with the password from its environment and ran the job.
+    assert jq.result(id=job_id) == {"result": 42}
+
+
+# ---- plugins: read-only commands load none, paths are the project's ---------------------
+
+PLUGIN_C = """
+#include <fcntl.h>
+#include <unistd.h>
+__attribute__((constructor)) static void loaded(void) {
+  int fd = open("%s", O_WRONLY | O_CREAT | O_APPEND, 0600);
+  if (fd >= 0) { write(fd, "%s\\n", %d); close(fd); }
+}
+"""
+
+
+def _plugin(directory: Path, marker: Path, tag: str) -> Path:
+    """A shared object whose constructor appends `tag` to `marker` when it is loaded."""
+    import subprocess
+
+    src, lib = directory / f"{tag}.c", directory / "evil.so"
+    directory.mkdir(parents=True, exist_ok=True)
+    src.write_text(PLUGIN_C % (marker, tag, len(tag) + 1))
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    return lib
+
+
+def test_read_only_commands_load_no_plugin_the_conf_names(fpq_bin: str, tmp_path: Path) -> None:
+    import subprocess
+
+    project = make_project(tmp_path, "plug", {"plug_add": OK})
+    marker = tmp_path / "loaded.txt"
+    _plugin(project, marker, "project")
+    (project / "conf" / "job_queue.yml").write_text(
+        "backend: evil\nbackends:\n  evil:\n    library: ./evil.so\n")
+    for args in (["status"], ["result"], ["worker", "list"], ["schedules", "list"],
+                 ["metrics"]):
+        proc = run_fpq(fpq_bin, *args, project=project)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "a read-only command does not load it; pass --backend evil" in proc.stderr
+        assert len(proc.stderr.splitlines()) == 1
+        assert not marker.exists(), f"fpq {' '.join(args)} loaded the plugin"
+    # A bad plugin path: still nothing loaded, the same one line.
+    (project / "conf" / "job_queue.yml").write_text(
+        "backend: evil\nbackends:\n  evil:\n    library: ../../no/such.so\n")
+    proc = run_fpq(fpq_bin, "status", project=project)
+    assert proc.returncode == 2 and "does not load it" in proc.stderr
+    assert not marker.exists()
+    # Chosen explicitly, from another directory holding its own evil.so: the relative
+    # path is the project's, not the current directory's.
+    (project / "conf" / "job_queue.yml").write_text(
+        "backend: evil\nbackends:\n  evil:\n    library: ./evil.so\n")
+    elsewhere = tmp_path / "cwd"
+    _plugin(elsewhere, marker, "cwd")
+    subprocess.run([fpq_bin, "status", "--project", str(project), "--backend", "evil"],
+                   cwd=elsewhere, capture_output=True, text=True, timeout=120, check=False)
+    assert marker.read_text() == "project\n"
