@@ -57,6 +57,12 @@ static int worker_start(int argc, char **argv) {
         break;
       case OPT_NAME: {
         char msg[256];
+        /* The length first: a long name is too long, whatever its characters (the
+         * worker registry keeps 100; the Python API allows the same). */
+        size_t len = strlen(optarg);
+        if (len == 0 || len > 100)
+          return cli_usage_error("worker start", "--name is %zu characters long: expected 1 "
+                                 "to 100 of letters, digits, '_', '-' and '.'", len);
         if (fpq_validate_id(optarg, msg, sizeof msg) && strchr(optarg, '.') == NULL)
           return cli_usage_error("worker start", "--name '%s' is not valid: use letters, "
                                  "digits, '_', '-' and '.'", optarg);

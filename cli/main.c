@@ -27,6 +27,9 @@ int cli_exit_code(int err) {
     case FPQ_ECONFIG:
     case FPQ_EEXIST:
     case FPQ_ETOOBIG: return EXIT_BAD_INPUT;
+    /* EIO: the backend's storage cannot be written (a full or read-only disk): the
+     * backend is unavailable, as when a server is down or refuses our password. */
+    case FPQ_EIO:
     case FPQ_EUNAVAIL: return EXIT_UNAVAILABLE;
     default: return EXIT_NOT_DONE;
   }

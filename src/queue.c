@@ -159,6 +159,16 @@ int fpq_enqueue(fpq_queue *q, fpq_job *job) {
   return fpq__from_backend(q, fpq__backend_enqueue(q->b, job));
 }
 
+/* A finished job has no error: one a backend still keeps is an earlier attempt's (the
+ * WorkerLost of a lost worker), not the job's. Applied to every read, so a plugin that
+ * keeps the field (an error of NULL at finish means "unchanged") reads the same. */
+static void without_stale_error(fpq_job *job) {
+  if (job && job->status == FPQ_STATUS_FINISHED && job->error_json) {
+    fpq__free(job->error_json);
+    job->error_json = NULL;
+  }
+}
+
 int fpq_get(fpq_queue *q, const char *id, fpq_job **out) {
   *out = NULL;
   NEED_BACKEND(q);
@@ -166,6 +176,7 @@ int fpq_get(fpq_queue *q, const char *id, fpq_job **out) {
   if (fpq_validate_id(id, msg, sizeof msg)) return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   int rc = fpq__backend_get(q->b, id, out);
   if (rc == FPQ_ENOTFOUND) return fpq__fail(q, rc, "job '%s' not found", id);
+  if (rc == 0) without_stale_error(*out);
   return fpq__from_backend(q, rc);
 }
 
@@ -178,8 +189,10 @@ int fpq_find(fpq_queue *q, const char *project, const char *pipeline, int limit,
   if (pipeline && fpq_validate_pipeline(pipeline, msg, sizeof msg))
     return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   if (limit <= 0) limit = 100;
-  return fpq__from_backend(q, fpq__backend_find_jobs(q->b, project ? project : q->cfg.project_dir,
-                                                pipeline, limit, out, n));
+  int rc = fpq__backend_find_jobs(q->b, project ? project : q->cfg.project_dir, pipeline, limit,
+                                  out, n);
+  for (size_t i = 0; rc == 0 && i < *n; i++) without_stale_error((*out)[i]);
+  return fpq__from_backend(q, rc);
 }
 
 /* Cancel and requeue: a missing job and a job in the wrong state get messages that say

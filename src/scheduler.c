@@ -77,7 +77,7 @@ static void complain(fpq__scheduler *s, const char *what) {
 }
 
 static int exit_code_of(int rc) {
-  return rc == FPQ_EUNAVAIL ? 3 : (rc == FPQ_EINVAL || rc == FPQ_ECONFIG) ? 2 : 1;
+  return rc == FPQ_EUNAVAIL || rc == FPQ_EIO ? 3 : (rc == FPQ_EINVAL || rc == FPQ_ECONFIG) ? 2 : 1;
 }
 
 fpq__scheduler *fpq__scheduler_new(const fpq_scheduler_options *o, char *err, size_t errlen,

@@ -748,7 +748,7 @@ int fpq_worker_run(const fpq_worker_options *opts) {
   if (rc != 0) {
     fprintf(stderr, "fpq: %s\n", fpq_errmsg(w->take_q ? w->take_q : w->q));
     free_worker(w);
-    return rc == FPQ_EUNAVAIL ? 3 : (rc == FPQ_EINVAL || rc == FPQ_ECONFIG) ? 2 : 1;
+    return rc == FPQ_EUNAVAIL || rc == FPQ_EIO ? 3 : (rc == FPQ_EINVAL || rc == FPQ_ECONFIG) ? 2 : 1;
   }
   /* A write to an executor that just died must be an error, not the end of the worker. */
   signal(SIGPIPE, SIG_IGN);

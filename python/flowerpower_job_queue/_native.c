@@ -53,6 +53,7 @@ static PyObject *exception_for(const native_state *st, int code) {
     case FPQ_EEXIST:
     case FPQ_ETOOBIG: return st->InvalidInput;
     case FPQ_ENOTFOUND: return st->JobNotFound;
+    case FPQ_EIO: /* storage that cannot be written: a full or read-only disk */
     case FPQ_EUNAVAIL: return st->BackendUnavailable;
     case FPQ_ETIMEDOUT: return st->JobTimeout;
     default: return st->JobQueueError;

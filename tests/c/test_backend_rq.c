@@ -455,10 +455,11 @@ static void urls_with_credentials_and_unix_sockets_work(void **state) {
   assert_int_equal(e->integer, 1);
   freeReplyObject(e);
   freeReplyObject(cmd(c, "SELECT 0"));
+  /* A refused password: the backend is unavailable to us (exit 3), said in plain words. */
   snprintf(url, sizeof url, "redis://alice:wrong@127.0.0.1:%d/0", server.port);
   q = open_url(f->project, url, &rc);
-  assert_int_equal(rc, FPQ_ECONFIG);
-  assert_contains(fpq_errmsg(q), "AUTH");
+  assert_int_equal(rc, FPQ_EUNAVAIL);
+  assert_contains(fpq_errmsg(q), "refused the user name or password in the URL (WRONGPASS)");
   assert_not_contains(fpq_errmsg(q), "wrong");
   fpq_close(q);
   snprintf(url, sizeof url, "unix://%s?db=2", server.sock);
@@ -469,8 +470,29 @@ static void urls_with_credentials_and_unix_sockets_work(void **state) {
   fpq_close(q);
   q = open_url(f->project, "rediss://127.0.0.1:1/0", &rc);
   assert_int_equal(rc, FPQ_ECONFIG);
-  assert_contains(fpq_errmsg(q), "TLS");
+  assert_contains(fpq_errmsg(q), "TLS is not supported by the Redis client library in use");
   fpq_close(q);
+  /* Query parameters other than db, password and username are bad input, never ignored:
+   * ?ssl=true must not connect in plain text. A parameter's value is never shown. */
+  static const struct {
+    const char *query, *says;
+  } bad_queries[] = {
+      {"?ssl=true", "query parameter 'ssl' asks for TLS: TLS is not supported"},
+      {"?ssl_cert_reqs=none", "query parameter 'ssl_cert_reqs' asks for TLS"},
+      {"?socket_timeout=5", "unknown query parameter 'socket_timeout' (accepted: db, password"},
+      {"?db=1&dbb=2", "unknown query parameter 'dbb'"},
+      {"?db", "query parameter 'db' has no value"},
+      {"?db=x", "bad value for query parameter 'db'"},
+      {"?password=hunter2&x=1", "unknown query parameter 'x'"},
+  };
+  for (size_t i = 0; i < sizeof bad_queries / sizeof *bad_queries; i++) {
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0%s", server.port, bad_queries[i].query);
+    q = open_url(f->project, url, &rc);
+    assert_int_equal(rc, FPQ_ECONFIG);
+    assert_contains(fpq_errmsg(q), bad_queries[i].says);
+    assert_not_contains(fpq_errmsg(q), "hunter2");
+    fpq_close(q);
+  }
   q = open_url(f->project, "redis://127.0.0.1:99999/0", &rc);
   assert_int_equal(rc, FPQ_ECONFIG);
   assert_contains(fpq_errmsg(q), "port");
@@ -480,7 +502,7 @@ static void urls_with_credentials_and_unix_sockets_work(void **state) {
   redisFree(c);
 }
 
-static void a_server_that_wants_a_password_is_a_config_error(void **state) {
+static void a_server_that_wants_a_password_is_unavailable_to_us(void **state) {
   fixture *f = *state;
   test_redis own = {0};
   if (test_redis_start(&own) != 0) skip();
@@ -488,8 +510,8 @@ static void a_server_that_wants_a_password_is_a_config_error(void **state) {
   freeReplyObject(cmd(c, "CONFIG SET requirepass hunter2"));
   int rc;
   fpq_queue *q = open_url(f->project, own.url, &rc);
-  assert_int_equal(rc, FPQ_ECONFIG);
-  assert_contains(fpq_errmsg(q), "NOAUTH");
+  assert_int_equal(rc, FPQ_EUNAVAIL);
+  assert_contains(fpq_errmsg(q), "wants a password and the URL gives none (NOAUTH)");
   fpq_close(q);
   char url[128];
   snprintf(url, sizeof url, "redis://:hunter2@127.0.0.1:%d/0", own.port);
@@ -640,7 +662,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(a_popped_id_without_a_hash_is_dropped, setup, teardown),
       cmocka_unit_test_setup_teardown(a_worker_is_visible_to_rq_and_gets_rq_commands, setup, teardown),
       cmocka_unit_test_setup_teardown(urls_with_credentials_and_unix_sockets_work, setup, teardown),
-      cmocka_unit_test_setup_teardown(a_server_that_wants_a_password_is_a_config_error, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_server_that_wants_a_password_is_unavailable_to_us, setup, teardown),
       cmocka_unit_test_setup_teardown(an_unreachable_redis_is_unavailable, setup, teardown),
       cmocka_unit_test_setup_teardown(the_backend_survives_a_redis_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(an_idle_take_wakes_on_any_clients_write, setup, teardown),

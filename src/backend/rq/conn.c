@@ -69,16 +69,24 @@ static int parse_int(const char *s, size_t n, int lo, int hi, int *out) {
 }
 
 static int bad_url(char *err, size_t errlen, const char *url, const char *why) {
-  /* Never echo a password: a URL with credentials is shown as scheme://...@host. */
-  const char *at = strchr(url, '@');
+  /* Never echo a password: a URL with credentials is shown as scheme://...@host, and its
+   * query (?password=... is one of its options) as "?...". */
+  const char *query = strchr(url, '?');
+  int len = query ? (int)(query - url) : (int)strlen(url);
+  const char *at = memchr(url, '@', (size_t)len);
   const char *scheme_end = strstr(url, "://");
-  if (at && scheme_end)
-    snprintf(err, errlen, "Redis URL '%.*s...@%.100s' is not valid: %s (expected "
+  const char *tail = query ? "?..." : "";
+  if (at && scheme_end && scheme_end < at) {
+    int host_len = len - (int)(at + 1 - url);
+    snprintf(err, errlen, "Redis URL '%.*s...@%.*s%s' is not valid: %s (expected "
              "redis://[user:pass@]host:port/db or unix:///path.sock?db=N)",
-             (int)(scheme_end - url + 3), url, at + 1, why);
-  else
-    snprintf(err, errlen, "Redis URL '%.150s' is not valid: %s (expected "
-             "redis://[user:pass@]host:port/db or unix:///path.sock?db=N)", url, why);
+             (int)(scheme_end - url + 3), url, host_len > 100 ? 100 : host_len, at + 1, tail,
+             why);
+  } else {
+    snprintf(err, errlen, "Redis URL '%.*s%s' is not valid: %s (expected "
+             "redis://[user:pass@]host:port/db or unix:///path.sock?db=N)",
+             len > 150 ? 150 : len, url, tail, why);
+  }
   return FPQ_ECONFIG;
 }
 
@@ -90,21 +98,50 @@ static int parse_userinfo(const char *s, size_t n, fpq__rq_target *t) {
   return decode(colon + 1, n - (size_t)(colon - s) - 1, t->pass, sizeof t->pass);
 }
 
-/* ?db=N&password=P&username=U (redis-py's query options; others are ignored). */
-static int parse_query(const char *q, fpq__rq_target *t) {
+/* The TLS refusal, one line: the URL asked for TLS (rediss:// or ?ssl=...), which the
+ * client library this build uses cannot speak; connecting in plain text instead would
+ * send the password and the data in the clear. */
+#define NO_TLS                                                                              \
+  "TLS is not supported by the Redis client library in use (hiredis, built without SSL): " \
+  "use redis:// through a TLS tunnel such as stunnel"
+
+/* ?db=N&password=P&username=U (redis-py's query options). Any other parameter is bad
+ * input, never ignored: ignoring ?ssl=true would connect in plain text. 0, or -1 with
+ * the reason in why (a parameter's name, never its value, which may be a secret). */
+static int parse_query(const char *q, fpq__rq_target *t, char *why, size_t whylen) {
   while (q && *q) {
     const char *amp = strchr(q, '&');
     size_t n = amp ? (size_t)(amp - q) : strlen(q);
     const char *eq = memchr(q, '=', n);
-    if (eq) {
-      size_t klen = (size_t)(eq - q), vlen = n - klen - 1;
-      if (klen == 2 && strncmp(q, "db", 2) == 0) {
-        if (parse_int(eq + 1, vlen, 0, 1000000, &t->db)) return -1;
-      } else if (klen == 8 && strncmp(q, "password", 8) == 0) {
-        if (decode(eq + 1, vlen, t->pass, sizeof t->pass)) return -1;
-      } else if (klen == 8 && strncmp(q, "username", 8) == 0) {
-        if (decode(eq + 1, vlen, t->user, sizeof t->user)) return -1;
-      }
+    size_t klen = eq ? (size_t)(eq - q) : n, vlen = eq ? n - klen - 1 : 0;
+    char key[41];
+    size_t k = 0;
+    for (; k < klen && k + 1 < sizeof key; k++)
+      key[k] = isprint((unsigned char)q[k]) ? q[k] : '?';
+    key[k] = '\0';
+    if (klen >= 3 && strncmp(q, "ssl", 3) == 0) {
+      snprintf(why, whylen, "query parameter '%s' asks for TLS: " NO_TLS, key);
+      return -1;
+    }
+    if (!eq) {
+      snprintf(why, whylen, "query parameter '%s' has no value (expected NAME=VALUE)", key);
+      return -1;
+    }
+    int bad = 0;
+    if (klen == 2 && strncmp(q, "db", 2) == 0) {
+      bad = parse_int(eq + 1, vlen, 0, 1000000, &t->db);
+    } else if (klen == 8 && strncmp(q, "password", 8) == 0) {
+      bad = decode(eq + 1, vlen, t->pass, sizeof t->pass);
+    } else if (klen == 8 && strncmp(q, "username", 8) == 0) {
+      bad = decode(eq + 1, vlen, t->user, sizeof t->user);
+    } else {
+      snprintf(why, whylen, "unknown query parameter '%s' (accepted: db, password, username)",
+               key);
+      return -1;
+    }
+    if (bad) {
+      snprintf(why, whylen, "bad value for query parameter '%s'", key);
+      return -1;
     }
     q = amp ? amp + 1 : NULL;
   }
@@ -118,8 +155,7 @@ int fpq__rq_parse_url(const char *url, fpq__rq_target *t, char *err, size_t errl
   t->port = 6379;
   if (url == NULL) return bad_url(err, errlen, "", "no URL");
   if (strncmp(url, "rediss://", 9) == 0) {
-    snprintf(err, errlen, "Redis URL uses rediss:// (TLS), which this build cannot speak "
-             "(hiredis 0.14 has no SSL): use redis:// through a TLS tunnel such as stunnel");
+    snprintf(err, errlen, "Redis URL uses rediss:// (TLS): " NO_TLS);
     return FPQ_ECONFIG;
   }
   int is_unix = strncmp(url, "unix://", 7) == 0;
@@ -135,7 +171,14 @@ int fpq__rq_parse_url(const char *url, fpq__rq_target *t, char *err, size_t errl
     len -= (size_t)(at - p) + 1;
     p = at + 1;
   }
-  if (query && parse_query(query + 1, t)) return bad_url(err, errlen, url, "bad query option");
+  char why[200];
+  if (query && parse_query(query + 1, t, why, sizeof why)) {
+    if (strstr(why, "asks for TLS")) {
+      snprintf(err, errlen, "Redis URL %s", why);
+      return FPQ_ECONFIG;
+    }
+    return bad_url(err, errlen, url, why);
+  }
   if (is_unix) {
     if (len == 0 || p[0] != '/' || len >= sizeof t->path)
       return bad_url(err, errlen, url, "the socket path must be absolute");
@@ -183,10 +226,12 @@ static struct timeval to_timeval(double s) {
 }
 
 int fpq__rq_error_code(const char *msg) {
+  /* A refused password is "the backend is unavailable to us" (exit 3), like a server
+   * that is down: the URL is well formed, the server just does not let us in. */
   static const char *const unavailable[] = {"LOADING", "READONLY", "MASTERDOWN", "BUSY",
-                                            "TRYAGAIN", "CLUSTERDOWN"};
-  static const char *const config[] = {"NOAUTH", "WRONGPASS", "NOPERM", "ERR invalid password",
-                                       "ERR AUTH", "ERR DB index", "ERR invalid DB"};
+                                            "TRYAGAIN", "CLUSTERDOWN", "NOAUTH", "WRONGPASS",
+                                            "ERR invalid password", "ERR AUTH"};
+  static const char *const config[] = {"NOPERM", "ERR DB index", "ERR invalid DB"};
   if (msg == NULL) return FPQ_EBACKEND;
   for (size_t i = 0; i < sizeof unavailable / sizeof *unavailable; i++)
     if (strncmp(msg, unavailable[i], strlen(unavailable[i])) == 0) return FPQ_EUNAVAIL;
@@ -242,20 +287,43 @@ int fpq__rq_get_reply(redisContext *c, void **reply) {
   return rc;
 }
 
-/* Sends one setup command; returns 0 or an error code with err set. */
+/* What a setup refusal means, in plain words: the reply's first word -> the sentence. */
+static const struct {
+  const char *code, *words;
+} refusals[] = {
+    {"LOADING", "is still loading its data into memory (LOADING): try again when it has loaded"},
+    {"NOAUTH", "wants a password and the URL gives none (NOAUTH)"},
+    {"WRONGPASS", "refused the user name or password in the URL (WRONGPASS)"},
+    {"ERR invalid password", "refused the password in the URL"},
+    {"ERR AUTH", "refused the password in the URL: it has none set (AUTH)"},
+    {"NOPERM", "does not allow this user to connect as configured (NOPERM)"},
+    {"MASTERDOWN", "is a replica that lost its primary (MASTERDOWN)"},
+    {"BUSY", "is busy running a script (BUSY)"},
+};
+
+/* Sends one setup command (`doing` says what it is for, in plain words); returns 0 or an
+ * error code with err set. */
 static int setup_command(redisContext *c, const fpq__rq_target *t, char *err, size_t errlen,
                          const char *doing, int argc, const char **argv) {
   redisReply *r = fpq__rq_command(c, argc, argv, NULL);
   if (r == NULL) {
-    snprintf(err, errlen, "Redis at %s dropped the connection during %s: %s", t->display, doing,
-             c->errstr);
+    snprintf(err, errlen, "Redis at %s closed the connection while %s (%s): is it restarting, "
+             "or a TLS-only or non-Redis port?", t->display, doing,
+             c->errstr[0] ? c->errstr : "connection lost");
     return FPQ_EUNAVAIL;
   }
   int rc = 0;
   if (r->type == REDIS_REPLY_ERROR) {
     rc = fpq__rq_error_code(r->str);
     if (rc == FPQ_EBACKEND) rc = FPQ_ECONFIG;
-    snprintf(err, errlen, "Redis at %s refused %s: %.150s", t->display, doing, r->str);
+    const char *words = NULL;
+    for (size_t i = 0; i < sizeof refusals / sizeof *refusals && !words; i++)
+      if (strncmp(r->str, refusals[i].code, strlen(refusals[i].code)) == 0)
+        words = refusals[i].words;
+    if (words)
+      snprintf(err, errlen, "Redis at %s %s", t->display, words);
+    else
+      snprintf(err, errlen, "Redis at %s refused %s: %.150s", t->display, doing, r->str);
   }
   freeReplyObject(r);
   return rc;
@@ -284,20 +352,20 @@ static int connect_once(fpq__rq_link *l, const fpq__rq_target *t, char *err, siz
   if (t->pass[0]) {
     const char *auth_user[] = {"AUTH", t->user, t->pass};
     const char *auth[] = {"AUTH", t->pass};
-    rc = t->user[0] ? setup_command(c, t, err, errlen, "the user and password (AUTH)", 3, auth_user)
-                    : setup_command(c, t, err, errlen, "the password (AUTH)", 2, auth);
+    rc = t->user[0] ? setup_command(c, t, err, errlen, "logging in (AUTH)", 3, auth_user)
+                    : setup_command(c, t, err, errlen, "logging in (AUTH)", 2, auth);
   }
   if (rc == 0 && !t->pass[0]) {
     /* No AUTH to prove the server answers: a PING does, and finds a server that wants a
      * password now rather than at the first real command. */
     const char *ping[] = {"PING"};
-    rc = setup_command(c, t, err, errlen, "a PING without a password", 1, ping);
+    rc = setup_command(c, t, err, errlen, "checking that it answers (PING)", 1, ping);
   }
   if (rc == 0 && t->db != 0) {
     char db[16];
     snprintf(db, sizeof db, "%d", t->db);
     const char *select[] = {"SELECT", db};
-    rc = setup_command(c, t, err, errlen, "the database (SELECT)", 2, select);
+    rc = setup_command(c, t, err, errlen, "selecting the database (SELECT)", 2, select);
   }
   if (rc) {
     redisFree(c);

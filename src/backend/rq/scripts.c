@@ -241,6 +241,8 @@ static const char finish_lua[] = PRELUDE
     "  local ttl = tonumber(ARGV[6])\n"
     "  redis.call('HSET', job, 'status', 'finished', 'ended_at', now_text,\n"
     "             'fpq_duration', ARGV[13])\n"
+    /* A finished job has no error: an earlier attempt's (a WorkerLost) is not its own. */
+    "  redis.call('HDEL', job, 'fpq_error')\n"
     "  local x = result_entry(id, '1', worker, ex, started, ARGV[4])\n"
     "  if ARGV[11] == '1' then x[#x + 1] = 'return_value'; x[#x + 1] = ARGV[12] end\n"
     "  redis.call(unpack(x))\n"

@@ -58,7 +58,9 @@ static const char *const stmt_sql[ST_COUNT] = {
                   " AND worker = ?2",
     [ST_FINISH] =
         "UPDATE jobs SET status = ?3, run_at = ?4, attempts = attempts - ?5, result = ?6,"
-        " error = COALESCE(?7, error), duration = ?8, lease_until = NULL,"
+        /* A finished job has no error: an earlier attempt's (a WorkerLost) is not its own. */
+        " error = CASE WHEN ?3 = 'finished' THEN NULL ELSE COALESCE(?7, error) END,"
+        " duration = ?8, lease_until = NULL,"
         " ended_at = CASE WHEN ?3 IN ('finished', 'failed', 'stopped', 'canceled') THEN ?9"
         " ELSE NULL END,"
         " expires_at = ?10, enqueued_at = CASE WHEN ?3 = 'queued' THEN ?9 ELSE enqueued_at END,"

@@ -370,6 +370,33 @@ static void a_dead_workers_job_is_retried_then_failed(void **state) {
   fpq_job_free(got);
 }
 
+/* The WorkerLost of a lost attempt belongs to that attempt: once a retry finishes, the
+ * job shows no error. */
+static void a_finished_retry_keeps_no_worker_lost_error(void **state) {
+  fixture *f = *state;
+  char id[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 1, 0, id);
+  fpq_job *job = take(f->q, "lost-1", 0.05);
+  fpq_job_free(job);
+  sleep_ms(1100);
+  int moved = 0;
+  assert_int_equal(fpq_maintain(f->q, &moved), 0);
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, id, &got), 0);
+  assert_non_null(got->error_json); /* the lost attempt's error, while it waits */
+  assert_non_null(strstr(got->error_json, "WorkerLost"));
+  fpq_job_free(got);
+  job = take(f->q, "lost-2", 30);
+  assert_non_null(job);
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
+  assert_int_equal(fpq_finish(f->q, job, "lost-2", &ok, NULL), 0);
+  fpq_job_free(job);
+  assert_int_equal(fpq_get(f->q, id, &got), 0);
+  assert_int_equal(got->status, FPQ_STATUS_FINISHED);
+  assert_null(got->error_json);
+  fpq_job_free(got);
+}
+
 static void a_living_workers_job_is_never_taken_away(void **state) {
   fixture *f = *state;
   char id[FPQ_ID_MAX + 1];
@@ -851,6 +878,7 @@ int backend_contract_run(const backend_contract *c) {
       cmocka_unit_test_setup_teardown(a_returned_job_goes_back_to_the_front_uncounted, setup, teardown),
       cmocka_unit_test_setup_teardown(a_stopped_job_is_not_retried, setup, teardown),
       cmocka_unit_test_setup_teardown(a_dead_workers_job_is_retried_then_failed, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_finished_retry_keeps_no_worker_lost_error, setup, teardown),
       cmocka_unit_test_setup_teardown(a_living_workers_job_is_never_taken_away, setup, teardown),
       cmocka_unit_test_setup_teardown(scheduled_jobs_wait_for_their_time, setup, teardown),
       cmocka_unit_test_setup_teardown(cancel_and_requeue_follow_the_state_rules, setup, teardown),

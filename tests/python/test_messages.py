@@ -1,0 +1,122 @@
+"""Messages and exit codes of `fpq` when the backend is unavailable or the input is bad,
+against a real redis-server: a refused password and storage that cannot be written are
+"backend unavailable" (3), a link dropped while connecting is said in plain words, URL
+query parameters other than db/password/username are bad input (2), `?ssl=true` says in
+one line that TLS is not supported, a too-long --name gets a length error, and --quiet
+never hides a metrics port that cannot be served."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fpqtest import run_fpq
+from projects import make_project
+
+OK = "def result(x: int = 1) -> int:\n    return x + 1\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path, "msgs", {"m_add": OK})
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_a_refused_redis_password_is_backend_unavailable(
+        project: Path, fpq_bin: str, redis_server: Any) -> None:
+    import redis
+
+    redis.Redis(port=redis_server.port).config_set("requirepass", "right-pw")
+    wrong = f"redis://:wrong-pw@127.0.0.1:{redis_server.port}/0"
+    proc = run_fpq(fpq_bin, "status", "--url", wrong, project=project)
+    assert proc.returncode == 3
+    line = one_line(proc.stderr)
+    assert "refused the user name or password in the URL (WRONGPASS)" in line
+    assert "wrong-pw" not in line
+    proc = run_fpq(fpq_bin, "status", "--url", redis_server.url, project=project)
+    assert proc.returncode == 3
+    assert "wants a password and the URL gives none (NOAUTH)" in one_line(proc.stderr)
+
+
+def test_a_link_dropped_while_connecting_is_said_in_plain_words(
+        project: Path, fpq_bin: str) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def hang_up() -> None:  # accepts and closes at once, as a restarting server does
+        for _ in range(2):
+            conn, _ = listener.accept()
+            conn.close()
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    try:
+        proc = run_fpq(fpq_bin, "status", "--url", f"redis://127.0.0.1:{port}/0",
+                       project=project)
+    finally:
+        listener.close()
+    assert proc.returncode == 3
+    line = one_line(proc.stderr)
+    assert "closed the connection while checking that it answers (PING)" in line
+    assert "without a password" not in line
+
+
+def test_storage_that_cannot_be_written_is_backend_unavailable(
+        project: Path, fpq_bin: str) -> None:
+    # /proc takes no new files, whoever runs the test (root included).
+    proc = run_fpq(fpq_bin, "enqueue", "m_add", "--url", "sqlite:///proc/fpq-test/queue.db",
+                   project=project)
+    assert proc.returncode == 3
+    assert "cannot create directory /proc/fpq-test" in one_line(proc.stderr)
+
+
+@pytest.mark.parametrize(
+    "query,says",
+    [
+        ("?ssl=true", "query parameter 'ssl' asks for TLS: TLS is not supported by the Redis "
+                      "client library in use"),
+        ("?ssl_cert_reqs=required", "query parameter 'ssl_cert_reqs' asks for TLS"),
+        ("?socket_timeout=3", "unknown query parameter 'socket_timeout' (accepted: db, "
+                              "password, username)"),
+        ("?password=hunter2&retry=1", "unknown query parameter 'retry'"),
+    ],
+)
+def test_unknown_redis_url_parameters_are_bad_input(
+        project: Path, fpq_bin: str, redis_server: Any, query: str, says: str) -> None:
+    proc = run_fpq(fpq_bin, "status", "--url", redis_server.url + query, project=project)
+    assert proc.returncode == 2
+    line = one_line(proc.stderr)
+    assert says in line and "hunter2" not in line
+
+
+def test_rediss_says_tls_is_not_supported_in_one_line(project: Path, fpq_bin: str) -> None:
+    proc = run_fpq(fpq_bin, "status", "--url", "rediss://127.0.0.1:6380/0", project=project)
+    assert proc.returncode == 2
+    assert "TLS is not supported by the Redis client library in use" in one_line(proc.stderr)
+
+
+def test_a_300_character_worker_name_gets_a_length_error(project: Path, fpq_bin: str) -> None:
+    proc = run_fpq(fpq_bin, "worker", "start", "--burst", "--name", "w" * 300, project=project)
+    assert proc.returncode == 2
+    assert "--name is 300 characters long: expected 1 to 100" in proc.stderr
+
+
+def test_quiet_does_not_hide_a_metrics_port_in_use(project: Path, fpq_bin: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run_fpq(fpq_bin, "worker", "start", "--burst", "--quiet", "--metrics-port",
+                       str(port), project=project)
+    assert proc.returncode == 2
+    assert f"cannot serve metrics on 127.0.0.1:{port}: address already in use" in proc.stderr
