@@ -135,17 +135,17 @@ static int path_or_none(PyObject *obj, void *out) {
 /* ---- the Queue type ------------------------------------------------------------------ */
 
 static PyObject *Queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-  static char *kwlist[] = {"project_dir", "backend", "url", "create", NULL};
+  static char *kwlist[] = {"project_dir", "backend", "url", "create", "read_only", NULL};
   PyObject *dir = NULL; /* bytes or NULL */
   const char *backend = NULL, *url = NULL;
-  int create = 1;
+  int create = 1, read_only = 0;
   QueueObject *self = NULL;
   fpq_queue *q = NULL;
   char err[ERR_MAX] = "", field[64] = "";
   native_state *st = type_state(type);
   if (st == NULL) return NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O&zzp:Queue", kwlist, path_or_none, &dir,
-                                   &backend, &url, &create))
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O&zzpp:Queue", kwlist, path_or_none, &dir,
+                                   &backend, &url, &create, &read_only))
     return NULL;
   self = (QueueObject *)type->tp_alloc(type, 0);
   if (self == NULL) goto error;
@@ -157,7 +157,8 @@ static PyObject *Queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
   fpq_options opts = {.project_dir = dir ? PyBytes_AS_STRING(dir) : NULL,
                       .backend = backend,
                       .url = url,
-                      .create = create};
+                      .create = create,
+                      .read_only = read_only};
   int rc;
   Py_BEGIN_ALLOW_THREADS
   rc = fpq_open(&q, &opts);
@@ -646,11 +647,12 @@ static PyGetSetDef Queue_getset[] = {
     {NULL, NULL, NULL, NULL, NULL}};
 
 PyDoc_STRVAR(Queue_doc,
-"Queue(project_dir=None, backend=None, url=None, create=True)\n"
+"Queue(project_dir=None, backend=None, url=None, create=True, read_only=False)\n"
 "\n"
 "One connection to the queue of a FlowerPower project (libfpq's fpq_queue). Settings\n"
 "resolve as arguments > FPQ_BACKEND/FPQ_URL/FPQ_REDIS_URL > <project>/conf/job_queue.yml >\n"
-"SQLite at <project>/.flowerpower/queue.db (created when create is true). Safe to share\n"
+"SQLite at <project>/.flowerpower/queue.db (created when create is true). read_only: for a\n"
+"read-only command, never load a plugin or adapter only the project's conf names. Safe to share\n"
 "between threads: calls on one Queue take turns, each without the GIL. Do not use it in a\n"
 "child process after fork; open a new one there.\n"
 "\n"

@@ -53,6 +53,7 @@ class Queue:
         backend: str | None = None,
         url: str | None = None,
         create: bool = True,
+        read_only: bool = False,
     ) -> Self: ...
     @property
     def backend(self) -> str: ...

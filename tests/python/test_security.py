@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +233,14 @@ def test_read_only_commands_load_no_plugin_the_conf_names(fpq_bin: str, tmp_path
         assert "a read-only command does not load it; pass --backend evil" in proc.stderr
         assert len(proc.stderr.splitlines()) == 1
         assert not marker.exists(), f"fpq {' '.join(args)} loaded the plugin"
+    # The Typer CLI's read-only commands (the same engine, through _native) alike.
+    queue_cli = str(Path(sys.executable).parent / "flowerpower-queue")
+    for args in (["status"], ["schedules", "list"], ["worker", "list"], ["metrics"]):
+        proc = subprocess.run([queue_cli, *args, "--project", str(project)],
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "a read-only command does not load it" in proc.stderr, proc.stderr
+        assert not marker.exists(), f"flowerpower-queue {' '.join(args)} loaded the plugin"
     # A bad plugin path: still nothing loaded, the same one line.
     (project / "conf" / "job_queue.yml").write_text(
         "backend: evil\nbackends:\n  evil:\n    library: ../../no/such.so\n")

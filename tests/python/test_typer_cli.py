@@ -283,11 +283,15 @@ def test_a_python_adapter_serves_the_command_line(project: Path) -> None:
     assert not (project / ".flowerpower" / "queue.db").exists()
     worker = run(FLOWERPOWER, "queue", "worker", "start", "--burst", *p, **extra)
     assert worker.returncode == 0, worker.stderr[-3000:]
+    # Read-only commands import no adapter the conf alone names: --backend trusts it.
+    refused = run(QUEUE, "result", f"id={job_id}", *p, **extra)
+    assert refused.returncode == 2 and "a read-only command does not load it" in refused.stderr
+    p += ["--backend", "jsonl"]
     done = run(QUEUE, "result", f"id={job_id}", *p, **extra)
     assert done.returncode == 0 and json.loads(done.stdout) == {"result": 10}
     metrics = json.loads(run(QUEUE, "metrics", "--json", *p, **extra).stdout)
     assert metrics["backend"] == "jsonl" and metrics["queues"][0]["finished"] == 1
-    unknown = run(QUEUE, "status", "--backend", "nosuch", *p, **extra)
+    unknown = run(QUEUE, "status", "--backend", "nosuch", *p[:2], **extra)
     assert unknown.returncode == 2 and "expected one of sqlite, rq, jsonl" in unknown.stderr
 
 

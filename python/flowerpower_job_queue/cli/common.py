@@ -194,6 +194,14 @@ def manager(project: str, backend: str | None, url: str | None) -> JobQueueManag
     return JobQueueManager(project or ".", backend=backend, url=url)
 
 
+def reader(project: str, backend: str | None, url: str | None) -> _native.Queue:
+    """A queue handle for a read-only command (status, result, lists): the engine refuses
+    to load a plugin or adapter that only the project's conf names (``--backend`` loads
+    it), so reading a queue in a directory one does not trust runs none of its code."""
+    jq = manager(project, backend, url)
+    return _native.Queue(jq.project_dir, backend=jq.backend, url=jq.url, read_only=True)
+
+
 # ---- values people type, read by the engine ----------------------------------------------
 
 

@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import sys
 import time as clock
 from typing import Annotated, Any
@@ -33,6 +34,7 @@ from .common import (
     number,
     option,
     read_json_arg,
+    reader,
     say,
     time,
     usage,
@@ -122,7 +124,7 @@ def status(
     count = number(ctx, "--limit", limit, 1, 100000) or 20
     job_id, pipeline = _target(ctx, target)
     with errors(ctx):
-        handle = manager(project, backend, url).queue()
+        handle = reader(project, backend, url)
         if job_id is not None:
             job = handle.get(job_id)
             if json_:
@@ -154,7 +156,7 @@ def result(
     seconds = duration(ctx, "--timeout", timeout)
     job_id, pipeline = _target(ctx, target)
     with errors(ctx):
-        handle = manager(project, backend, url).queue()
+        handle = reader(project, backend, url)
         if job_id is not None:
             job = handle.get(job_id)
         else:
@@ -216,11 +218,11 @@ def metrics(ctx: typer.Context, project: Project = ".", backend: Backend = None,
     if prometheus and json_:
         usage(ctx, "give --json or --prometheus, not both")
     with errors(ctx):
-        jq = manager(project, backend, url)
+        handle = reader(project, backend, url)
         if prometheus:
-            sys.stdout.write(jq.queue().metrics_prometheus())
+            sys.stdout.write(handle.metrics_prometheus())
             return
-        document = jq.metrics()
+        document = dict(json.loads(handle.metrics_json()))
     if json_:
         render.print_json(document)
     else:

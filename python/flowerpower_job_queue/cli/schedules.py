@@ -28,6 +28,7 @@ from .common import (
     number,
     option,
     read_json_arg,
+    reader,
     usage,
 )
 from .workers import common_args, exec_fpq, python_backend
@@ -88,7 +89,7 @@ def schedule(
 def schedules_list(ctx: typer.Context, project: Project = ".", backend: Backend = None,
                    url: Url = None, json_: Json = False) -> None:
     with errors(ctx):
-        records = manager(project, backend, url).queue().schedule_list()
+        records = reader(project, backend, url).schedule_list()
     if json_:
         render.print_json([render.schedule_json(r) for r in records])
     else:
@@ -116,7 +117,7 @@ def schedules_next(ctx: typer.Context, schedule_id: ScheduleId,
                    json_: Json = False) -> None:
     count = number(ctx, "-n", n, 1, 1000) or 5
     with errors(ctx):
-        handle = manager(project, backend, url).queue()
+        handle = reader(project, backend, url)
         fires = handle.schedule_next(schedule_id, count)
         zone = str(handle.schedule_get(schedule_id)["timezone"])
     if json_:

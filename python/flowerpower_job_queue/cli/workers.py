@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Annotated, NoReturn
@@ -32,6 +33,7 @@ from .common import (
     manager,
     number,
     option,
+    reader,
     usage,
 )
 from .completion import complete_isolation
@@ -147,7 +149,7 @@ def worker_stop(
 def worker_list(ctx: typer.Context, project: Project = ".", backend: Backend = None,
                 url: Url = None, json_: Json = False) -> None:
     with errors(ctx):
-        workers = manager(project, backend, url).metrics().get("workers") or []
+        workers = json.loads(reader(project, backend, url).metrics_json()).get("workers") or []
     if json_:
         render.print_json(workers)
     else:
