@@ -71,6 +71,33 @@ def test_a_link_dropped_while_connecting_is_said_in_plain_words(
     assert "without a password" not in line
 
 
+def test_a_redis_still_loading_is_said_in_plain_words(project: Path, fpq_bin: str) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def loading() -> None:  # answers as a Redis that is loading its data set does
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(1024)
+            conn.sendall(b"-LOADING Redis is loading the dataset in memory\r\n")
+            conn.recv(1024)
+
+    thread = threading.Thread(target=loading, daemon=True)
+    thread.start()
+    try:
+        proc = run_fpq(fpq_bin, "status", "--url", f"redis://127.0.0.1:{port}/0",
+                       project=project)
+    finally:
+        listener.close()
+    assert proc.returncode == 3
+    line = one_line(proc.stderr)
+    assert line.endswith("is still loading its data into memory (LOADING): try again when it "
+                         "has loaded"), line
+    assert "refused a PING" not in line
+
+
 def test_storage_that_cannot_be_written_is_backend_unavailable(
         project: Path, fpq_bin: str) -> None:
     # /proc takes no new files, whoever runs the test (root included).
@@ -83,11 +110,12 @@ def test_storage_that_cannot_be_written_is_backend_unavailable(
 @pytest.mark.parametrize(
     "query,says",
     [
-        ("?ssl=true", "query parameter 'ssl' asks for TLS: TLS is not supported by the Redis "
-                      "client library in use"),
+        ("?ssl=true",
+         ("query parameter 'ssl' asks for TLS: TLS is not supported by the Redis "
+          "client library in use")),
         ("?ssl_cert_reqs=required", "query parameter 'ssl_cert_reqs' asks for TLS"),
-        ("?socket_timeout=3", "unknown query parameter 'socket_timeout' (accepted: db, "
-                              "password, username)"),
+        ("?socket_timeout=3",
+         "unknown query parameter 'socket_timeout' (accepted: db, password, username)"),
         ("?password=hunter2&retry=1", "unknown query parameter 'retry'"),
     ],
 )
