@@ -51,6 +51,19 @@ typedef struct schedule_args {
 /* Fills the schedule from the flags; returns 0 or the exit code after printing why.
  * Everything is checked here, before the backend is opened, so bad input writes nothing
  * and is reported even when the backend is down. */
+/* The --schedule (or --timezone) text as a message quotes it: control characters (a newline, CR, an
+ * escape) as \xNN so the message stays one line and a terminal interprets nothing;
+ * everything else, multibyte characters included, as typed. At most ~100 bytes. */
+static void quote_trigger(const char *text, char *buf, size_t len) {
+  size_t o = 0;
+  for (size_t i = 0; text[i] && o + 8 < len && i < 100; i++) {
+    unsigned char c = (unsigned char)text[i];
+    if (c < 0x20 || c == 0x7f) o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
+    else buf[o++] = (char)c;
+  }
+  buf[o] = '\0';
+}
+
 static int fill(fpq_schedule *s, const schedule_args *a, const char *pipeline) {
   char msg[512];
   if (fpq_job_set(&s->pipeline, pipeline) ||
@@ -67,9 +80,13 @@ static int fill(fpq_schedule *s, const schedule_args *a, const char *pipeline) {
   }
   if (s->trigger == NULL)
     return cli_usage_error("schedule", "when should it run? give --schedule, e.g. '0 2 * * *'");
-  if (fpq_trigger_validate(s->trigger, s->timezone, msg, sizeof msg))
-    return cli_fail(FPQ_EINVAL, "--schedule '%s'%s%s: %s", s->trigger,
-                    s->timezone ? " --timezone " : "", s->timezone ? s->timezone : "", msg);
+  if (fpq_trigger_validate(s->trigger, s->timezone, msg, sizeof msg)) {
+    char q[512], z[512];
+    quote_trigger(s->trigger, q, sizeof q);
+    quote_trigger(s->timezone ? s->timezone : "", z, sizeof z);
+    return cli_fail(FPQ_EINVAL, "--schedule '%s'%s%s: %s", q, s->timezone ? " --timezone " : "",
+                    z, msg);
+  }
   int rc;
   if (a->inputs && (rc = fpq_schedule_merge_inputs(s, a->inputs, msg, sizeof msg)))
     return cli_inputs_error("schedule", rc, msg);

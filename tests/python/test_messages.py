@@ -148,3 +148,30 @@ def test_quiet_does_not_hide_a_metrics_port_in_use(project: Path, fpq_bin: str) 
                        str(port), project=project)
     assert proc.returncode == 2
     assert f"cannot serve metrics on 127.0.0.1:{port}: address already in use" in proc.stderr
+
+
+@pytest.mark.parametrize("cli", ["fpq", "flowerpower-queue"])
+def test_a_schedule_with_control_characters_is_refused_in_one_line(
+        project: Path, fpq_bin: str, cli: str) -> None:
+    import subprocess
+    import sys
+
+    program = fpq_bin if cli == "fpq" else str(Path(sys.executable).parent / cli)
+
+    def schedule(expr: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([program, "schedule", "m_add", "--schedule", expr, "--project",
+                               str(project)], capture_output=True, text=True, timeout=120,
+                              check=False)
+
+    for expr in ("0\n3 * * *", "0\r3 * * *", "0\v3 * * *", "0\f3 * * *", "0 3 * * *\x1b[2J"):
+        proc = schedule(expr)
+        assert proc.returncode == 2, proc.stderr
+        line = one_line(proc.stderr)
+        assert "expression has control character 0x" in line
+        assert "\\x" in line and "\x1b" not in line
+    proc = schedule("5é * * * *")  # a multibyte character is quoted whole
+    assert proc.returncode == 2
+    assert "unexpected character 'é'" in one_line(proc.stderr)
+    proc = schedule("0 0 1 1 * 2030")  # the year field is blamed, not the day of week
+    assert proc.returncode == 2
+    assert "field 6 '2030' looks like a year" in one_line(proc.stderr)

@@ -38,6 +38,12 @@ __all__ = ["schedule", "scheduler", "schedules_list", "schedules_next", "simple_
 ScheduleId = Annotated[str, typer.Argument(metavar="ID", help="The schedule's id.")]
 
 
+
+def _one_line(text: str) -> str:
+    """Typed text as a message quotes it: control characters (a newline, an escape) as
+    \\xNN, so the message stays one line; multibyte characters as typed."""
+    return "".join(f"\\x{ord(c):02x}" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
+
 def schedule(
     ctx: typer.Context,
     pipeline: Annotated[str, typer.Argument(metavar="PIPELINE", help="The pipeline to run.")],
@@ -66,8 +72,8 @@ def schedule(
         try:
             _native.validate_trigger(schedule, timezone)
         except InvalidInput as exc:
-            zone = f" --timezone {timezone}" if timezone else ""
-            usage(ctx, f"--schedule '{schedule}'{zone}: {exc}")
+            zone = f" --timezone {_one_line(timezone)}" if timezone else ""
+            usage(ctx, f"--schedule '{_one_line(schedule)}'{zone}: {exc}")
     if priority is not None and priority not in _native.PRIORITIES:
         usage(ctx, f"--priority '{priority}' is not known: expected high, medium or low")
     grace = duration(ctx, "--misfire-grace", misfire_grace)
