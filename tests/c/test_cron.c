@@ -322,6 +322,15 @@ static void test_interval(void **state) {
   assert_int_equal(next, 0);
   assert_int_equal(fpq__trigger_next(t, next, &next), 0);
   assert_int_equal(next, 3650 * 86400);
+  /* ... nor the list of next fires (`fpq schedules next`, next_runs()). */
+  int64_t fires[3];
+  size_t listed = 0;
+  char msg[256];
+  assert_int_equal(fpq_next_fires("every 3650d", NULL, 0, -1, fires, 3, &listed, msg, sizeof msg),
+                   0);
+  assert_int_equal(listed, 3);
+  assert_int_equal(fires[0], 0);
+  assert_int_equal(fires[1], 3650 * 86400);
   fpq__trigger_free(t);
   /* default anchor is the epoch */
   EXPECT("every 1d", NULL, utc(2024, 5, 5, 13, 0, 0), utc(2024, 5, 6, 0, 0, 0));
