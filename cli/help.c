@@ -180,7 +180,7 @@ static const cli_help table[] = {
      .usage = "fpq COMMAND [OPTIONS]",
      .summary = "Queue, run and inspect FlowerPower pipeline jobs.",
      .notes = "Run 'fpq COMMAND --help' for a command's options. Exit codes: 0 done; 1 the job\n"
-              "failed, was not found or is not finished; 2 bad input; 3 backend unreachable.",
+              "failed, was not found or is not finished; 2 bad input; 3 backend unavailable.",
      .examples = fpq_examples},
     {.command = "enqueue",
      .usage = "fpq enqueue PIPELINE [OPTIONS]",

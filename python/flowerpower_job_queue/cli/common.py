@@ -50,7 +50,7 @@ EXIT_DONE, EXIT_NOT_DONE, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 EXIT_CODES = (
     "Exit codes: 0 done; 1 the job failed, was not found or is not finished; 2 bad input; "
-    "3 backend unreachable."
+    "3 backend unavailable."
 )
 
 
