@@ -262,6 +262,8 @@ def test_foreign_sqlite_rows_fail_with_a_clear_error_and_harm_nothing(
                          "queued", now, now, 0, 0, 0, 0, 0, 0),
         "walks-out": (str(project), "../../../etc/passwd", "{}", "default", "queued", now,
                       now, 0, 0, 0, 0, 0, 0),
+        "names-modules": (str(project), PIPELINE, '{"additional_modules": ["this"]}',
+                          "default", "queued", now, now, 0, 0, 0, 0, 0, 0),
         "wrong-types": (str(project), PIPELINE, '{"inputs": {"x": 2}}', "default", "queued",
                         "soon", "later", "many", "lots", "x", "y", "z", "w"),
     }
@@ -279,7 +281,8 @@ def test_foreign_sqlite_rows_fail_with_a_clear_error_and_harm_nothing(
     shown = {j["id"]: j for j in json.loads(listed.stdout)}
     assert "bogus-status" not in shown
     for bad, why in [("run-not-json", "run options"), ("run-not-object", "run options"),
-                     ("run-bad-utf8", "run options"), ("walks-out", "pipeline name")]:
+                     ("run-bad-utf8", "run options"), ("walks-out", "pipeline name"),
+                     ("names-modules", "additional_modules")]:
         assert shown[bad]["status"] == "failed", (bad, shown[bad])
         assert why in json.dumps(shown[bad]["error"]), (bad, shown[bad]["error"])
     assert shown["wrong-types"]["status"] == "finished"
