@@ -266,10 +266,12 @@ def run_per_second(tmp_path: Path, fpq: str) -> None:
     assert info["skipped"] == 0 and info["fired"] == len(fires)
 
 
+@pytest.mark.timeout(3 * PER_SECOND + 300)  # the ten-minute soak outlasts the default
 def test_a_per_second_schedule_loses_no_fire_on_sqlite(tmp_path: Path, fpq_bin: str) -> None:
     run_per_second(tmp_path, fpq_bin)
 
 
+@pytest.mark.timeout(3 * PER_SECOND + 300)
 def test_a_per_second_schedule_loses_no_fire_on_redis(
         tmp_path: Path, fpq_bin: str, redis_server: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
