@@ -46,53 +46,45 @@ def test_a_refused_redis_password_is_backend_unavailable(
     assert "wants a password and the URL gives none (NOAUTH)" in one_line(proc.stderr)
 
 
-def test_a_link_dropped_while_connecting_is_said_in_plain_words(
-        project: Path, fpq_bin: str) -> None:
+def status_against(project: Path, fpq_bin: str, reply: bytes | None) -> str:
+    """`fpq status` against a fake server on loopback that answers the first command of
+    each connection with `reply`, or closes it at once when reply is None (a Redis
+    restarting). Returns the single line fpq printed, after checking it exited 3."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     port = listener.getsockname()[1]
 
-    def hang_up() -> None:  # accepts and closes at once, as a restarting server does
-        for _ in range(2):
-            conn, _ = listener.accept()
-            conn.close()
+    def serve() -> None:  # every connection alike, until the listener is closed
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                if reply is not None:
+                    conn.recv(1024)
+                    conn.sendall(reply)
 
-    thread = threading.Thread(target=hang_up, daemon=True)
-    thread.start()
+    threading.Thread(target=serve, daemon=True).start()
     try:
         proc = run_fpq(fpq_bin, "status", "--url", f"redis://127.0.0.1:{port}/0",
                        project=project)
     finally:
         listener.close()
-    assert proc.returncode == 3
-    line = one_line(proc.stderr)
+    assert proc.returncode == 3, proc.stderr
+    return one_line(proc.stderr)
+
+
+def test_a_link_dropped_while_connecting_is_said_in_plain_words(
+        project: Path, fpq_bin: str) -> None:
+    line = status_against(project, fpq_bin, None)
     assert "closed the connection while checking that it answers (PING)" in line
     assert "without a password" not in line
 
 
 def test_a_redis_still_loading_is_said_in_plain_words(project: Path, fpq_bin: str) -> None:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    port = listener.getsockname()[1]
-
-    def loading() -> None:  # answers as a Redis that is loading its data set does
-        conn, _ = listener.accept()
-        with conn:
-            conn.recv(1024)
-            conn.sendall(b"-LOADING Redis is loading the dataset in memory\r\n")
-            conn.recv(1024)
-
-    thread = threading.Thread(target=loading, daemon=True)
-    thread.start()
-    try:
-        proc = run_fpq(fpq_bin, "status", "--url", f"redis://127.0.0.1:{port}/0",
-                       project=project)
-    finally:
-        listener.close()
-    assert proc.returncode == 3
-    line = one_line(proc.stderr)
+    line = status_against(project, fpq_bin, b"-LOADING Redis is loading the dataset in memory\r\n")
     assert line.endswith("is still loading its data into memory (LOADING): try again when it "
                          "has loaded"), line
     assert "refused a PING" not in line
