@@ -5,6 +5,11 @@
 # virtual environment, --user, a system or --prefix install) and otherwise asks the
 # Python beside it, then runs the binary in its place: nothing stays in between.
 bin=$(dirname "$(readlink -f "$0")")
+# The executors run on this environment's Python unless FPQ_PYTHON says otherwise.
+if [ -z "${FPQ_PYTHON:-}" ] && [ -x "$bin/python3" ]; then
+  FPQ_PYTHON=$bin/python3
+  export FPQ_PYTHON
+fi
 for fpq in "$bin"/../lib/python3*/site-packages/flowerpower_job_queue/bin/fpq \
            "$bin"/../lib/python3*/dist-packages/flowerpower_job_queue/bin/fpq \
            "$bin"/../lib64/python3*/site-packages/flowerpower_job_queue/bin/fpq; do
