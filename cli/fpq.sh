@@ -4,7 +4,10 @@
 # script in the environment's bin directory. It finds the package next to itself (a
 # virtual environment, --user, a system or --prefix install) and otherwise asks the
 # Python beside it, then runs the binary in its place: nothing stays in between.
-bin=$(dirname "$(readlink -f "$0")")
+# Only shell builtins on the usual path: this runs before every fpq command.
+self=$0
+[ -L "$self" ] && self=$(readlink -f "$self")
+case $self in */*) bin=${self%/*} ;; *) bin=. ;; esac
 # The executors run on this environment's Python unless FPQ_PYTHON says otherwise.
 if [ -z "${FPQ_PYTHON:-}" ] && [ -x "$bin/python3" ]; then
   FPQ_PYTHON=$bin/python3

@@ -42,7 +42,7 @@ fpq worker start --project "$project" --burst --count 2 --quiet 2>"$log" || {
   cat "$log" >&2; exit 1; }
 say "burst worker done"
 for id in "$a" "$b"; do
-  fpq result --project "$project" "id=$id" --json | tr -d '\n ' | sed 's/^/  /'; echo
+  echo "  $(fpq result --project "$project" "id=$id" | tr -s ' \n' ' ')"
 done
 python - "$project" "$sales" <<'PY'
 import sys
