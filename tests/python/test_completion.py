@@ -93,3 +93,25 @@ def test_a_wrong_shell_is_bad_input(fpq_bin: str) -> None:
     proc = subprocess.run([fpq_bin, "completion", "tcsh"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "bash, zsh or fish" in proc.stderr
+
+
+def test_zsh_and_fish_complete_as_bash_does(fpq_bin: str) -> None:
+    """zsh: the script's _fpq with compadd stubbed (it only works inside a completion
+    widget) and words/CURRENT set as zsh sets them; fish: `complete -C`, fish's own."""
+    if shutil.which("zsh"):
+        driver = ('compdef() { :; }; compadd() { shift; print -l -- "$@"; }\n'
+                  'eval "$("$FPQ" completion zsh)"\n'
+                  'words=("$FPQ" "$@"); CURRENT=${#words}; _fpq\n')
+        for line, want in [("wor", ["worker"]), ("worker start --isolation ", ["fork", "none"])]:
+            proc = subprocess.run(["zsh", "-c", driver, "zsh", *line.split(" ")],
+                                  capture_output=True, text=True, env={"FPQ": fpq_bin},
+                                  check=True)
+            assert proc.stdout.split() == want, (line, proc.stdout, proc.stderr)
+    if shutil.which("fish"):
+        bindir = str(Path(fpq_bin).parent)
+        for line, want in [("fpq wor", ["worker"]), ("fpq completion ", ["bash", "fish", "zsh"])]:
+            proc = subprocess.run(
+                ["fish", "--no-config", "-c", f'fpq completion fish | source; complete -C "{line}"'],
+                capture_output=True, text=True, check=True,
+                env={"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(Path.home())})
+            assert sorted(proc.stdout.split()) == want, (line, proc.stdout, proc.stderr)
