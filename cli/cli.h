@@ -88,5 +88,6 @@ int cmd_metrics(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
 int cmd_schedules(int argc, char **argv);
 int cmd_scheduler(int argc, char **argv);
+int cmd_completion(int argc, char **argv);
 
 #endif /* FPQ_CLI_H */

@@ -167,6 +167,13 @@ static const char *const scheduler_examples[] = {
 
 static const char *const version_examples[] = {"fpq version", NULL};
 
+static const char *const completion_examples[] = {
+    "eval \"$(fpq completion bash)\"    # in ~/.bashrc",
+    "fpq completion zsh > \"${fpath[1]}/_fpq\"",
+    "fpq completion fish > ~/.config/fish/completions/fpq.fish",
+    NULL,
+};
+
 static const char *const fpq_examples[] = {
     "id=$(fpq enqueue hello --inputs '{\"name\": \"Ada\"}')\n"
     "fpq worker start --burst\n"
@@ -338,6 +345,14 @@ static const cli_help table[] = {
      .brief = "print the version",
      .summary = "Print the version of fpq (and of the engine it is built on).",
      .examples = version_examples},
+    {.command = "completion",
+     .usage = "fpq completion bash|zsh|fish",
+     .label = "completion SHELL",
+     .brief = "print the shell completion script for bash, zsh or fish",
+     .summary = "Print a script that makes your shell complete fpq's commands, options, "
+                "option\nvalues and the project's pipelines. It asks fpq for the candidates, "
+                "so they always\nmatch the fpq you run.",
+     .examples = completion_examples},
 };
 
 const cli_help *cli_help_find(const char *command) {

@@ -47,14 +47,20 @@ void fpq__executor_find_python(char *buf, size_t len) {
     snprintf(buf, len, "%s", env);
     return;
   }
+  /* Beside fpq (a build tree, an old install), else the environment's own when fpq is
+   * the one inside the installed package: ENV/lib/python3.X/site-packages/
+   * flowerpower_job_queue/bin/fpq, with ENV/bin/python3 five levels up. */
+  static const char *const relative[] = {"/python3", "/../../../../../bin/python3"};
   char exe[PATH_MAX];
   size_t n = sizeof exe;
   if (uv_exepath(exe, &n) == 0) {
     char *slash = strrchr(exe, '/');
     if (slash) {
       *slash = '\0';
-      snprintf(buf, len, "%.*s/python3", (int)(len > 16 ? len - 16 : 0), exe);
-      if (access(buf, X_OK) == 0) return;
+      for (size_t i = 0; i < sizeof relative / sizeof relative[0]; i++) {
+        snprintf(buf, len, "%.*s%s", (int)(len > 32 ? len - 32 : 0), exe, relative[i]);
+        if (access(buf, X_OK) == 0) return;
+      }
     }
   }
   snprintf(buf, len, "python3");

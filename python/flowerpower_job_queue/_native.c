@@ -38,10 +38,27 @@ native_state *module_state(PyObject *module) {
   return (native_state *)PyModule_GetState(module);
 }
 
-/* The state of the module that defined tp (or a base of it); NULL with an exception. */
+/* The state of the module that defined tp (or a base of it); NULL with an exception.
+ * PyType_GetModuleByDef is not in the limited API of 3.11 (the wheel is abi3): Queue
+ * itself asks PyType_GetModule, a subclass walks its __mro__ to the first type of ours. */
 native_state *type_state(PyTypeObject *tp) {
-  PyObject *module = PyType_GetModuleByDef(tp, &native_module); /* borrowed */
-  return module ? module_state(module) : NULL;
+  PyObject *module = PyType_GetModule(tp); /* borrowed */
+  if (module != NULL && PyModule_GetDef(module) == &native_module) return module_state(module);
+  PyErr_Clear();
+  PyObject *mro = PyObject_GetAttrString((PyObject *)tp, "__mro__");
+  Py_ssize_t n = mro != NULL && PyTuple_Check(mro) ? PyTuple_Size(mro) : 0;
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *base = PyTuple_GetItem(mro, i); /* borrowed */
+    module = base != NULL && PyType_Check(base) ? PyType_GetModule((PyTypeObject *)base) : NULL;
+    if (module != NULL && PyModule_GetDef(module) == &native_module) {
+      Py_DECREF(mro);
+      return module_state(module);
+    }
+    PyErr_Clear();
+  }
+  Py_XDECREF(mro);
+  PyErr_SetString(PyExc_TypeError, "not a flowerpower_job_queue._native type");
+  return NULL;
 }
 
 /* ---- errors ------------------------------------------------------------------------ */
@@ -147,14 +164,15 @@ static PyObject *Queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O&zzpp:Queue", kwlist, path_or_none, &dir,
                                    &backend, &url, &create, &read_only))
     return NULL;
-  self = (QueueObject *)type->tp_alloc(type, 0);
+  allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+  self = (QueueObject *)alloc(type, 0);
   if (self == NULL) goto error;
   self->lock = PyThread_allocate_lock();
   if (self->lock == NULL) {
     PyErr_SetString(PyExc_MemoryError, "cannot allocate a lock");
     goto error;
   }
-  fpq_options opts = {.project_dir = dir ? PyBytes_AS_STRING(dir) : NULL,
+  fpq_options opts = {.project_dir = dir ? PyBytes_AsString(dir) : NULL,
                       .backend = backend,
                       .url = url,
                       .create = create,
@@ -184,19 +202,20 @@ static PyObject *Queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
   return (PyObject *)self;
 error:
   Py_XDECREF(dir);
-  Py_XDECREF(self); /* Queue_dealloc closes q if it got that far */
+  Py_XDECREF((PyObject *)self); /* Queue_dealloc closes q if it got that far */
   return NULL;
 }
 
 static void Queue_dealloc(QueueObject *self) {
-  PyTypeObject *tp = Py_TYPE(self);
+  PyTypeObject *tp = Py_TYPE((PyObject *)self);
   /* Nobody else can hold the lock: holding it means holding a reference to self. */
   if (self->q) fpq_close(self->q);
   if (self->lock) PyThread_free_lock(self->lock);
   Py_XDECREF(self->backend);
   Py_XDECREF(self->url);
   Py_XDECREF(self->project_dir);
-  tp->tp_free((PyObject *)self);
+  freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+  tp_free(self);
   Py_DECREF(tp);
 }
 
@@ -237,7 +256,7 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
   fpq_job *job = NULL;
   PyObject *result = NULL;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzzOzddiddd:enqueue", kwlist, &pipeline,
                                    &run_config_json, &run_json, &inputs_json, &priority,
@@ -266,7 +285,7 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
     }
   }
   if (priority != Py_None) {
-    const char *name = PyUnicode_Check(priority) ? PyUnicode_AsUTF8(priority) : NULL;
+    const char *name = PyUnicode_Check(priority) ? PyUnicode_AsUTF8AndSize(priority, NULL) : NULL;
     if (name == NULL && PyErr_Occurred()) goto error;
     if (name == NULL || fpq_priority_parse(name, &job->priority) != 0) {
       raise_format(st, FPQ_EINVAL, "priority %R is not known: expected high, medium or low",
@@ -315,7 +334,7 @@ static PyObject *Queue_get(QueueObject *self, PyObject *args) {
   const char *id;
   fpq_job *job = NULL;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   if (!PyArg_ParseTuple(args, "s:get", &id)) return NULL;
   int rc;
@@ -344,7 +363,7 @@ static PyObject *Queue_find(QueueObject *self, PyObject *args, PyObject *kwds) {
   size_t n = 0;
   PyObject *list = NULL;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "|zi:find", kwlist, &pipeline, &limit))
     return NULL;
@@ -379,7 +398,7 @@ static PyObject *Queue_wait(QueueObject *self, PyObject *args, PyObject *kwds) {
   double timeout = -1;
   fpq_job *job = NULL;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|d:wait", kwlist, &id, &timeout)) return NULL;
   if (isnan(timeout)) return raise_code(st, FPQ_EINVAL, "wait timeout is not a number");
@@ -423,7 +442,7 @@ PyDoc_STRVAR(cancel_doc,
 static PyObject *Queue_cancel(QueueObject *self, PyObject *args) {
   const char *id;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   if (!PyArg_ParseTuple(args, "s:cancel", &id)) return NULL;
   int rc;
@@ -444,7 +463,7 @@ PyDoc_STRVAR(requeue_doc,
 static PyObject *Queue_requeue(QueueObject *self, PyObject *args) {
   const char *id;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   if (!PyArg_ParseTuple(args, "s:requeue", &id)) return NULL;
   int rc;
@@ -466,7 +485,7 @@ PyDoc_STRVAR(metrics_json_doc,
 static PyObject *Queue_metrics_json(QueueObject *self, PyObject *Py_UNUSED(ignored)) {
   char *text = NULL;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   int rc;
   WITH_HANDLE(self, rc, err, rc = fpq_metrics_json(self->q, &text));
@@ -489,7 +508,7 @@ PyDoc_STRVAR(workers_doc,
 static PyObject *Queue_metrics_prometheus(QueueObject *self, PyObject *Py_UNUSED(ignored)) {
   char *text = NULL;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   int rc;
   WITH_HANDLE(self, rc, err, rc = fpq_metrics_prometheus(self->q, &text));
@@ -503,7 +522,7 @@ static PyObject *Queue_workers(QueueObject *self, PyObject *Py_UNUSED(ignored)) 
   fpq_worker_info *workers = NULL;
   size_t n = 0;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   int rc;
   WITH_HANDLE(self, rc, err, rc = fpq_workers(self->q, &workers, &n));
@@ -515,7 +534,7 @@ static PyObject *Queue_workers(QueueObject *self, PyObject *Py_UNUSED(ignored)) 
       Py_CLEAR(list);
       break;
     }
-    PyList_SET_ITEM(list, (Py_ssize_t)i, d);
+    (void)PyList_SetItem(list, (Py_ssize_t)i, d); /* steals; cannot fail here */
   }
   free(workers);
   return list;
@@ -533,7 +552,7 @@ PyDoc_STRVAR(worker_command_doc,
 static PyObject *Queue_worker_command(QueueObject *self, PyObject *args) {
   const char *name, *command;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   if (!PyArg_ParseTuple(args, "ss:worker_command", &name, &command)) return NULL;
   int rc;
@@ -555,7 +574,7 @@ PyDoc_STRVAR(setting_doc,
 static PyObject *Queue_setting(QueueObject *self, PyObject *args) {
   const char *key;
   char *value = NULL;
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   if (!PyArg_ParseTuple(args, "s:setting", &key)) return NULL;
   int closed = 0;
@@ -593,7 +612,7 @@ static PyObject *Queue_close(QueueObject *self, PyObject *Py_UNUSED(ignored)) {
 }
 
 static PyObject *Queue_enter(QueueObject *self, PyObject *Py_UNUSED(ignored)) {
-  return Py_NewRef(self);
+  return Py_NewRef((PyObject *)self);
 }
 
 static PyObject *Queue_exit(QueueObject *self, PyObject *Py_UNUSED(args)) {
@@ -950,7 +969,7 @@ static int add_names(PyObject *module, const char *attr, int count, const char *
       Py_DECREF(t);
       return -1;
     }
-    PyTuple_SET_ITEM(t, i, s);
+    (void)PyTuple_SetItem(t, i, s); /* steals s; cannot fail on a new tuple */
   }
   int rc = PyModule_AddObjectRef(module, attr, t);
   Py_DECREF(t);

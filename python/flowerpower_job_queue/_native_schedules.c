@@ -17,7 +17,7 @@ static PyObject *fires_to_list(const int64_t *fires, size_t n) {
       Py_CLEAR(list);
       break;
     }
-    PyList_SET_ITEM(list, (Py_ssize_t)i, v);
+    (void)PyList_SetItem(list, (Py_ssize_t)i, v); /* steals; cannot fail here */
   }
   return list;
 }
@@ -50,7 +50,7 @@ PyObject *Queue_schedule_put(QueueObject *self, PyObject *args, PyObject *kwds) 
   int coalesce = 1, paused = 0, max_retries = -1;
   char err[ERR_MAX] = "";
   PyObject *result = NULL;
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|z$zzzzzdppidz:schedule_put", kwlist,
                                    &pipeline, &trigger, &run_config_json, &run_json, &timezone,
@@ -119,7 +119,7 @@ PyObject *Queue_schedule_get(QueueObject *self, PyObject *args) {
   const char *id;
   fpq_schedule *s = NULL;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   if (!PyArg_ParseTuple(args, "s:schedule_get", &id)) return NULL;
   int rc;
@@ -146,7 +146,7 @@ PyObject *Queue_schedule_list(QueueObject *self, PyObject *args, PyObject *kwds)
   fpq_schedule **list = NULL;
   size_t n = 0;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "|z:schedule_list", kwlist, &project))
     return NULL;
@@ -160,7 +160,7 @@ PyObject *Queue_schedule_list(QueueObject *self, PyObject *args, PyObject *kwds)
       Py_CLEAR(out);
       break;
     }
-    PyList_SET_ITEM(out, (Py_ssize_t)i, d);
+    (void)PyList_SetItem(out, (Py_ssize_t)i, d); /* steals; cannot fail here */
   }
   fpq_schedules_free(list, n);
   return out;
@@ -171,7 +171,7 @@ static PyObject *by_id(QueueObject *self, PyObject *args, const char *format,
                        int (*call)(fpq_queue *, const char *)) {
   const char *id;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   if (!PyArg_ParseTuple(args, format, &id)) return NULL;
   int rc;
@@ -218,7 +218,7 @@ PyObject *Queue_schedule_next(QueueObject *self, PyObject *args, PyObject *kwds)
   const char *id;
   int n = 5;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE(self));
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|i:schedule_next", kwlist, &id, &n))
     return NULL;

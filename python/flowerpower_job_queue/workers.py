@@ -28,19 +28,22 @@ __all__ = ["find_fpq", "is_python_backend", "worker_command"]
 
 
 def find_fpq() -> str:
-    """The ``fpq`` command installed with this package: beside ``sys.executable`` (the
-    virtual environment's bin directory), else on ``PATH``.
+    """The ``fpq`` command installed with this package: the binary inside the package
+    (``flowerpower_job_queue/bin/fpq``, where the wheel and ``pip install .`` put it),
+    else the one beside ``sys.executable`` (the virtual environment's bin directory),
+    else the one on ``PATH``.
 
     Raises:
         FileNotFoundError: it is not installed.
 
     Example:
         >>> find_fpq()  # doctest: +SKIP
-        '/srv/venv/bin/fpq'
+        '/srv/venv/lib/python3.11/site-packages/flowerpower_job_queue/bin/fpq'
     """
-    candidate = os.path.join(os.path.dirname(sys.executable), "fpq")
-    if os.access(candidate, os.X_OK):
-        return candidate
+    for candidate in (os.path.join(os.path.dirname(__file__), "bin", "fpq"),
+                      os.path.join(os.path.dirname(sys.executable), "fpq")):
+        if os.access(candidate, os.X_OK):
+            return candidate
     found = shutil.which("fpq")
     if found is None:
         raise FileNotFoundError(

@@ -20,7 +20,7 @@ static const char *const commands[] = {
     "enqueue", "status", "result", "cancel", "requeue", "worker", "worker start",
     "worker stop", "worker list", "metrics", "schedule", "schedules", "schedules list",
     "schedules remove", "schedules pause", "schedules resume", "schedules next", "scheduler",
-    "version",
+    "version", "completion",
 };
 
 static void every_command_has_an_entry(void **state) {

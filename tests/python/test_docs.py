@@ -19,7 +19,7 @@ BLOCK = re.compile(r"```(python|sh)\n(.*?)```", re.S)
 # (page, language, index of the block on the page): the blocks that are complete examples.
 EXAMPLES = [
     ("README.md", "python", 0),
-    ("README.md", "sh", 2),
+    ("README.md", "sh", 1),
     ("docs/python-api.md", "python", 1),
     ("docs/cli.md", "sh", 0),
     ("docs/cli.md", "sh", 1),
