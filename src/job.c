@@ -88,7 +88,7 @@ fpq_job *fpq_job_new(void) {
 /* The owned strings of a job, for free and dup to walk in one place. */
 #define JOB_STRINGS(XX)                                                                \
   XX(project) XX(pipeline) XX(run_json) XX(queue) XX(description) XX(worker) \
-  XX(result_json) XX(error_json) XX(func)
+  XX(result_json) XX(error_json) XX(func) XX(execution)
 
 void fpq_job_free(fpq_job *job) {
   if (job == NULL) return;
@@ -386,7 +386,8 @@ json_t *fpq__job_to_object(const fpq_job *job) {
             set_new(o, "timeout", json_real(job->timeout)) |
             set_new(o, "result_ttl", json_real(job->result_ttl)) |
             set_string(o, "worker", job->worker) | set_raw(o, "result", job->result_json) |
-            set_raw(o, "error", job->error_json) | set_string(o, "func", job->func);
+            set_raw(o, "error", job->error_json) | set_string(o, "func", job->func) |
+            set_string(o, "execution", job->execution);
   if (bad) {
     json_decref(o);
     return NULL;
@@ -509,7 +510,8 @@ int fpq_job_from_json(const char *text, size_t len, fpq_job **out, char *msg, si
       (rc = get_string(o, "worker", &job->worker, msg, msglen)) ||
       (rc = get_raw(o, "result", &job->result_json)) ||
       (rc = get_raw(o, "error", &job->error_json)) ||
-      (rc = get_string(o, "func", &job->func, msg, msglen))) {
+      (rc = get_string(o, "func", &job->func, msg, msglen)) ||
+      (rc = get_string(o, "execution", &job->execution, msg, msglen))) {
     if (rc != FPQ_ENOMEM) rc = FPQ_EFORMAT;
     goto fail;
   }

@@ -171,6 +171,6 @@ int main(void) {
       cmocka_unit_test(a_refused_schedule_creates_no_database),
   };
   int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
-  backend_contract c = {.backend = "sqlite"};
+  backend_contract c = {.backend = "sqlite", .fenced = 1};
   return failed + backend_contract_run(&c);
 }

@@ -48,14 +48,15 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DUE] = "SELECT MIN(run_at) FROM jobs WHERE status = 'scheduled'",
     [ST_CLAIM] =
         "UPDATE jobs SET status = 'started', worker = ?2, started_at = ?3, lease_until = ?4,"
-        " attempts = attempts + 1, ended_at = NULL WHERE id = (SELECT id FROM jobs"
+        " attempts = attempts + 1, ended_at = NULL, execution = ?5 WHERE id = (SELECT id FROM jobs"
         " WHERE status = 'queued' AND queue = ?1 ORDER BY seq LIMIT 1) RETURNING *",
     [ST_PROMOTE] =
         "UPDATE jobs SET status = 'queued', enqueued_at = ?1, run_at = NULL,"
         " seq = (SELECT COALESCE(MAX(seq), 0) FROM jobs) + rowid"
         " WHERE status = 'scheduled' AND run_at <= ?1",
+    /* ?4 NULL: a caller without the run's token (worker name only). */
     [ST_EXTEND] = "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND status = 'started'"
-                  " AND worker = ?2",
+                  " AND worker = ?2 AND (?4 IS NULL OR execution = ?4)",
     [ST_FINISH] =
         "UPDATE jobs SET status = ?3, run_at = ?4, attempts = attempts - ?5, result = ?6,"
         " error = COALESCE(?7, error), duration = ?8, lease_until = NULL,"
@@ -64,7 +65,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " expires_at = ?10, enqueued_at = CASE WHEN ?3 = 'queued' THEN ?9 ELSE enqueued_at END,"
         " seq = CASE WHEN ?5 = 1 THEN (SELECT COALESCE(MIN(seq), 0) - 1 FROM jobs)"
         " WHEN ?3 = 'queued' THEN (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)"
-        " ELSE seq END WHERE id = ?1 AND status = 'started' AND worker = ?2",
+        " ELSE seq END WHERE id = ?1 AND status = 'started' AND worker = ?2"
+        " AND (?11 IS NULL OR execution = ?11)",
 };
 
 static const char schema_sql[] =
@@ -76,7 +78,7 @@ static const char schema_sql[] =
     " max_retries INTEGER NOT NULL DEFAULT 0, retry_delay REAL NOT NULL DEFAULT 0,"
     " jitter_factor REAL NOT NULL DEFAULT 0, timeout REAL NOT NULL DEFAULT 0,"
     " result_ttl REAL NOT NULL DEFAULT 0, worker TEXT, lease_until REAL, result TEXT,"
-    " error TEXT, duration REAL, expires_at REAL);"
+    " error TEXT, duration REAL, expires_at REAL, execution TEXT);"
     "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(queue, seq) WHERE status = 'queued';"
     "CREATE INDEX IF NOT EXISTS jobs_seq ON jobs(seq);"
     "CREATE INDEX IF NOT EXISTS jobs_due ON jobs(run_at) WHERE status = 'scheduled';"
@@ -113,6 +115,8 @@ static const char schema_sql[] =
 static const struct column_addition {
   const char *table, *column, *definition;
 } column_additions[] = {
+    /* The fencing token of the run that holds a started job (fpq_job.execution). */
+    {"jobs", "execution", "TEXT"},
     {NULL, NULL, NULL},
 };
 
@@ -374,7 +378,8 @@ static int row_to_job(sqlite_backend *s, sqlite3_stmt *st, fpq_job **out) {
             read_text(st, "description", &job->description) |
             read_text(st, "func", &job->func) | read_text(st, "worker", &job->worker) |
             read_text(st, "result", &job->result_json) |
-            read_text(st, "error", &job->error_json);
+            read_text(st, "error", &job->error_json) |
+            read_text(st, "execution", &job->execution);
   if (oom) {
     fpq_job_free(job);
     return fpq_backend_fail(&s->base, FPQ_ENOMEM, "out of memory");
@@ -635,6 +640,7 @@ static int claim(sqlite_backend *s, const fpq_take_args *a, double now, fpq_job 
     bind_text(st, 2, a->worker);
     sqlite3_bind_double(st, 3, now);
     sqlite3_bind_double(st, 4, now + a->lease_seconds);
+    bind_text(st, 5, a->execution);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
       rc = row_to_job(s, st, out);
@@ -689,20 +695,34 @@ static int sqlite_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out) {
   }
 }
 
-static int sqlite_extend(fpq_backend *b, const char *id, const char *worker, double until) {
+/* The refusal every fenced change gives: the job moved on from the run that asked. */
+static int not_held(fpq_backend *b, const char *id, const char *worker, const char *execution) {
+  if (execution)
+    return fpq_backend_fail(b, FPQ_ELEASE,
+                            "job '%s' is no longer held by this run (execution %.64s) of "
+                            "worker '%.100s'", id, execution, worker);
+  return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'", id,
+                          worker);
+}
+
+static int sqlite_extend_execution(fpq_backend *b, const char *id, const char *worker,
+                                   const char *execution, double until) {
   sqlite_backend *s = as_sqlite(b);
   if (need_db(s, 0)) return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is not held", id);
   sqlite3_stmt *st = stmt(s, ST_EXTEND);
   bind_text(st, 1, id);
   bind_text(st, 2, worker);
   sqlite3_bind_double(st, 3, until);
+  bind_text(st, 4, execution);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return db_fail(s, rc, "extend lease");
-  if (sqlite3_changes(s->db) != 1)
-    return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'", id,
-                            worker);
+  if (sqlite3_changes(s->db) != 1) return not_held(b, id, worker, execution);
   return 0;
+}
+
+static int sqlite_extend(fpq_backend *b, const char *id, const char *worker, double until) {
+  return sqlite_extend_execution(b, id, worker, NULL, until);
 }
 
 static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
@@ -721,12 +741,11 @@ static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
   bind_time(st, 10, a->status == FPQ_STATUS_FINISHED && a->result_ttl > 0
                         ? a->now + a->result_ttl
                         : 0);
+  bind_text(st, 11, a->execution);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return db_fail(s, rc, "finish");
-  if (sqlite3_changes(s->db) != 1)
-    return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'",
-                            a->id, a->worker);
+  if (sqlite3_changes(s->db) != 1) return not_held(b, a->id, a->worker, a->execution);
   if (a->status == FPQ_STATUS_SCHEDULED && a->run_at < s->next_due) s->next_due = a->run_at;
   return 0;
 }
@@ -972,4 +991,5 @@ const struct fpq_backend_methods fpq__sqlite_methods = {
     .lease_acquire = fpq__sqlite_lease_acquire,
     .lease_release = fpq__sqlite_lease_release,
     .ended_since = fpq__sqlite_ended_since,
+    .extend_execution = sqlite_extend_execution,
 };
