@@ -65,6 +65,13 @@ typedef struct fpq_scheduler_options {
  * start, 1 otherwise. */
 FPQ_EXPORT int fpq_scheduler_run(const fpq_scheduler_options *opts, int once);
 
+/* For an executor (or a job process it forked): die with SIGKILL when the process
+ * supervisor_pid, its parent, dies, so no run outlives a SIGKILLed worker and overlaps
+ * the retry. Sets PR_SET_PDEATHSIG, then checks that the parent is still supervisor_pid
+ * (it may have died before the call) and kills the caller at once if not. Returns 0, or
+ * FPQ_ENOTSUP where the system has no parent-death signal (then only the check runs). */
+FPQ_EXPORT int fpq_die_with_parent(int supervisor_pid);
+
 #ifdef __cplusplus
 }
 #endif

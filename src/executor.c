@@ -12,9 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "alloc.h"
 #include "fpq.h"
+#include "fpq_worker.h"
 
 /* How long to wait for EOF after the process exited: a grandchild that kept the channel
  * open must not keep the slot forever. */
@@ -149,8 +153,13 @@ fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const ch
   uv_timer_init(loop, &e->drain_timer);
   e->channel.data = e->drain_timer.data = e->process.data = e;
 
+  /* --supervisor: the executor dies with this process (PR_SET_PDEATHSIG, then a check
+   * that its parent is still this pid, in case we died before it was set), so no run
+   * outlives a SIGKILLed worker and overlaps its retry. */
+  char supervisor[32];
+  snprintf(supervisor, sizeof supervisor, "%d", (int)getpid());
   char *args[] = {(char *)python, "-m", "flowerpower_job_queue.executor", "--isolation",
-                  (char *)isolation, NULL};
+                  (char *)isolation, "--supervisor", supervisor, NULL};
   uv_stdio_container_t stdio[4];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = UV_INHERIT_FD;
@@ -183,6 +192,8 @@ fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const ch
 }
 
 void *fpq__executor_data(const fpq__executor *e) { return e->data; }
+
+int fpq__executor_pid(const fpq__executor *e) { return e->exited ? 0 : e->process.pid; }
 
 static void on_written(uv_write_t *req, int status) {
   write_req *w = (write_req *)req;
@@ -230,4 +241,17 @@ void fpq__executor_shutdown(fpq__executor *e) {
     fpq__free(req);
     fpq__executor_signal(e, SIGTERM);
   }
+}
+
+int fpq_die_with_parent(int supervisor_pid) {
+  int rc = FPQ_ENOTSUP;
+#ifdef __linux__
+  /* The signal follows the parent *thread* that forked us: the worker spawns executors
+   * from its loop thread (the main thread), and an executor forks from its main thread. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0) rc = 0;
+#endif
+  /* Set after the parent may already have gone: then we were reparented (to init or a
+   * subreaper) and no signal will ever come. */
+  if (supervisor_pid > 0 && getppid() != (pid_t)supervisor_pid) kill(getpid(), SIGKILL);
+  return rc;
 }

@@ -26,6 +26,8 @@ fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const ch
                                    const fpq__executor_events *events, void *data, char *err,
                                    size_t errlen);
 void *fpq__executor_data(const fpq__executor *e);
+/* The executor's pid, which is also its process group (0 once it exited). */
+int fpq__executor_pid(const fpq__executor *e);
 /* Sends one message. Returns 0, FPQ_ETOOBIG or FPQ_ENOMEM; a write error shows up as the
  * process going away. */
 int fpq__executor_send(fpq__executor *e, const json_t *msg);

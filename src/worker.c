@@ -29,9 +29,11 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "random.h"
 #include "config.h"
 #include "executor.h"
 #include "job.h"
+#include "lease_keeper.h"
 #include "metrics.h"
 #include "scheduler.h"
 
@@ -98,7 +100,8 @@ typedef struct worker {
   uv_timer_t tick;
   fpq__metrics_server *metrics; /* --metrics-port: /metrics for Prometheus */
   fpq__scheduler *sched;        /* --with-scheduler */
-  uv_signal_t sigterm, sigint;
+  uv_signal_t sigterm, sigint, sigtstp, sigcont;
+  fpq__lease_keeper *keeper; /* renews leases on its own thread; fences stale runs */
   int stopping; /* 0 running, 1 finishing running jobs, 2 stopping now */
   double stop_started;
   int closing;
@@ -142,8 +145,14 @@ static void wlog(const worker *w, int important, const char *fmt, ...) {
 
 /* ---- outcomes ---- */
 
-static void free_unrecorded(unrecorded *u) {
-  fpq_job_free(u->job);
+/* The worker is done with a job it held: the keeper stops renewing it. */
+static void let_go(worker *w, fpq_job *job) {
+  if (job && w->keeper) fpq__lease_keeper_release(w->keeper, job);
+  fpq_job_free(job);
+}
+
+static void free_unrecorded(worker *w, unrecorded *u) {
+  let_go(w, u->job);
   free(u->result);
   free(u->error);
   fpq__free(u);
@@ -198,7 +207,7 @@ static void record_unrecorded(worker *w) {
   while (w->unrecorded && record(w, w->unrecorded) == 0) {
     unrecorded *done = w->unrecorded;
     w->unrecorded = done->next;
-    free_unrecorded(done);
+    free_unrecorded(w, done);
   }
 }
 
@@ -217,7 +226,7 @@ static int drop_unrecorded(worker *w) {
   while (w->unrecorded) {
     unrecorded *u = w->unrecorded;
     w->unrecorded = u->next;
-    free_unrecorded(u);
+    free_unrecorded(w, u);
     n++;
   }
   return n;
@@ -235,7 +244,7 @@ static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, d
   unrecorded *u = fpq__calloc(1, sizeof *u);
   if (u == NULL) { /* cannot keep it: the lease runs out and the job is retried */
     wlog(w, 1, "out of memory: the outcome of job %s is lost; it will be retried", s->job->id);
-    fpq_job_free(s->job);
+    let_go(w, s->job);
     free(result);
     free(error);
   } else {
@@ -243,6 +252,7 @@ static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, d
                       .outcome = {.kind = kind, .duration = duration, .result_json = result,
                                   .error_json = error}};
   }
+  if (u) fpq__lease_keeper_set_group(w->keeper, u->job, 0); /* no process runs it now */
   s->job = NULL;
   if (kind == FPQ_OUTCOME_SUCCESS || kind == FPQ_OUTCOME_FAILURE)
     w->recent_run = w->recent_run > 0 ? 0.8 * w->recent_run + 0.2 * duration : duration;
@@ -254,7 +264,7 @@ static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, d
     while (*tail) tail = &(*tail)->next;
     *tail = u;
   } else if (u) {
-    free_unrecorded(u);
+    free_unrecorded(w, u);
   }
   if (w->stopping) check_stopped(w);
 }
@@ -319,6 +329,10 @@ static void on_gone(fpq__executor *e, int64_t status, int term_signal, const cha
   worker *w = s->w;
   s->exec = NULL;
   int was_starting = s->state == SLOT_STARTING;
+  /* The keeper stopped it (its lease could not be renewed in time, or the backend gave
+   * the job to another run): nothing of this run is recorded. */
+  if (s->state == SLOT_BUSY && s->job && fpq__lease_keeper_lost(w->keeper, s->job))
+    s->killing = KILL_LEASE_LOST;
   if (s->state == SLOT_BUSY && s->job) {
     double duration = fpq__monotonic() - s->job_started;
     char why[400], msg[600];
@@ -344,7 +358,7 @@ static void on_gone(fpq__executor *e, int64_t status, int term_signal, const cha
         end_job(s, FPQ_OUTCOME_RETURN, NULL, NULL, 0);
         break;
       case KILL_LEASE_LOST:
-        fpq_job_free(s->job);
+        let_go(w, s->job);
         s->job = NULL;
         break;
       case KILL_NONE:
@@ -444,6 +458,7 @@ static void start_job(slot *s, fpq_job *job) {
   s->killing = KILL_NONE;
   s->term_sent = 0;
   s->job_started = fpq__monotonic();
+  fpq__lease_keeper_set_group(w->keeper, job, fpq__executor_pid(s->exec));
   wlog(w, 0, "job %s (%s) started, attempt %d of %d", job->id,
        job->pipeline ? job->pipeline : job->func ? job->func : "?", job->attempts,
        job->max_retries + 1);
@@ -473,8 +488,13 @@ static void take_work(uv_work_t *req) {
   double wait = w->opt.burst ? 0.05 : TAKE_WAIT;
   w->take_rc = fpq_take(w->take_q, w->name, w->queues, w->nqueues,
                         w->opt.lease, wait, &w->taken);
-  if (w->take_rc != 0 && w->take_rc != FPQ_EEMPTY)
+  /* Held from here, on this thread: the loop may be busy when this take completes. */
+  if (w->take_rc == 0 && fpq__lease_keeper_hold(w->keeper, w->taken) != 0) {
+    w->take_rc = FPQ_ENOMEM; /* after_take gives the job back */
+    snprintf(w->take_err, sizeof w->take_err, "out of memory");
+  } else if (w->take_rc != 0 && w->take_rc != FPQ_EEMPTY) {
     snprintf(w->take_err, sizeof w->take_err, "%s", fpq_errmsg(w->take_q));
+  }
 }
 
 /* Burst mode ends when nothing is queued, nothing runs here, and every retry this worker
@@ -520,6 +540,7 @@ static void after_take(uv_work_t *req, int status) {
       return;
     }
   } else {
+    if (job) give_back(w, job);
     wlog(w, 1, "cannot take jobs: %s; trying again in 1 s", w->take_err);
     uv_timer_start(&w->take_retry, on_take_retry, 1000, 0);
     return;
@@ -534,7 +555,7 @@ static void give_back(worker *w, fpq_job *job) {
   if (fpq_finish(w->q, job, w->name, &back, NULL) != 0)
     wlog(w, 1, "could not return job %s: %s (its lease will expire and it will be retried)",
          job->id, fpq_errmsg(w->q));
-  fpq_job_free(job);
+  let_go(w, job);
 }
 
 static void maybe_take(worker *w) {
@@ -571,24 +592,6 @@ static void beat(worker *w) {
     wlog(w, 1, "cannot register: %s", fpq_errmsg(w->q));
 }
 
-static void renew_leases(worker *w) {
-  for (int i = 0; i < w->nslots; i++) {
-    slot *s = &w->slots[i];
-    if (s->state != SLOT_BUSY || s->job == NULL) continue;
-    int rc = fpq_extend(w->q, s->job->id, w->name, w->opt.lease);
-    if (rc == FPQ_ELEASE) {
-      wlog(w, 1, "job %s: %s; stopping our run of it", s->job->id, fpq_errmsg(w->q));
-      kill_job(s, KILL_LEASE_LOST);
-    } else if (rc != 0) {
-      wlog(w, 1, "cannot renew the lease of job %s: %s", s->job->id, fpq_errmsg(w->q));
-    }
-  }
-  /* Jobs whose outcome waits to be recorded, and one taken ahead, are still ours. */
-  for (unrecorded *u = w->unrecorded; u; u = u->next)
-    fpq_extend(w->q, u->job->id, w->name, w->opt.lease);
-  if (w->ahead) fpq_extend(w->q, w->ahead->id, w->name, w->opt.lease);
-}
-
 static void run_command(worker *w, const char *cmd) {
   wlog(w, 0, "command: %s", cmd);
   if (strcmp(cmd, "shutdown") == 0) {
@@ -612,11 +615,9 @@ static void on_tick(uv_timer_t *t) {
   char cmd[256];
   for (int i = 0; i < 8 && fpq_worker_next_command(w->q, w->name, cmd, sizeof cmd) == 0; i++)
     run_command(w, cmd);
+  /* Leases are the keeper's (lease_keeper.c), on its own thread and clock. */
   unsigned long every = (unsigned long)fmax(1, floor(w->opt.lease / 3));
-  if (w->ticks % every == 0) {
-    renew_leases(w);
-    beat(w);
-  }
+  if (w->ticks % every == 0) beat(w);
   if (w->ticks % MAINTAIN_EVERY_TICKS == 0) {
     int moved = 0;
     if (fpq_maintain(w->q, &moved) == 0 && moved > 0)
@@ -637,6 +638,29 @@ static void on_tick(uv_timer_t *t) {
 static void on_signal(uv_signal_t *h, int signum) {
   worker *w = h->data;
   begin_stop(w, w->stopping ? 2 : 1, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* Ctrl-Z: executors run in sessions of their own (setsid), so the terminal's SIGTSTP
+ * reaches only this process; stop them first, then ourselves, so no job runs on while
+ * the worker that holds its lease cannot renew it. */
+static void on_stop_signal(uv_signal_t *h, int signum) {
+  worker *w = h->data;
+  (void)signum;
+  for (int i = 0; i < w->nslots; i++)
+    if (w->slots[i].exec) fpq__executor_signal(w->slots[i].exec, SIGSTOP);
+  wlog(w, 1, "stopped (SIGTSTP), with its executors; leases are not renewed meanwhile");
+  raise(SIGSTOP);
+}
+
+/* Continued: runs whose lease may have ended meanwhile are killed before anything
+ * continues; the others are renewed at once and continue. */
+static void on_continue(uv_signal_t *h, int signum) {
+  worker *w = h->data;
+  (void)signum;
+  int killed = fpq__lease_keeper_after_stop(w->keeper);
+  for (int i = 0; i < w->nslots; i++)
+    if (w->slots[i].exec) fpq__executor_signal(w->slots[i].exec, SIGCONT);
+  wlog(w, 1, "continued (SIGCONT)%s", killed ? "; runs past their lease were killed" : "");
 }
 
 static void begin_stop(worker *w, int level, const char *why) {
@@ -687,6 +711,8 @@ static void check_stopped(worker *w) {
   uv_close((uv_handle_t *)&w->take_retry, on_closed);
   uv_close((uv_handle_t *)&w->sigterm, on_closed);
   uv_close((uv_handle_t *)&w->sigint, on_closed);
+  uv_close((uv_handle_t *)&w->sigtstp, on_closed);
+  uv_close((uv_handle_t *)&w->sigcont, on_closed);
   for (int i = 0; i < w->nslots; i++) uv_close((uv_handle_t *)&w->slots[i].timer, on_closed);
 }
 
@@ -716,8 +742,30 @@ static void free_worker(worker *w) {
   for (size_t i = 0; i < w->nretrying; i++) fpq__free(w->retrying[i]);
   fpq__free(w->retrying);
   fpq__scheduler_free(w->sched);
+  fpq__lease_keeper_stop(w->keeper);
   fpq_close(w->q);
   fpq_close(w->take_q);
+}
+
+/* Two live workers under one name would hold each other's leases and read each other's
+ * commands: a name held by a live worker (its registration has not expired) is refused.
+ * Returns 0, or the exit code. Not atomic (two starting in the same instant both pass);
+ * the default names are unique, and fencing by execution keeps even that case safe. */
+static int refuse_a_taken_name(worker *w) {
+  fpq_worker_info *list = NULL;
+  size_t n = 0;
+  if (fpq_workers(w->q, &list, &n) != 0) return 0; /* the first beat reports the problem */
+  int code = 0;
+  for (size_t i = 0; i < n && code == 0; i++) {
+    if (strcmp(list[i].name, w->name) != 0) continue;
+    fprintf(stderr,
+            "fpq: --name '%s' is held by a live worker (pid %d on host '%s', seen %.0f s "
+            "ago): choose another name, or stop that worker first\n",
+            w->name, list[i].pid, list[i].hostname, fmax(0, fpq__now() - list[i].last_heartbeat));
+    code = 2;
+  }
+  free(list);
+  return code;
 }
 
 int fpq_worker_run(const fpq_worker_options *opts) {
@@ -729,8 +777,16 @@ int fpq_worker_run(const fpq_worker_options *opts) {
   if (!(w->opt.lease > 0)) w->opt.lease = 15;
   if (!w->opt.isolation) w->opt.isolation = "fork";
   gethostname(w->hostname, sizeof w->hostname - 1);
-  if (w->opt.name) snprintf(w->name, sizeof w->name, "%s", w->opt.name);
-  else snprintf(w->name, sizeof w->name, "%.100s.%d", w->hostname, (int)getpid());
+  if (w->opt.name) {
+    snprintf(w->name, sizeof w->name, "%s", w->opt.name);
+  } else {
+    /* HOSTNAME.PID alone collides across containers (separate PID namespaces, often
+     * the same pid 1 or 7): a random suffix makes the default unique. */
+    unsigned char r[3] = {0};
+    fpq__random(r, sizeof r); /* without random bytes: still HOSTNAME.PID.000000 */
+    snprintf(w->name, sizeof w->name, "%.100s.%d.%02x%02x%02x", w->hostname, (int)getpid(),
+             r[0], r[1], r[2]);
+  }
   if (w->opt.python) snprintf(w->python, sizeof w->python, "%s", w->opt.python);
   else fpq__executor_find_python(w->python, sizeof w->python);
   /* Queues are exact RQ queue names, strict order. */
@@ -750,6 +806,17 @@ int fpq_worker_run(const fpq_worker_options *opts) {
     free_worker(w);
     return rc == FPQ_EUNAVAIL ? 3 : (rc == FPQ_EINVAL || rc == FPQ_ECONFIG) ? 2 : 1;
   }
+  if ((rc = refuse_a_taken_name(w)) != 0) {
+    free_worker(w);
+    return rc;
+  }
+  char kerr[512];
+  if ((w->keeper = fpq__lease_keeper_start(&open, w->name, w->opt.lease, kerr, sizeof kerr)) ==
+      NULL) {
+    fprintf(stderr, "fpq: %s\n", kerr);
+    free_worker(w);
+    return 1;
+  }
   /* A write to an executor that just died must be an error, not the end of the worker. */
   signal(SIGPIPE, SIG_IGN);
   uv_loop_init(&w->loop);
@@ -768,6 +835,11 @@ int fpq_worker_run(const fpq_worker_options *opts) {
   w->sigterm.data = w->sigint.data = w;
   uv_signal_start(&w->sigterm, on_signal, SIGTERM);
   uv_signal_start(&w->sigint, on_signal, SIGINT);
+  uv_signal_init(&w->loop, &w->sigtstp);
+  uv_signal_init(&w->loop, &w->sigcont);
+  w->sigtstp.data = w->sigcont.data = w;
+  uv_signal_start(&w->sigtstp, on_stop_signal, SIGTSTP);
+  uv_signal_start(&w->sigcont, on_continue, SIGCONT);
   char url[512];
   fpq__redact_url(fpq_url(w->q), url, sizeof url);
   wlog(w, 1, "started: %d slot(s), isolation %s, queues %s, backend %s (%s)", w->nslots,
