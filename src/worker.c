@@ -620,8 +620,11 @@ static void on_tick(uv_timer_t *t) {
   if (w->ticks % every == 0) beat(w);
   if (w->ticks % MAINTAIN_EVERY_TICKS == 0) {
     int moved = 0;
-    if (fpq_maintain(w->q, &moved) == 0 && moved > 0)
+    int rc = fpq_maintain(w->q, &moved);
+    if (rc == 0 && moved > 0)
       wlog(w, 0, "maintenance moved %d job(s) (due retries, jobs of lost workers)", moved);
+    else if (rc != 0) /* e.g. the queue database was replaced and reopened */
+      wlog(w, 1, "maintenance: %s", fpq_errmsg(w->q));
   }
   /* --with-scheduler: schedules fire from this tick; a stopping worker hands the leader
    * lease on at once instead of letting it run out. */

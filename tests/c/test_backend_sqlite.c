@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -161,6 +162,52 @@ static void a_refused_schedule_creates_no_database(void **state) {
   test_rmdir(project);
 }
 
+static fpq_job *one_job(void) {
+  fpq_job *job = fpq_job_new();
+  fpq_job_set(&job->pipeline, "alpha");
+  return job;
+}
+
+/* A worker kept the unlinked queue.db open and never saw new jobs. Now its handle notices
+ * (maintenance reports it once) and reopens what is at the path. */
+static void a_deleted_or_replaced_database_is_noticed_and_reopened(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *worker = NULL, *producer = NULL;
+  assert_int_equal(fpq_open(&worker, &o), 0);
+  fpq_job *old = one_job();
+  assert_int_equal(fpq_enqueue(worker, old), 0);
+  assert_int_equal(fpq_maintain(worker, NULL), 0);
+  char path[4096], side[4200];
+  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
+  snprintf(side, sizeof side, "%s.deleted", path);
+  for (int round = 0; round < 2; round++) {
+    if (round == 0) {
+      assert_int_equal(unlink(path), 0); /* deleted */
+    } else {
+      assert_int_equal(rename(path, side), 0); /* replaced by another file */
+    }
+    assert_int_equal(fpq_open(&producer, &o), 0);
+    fpq_job *fresh = one_job();
+    assert_int_equal(fpq_enqueue(producer, fresh), 0);
+    fpq_close(producer);
+    producer = NULL;
+    usleep(1100 * 1000); /* the check runs at most once a second */
+    assert_int_equal(fpq_maintain(worker, NULL), FPQ_EIO);
+    assert_non_null(strstr(fpq_errmsg(worker), "was deleted or replaced while open"));
+    assert_int_equal(fpq_maintain(worker, NULL), 0); /* said once */
+    fpq_job *got = NULL;
+    assert_int_equal(fpq_get(worker, fresh->id, &got), 0); /* the new file's job */
+    fpq_job_free(got);
+    assert_int_equal(fpq_get(worker, old->id, &got), FPQ_ENOTFOUND);
+    fpq_job_free(fresh);
+  }
+  fpq_job_free(old);
+  fpq_close(worker);
+  test_rmdir(project);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_default_database_is_private_in_the_project_and_made_by_a_write),
@@ -169,6 +216,7 @@ int main(void) {
       cmocka_unit_test(a_relative_url_is_refused),
       cmocka_unit_test(a_version_1_database_gains_schedules_and_keeps_its_jobs),
       cmocka_unit_test(a_refused_schedule_creates_no_database),
+      cmocka_unit_test(a_deleted_or_replaced_database_is_noticed_and_reopened),
   };
   int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
   backend_contract c = {.backend = "sqlite", .fenced = 1};

@@ -261,6 +261,12 @@ static int open_db(sqlite_backend *s) {
   if (rc) return rc;
   rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) return db_fail(s, rc, "open");
+  struct stat st;
+  if (stat(s->path, &st) == 0) {
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+  }
+  s->checked_at = fpq__monotonic();
   sqlite3_busy_handler(s->db, busy_handler, NULL);
   /* synchronous=NORMAL in WAL: a commit survives any process crash (the point of "no
    * lost jobs"); only a power loss can roll back the last commits. */
@@ -298,18 +304,41 @@ static int open_db(sqlite_backend *s) {
  * caller answers "empty"), or an error. A reader looks again each time: another process
  * (a worker, a producer) may have created the database since this handle was opened. */
 #define NO_DB 1
+static void close_db(sqlite_backend *s) {
+  for (int i = 0; i < ST_COUNT; i++) {
+    sqlite3_finalize(s->stmts[i]);
+    s->stmts[i] = NULL;
+  }
+  sqlite3_close_v2(s->db);
+  s->db = NULL;
+}
+
+/* A queue.db deleted or replaced (a restore, a `mv`) while open: this connection would
+ * go on with the unlinked file, where no producer writes any more, and its jobs would
+ * stay queued forever. Checked at most once a second (a stat). */
+static int file_replaced(sqlite_backend *s) {
+  double now = fpq__monotonic();
+  if (now - s->checked_at < 1.0) return 0;
+  s->checked_at = now;
+  struct stat st;
+  if (stat(s->path, &st) != 0) return errno == ENOENT;
+  return st.st_dev != s->dev || st.st_ino != s->ino;
+}
+
 static int need_db(sqlite_backend *s, int writing) {
+  if (s->db && file_replaced(s)) {
+    /* Closing the last connection would checkpoint and then delete "PATH-wal" by name,
+     * which may be the new file's WAL by now: leave both alone. */
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    close_db(s); /* and open what is at the path now, below */
+    s->replaced = 1;
+    s->next_due = -1;
+    s->data_version = 0;
+  }
   if (s->db) return 0;
   if (!writing && access(s->path, F_OK) != 0) return NO_DB;
   int rc = open_db(s);
-  if (rc) {
-    for (int i = 0; i < ST_COUNT; i++) {
-      sqlite3_finalize(s->stmts[i]);
-      s->stmts[i] = NULL;
-    }
-    sqlite3_close_v2(s->db);
-    s->db = NULL;
-  }
+  if (rc) close_db(s);
   return rc;
 }
 
@@ -807,6 +836,13 @@ static int sqlite_maintain(fpq_backend *b, double now, int *moved) {
   int opened = need_db(s, 1);
   if (opened) return opened;
   *moved = 0;
+  if (s->replaced) { /* once, so the worker says it in its log */
+    s->replaced = 0;
+    return fpq_backend_fail(b, FPQ_EIO,
+                            "the queue database %.300s was deleted or replaced while open; "
+                            "reopened what is at that path now (jobs of the old file are "
+                            "not seen any more)", s->path);
+  }
   int rc = exec(s, "BEGIN IMMEDIATE", "maintain");
   if (rc) return rc;
   if ((rc = promote_due(s, now, moved)) || (rc = reap_expired(s, now, moved))) goto rollback;
