@@ -78,6 +78,9 @@ static void fence(fpq__lease_keeper *k, entry *e, double now) {
   double age = now - e->renewed;
   if (e->pgid <= 0 || e->kill_sent) return;
   if (age >= FPQ__LEASE_KILL_AT * k->lease) {
+    if (!e->term_sent) /* no time left for SIGTERM (e.g. the process was stopped) */
+      klog(k, "job %s: no lease renewal for %.1f s of a %.0f s lease; killing the run "
+           "before another worker may take the job", e->job->id, age, k->lease);
     e->kill_sent = 1;
     e->lost = 1;
     kill(-e->pgid, SIGKILL);
