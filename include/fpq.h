@@ -61,6 +61,10 @@ FPQ_EXPORT const char *fpq_err_name(int err);
 #define FPQ_PIPELINE_MAX 255      /* pipeline names: [A-Za-z0-9_][A-Za-z0-9_.-]* */
 #define FPQ_RUN_MAX (1 << 20)     /* run kwargs JSON: 1 MiB */
 #define FPQ_RESULT_MAX (256 << 20) /* encoded result or error: 256 MiB */
+/* Nesting of run kwargs JSON (inputs included): what every reader decodes with room to
+ * spare (the executor's Python, the API's record decoding), where jansson alone would
+ * take 2048 levels that then kill the executor on every attempt. */
+#define FPQ_JSON_DEPTH_MAX 200
 
 /* ---- durations and times as people type them -------------------------------------- */
 

@@ -23,7 +23,7 @@ typedef struct fpq_worker_options {
   const char *queues;      /* comma-joined, strict order; NULL = "high,default,low" */
   int burst;               /* exit when nothing is left to do */
   const char *isolation;   /* "fork" (default) or "none" */
-  const char *name;        /* NULL = "<hostname>.<pid>" */
+  const char *name;        /* NULL = "<hostname>.<pid>.<6 random hex digits>" */
   double lease;            /* seconds a taken job is ours without a heartbeat; 0 = 15 */
   double default_timeout;  /* seconds for jobs without their own; 0 = none */
   double kill_grace;       /* seconds between SIGTERM and SIGKILL; 0 = 5 */

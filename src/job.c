@@ -254,6 +254,30 @@ static const char *const run_keys[] = {
 
 const char *const *fpq__run_keys(void) { return run_keys; }
 
+/* Levels of arrays and objects in v (a scalar is 0). jansson's own parser stops at 2048
+ * levels, which bounds this recursion. */
+static int json_depth(const json_t *v) {
+  int deepest = 0;
+  if (json_is_object(v)) {
+    const char *key;
+    json_t *item;
+    json_object_foreach((json_t *)v, key, item) {
+      int d = json_depth(item);
+      if (d > deepest) deepest = d;
+    }
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item) {
+      int d = json_depth(item);
+      if (d > deepest) deepest = d;
+    }
+  } else {
+    return 0;
+  }
+  return deepest + 1;
+}
+
 int fpq_validate_run_json(const char *json, char *msg, size_t msglen) {
   if (json == NULL) return 0;
   size_t n = strlen(json);
@@ -268,6 +292,12 @@ int fpq_validate_run_json(const char *json, char *msg, size_t msglen) {
   if (!json_is_object(root)) {
     rc = fpq__invalid(msg, msglen, "run options must be a JSON object, got %s",
                  json_is_array(root) ? "an array" : "a scalar");
+    goto done;
+  }
+  int depth = json_depth(root);
+  if (depth > FPQ_JSON_DEPTH_MAX) {
+    rc = fpq__invalid(msg, msglen, "run options are nested %d levels deep: at most %d allowed",
+                      depth, FPQ_JSON_DEPTH_MAX);
     goto done;
   }
   const char *key;

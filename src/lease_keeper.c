@@ -104,7 +104,10 @@ static void renew(fpq__lease_keeper *k, entry *e, double started) {
     if (e->failing) klog(k, "job %s: lease renewed again", e->job->id);
     e->failing = 0;
   } else if (rc == FPQ_ELEASE) {
-    if (!e->lost && !e->released) klog(k, "job %s: %s; stopping our run of it", e->job->id, why);
+    /* Without a process (its outcome is being recorded, or waits to be) there is nothing
+     * to stop, and recording it says what happened. */
+    if (!e->lost && !e->released && e->pgid > 0)
+      klog(k, "job %s: %s; stopping our run of it", e->job->id, why);
     e->lost = 1;
     e->next_try = 1e300;
     if (e->pgid > 0 && !e->kill_sent) {
