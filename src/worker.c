@@ -42,6 +42,9 @@
 #define MAINTAIN_EVERY_TICKS 2
 #define MAX_TIMER_MS 2000000000.0
 #define TAKE_AHEAD_BELOW 0.05 /* take ahead while jobs run shorter than this, seconds */
+/* A stopping worker tries this long to record outcomes the backend refused (a full disk,
+ * Redis away), then exits without them: their jobs are retried when the leases end. */
+#define STOP_RECORD_GRACE 10.0
 
 typedef enum { SLOT_STARTING, SLOT_IDLE, SLOT_BUSY, SLOT_DOWN } slot_state;
 typedef enum {
@@ -693,7 +696,8 @@ static void check_stopped(worker *w) {
     give_back(w, job);
   }
   if (w->unrecorded) {
-    if (w->stopping == 1) return; /* the tick records them, then comes back here */
+    /* The tick records them, then comes back here; not forever. */
+    if (w->stopping == 1 && fpq__monotonic() - w->stop_started < STOP_RECORD_GRACE) return;
     wlog(w, 1, "%d outcome(s) could not be recorded; those jobs are retried when their "
          "leases run out", drop_unrecorded(w));
   }

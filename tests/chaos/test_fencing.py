@@ -67,7 +67,7 @@ class Setup:
     def fpq(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([self.fpq_bin, *args, "--project",
                                str(self.project)], capture_output=True, text=True,
-                              env=self.env, timeout=120)
+                              env=self.env, timeout=120, check=False)
 
     def worker(self, fpq_bin: str, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
@@ -86,14 +86,14 @@ class Setup:
             [fpq_bin, "enqueue", "fence_marks", "--project", str(self.project), "--inputs",
              json.dumps({"marks": str(marks), "ms": ms, "size": size}), "--max-retries",
              str(retries), "--retry-delay", "0"],
-            capture_output=True, text=True, env=self.env, timeout=120)
+            capture_output=True, text=True, env=self.env, timeout=120, check=False)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.strip()
 
     def job(self, fpq_bin: str, job_id: str) -> dict[str, Any]:
         proc = subprocess.run([fpq_bin, "status", f"id={job_id}", "--json", "--project",
                                str(self.project)], capture_output=True, text=True,
-                              env=self.env, timeout=120)
+                              env=self.env, timeout=120, check=False)
         assert proc.returncode == 0, proc.stderr
         return dict(json.loads(proc.stdout))
 
@@ -136,6 +136,33 @@ def state(pid: int) -> str:
     return stat[stat.rindex(")") + 2]
 
 
+def _stale_round(setup: Setup, fpq_bin: str, round_: int) -> None:
+    marks = setup.tmp / f"stale-{round_}.marks"
+    a = setup.worker(fpq_bin, "vm.1", "--lease", "3", "--isolation", "none")
+    job_id = setup.enqueue(fpq_bin, marks, ms=6000)
+    wait_until(lambda: marks_of(marks), 120, "the first run to start", every=0.05)
+    a.send_signal(signal.SIGSTOP)
+    # A's registration runs out (2 leases), then the name is free for B.
+    wait_until(lambda: "vm.1" not in setup.fpq("worker", "list").stdout, 60,
+               "the frozen worker's registration to expire")
+    b = setup.worker(fpq_bin, "vm.1", "--lease", "3", "--isolation", "none")
+    wait_until(lambda: len([m for m in marks_of(marks) if m[0] == "start"]) == 2, 120,
+               "the retry to start")
+    first, second = (m[1] for m in marks_of(marks) if m[0] == "start")
+    wait_until(lambda: ("done", first) in marks_of(marks), 60, "the stale run to end")
+    a.send_signal(signal.SIGCONT)
+    got = wait_until(lambda: (j := setup.job(fpq_bin, job_id))["status"] == "finished"
+                     and j, 120, "the job to finish")
+    assert got["result"] == {"outcome": str(second)}, (got, marks_of(marks))
+    assert got["attempts"] == 2
+    wait_until(lambda: "no longer held by this run" in setup.log("vm.1"), 30,
+               "the stale outcome to be refused")
+    for p in (a, b):
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(60) == 0
+    (setup.tmp / "vm.1.log").rename(setup.tmp / f"vm.1-{round_}.log")
+
+
 @pytest.mark.timeout(600)
 def test_a_stale_run_never_records_over_the_live_one(setup: Setup, fpq_bin: str) -> None:
     """Worker A (vm.1) is frozen (SIGSTOP: it can neither renew nor fence) while its run
@@ -143,31 +170,24 @@ def test_a_stale_run_never_records_over_the_live_one(setup: Setup, fpq_bin: str)
     job; A's run ends and A is continued: its outcome must be refused (its execution is
     not the job's any more), and the live run's outcome is the one recorded."""
     for round_ in range(ROUNDS):
-        marks = setup.tmp / f"stale-{round_}.marks"
-        a = setup.worker(fpq_bin, "vm.1", "--lease", "3", "--isolation", "none")
-        job_id = setup.enqueue(fpq_bin, marks, ms=6000)
-        wait_until(lambda: marks_of(marks), 120, "the first run to start", every=0.05)
-        a.send_signal(signal.SIGSTOP)
-        # A's registration runs out (2 leases), then the name is free for B.
-        wait_until(lambda: "vm.1" not in setup.fpq("worker", "list").stdout, 60,
-                   "the frozen worker's registration to expire")
-        b = setup.worker(fpq_bin, "vm.1", "--lease", "3", "--isolation", "none")
-        wait_until(lambda: len([m for m in marks_of(marks) if m[0] == "start"]) == 2, 120,
-                   "the retry to start")
-        first, second = (m[1] for m in marks_of(marks) if m[0] == "start")
-        wait_until(lambda: ("done", first) in marks_of(marks), 60, "the stale run to end")
-        a.send_signal(signal.SIGCONT)
-        got = wait_until(lambda: (j := setup.job(fpq_bin, job_id))["status"] == "finished"
-                         and j, 120, "the job to finish")
-        assert got["result"] == {"outcome": str(second)}, (got, marks_of(marks))
-        assert got["attempts"] == 2
-        wait_until(lambda: "no longer held by this run" in setup.log("vm.1"), 30,
-                   "the stale outcome to be refused")
-        for p in (a, b):
-            p.send_signal(signal.SIGTERM)
-            assert p.wait(60) == 0
-        (setup.tmp / "vm.1.log").rename(setup.tmp / f"vm.1-{round_}.log")
+        _stale_round(setup, fpq_bin, round_)
     report(f"stale run refused ({setup.backend})", {"rounds": ROUNDS})
+
+
+def _orphan_round(setup: Setup, fpq_bin: str, isolation: str, round_: int) -> None:
+    marks = setup.tmp / f"orphan-{isolation}-{round_}.marks"
+    name = f"orphan-{isolation}-{round_}"
+    w = setup.worker(fpq_bin, name, "--lease", "3", "--isolation", isolation)
+    setup.enqueue(fpq_bin, marks, ms=60_000)
+    wait_until(lambda: marks_of(marks), 120, "the run to start", every=0.05)
+    executors = children(w.pid)
+    assert executors
+    run_pid = marks_of(marks)[0][1]
+    w.send_signal(signal.SIGKILL)
+    w.wait()
+    wait_until(lambda: not any(alive(p) for p in [*executors, run_pid]), 30,
+               "the executors and the run to die with their worker", every=0.05)
+    assert ("done", run_pid) not in marks_of(marks)
 
 
 @pytest.mark.timeout(300)
@@ -175,44 +195,36 @@ def test_a_stale_run_never_records_over_the_live_one(setup: Setup, fpq_bin: str)
 def test_a_sigkilled_worker_leaves_no_executor_running(setup: Setup, fpq_bin: str,
                                                        isolation: str) -> None:
     for round_ in range(ROUNDS):
-        marks = setup.tmp / f"orphan-{isolation}-{round_}.marks"
-        name = f"orphan-{isolation}-{round_}"
-        w = setup.worker(fpq_bin, name, "--lease", "3", "--isolation", isolation)
-        setup.enqueue(fpq_bin, marks, ms=60_000)
-        wait_until(lambda: marks_of(marks), 120, "the run to start", every=0.05)
-        executors = children(w.pid)
-        assert executors
-        run_pid = marks_of(marks)[0][1]
-        w.send_signal(signal.SIGKILL)
-        w.wait()
-        wait_until(lambda: not any(alive(p) for p in [*executors, run_pid]), 30,
-                   "the executors and the run to die with their worker", every=0.05)
-        assert ("done", run_pid) not in marks_of(marks)
+        _orphan_round(setup, fpq_bin, isolation, round_)
+
+
+def _tstp_round(setup: Setup, fpq_bin: str, round_: int) -> None:
+    marks = setup.tmp / f"tstp-{round_}.marks"
+    name = f"tstp-{round_}"
+    w = setup.worker(fpq_bin, name, "--lease", "3", "--isolation", "fork")
+    setup.enqueue(fpq_bin, marks, ms=60_000)
+    wait_until(lambda: marks_of(marks), 120, "the run to start", every=0.05)
+    run_pid = marks_of(marks)[0][1]
+    w.send_signal(signal.SIGTSTP)
+    wait_until(lambda: state(w.pid) == "T" and state(run_pid) == "T", 30,
+               "the worker and its run to stop", every=0.05)
+    time.sleep(4)  # past the 3 s lease, while everything is stopped
+    w.send_signal(signal.SIGCONT)
+    wait_until(lambda: not alive(run_pid), 30, "the run past its lease to be killed",
+               every=0.05)
+    assert ("done", run_pid) not in marks_of(marks)
+    # Killed by the fencer or on SIGCONT, whichever ran first after the stop.
+    log = setup.log(name)
+    assert "killed before it continues" in log or "killing the run" in log, log
+    w.send_signal(signal.SIGTERM)
+    assert w.wait(60) == 0
 
 
 @pytest.mark.timeout(300)
 def test_ctrl_z_stops_the_jobs_and_a_run_past_its_lease_is_killed(setup: Setup,
                                                                    fpq_bin: str) -> None:
     for round_ in range(ROUNDS):
-        marks = setup.tmp / f"tstp-{round_}.marks"
-        name = f"tstp-{round_}"
-        w = setup.worker(fpq_bin, name, "--lease", "3", "--isolation", "fork")
-        setup.enqueue(fpq_bin, marks, ms=60_000)
-        wait_until(lambda: marks_of(marks), 120, "the run to start", every=0.05)
-        run_pid = marks_of(marks)[0][1]
-        w.send_signal(signal.SIGTSTP)
-        wait_until(lambda: state(w.pid) == "T" and state(run_pid) == "T", 30,
-                   "the worker and its run to stop", every=0.05)
-        time.sleep(4)  # past the 3 s lease, while everything is stopped
-        w.send_signal(signal.SIGCONT)
-        wait_until(lambda: not alive(run_pid), 30, "the run past its lease to be killed",
-                   every=0.05)
-        assert ("done", run_pid) not in marks_of(marks)
-        # Killed by the fencer or on SIGCONT, whichever ran first after the stop.
-        log = setup.log(name)
-        assert "killed before it continues" in log or "killing the run" in log, log
-        w.send_signal(signal.SIGTERM)
-        assert w.wait(60) == 0
+        _tstp_round(setup, fpq_bin, round_)
 
 
 @pytest.mark.timeout(300)
@@ -308,3 +320,29 @@ def test_a_name_held_by_a_live_worker_is_refused(setup: Setup, fpq_bin: str) -> 
     assert "is held by a live worker" in setup.log("taken")
     w.send_signal(signal.SIGTERM)
     assert w.wait(60) == 0
+
+
+@pytest.mark.timeout(600)
+def test_a_stopping_worker_whose_outcome_cannot_be_written_exits(tmp_path: Path,
+                                                                 fpq_bin: str,
+                                                                 redis_server: RedisServer
+                                                                 ) -> None:
+    """The last outcome cannot be written (Redis frozen here; a full disk on SQLite takes
+    the same path): a SIGTERMed worker tries for a bounded time, then exits, and the job
+    is retried when its lease ends."""
+    s = Setup(tmp_path, "rq", redis_server, fpq_bin)
+    server = redis_server.process
+    assert server is not None
+    try:
+        marks = tmp_path / "full.marks"
+        w = s.worker(fpq_bin, "full", "--isolation", "none")
+        s.enqueue(fpq_bin, marks, ms=2000)
+        wait_until(lambda: marks_of(marks), 120, "the run to start", every=0.05)
+        server.send_signal(signal.SIGSTOP)
+        wait_until(lambda: len(marks_of(marks)) == 2, 60, "the run to end", every=0.05)
+        w.send_signal(signal.SIGTERM)
+        w.wait(300)  # raises TimeoutExpired if it never exits
+        assert "could not be recorded" in s.log("full"), s.log("full")
+    finally:
+        server.send_signal(signal.SIGCONT)
+        s.close()
