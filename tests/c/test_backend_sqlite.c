@@ -208,6 +208,49 @@ static void a_deleted_or_replaced_database_is_noticed_and_reopened(void **state)
   test_rmdir(project);
 }
 
+/* A row written behind the engine's back with an id it cannot carry (here 200
+ * characters) was run under a cut id and then stayed started forever. It is never taken
+ * now, and maintenance fails it with the reason; a good job behind it runs as usual. */
+static void a_row_with_an_id_too_long_is_failed_not_run(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), 0);
+  fpq_job *good = one_job();
+  assert_int_equal(fpq_enqueue(q, good), 0);
+  char path[4096], sql[1024], id[201];
+  memset(id, 'a', 200);
+  id[200] = '\0';
+  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  snprintf(sql, sizeof sql,
+           "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status) VALUES"
+           " ('%s', 0, '%s', 'alpha', '{}', 'default', 'queued')", id, project);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  const char *const queues[] = {"default"};
+  fpq_job *taken = NULL;
+  assert_int_equal(fpq_take(q, "w", queues, 1, 30, 0, &taken), 0);
+  assert_string_equal(taken->id, good->id); /* the bad row (seq 0, first) is skipped */
+  fpq_job_free(taken);
+  int moved = 0;
+  assert_int_equal(fpq_maintain(q, &moved), 0);
+  assert_int_equal(moved, 1);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT status, error FROM jobs WHERE id = ?1", -1,
+                                      &st, NULL), SQLITE_OK);
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "failed");
+  assert_non_null(strstr((const char *)sqlite3_column_text(st, 1), "InvalidJob"));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  fpq_job_free(good);
+  fpq_close(q);
+  test_rmdir(project);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_default_database_is_private_in_the_project_and_made_by_a_write),
@@ -217,6 +260,7 @@ int main(void) {
       cmocka_unit_test(a_version_1_database_gains_schedules_and_keeps_its_jobs),
       cmocka_unit_test(a_refused_schedule_creates_no_database),
       cmocka_unit_test(a_deleted_or_replaced_database_is_noticed_and_reopened),
+      cmocka_unit_test(a_row_with_an_id_too_long_is_failed_not_run),
   };
   int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
   backend_contract c = {.backend = "sqlite", .fenced = 1};

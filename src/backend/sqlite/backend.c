@@ -36,6 +36,16 @@
 #define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_S 60.0
 
+/* A row whose id the engine cannot carry (written by hand or by another program: longer
+ * than FPQ_ID_MAX, or characters outside [A-Za-z0-9_-]). It is never claimed (run under a
+ * cut id, its outcome and the reaper would never match it and it would stay started
+ * forever); maintenance fails it with the reason instead. */
+#define ID_LIMIT_TEXT(x) #x
+#define ID_LIMIT(x) ID_LIMIT_TEXT(x)
+#define BAD_ID_SQL \
+  "(length(CAST(id AS BLOB)) NOT BETWEEN 1 AND " ID_LIMIT(FPQ_ID_MAX) \
+  " OR id GLOB '*[^A-Za-z0-9_-]*')"
+
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT] =
         "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status, description, func,"
@@ -49,7 +59,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CLAIM] =
         "UPDATE jobs SET status = 'started', worker = ?2, started_at = ?3, lease_until = ?4,"
         " attempts = attempts + 1, ended_at = NULL, execution = ?5 WHERE id = (SELECT id FROM jobs"
-        " WHERE status = 'queued' AND queue = ?1 ORDER BY seq LIMIT 1) RETURNING *",
+        " WHERE status = 'queued' AND queue = ?1 AND NOT " BAD_ID_SQL " ORDER BY seq LIMIT 1)"
+        " RETURNING *",
     [ST_PROMOTE] =
         "UPDATE jobs SET status = 'queued', enqueued_at = ?1, run_at = NULL,"
         " seq = (SELECT COALESCE(MAX(seq), 0) FROM jobs) + rowid"
@@ -831,6 +842,30 @@ static int reap_expired(sqlite_backend *s, double now, int *moved) {
   return rc;
 }
 
+static int fail_bad_ids(sqlite_backend *s, double now, int *moved) {
+  char *error = fpq__error_json(
+      "InvalidJob", "the job's id is not one fpq can carry (1-" ID_LIMIT(FPQ_ID_MAX)
+      " of A-Z a-z 0-9 _ -): the record was not written by fpq; it was not run");
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(
+      s->db,
+      "UPDATE jobs SET status = 'failed', ended_at = ?1, lease_until = NULL, error = ?2"
+      " WHERE status IN ('queued', 'started', 'scheduled') AND " BAD_ID_SQL,
+      -1, &st, NULL);
+  if (rc != SQLITE_OK) {
+    free(error);
+    return db_fail(s, rc, "fail jobs with bad ids");
+  }
+  sqlite3_bind_double(st, 1, now);
+  bind_text(st, 2, error ? error : "{\"type\": \"InvalidJob\"}");
+  int step = sqlite3_step(st);
+  sqlite3_finalize(st);
+  free(error);
+  if (step != SQLITE_DONE) return db_fail(s, step, "fail jobs with bad ids");
+  *moved += sqlite3_changes(s->db);
+  return 0;
+}
+
 static int sqlite_maintain(fpq_backend *b, double now, int *moved) {
   sqlite_backend *s = as_sqlite(b);
   int opened = need_db(s, 1);
@@ -845,7 +880,9 @@ static int sqlite_maintain(fpq_backend *b, double now, int *moved) {
   }
   int rc = exec(s, "BEGIN IMMEDIATE", "maintain");
   if (rc) return rc;
-  if ((rc = promote_due(s, now, moved)) || (rc = reap_expired(s, now, moved))) goto rollback;
+  if ((rc = fail_bad_ids(s, now, moved)) || (rc = promote_due(s, now, moved)) ||
+      (rc = reap_expired(s, now, moved)))
+    goto rollback;
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(s->db,
                          "DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at < ?1;",
