@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -251,6 +252,48 @@ static void a_row_with_an_id_too_long_is_failed_not_run(void **state) {
   test_rmdir(project);
 }
 
+/* An empty file, or another program's SQLite database, at the queue's path is refused as
+ * not a queue, and left as it was. */
+static void a_file_that_is_not_a_queue_is_refused(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  char dir[4096], path[4200];
+  snprintf(dir, sizeof dir, "%s/.flowerpower", project);
+  mkdir(dir, 0700);
+  snprintf(path, sizeof path, "%s/queue.db", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fclose(f);
+  struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+  assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0); /* not one being created now */
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), FPQ_EFORMAT);
+  assert_non_null(strstr(fpq_errmsg(q), "is an empty file, not a queue database"));
+  fpq_close(q);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_size, 0);
+  unlink(path);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "CREATE TABLE notes (t TEXT)", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  q = NULL;
+  assert_int_equal(fpq_open(&q, &o), FPQ_EFORMAT);
+  assert_non_null(strstr(fpq_errmsg(q), "is an SQLite database of something else"));
+  fpq_close(q);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_stmt *st2;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_master", -1, &st2, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st2), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st2, 0), 1); /* nothing of ours was added */
+  sqlite3_finalize(st2);
+  sqlite3_close(db);
+  test_rmdir(project);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_default_database_is_private_in_the_project_and_made_by_a_write),
@@ -261,6 +304,7 @@ int main(void) {
       cmocka_unit_test(a_refused_schedule_creates_no_database),
       cmocka_unit_test(a_deleted_or_replaced_database_is_noticed_and_reopened),
       cmocka_unit_test(a_row_with_an_id_too_long_is_failed_not_run),
+      cmocka_unit_test(a_file_that_is_not_a_queue_is_refused),
   };
   int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
   backend_contract c = {.backend = "sqlite", .fenced = 1};

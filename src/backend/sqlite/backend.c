@@ -263,12 +263,46 @@ static void sqlite_close(fpq_backend *b) {
   s->db = NULL;
 }
 
+/* A file at the queue's path that is not a queue: an empty file (SQLite would take it as
+ * an empty database and fpq would silently start a new queue in it) or another
+ * program's SQLite database (fpq would add its tables and switch it to WAL). Checked
+ * before anything is written. An empty file younger than a few seconds is a queue being
+ * created by another process (create_private, then its schema), not refused. */
+#define BEING_CREATED_S 5
+static int refuse_a_foreign_file(sqlite_backend *s, const struct stat *st) {
+  fpq_backend *b = &s->base;
+  if (st->st_size == 0) {
+    if (time(NULL) - st->st_mtime <= BEING_CREATED_S) return 0;
+    return fpq_backend_fail(b, FPQ_EFORMAT,
+                            "%.300s is an empty file, not a queue database: fpq creates that "
+                            "file itself; remove it, or point the url at the queue", s->path);
+  }
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT COUNT(*), COUNT(*) FILTER (WHERE name = 'jobs') FROM"
+                         " sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%'"
+                         " ESCAPE '\\'",
+                         -1, &q, NULL) != SQLITE_OK)
+    return db_fail(s, sqlite3_errcode(s->db), "read schema");
+  int step = sqlite3_step(q);
+  int tables = step == SQLITE_ROW ? sqlite3_column_int(q, 0) : 0;
+  int jobs = step == SQLITE_ROW ? sqlite3_column_int(q, 1) : 0;
+  sqlite3_finalize(q);
+  if (step != SQLITE_ROW) return db_fail(s, step, "read schema");
+  if (tables > 0 && jobs == 0)
+    return fpq_backend_fail(b, FPQ_EFORMAT,
+                            "%.300s is an SQLite database of something else (%d table(s), "
+                            "none of fpq's): not a queue database", s->path, tables);
+  return 0;
+}
+
 static int open_db(sqlite_backend *s) {
   fpq_backend *b = &s->base;
   /* Only when missing: close() of any descriptor of the file drops every POSIX lock this
    * process holds on it, including those of SQLite connections already open here (the
    * worker has several), after which other processes read stale data. */
-  int rc = access(s->path, F_OK) == 0 ? 0 : create_private(s);
+  int created = access(s->path, F_OK) != 0;
+  int rc = created ? create_private(s) : 0;
   if (rc) return rc;
   rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) return db_fail(s, rc, "open");
@@ -276,6 +310,7 @@ static int open_db(sqlite_backend *s) {
   if (stat(s->path, &st) == 0) {
     s->dev = st.st_dev;
     s->ino = st.st_ino;
+    if (!created && (rc = refuse_a_foreign_file(s, &st))) return rc;
   }
   s->checked_at = fpq__monotonic();
   sqlite3_busy_handler(s->db, busy_handler, NULL);
