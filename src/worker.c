@@ -439,6 +439,9 @@ static void kill_job(slot *s, kill_reason why) {
 
 static int send_run(slot *s) {
   fpq_job *job = s->job;
+  /* A run row over the enqueue limit was written behind the engine's back: refused
+   * before the loop spends seconds parsing it (50-300 MB rows stalled the worker). */
+  if (job->run_json && strlen(job->run_json) > FPQ_RUN_MAX) return FPQ_ETOOBIG;
   json_t *run = json_loads(job->run_json ? job->run_json : "{}", 0, NULL);
   if (!json_is_object(run)) { /* a record written behind the engine's back */
     json_decref(run);
@@ -471,9 +474,11 @@ static void start_job(slot *s, fpq_job *job) {
             rc == FPQ_EFORMAT
                 ? fpq__error_json("InvalidJob", "the job's stored run options are not a JSON "
                                   "object (the record was not written by fpq); it was not run")
-                : fpq__error_json("ExecutorError", rc == FPQ_ETOOBIG
-                                                       ? "the job is too large to send"
-                                                       : "the job could not be sent"),
+                : rc == FPQ_ETOOBIG
+                    ? fpq__error_json("InvalidJob", "the job's stored run options are larger "
+                                      "than fpq accepts at enqueue (1 MiB; the record was not "
+                                      "written by fpq); it was not run")
+                    : fpq__error_json("ExecutorError", "the job could not be sent"),
             0);
     return;
   }

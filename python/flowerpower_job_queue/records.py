@@ -79,7 +79,10 @@ def loads_or_text(text: str | None) -> Any:
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Nested deeper than Python decodes (a record written behind the engine's back:
+        # enqueue refuses more than 200 levels): shown as text, never an exception for
+        # the whole listing.
         return text
 
 
