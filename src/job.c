@@ -3,6 +3,7 @@
  * fuzzers read back). Backends store jobs in their own formats; this is the one shape
  * every other part of the engine sees. */
 #include "job.h"
+#include "fpq_backend.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -573,4 +574,14 @@ char *fpq__error_json(const char *type, const char *message) {
   char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
   json_decref(e);
   return text;
+}
+
+int fpq__not_held(struct fpq_backend *b, const char *id, const char *worker,
+                  const char *execution) {
+  if (execution && *execution)
+    return fpq_backend_fail(b, FPQ_ELEASE,
+                            "job '%s' is no longer held by this run (execution %.64s) of "
+                            "worker '%.100s'", id, execution, worker);
+  return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'", id,
+                          worker);
 }

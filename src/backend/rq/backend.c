@@ -609,16 +609,6 @@ static int rq_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out) {
   }
 }
 
-/* The refusal every fenced change gives: the job moved on from the run that asked. */
-static int not_held(fpq_backend *b, const char *id, const char *worker, const char *execution) {
-  if (execution && *execution)
-    return fpq_backend_fail(b, FPQ_ELEASE,
-                            "job '%s' is no longer held by this run (execution %.64s) of "
-                            "worker '%.100s'", id, execution, worker);
-  return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'", id,
-                          worker);
-}
-
 static int rq_extend_execution(fpq_backend *b, const char *id, const char *worker,
                                const char *execution, double until) {
   rq_backend *r = as_rq(b);
@@ -634,7 +624,7 @@ static int rq_extend_execution(fpq_backend *b, const char *id, const char *worke
   if (reply == NULL) return rc;
   long long held = int_of(reply);
   freeReplyObject(reply);
-  if (!held) return not_held(b, id, worker, execution);
+  if (!held) return fpq__not_held(b, id, worker, execution);
   return 0;
 }
 
@@ -681,7 +671,7 @@ static int finish(rq_backend *r, const fpq_finish_args *a) {
   if (reply == NULL) return rc;
   long long held = int_of(reply);
   freeReplyObject(reply);
-  if (!held) return not_held(&r->base, a->id, a->worker, a->execution);
+  if (!held) return fpq__not_held(&r->base, a->id, a->worker, a->execution);
   return 0;
 }
 

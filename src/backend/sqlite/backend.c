@@ -770,16 +770,6 @@ static int sqlite_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out) {
   }
 }
 
-/* The refusal every fenced change gives: the job moved on from the run that asked. */
-static int not_held(fpq_backend *b, const char *id, const char *worker, const char *execution) {
-  if (execution)
-    return fpq_backend_fail(b, FPQ_ELEASE,
-                            "job '%s' is no longer held by this run (execution %.64s) of "
-                            "worker '%.100s'", id, execution, worker);
-  return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'", id,
-                          worker);
-}
-
 static int sqlite_extend_execution(fpq_backend *b, const char *id, const char *worker,
                                    const char *execution, double until) {
   sqlite_backend *s = as_sqlite(b);
@@ -792,7 +782,7 @@ static int sqlite_extend_execution(fpq_backend *b, const char *id, const char *w
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return db_fail(s, rc, "extend lease");
-  if (sqlite3_changes(s->db) != 1) return not_held(b, id, worker, execution);
+  if (sqlite3_changes(s->db) != 1) return fpq__not_held(b, id, worker, execution);
   return 0;
 }
 
@@ -820,7 +810,7 @@ static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return db_fail(s, rc, "finish");
-  if (sqlite3_changes(s->db) != 1) return not_held(b, a->id, a->worker, a->execution);
+  if (sqlite3_changes(s->db) != 1) return fpq__not_held(b, a->id, a->worker, a->execution);
   if (a->status == FPQ_STATUS_SCHEDULED && a->run_at < s->next_due) s->next_due = a->run_at;
   return 0;
 }
