@@ -306,6 +306,7 @@ static int open_db(sqlite_backend *s) {
   if (rc) return rc;
   rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) return db_fail(s, rc, "open");
+  sqlite3_busy_handler(s->db, busy_handler, NULL); /* first: the check below reads */
   struct stat st;
   if (stat(s->path, &st) == 0) {
     s->dev = st.st_dev;
@@ -313,7 +314,6 @@ static int open_db(sqlite_backend *s) {
     if (!created && (rc = refuse_a_foreign_file(s, &st))) return rc;
   }
   s->checked_at = fpq__monotonic();
-  sqlite3_busy_handler(s->db, busy_handler, NULL);
   /* synchronous=NORMAL in WAL: a commit survives any process crash (the point of "no
    * lost jobs"); only a power loss can roll back the last commits. */
   if ((rc = exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", "setup")))
