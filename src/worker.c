@@ -85,6 +85,15 @@ typedef struct worker {
   fpq_worker_options opt;
   fpq_queue *q;      /* loop thread */
   fpq_queue *take_q; /* thread pool: one take at a time */
+  /* Thread pool: records outcomes, one at a time, oldest first, so storing a 200 MB
+   * result never holds up the loop (timeouts, commands, the next job). */
+  fpq_queue *record_q;
+  uv_work_t record_req;
+  int recording;      /* the head of unrecorded is being recorded */
+  int record_wait;    /* the backend refused for now: wait for the next tick */
+  int record_rc;
+  fpq_status record_final;
+  char record_err[512];
   char name[128];
   char hostname[256];
   char queues_text[256]; /* as given, for display */
@@ -174,20 +183,18 @@ static void remember_retry(worker *w, const char *id) {
   if ((w->retrying[w->nretrying] = fpq__strdup(id)) != NULL) w->nretrying++;
 }
 
-/* Records an outcome. Returns 0 when done with it (recorded, or the job is no longer
- * ours), or the error when the backend should be asked again later. */
-static int record(worker *w, unrecorded *u) {
-  fpq_status final = FPQ_STATUS_QUEUED;
-  int rc = fpq_finish(w->q, u->job, w->name, &u->outcome, &final);
+/* What recording an outcome came to (rc, final, err from record_work). Returns 0 when
+ * done with it (recorded, or the job is no longer this run's), or the error when the
+ * backend should be asked again later. */
+static int recorded(worker *w, unrecorded *u, int rc, fpq_status final, const char *err) {
   if (rc == FPQ_EUNAVAIL || rc == FPQ_EIO || rc == FPQ_EBACKEND) {
-    wlog(w, 1, "cannot record the outcome of job %s yet (%s); will retry", u->job->id,
-         fpq_errmsg(w->q));
+    wlog(w, 1, "cannot record the outcome of job %s yet (%s); will retry", u->job->id, err);
     return rc;
   }
   if (rc == FPQ_ELEASE) {
-    wlog(w, 1, "job %s: %s; its outcome here is dropped", u->job->id, fpq_errmsg(w->q));
+    wlog(w, 1, "job %s: %s; its outcome here is dropped", u->job->id, err);
   } else if (rc != 0) {
-    wlog(w, 1, "job %s: recording its outcome failed: %s", u->job->id, fpq_errmsg(w->q));
+    wlog(w, 1, "job %s: recording its outcome failed: %s", u->job->id, err);
   } else {
     const char *what = fpq_status_name(final);
     if (final == FPQ_STATUS_FINISHED) w->successful++;
@@ -205,13 +212,46 @@ static int record(worker *w, unrecorded *u) {
   return 0;
 }
 
+/* Thread pool: records the oldest outcome on record_q. The loop leaves the head of
+ * unrecorded alone while recording is set. */
+static void record_work(uv_work_t *req) {
+  worker *w = req->data;
+  unrecorded *u = w->unrecorded;
+  w->record_final = FPQ_STATUS_QUEUED;
+  w->record_rc = fpq_finish(w->record_q, u->job, w->name, &u->outcome, &w->record_final);
+  snprintf(w->record_err, sizeof w->record_err, "%s",
+           w->record_rc ? fpq_errmsg(w->record_q) : "");
+}
+
+static void pump_records(worker *w);
+
+static void after_record(uv_work_t *req, int status) {
+  worker *w = req->data;
+  (void)status;
+  w->recording = 0;
+  unrecorded *u = w->unrecorded;
+  if (recorded(w, u, w->record_rc, w->record_final, w->record_err) == 0) {
+    w->unrecorded = u->next;
+    free_unrecorded(w, u);
+  } else {
+    w->record_wait = 1; /* the tick asks again */
+  }
+  pump_records(w);
+  if (w->stopping) check_stopped(w);
+}
+
+/* Records outcomes, oldest first, one at a time, off the loop thread. */
+static void pump_records(worker *w) {
+  if (w->recording || w->record_wait || w->unrecorded == NULL) return;
+  w->recording = 1;
+  w->record_req.data = w;
+  uv_queue_work(&w->loop, &w->record_req, record_work, after_record);
+}
+
 /* Tries the outcomes the backend could not take before, oldest first. */
 static void record_unrecorded(worker *w) {
-  while (w->unrecorded && record(w, w->unrecorded) == 0) {
-    unrecorded *done = w->unrecorded;
-    w->unrecorded = done->next;
-    free_unrecorded(w, done);
-  }
+  w->record_wait = 0;
+  pump_records(w);
 }
 
 /* Starts the job taken ahead, if any, on this idle slot; returns whether there was one. */
@@ -236,9 +276,9 @@ static int drop_unrecorded(worker *w) {
 }
 
 /* The job in a slot ended one way or another: free the slot, start taking the next job,
- * and record the outcome while that take is on its way (the take runs on the thread pool
- * with its own connection), so the executor waits for one backend round trip between
- * jobs, not two. */
+ * and record the outcome while that take is on its way (both run on the thread pool,
+ * each with its own connection), so the executor waits for one backend round trip
+ * between jobs, not two, and the loop for neither. */
 static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, double duration) {
   worker *w = s->w;
   uv_timer_stop(&s->timer);
@@ -262,12 +302,11 @@ static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, d
   if (s->state == SLOT_BUSY) s->state = s->exec ? SLOT_IDLE : SLOT_DOWN;
   if (s->state == SLOT_IDLE && !w->stopping) run_ahead(s);
   if (!w->stopping) maybe_take(w);
-  if (u && (w->unrecorded || record(w, u) != 0)) {
+  if (u) {
     unrecorded **tail = &w->unrecorded; /* behind older ones: outcomes keep their order */
     while (*tail) tail = &(*tail)->next;
     *tail = u;
-  } else if (u) {
-    free_unrecorded(w, u);
+    pump_records(w);
   }
   if (w->stopping) check_stopped(w);
 }
@@ -694,7 +733,7 @@ static void on_closed(uv_handle_t *h) { (void)h; }
 
 /* Once nothing runs and no take is in flight: stop the executors, then the loop. */
 static void check_stopped(worker *w) {
-  if (!w->stopping || w->taking || w->closing) return;
+  if (!w->stopping || w->taking || w->recording || w->closing) return;
   if (w->ahead) { /* taken ahead but not started: back to the front of its queue */
     fpq_job *job = w->ahead;
     w->ahead = NULL;
@@ -757,6 +796,7 @@ static void free_worker(worker *w) {
   fpq__lease_keeper_stop(w->keeper);
   fpq_close(w->q);
   fpq_close(w->take_q);
+  fpq_close(w->record_q);
 }
 
 /* Two live workers under one name would hold each other's leases and read each other's
@@ -813,8 +853,10 @@ int fpq_worker_run(const fpq_worker_options *opts) {
   open.create = 1;
   int rc = fpq_open(&w->q, &open);
   if (rc == 0) rc = fpq_open(&w->take_q, &open);
+  if (rc == 0) rc = fpq_open(&w->record_q, &open);
   if (rc != 0) {
-    fprintf(stderr, "fpq: %s\n", fpq_errmsg(w->take_q ? w->take_q : w->q));
+    fprintf(stderr, "fpq: %s\n",
+            fpq_errmsg(w->record_q ? w->record_q : w->take_q ? w->take_q : w->q));
     free_worker(w);
     return rc == FPQ_EUNAVAIL ? 3 : (rc == FPQ_EINVAL || rc == FPQ_ECONFIG) ? 2 : 1;
   }
