@@ -23,6 +23,9 @@
 /* How long to wait for EOF after the process exited: a grandchild that kept the channel
  * open must not keep the slot forever. */
 #define DRAIN_AFTER_EXIT_MS 2000
+/* Frames at least this large are parsed on the thread pool, and a done frame's result
+ * encoded there too: a 200 MB result took the loop 11 s (decode, then encode again). */
+#define PARSE_OFF_LOOP (1u << 20)
 
 struct fpq__executor {
   uv_process_t process;
@@ -35,10 +38,24 @@ struct fpq__executor {
   int channel_done;    /* EOF or error seen, reading stopped */
   int reported;        /* on_gone called */
   int open_handles;    /* handles still to close before freeing */
+  int parsing;         /* a large frame is being parsed off the loop; reading is paused */
   int64_t exit_status;
   int term_signal;
   char reason[256];
 };
+
+/* A large frame on its way through the thread pool. body points into the reader, which
+ * no push touches meanwhile (reading is paused until it is back). */
+typedef struct parse_req {
+  uv_work_t req;
+  fpq__executor *e;
+  const char *body;
+  size_t len;
+  json_t *msg;
+  char *result_text; /* a done frame's result, encoded; handed to on_message */
+  int rc;
+  char err[256];
+} parse_req;
 
 typedef struct write_req {
   uv_write_t req;
@@ -72,7 +89,7 @@ static void free_when_closed(uv_handle_t *h) {
 }
 
 static void report_if_gone(fpq__executor *e) {
-  if (e->reported || !e->exited || !e->channel_done) return;
+  if (e->reported || !e->exited || !e->channel_done || e->parsing) return;
   e->reported = 1;
   uv_timer_stop(&e->drain_timer);
   e->events.on_gone(e, e->exit_status, e->term_signal, e->reason[0] ? e->reason : NULL);
@@ -110,6 +127,83 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(slab, sizeof slab);
 }
 
+static void drain_frames(fpq__executor *e);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void parse_work(uv_work_t *req) {
+  parse_req *p = (parse_req *)req;
+  p->rc = fpq__frame_parse(p->body, p->len, &p->msg, p->err, sizeof p->err);
+  if (p->rc || strcmp(json_string_value(json_object_get(p->msg, "type")), "done") != 0 ||
+      !json_is_true(json_object_get(p->msg, "ok")))
+    return;
+  /* The worker stores the result as JSON text: encode it here, and drop the decoded
+   * value here too, so neither step runs on the loop. */
+  json_t *result = json_object_get(p->msg, "result");
+  p->result_text = json_dumps(result ? result : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+  if (p->result_text) json_object_del(p->msg, "result");
+}
+
+static void after_parse(uv_work_t *req, int status) {
+  parse_req *p = (parse_req *)req;
+  fpq__executor *e = p->e;
+  (void)status;
+  e->parsing = 0;
+  if (p->rc) {
+    stop_reading(e, p->err);
+    kill(-e->process.pid, SIGKILL);
+  } else { /* received whole before any end of the channel: delivered */
+    e->events.on_message(e, p->msg, p->result_text);
+    p->result_text = NULL; /* on_message's now */
+  }
+  json_decref(p->msg);
+  free(p->result_text);
+  fpq__free(p);
+  if (!e->channel_done) {
+    uv_read_start((uv_stream_t *)&e->channel, on_alloc, on_read);
+    drain_frames(e);
+  }
+  report_if_gone(e);
+}
+
+/* Delivers the complete frames the reader holds, in order; a large one goes to the
+ * thread pool and the rest wait (reading paused) until it is delivered. */
+static void drain_frames(fpq__executor *e) {
+  while (!e->channel_done && !e->parsing) {
+    const char *body;
+    size_t len;
+    char err[256];
+    if (fpq__frame_next_raw(&e->reader, &body, &len, err, sizeof err)) {
+      /* A broken stream cannot be resynchronised: end this executor. */
+      stop_reading(e, err);
+      kill(-e->process.pid, SIGKILL);
+      return;
+    }
+    if (body == NULL) return;
+    if (len >= PARSE_OFF_LOOP) {
+      parse_req *p = fpq__calloc(1, sizeof *p);
+      if (p != NULL) {
+        p->e = e;
+        p->body = body;
+        p->len = len;
+        e->parsing = 1;
+        uv_read_stop((uv_stream_t *)&e->channel);
+        if (uv_queue_work(e->process.loop, &p->req, parse_work, after_parse) == 0) return;
+        e->parsing = 0;
+        fpq__free(p);
+        uv_read_start((uv_stream_t *)&e->channel, on_alloc, on_read);
+      } /* no memory for the request: parse it here */
+    }
+    json_t *msg;
+    if (fpq__frame_parse(body, len, &msg, err, sizeof err)) {
+      stop_reading(e, err);
+      kill(-e->process.pid, SIGKILL);
+      return;
+    }
+    e->events.on_message(e, msg, NULL);
+    json_decref(msg);
+  }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   fpq__executor *e = s->data;
   if (nread < 0) {
@@ -123,20 +217,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     uv_process_kill(&e->process, SIGKILL);
     return;
   }
-  for (;;) {
-    json_t *msg;
-    char err[256];
-    if (fpq__frame_next(&e->reader, &msg, err, sizeof err)) {
-      /* A broken stream cannot be resynchronised: end this executor. */
-      stop_reading(e, err);
-      kill(-e->process.pid, SIGKILL);
-      return;
-    }
-    if (msg == NULL) break;
-    e->events.on_message(e, msg);
-    json_decref(msg);
-    if (e->channel_done) break;
-  }
+  drain_frames(e);
 }
 
 fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const char *isolation,

@@ -11,8 +11,10 @@
 typedef struct fpq__executor fpq__executor;
 
 typedef struct fpq__executor_events {
-  /* A frame arrived (hello, done, ...). msg is borrowed for the call. */
-  void (*on_message)(fpq__executor *e, json_t *msg);
+  /* A frame arrived (hello, done, ...). msg is borrowed for the call. result_text: for
+   * a large done frame with ok true, its result already encoded as compact JSON (and
+   * removed from msg), owned by the callee (free()); NULL otherwise. */
+  void (*on_message)(fpq__executor *e, json_t *msg, char *result_text);
   /* The process is gone and its channel drained: exit_status, or term_signal when it was
    * killed; reason says what broke when the stream was bad. After this call the executor
    * is closing and is freed by the loop; do not use it again. */

@@ -311,19 +311,25 @@ static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, d
   if (w->stopping) check_stopped(w);
 }
 
-static void on_done(slot *s, json_t *msg) {
+static void on_done(slot *s, json_t *msg, char *result_text) {
   const char *id = json_string_value(json_object_get(msg, "id"));
   if (s->state != SLOT_BUSY || s->job == NULL || id == NULL ||
-      strcmp(id, s->job->id) != 0)
-    return; /* a late frame for a job already ended (e.g. killed at its timeout) */
-  if (s->killing == KILL_LEASE_LOST) return; /* the job is someone else's now */
+      strcmp(id, s->job->id) != 0 || s->killing == KILL_LEASE_LOST) {
+    /* a late frame for a job already ended (e.g. killed at its timeout), or a job that
+     * is someone else's now */
+    free(result_text);
+    return;
+  }
   double duration = json_number_value(json_object_get(msg, "duration"));
   if (!(duration >= 0)) duration = fpq__monotonic() - s->job_started;
   if (json_is_true(json_object_get(msg, "ok"))) {
     json_t *result = json_object_get(msg, "result");
-    char *text = json_dumps(result ? result : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = result_text ? result_text
+                             : json_dumps(result ? result : json_null(),
+                                          JSON_COMPACT | JSON_ENCODE_ANY);
     end_job(s, FPQ_OUTCOME_SUCCESS, text, NULL, duration);
   } else {
+    free(result_text);
     json_t *err = json_object_get(msg, "error");
     char *text = json_is_object(err)
                      ? json_dumps(err, JSON_COMPACT)
@@ -335,9 +341,10 @@ static void on_done(slot *s, json_t *msg) {
 
 /* ---- executors ---- */
 
-static void on_message(fpq__executor *e, json_t *msg) {
+static void on_message(fpq__executor *e, json_t *msg, char *result_text) {
   slot *s = fpq__executor_data(e);
   const char *type = json_string_value(json_object_get(msg, "type"));
+  if (strcmp(type, "done") != 0) free(result_text); /* only a done frame has one */
   if (strcmp(type, "hello") == 0 && s->state == SLOT_STARTING) {
     s->state = SLOT_IDLE;
     s->failed_starts = 0;
@@ -347,7 +354,7 @@ static void on_message(fpq__executor *e, json_t *msg) {
       maybe_take(s->w);
     }
   } else if (strcmp(type, "done") == 0) {
-    on_done(s, msg);
+    on_done(s, msg, result_text);
   }
 }
 
