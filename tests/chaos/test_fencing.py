@@ -210,8 +210,12 @@ def _tstp_round(setup: Setup, fpq_bin: str, round_: int) -> None:
                "the worker and its run to stop", every=0.05)
     time.sleep(4)  # past the 3 s lease, while everything is stopped
     w.send_signal(signal.SIGCONT)
-    wait_until(lambda: not alive(run_pid), 30, "the run past its lease to be killed",
-               every=0.05)
+    try:
+        wait_until(lambda: not alive(run_pid), 30, "the run past its lease to be killed",
+                   every=0.05)
+    except AssertionError as exc:  # say what the worker saw
+        raise AssertionError(f"{exc}; run {run_pid} is {state(run_pid)}; worker log:\n"
+                             f"{setup.log(name)}") from None
     assert ("done", run_pid) not in marks_of(marks)
     # Killed by the fencer or on SIGCONT, whichever ran first after the stop.
     log = setup.log(name)
