@@ -71,7 +71,7 @@ static const cli_help_option start_options[] = {
     {"--burst", NULL, NULL, "exit once nothing is left to do"},
     {"--isolation", NULL, "MODE", "fork (default): a fresh child process per job;\n"
                                   "none: run in the executor itself (fastest, least isolated)"},
-    {"--name", NULL, "NAME", "worker name (default HOSTNAME.PID)"},
+    {"--name", NULL, "NAME", "worker name (default HOSTNAME.PID.RANDOM); one live worker per name"},
     {"--timeout", NULL, "DURATION", "default time limit for jobs without one (default: none)"},
     {"--lease", NULL, "SECONDS", "a dead worker's jobs are retried after this long (default 15)"},
     {"--kill-grace", NULL, "SECONDS", "between SIGTERM and SIGKILL for a job past its timeout (5)"},

@@ -61,6 +61,10 @@ FPQ_EXPORT const char *fpq_err_name(int err);
 #define FPQ_PIPELINE_MAX 255      /* pipeline names: [A-Za-z0-9_][A-Za-z0-9_.-]* */
 #define FPQ_RUN_MAX (1 << 20)     /* run kwargs JSON: 1 MiB */
 #define FPQ_RESULT_MAX (256 << 20) /* encoded result or error: 256 MiB */
+/* Nesting of run kwargs JSON (inputs included): what every reader decodes with room to
+ * spare (the executor's Python, the API's record decoding), where jansson alone would
+ * take 2048 levels that then kill the executor on every attempt. */
+#define FPQ_JSON_DEPTH_MAX 200
 
 /* ---- durations and times as people type them -------------------------------------- */
 
@@ -160,6 +164,11 @@ typedef struct fpq_job {
   char *result_json;    /* codec-encoded return value (finished) */
   char *error_json;     /* {"type":..,"message":..,"traceback":..} (failed, retried) */
   char *func;           /* callable; NULL means FPQ_TASK_FUNC */
+  /* Started: the id of this run, a fencing token fpq_take makes afresh for every take
+   * (RQ's execution id). Lease renewals and outcomes must present it, so a stale run of
+   * the job (a worker that lost its lease, even one with the same name) cannot record
+   * anything. NULL for a job not started, or from a backend older than version 3. */
+  char *execution;
 } fpq_job;
 
 /* Returns a job with status queued, priority medium, run_json "{}" and the retry fields
@@ -315,8 +324,9 @@ FPQ_EXPORT int fpq_metrics_prometheus(fpq_queue *q, char **out);
 FPQ_EXPORT int fpq_take(fpq_queue *q, const char *worker, const char *const *queues,
                         size_t nqueues, double lease_seconds, double wait_seconds,
                         fpq_job **out);
-/* Extends the lease of a started job this worker owns. FPQ_ELEASE when it is not ours. */
-FPQ_EXPORT int fpq_extend(fpq_queue *q, const char *id, const char *worker,
+/* Extends the lease of a started job this worker took (job as fpq_take returned it: its
+ * id and execution). FPQ_ELEASE when that run no longer holds it. */
+FPQ_EXPORT int fpq_extend(fpq_queue *q, const fpq_job *job, const char *worker,
                           double lease_seconds);
 
 /* How a run ended. */
@@ -337,8 +347,9 @@ typedef struct fpq_outcome {
 /* Records the outcome of a job this worker took (job as fpq_take returned it). For a
  * failure with retries left the job becomes scheduled at now + backoff
  * (retry_delay * 2^(attempt-1), jittered), or queued when that is 0. Sets *final_status
- * (may be NULL) to where the job went. FPQ_ELEASE when the job is no longer this
- * worker's (its lease expired and someone else handled it). */
+ * (may be NULL) to where the job went. FPQ_ELEASE when the job is no longer held by this
+ * run (job->execution): its lease expired and someone else handled it, even a worker of
+ * the same name. */
 FPQ_EXPORT int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
                           const fpq_outcome *outcome, fpq_status *final_status);
 /* Makes due scheduled jobs queued and handles started jobs whose lease expired

@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define FPQ_BACKEND_VERSION 2
+#define FPQ_BACKEND_VERSION 3
 
 /* The base every backend handle starts with. */
 typedef struct fpq_backend {
@@ -62,6 +62,10 @@ typedef struct fpq_take_args {
   double lease_seconds;      /* the job's lease ends at now + lease_seconds */
   double wait_seconds;       /* block up to this long for a job; 0 = do not wait */
   double now;
+  /* Version 3: the fencing token of this take (hex, at most 64 characters), made by the
+   * core. The backend stores it with the started job and returns it in job->execution;
+   * extend_execution and finish then refuse any other token. */
+  const char *execution;
 } fpq_take_args;
 
 /* One state change decided by the core for a job a worker holds. */
@@ -79,6 +83,9 @@ typedef struct fpq_finish_args {
   double result_ttl;         /* seconds to keep a finished job's result; 0 = default */
   const char *pipeline;      /* for the record of ended runs (metrics) */
   double started_at;
+  /* Version 3: the run's fencing token (job->execution); when set, the job must still be
+   * started under it, else FPQ_ELEASE. NULL: the worker name alone is checked. */
+  const char *execution;
 } fpq_finish_args;
 
 /* One ended run, for throughput and run-time percentiles. */
@@ -156,6 +163,12 @@ struct fpq_backend_methods {
    * minutes' worth. */
   int (*ended_since)(fpq_backend *b, double since, int limit, fpq_run_record **out,
                      size_t *n);
+
+  /* --- version 3: fencing by execution --- */
+  /* extend, but only while the job is started under this execution token (what take
+   * stored): FPQ_ELEASE otherwise. NULL: the core calls extend (worker name only). */
+  int (*extend_execution)(fpq_backend *b, const char *id, const char *worker,
+                          const char *execution, double lease_until);
 };
 
 /* Adds a backend to the core's registry at run time (built-in backends are there

@@ -23,7 +23,7 @@ typedef struct fpq_worker_options {
   const char *queues;      /* comma-joined, strict order; NULL = "high,default,low" */
   int burst;               /* exit when nothing is left to do */
   const char *isolation;   /* "fork" (default) or "none" */
-  const char *name;        /* NULL = "<hostname>.<pid>" */
+  const char *name;        /* NULL = "<hostname>.<pid>.<6 random hex digits>" */
   double lease;            /* seconds a taken job is ours without a heartbeat; 0 = 15 */
   double default_timeout;  /* seconds for jobs without their own; 0 = none */
   double kill_grace;       /* seconds between SIGTERM and SIGKILL; 0 = 5 */
@@ -64,6 +64,13 @@ typedef struct fpq_scheduler_options {
  * 0 after a requested stop (or a good single tick), 2 bad settings, 3 unreachable at
  * start, 1 otherwise. */
 FPQ_EXPORT int fpq_scheduler_run(const fpq_scheduler_options *opts, int once);
+
+/* For an executor (or a job process it forked): die with SIGKILL when the process
+ * supervisor_pid, its parent, dies, so no run outlives a SIGKILLed worker and overlaps
+ * the retry. Sets PR_SET_PDEATHSIG, then checks that the parent is still supervisor_pid
+ * (it may have died before the call) and kills the caller at once if not. Returns 0, or
+ * FPQ_ENOTSUP where the system has no parent-death signal (then only the check runs). */
+FPQ_EXPORT int fpq_die_with_parent(int supervisor_pid);
 
 #ifdef __cplusplus
 }

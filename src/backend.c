@@ -275,7 +275,12 @@ int fpq__backend_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out) {
   CALL(b, take, a, out);
 }
 
-int fpq__backend_extend(fpq_backend *b, const char *id, const char *worker, double until) {
+int fpq__backend_extend(fpq_backend *b, const char *id, const char *worker,
+                        const char *execution, double until) {
+  /* A version-3 backend checks the run's token; an older one (or a run taken from one)
+   * only the worker's name. */
+  if (execution && b->methods->version >= 3 && b->methods->extend_execution)
+    CALL(b, extend_execution, id, worker, execution, until);
   CALL(b, extend, id, worker, until);
 }
 

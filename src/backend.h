@@ -34,7 +34,8 @@ int fpq__backend_cancel(fpq_backend *b, const char *id, double now);
 int fpq__backend_requeue(fpq_backend *b, const char *id, double now);
 int fpq__backend_counts(fpq_backend *b, fpq_queue_counts **out, size_t *n);
 int fpq__backend_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out);
-int fpq__backend_extend(fpq_backend *b, const char *id, const char *worker, double until);
+int fpq__backend_extend(fpq_backend *b, const char *id, const char *worker,
+                        const char *execution, double until);
 int fpq__backend_finish(fpq_backend *b, const fpq_finish_args *a);
 int fpq__backend_maintain(fpq_backend *b, double now, int *moved);
 int fpq__backend_worker_beat(fpq_backend *b, const fpq_worker_info *w, double ttl, double now);

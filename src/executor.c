@@ -12,13 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "alloc.h"
 #include "fpq.h"
+#include "fpq_worker.h"
 
 /* How long to wait for EOF after the process exited: a grandchild that kept the channel
  * open must not keep the slot forever. */
 #define DRAIN_AFTER_EXIT_MS 2000
+/* Frames at least this large are parsed on the thread pool, and a done frame's result
+ * encoded there too: a 200 MB result took the loop 11 s (decode, then encode again). */
+#define PARSE_OFF_LOOP (1u << 20)
 
 struct fpq__executor {
   uv_process_t process;
@@ -31,10 +38,24 @@ struct fpq__executor {
   int channel_done;    /* EOF or error seen, reading stopped */
   int reported;        /* on_gone called */
   int open_handles;    /* handles still to close before freeing */
+  int parsing;         /* a large frame is being parsed off the loop; reading is paused */
   int64_t exit_status;
   int term_signal;
   char reason[256];
 };
+
+/* A large frame on its way through the thread pool. body points into the reader, which
+ * no push touches meanwhile (reading is paused until it is back). */
+typedef struct parse_req {
+  uv_work_t req;
+  fpq__executor *e;
+  const char *body;
+  size_t len;
+  json_t *msg;
+  char *result_text; /* a done frame's result, encoded; handed to on_message */
+  int rc;
+  char err[256];
+} parse_req;
 
 typedef struct write_req {
   uv_write_t req;
@@ -74,7 +95,7 @@ static void free_when_closed(uv_handle_t *h) {
 }
 
 static void report_if_gone(fpq__executor *e) {
-  if (e->reported || !e->exited || !e->channel_done) return;
+  if (e->reported || !e->exited || !e->channel_done || e->parsing) return;
   e->reported = 1;
   uv_timer_stop(&e->drain_timer);
   e->events.on_gone(e, e->exit_status, e->term_signal, e->reason[0] ? e->reason : NULL);
@@ -112,6 +133,83 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(slab, sizeof slab);
 }
 
+static void drain_frames(fpq__executor *e);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void parse_work(uv_work_t *req) {
+  parse_req *p = (parse_req *)req;
+  p->rc = fpq__frame_parse(p->body, p->len, &p->msg, p->err, sizeof p->err);
+  if (p->rc || strcmp(json_string_value(json_object_get(p->msg, "type")), "done") != 0 ||
+      !json_is_true(json_object_get(p->msg, "ok")))
+    return;
+  /* The worker stores the result as JSON text: encode it here, and drop the decoded
+   * value here too, so neither step runs on the loop. */
+  json_t *result = json_object_get(p->msg, "result");
+  p->result_text = json_dumps(result ? result : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+  if (p->result_text) json_object_del(p->msg, "result");
+}
+
+static void after_parse(uv_work_t *req, int status) {
+  parse_req *p = (parse_req *)req;
+  fpq__executor *e = p->e;
+  (void)status;
+  e->parsing = 0;
+  if (p->rc) {
+    stop_reading(e, p->err);
+    kill(-e->process.pid, SIGKILL);
+  } else { /* received whole before any end of the channel: delivered */
+    e->events.on_message(e, p->msg, p->result_text);
+    p->result_text = NULL; /* on_message's now */
+  }
+  json_decref(p->msg);
+  free(p->result_text);
+  fpq__free(p);
+  if (!e->channel_done) {
+    uv_read_start((uv_stream_t *)&e->channel, on_alloc, on_read);
+    drain_frames(e);
+  }
+  report_if_gone(e);
+}
+
+/* Delivers the complete frames the reader holds, in order; a large one goes to the
+ * thread pool and the rest wait (reading paused) until it is delivered. */
+static void drain_frames(fpq__executor *e) {
+  while (!e->channel_done && !e->parsing) {
+    const char *body;
+    size_t len;
+    char err[256];
+    if (fpq__frame_next_raw(&e->reader, &body, &len, err, sizeof err)) {
+      /* A broken stream cannot be resynchronised: end this executor. */
+      stop_reading(e, err);
+      kill(-e->process.pid, SIGKILL);
+      return;
+    }
+    if (body == NULL) return;
+    if (len >= PARSE_OFF_LOOP) {
+      parse_req *p = fpq__calloc(1, sizeof *p);
+      if (p != NULL) {
+        p->e = e;
+        p->body = body;
+        p->len = len;
+        e->parsing = 1;
+        uv_read_stop((uv_stream_t *)&e->channel);
+        if (uv_queue_work(e->process.loop, &p->req, parse_work, after_parse) == 0) return;
+        e->parsing = 0;
+        fpq__free(p);
+        uv_read_start((uv_stream_t *)&e->channel, on_alloc, on_read);
+      } /* no memory for the request: parse it here */
+    }
+    json_t *msg;
+    if (fpq__frame_parse(body, len, &msg, err, sizeof err)) {
+      stop_reading(e, err);
+      kill(-e->process.pid, SIGKILL);
+      return;
+    }
+    e->events.on_message(e, msg, NULL);
+    json_decref(msg);
+  }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   fpq__executor *e = s->data;
   if (nread < 0) {
@@ -125,20 +223,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     uv_process_kill(&e->process, SIGKILL);
     return;
   }
-  for (;;) {
-    json_t *msg;
-    char err[256];
-    if (fpq__frame_next(&e->reader, &msg, err, sizeof err)) {
-      /* A broken stream cannot be resynchronised: end this executor. */
-      stop_reading(e, err);
-      kill(-e->process.pid, SIGKILL);
-      return;
-    }
-    if (msg == NULL) break;
-    e->events.on_message(e, msg);
-    json_decref(msg);
-    if (e->channel_done) break;
-  }
+  drain_frames(e);
 }
 
 fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const char *isolation,
@@ -155,8 +240,13 @@ fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const ch
   uv_timer_init(loop, &e->drain_timer);
   e->channel.data = e->drain_timer.data = e->process.data = e;
 
+  /* --supervisor: the executor dies with this process (PR_SET_PDEATHSIG, then a check
+   * that its parent is still this pid, in case we died before it was set), so no run
+   * outlives a SIGKILLed worker and overlaps its retry. */
+  char supervisor[32];
+  snprintf(supervisor, sizeof supervisor, "%d", (int)getpid());
   char *args[] = {(char *)python, "-m", "flowerpower_job_queue.executor", "--isolation",
-                  (char *)isolation, NULL};
+                  (char *)isolation, "--supervisor", supervisor, NULL};
   uv_stdio_container_t stdio[4];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = UV_INHERIT_FD;
@@ -189,6 +279,8 @@ fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const ch
 }
 
 void *fpq__executor_data(const fpq__executor *e) { return e->data; }
+
+int fpq__executor_pid(const fpq__executor *e) { return e->exited ? 0 : e->process.pid; }
 
 static void on_written(uv_write_t *req, int status) {
   write_req *w = (write_req *)req;
@@ -236,4 +328,17 @@ void fpq__executor_shutdown(fpq__executor *e) {
     fpq__free(req);
     fpq__executor_signal(e, SIGTERM);
   }
+}
+
+int fpq_die_with_parent(int supervisor_pid) {
+  int rc = FPQ_ENOTSUP;
+#ifdef __linux__
+  /* The signal follows the parent *thread* that forked us: the worker spawns executors
+   * from its loop thread (the main thread), and an executor forks from its main thread. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0) rc = 0;
+#endif
+  /* Set after the parent may already have gone: then we were reparented (to init or a
+   * subreaper) and no signal will ever come. */
+  if (supervisor_pid > 0 && getppid() != (pid_t)supervisor_pid) kill(getpid(), SIGKILL);
+  return rc;
 }

@@ -11,8 +11,10 @@
 typedef struct fpq__executor fpq__executor;
 
 typedef struct fpq__executor_events {
-  /* A frame arrived (hello, done, ...). msg is borrowed for the call. */
-  void (*on_message)(fpq__executor *e, json_t *msg);
+  /* A frame arrived (hello, done, ...). msg is borrowed for the call. result_text: for
+   * a large done frame with ok true, its result already encoded as compact JSON (and
+   * removed from msg), owned by the callee (free()); NULL otherwise. */
+  void (*on_message)(fpq__executor *e, json_t *msg, char *result_text);
   /* The process is gone and its channel drained: exit_status, or term_signal when it was
    * killed; reason says what broke when the stream was bad. After this call the executor
    * is closing and is freed by the loop; do not use it again. */
@@ -26,6 +28,8 @@ fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const ch
                                    const fpq__executor_events *events, void *data, char *err,
                                    size_t errlen);
 void *fpq__executor_data(const fpq__executor *e);
+/* The executor's pid, which is also its process group (0 once it exited). */
+int fpq__executor_pid(const fpq__executor *e);
 /* Sends one message. Returns 0, FPQ_ETOOBIG or FPQ_ENOMEM; a write error shows up as the
  * process going away. */
 int fpq__executor_send(fpq__executor *e, const json_t *msg);

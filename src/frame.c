@@ -33,8 +33,10 @@ int fpq__frame_push(fpq__frame_reader *r, const char *data, size_t len) {
   return 0;
 }
 
-int fpq__frame_next(fpq__frame_reader *r, json_t **out, char *err, size_t errlen) {
-  *out = NULL;
+int fpq__frame_next_raw(fpq__frame_reader *r, const char **body, size_t *len, char *err,
+                        size_t errlen) {
+  *body = NULL;
+  *len = 0;
   size_t avail = r->len - r->start;
   if (avail < 4) return 0;
   const unsigned char *p = (const unsigned char *)r->buf + r->start;
@@ -45,9 +47,15 @@ int fpq__frame_next(fpq__frame_reader *r, json_t **out, char *err, size_t errlen
     return FPQ_EFORMAT;
   }
   if (avail - 4 < n) return 0;
-  json_t *msg = fpq__json_load(r->buf + r->start + 4, n, JSON_REJECT_DUPLICATES, "frame is", err,
-                               errlen);
+  *body = r->buf + r->start + 4;
+  *len = n;
   r->start += 4 + (size_t)n;
+  return 0;
+}
+
+int fpq__frame_parse(const char *body, size_t len, json_t **out, char *err, size_t errlen) {
+  *out = NULL;
+  json_t *msg = fpq__json_load(body, len, JSON_REJECT_DUPLICATES, "frame is", err, errlen);
   if (msg == NULL) return FPQ_EFORMAT;
   if (!json_is_object(msg) || !json_is_string(json_object_get(msg, "type"))) {
     json_decref(msg);
@@ -56,6 +64,15 @@ int fpq__frame_next(fpq__frame_reader *r, json_t **out, char *err, size_t errlen
   }
   *out = msg;
   return 0;
+}
+
+int fpq__frame_next(fpq__frame_reader *r, json_t **out, char *err, size_t errlen) {
+  *out = NULL;
+  const char *body;
+  size_t len;
+  int rc = fpq__frame_next_raw(r, &body, &len, err, errlen);
+  if (rc || body == NULL) return rc;
+  return fpq__frame_parse(body, len, out, err, errlen);
 }
 
 void fpq__frame_reader_free(fpq__frame_reader *r) {

@@ -23,6 +23,13 @@ int fpq__frame_push(fpq__frame_reader *r, const char *data, size_t len);
  * *out NULL when more bytes are needed, or FPQ_EFORMAT with one line in err when the
  * stream is broken (bad length, not JSON, not an object without a "type"). */
 int fpq__frame_next(fpq__frame_reader *r, json_t **out, char *err, size_t errlen);
+/* fpq__frame_next in two steps, so a large frame can be parsed off the loop thread:
+ * next_raw takes the next complete frame's body (*body NULL when more bytes are needed),
+ * which points into the reader and stays valid until the next push; parse makes the
+ * message of a body (the same checks and errors as fpq__frame_next). */
+int fpq__frame_next_raw(fpq__frame_reader *r, const char **body, size_t *len, char *err,
+                        size_t errlen);
+int fpq__frame_parse(const char *body, size_t len, json_t **out, char *err, size_t errlen);
 void fpq__frame_reader_free(fpq__frame_reader *r);
 /* Encodes msg as one frame into a buffer the caller frees with fpq__free. Returns 0 or
  * FPQ_ENOMEM / FPQ_ETOOBIG. */

@@ -3,6 +3,7 @@
  * fuzzers read back). Backends store jobs in their own formats; this is the one shape
  * every other part of the engine sees. */
 #include "job.h"
+#include "fpq_backend.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -88,7 +89,7 @@ fpq_job *fpq_job_new(void) {
 /* The owned strings of a job, for free and dup to walk in one place. */
 #define JOB_STRINGS(XX)                                                                \
   XX(project) XX(pipeline) XX(run_json) XX(queue) XX(description) XX(worker) \
-  XX(result_json) XX(error_json) XX(func)
+  XX(result_json) XX(error_json) XX(func) XX(execution)
 
 void fpq_job_free(fpq_job *job) {
   if (job == NULL) return;
@@ -254,6 +255,30 @@ static const char *const run_keys[] = {
 
 const char *const *fpq__run_keys(void) { return run_keys; }
 
+/* Levels of arrays and objects in v (a scalar is 0). jansson's own parser stops at 2048
+ * levels, which bounds this recursion. */
+static int json_depth(const json_t *v) {
+  int deepest = 0;
+  if (json_is_object(v)) {
+    const char *key;
+    json_t *item;
+    json_object_foreach((json_t *)v, key, item) {
+      int d = json_depth(item);
+      if (d > deepest) deepest = d;
+    }
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item) {
+      int d = json_depth(item);
+      if (d > deepest) deepest = d;
+    }
+  } else {
+    return 0;
+  }
+  return deepest + 1;
+}
+
 int fpq_validate_run_json(const char *json, char *msg, size_t msglen) {
   if (json == NULL) return 0;
   size_t n = strlen(json);
@@ -268,6 +293,12 @@ int fpq_validate_run_json(const char *json, char *msg, size_t msglen) {
   if (!json_is_object(root)) {
     rc = fpq__invalid(msg, msglen, "run options must be a JSON object, got %s",
                  json_is_array(root) ? "an array" : "a scalar");
+    goto done;
+  }
+  int depth = json_depth(root);
+  if (depth > FPQ_JSON_DEPTH_MAX) {
+    rc = fpq__invalid(msg, msglen, "run options are nested %d levels deep: at most %d allowed",
+                      depth, FPQ_JSON_DEPTH_MAX);
     goto done;
   }
   const char *key;
@@ -396,7 +427,8 @@ json_t *fpq__job_to_object(const fpq_job *job) {
             set_new(o, "timeout", json_real(job->timeout)) |
             set_new(o, "result_ttl", json_real(job->result_ttl)) |
             set_string(o, "worker", job->worker) | set_raw(o, "result", job->result_json) |
-            set_raw(o, "error", job->error_json) | set_string(o, "func", job->func);
+            set_raw(o, "error", job->error_json) | set_string(o, "func", job->func) |
+            set_string(o, "execution", job->execution);
   if (bad) {
     json_decref(o);
     return NULL;
@@ -519,7 +551,8 @@ int fpq_job_from_json(const char *text, size_t len, fpq_job **out, char *msg, si
       (rc = get_string(o, "worker", &job->worker, msg, msglen)) ||
       (rc = get_raw(o, "result", &job->result_json)) ||
       (rc = get_raw(o, "error", &job->error_json)) ||
-      (rc = get_string(o, "func", &job->func, msg, msglen))) {
+      (rc = get_string(o, "func", &job->func, msg, msglen)) ||
+      (rc = get_string(o, "execution", &job->execution, msg, msglen))) {
     if (rc != FPQ_ENOMEM) rc = FPQ_EFORMAT;
     goto fail;
   }
@@ -551,4 +584,14 @@ char *fpq__error_json(const char *type, const char *message) {
   char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
   json_decref(e);
   return text;
+}
+
+int fpq__not_held(struct fpq_backend *b, const char *id, const char *worker,
+                  const char *execution) {
+  if (execution && *execution)
+    return fpq_backend_fail(b, FPQ_ELEASE,
+                            "job '%s' is no longer held by this run (execution %.64s) of "
+                            "worker '%.100s'", id, execution, worker);
+  return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'", id,
+                          worker);
 }

@@ -273,20 +273,29 @@ int fpq_take(fpq_queue *q, const char *worker, const char *const *queues, size_t
   NEED_BACKEND(q);
   if (worker == NULL || !*worker || nqueues == 0 || !(lease_seconds > 0))
     return fpq__fail(q, FPQ_EINVAL, "take needs a worker name, queues and a positive lease");
+  /* The fencing token of this take: 128 random bits, so two runs of one job (a stale one
+   * and its retry, whatever their workers are called) never share one. */
+  unsigned char bytes[16];
+  char execution[33];
+  if (fpq__random(bytes, sizeof bytes))
+    return fpq__fail(q, FPQ_EIO, "cannot make an execution id: %s", FPQ__RANDOM_FAILED);
+  for (size_t i = 0; i < sizeof bytes; i++) snprintf(execution + 2 * i, 3, "%02x", bytes[i]);
   fpq_take_args a = {.worker = worker,
                      .queues = queues,
                      .nqueues = nqueues,
                      .lease_seconds = lease_seconds,
                      .wait_seconds = wait_seconds > 0 ? wait_seconds : 0,
-                     .now = fpq__now()};
+                     .now = fpq__now(),
+                     .execution = execution};
   int rc = fpq__backend_take(q->b, &a, out);
   if (rc == FPQ_EEMPTY) return fpq__fail(q, rc, "no job is due");
   return fpq__from_backend(q, rc);
 }
 
-int fpq_extend(fpq_queue *q, const char *id, const char *worker, double lease_seconds) {
+int fpq_extend(fpq_queue *q, const fpq_job *job, const char *worker, double lease_seconds) {
   NEED_BACKEND(q);
-  return fpq__from_backend(q, fpq__backend_extend(q->b, id, worker, fpq__now() + lease_seconds));
+  return fpq__from_backend(q, fpq__backend_extend(q->b, job->id, worker, job->execution,
+                                                  fpq__now() + lease_seconds));
 }
 
 /* A uniform random number in [0, 1); jitter needs no cryptographic quality, but the
@@ -326,7 +335,8 @@ int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
                        .now = now,
                        .result_ttl = job->result_ttl,
                        .pipeline = job->pipeline,
-                       .started_at = job->started_at};
+                       .started_at = job->started_at,
+                       .execution = job->execution};
   switch (outcome->kind) {
     case FPQ_OUTCOME_SUCCESS:
       a.status = FPQ_STATUS_FINISHED;

@@ -29,9 +29,11 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "random.h"
 #include "config.h"
 #include "executor.h"
 #include "job.h"
+#include "lease_keeper.h"
 #include "metrics.h"
 #include "scheduler.h"
 
@@ -40,6 +42,9 @@
 #define MAINTAIN_EVERY_TICKS 2
 #define MAX_TIMER_MS 2000000000.0
 #define TAKE_AHEAD_BELOW 0.05 /* take ahead while jobs run shorter than this, seconds */
+/* A stopping worker tries this long to record outcomes the backend refused (a full disk,
+ * Redis away), then exits without them: their jobs are retried when the leases end. */
+#define STOP_RECORD_GRACE 10.0
 
 typedef enum { SLOT_STARTING, SLOT_IDLE, SLOT_BUSY, SLOT_DOWN } slot_state;
 typedef enum {
@@ -80,6 +85,15 @@ typedef struct worker {
   fpq_worker_options opt;
   fpq_queue *q;      /* loop thread */
   fpq_queue *take_q; /* thread pool: one take at a time */
+  /* Thread pool: records outcomes, one at a time, oldest first, so storing a 200 MB
+   * result never holds up the loop (timeouts, commands, the next job). */
+  fpq_queue *record_q;
+  uv_work_t record_req;
+  int recording;      /* the head of unrecorded is being recorded */
+  int record_wait;    /* the backend refused for now: wait for the next tick */
+  int record_rc;
+  fpq_status record_final;
+  char record_err[512];
   char name[128];
   char hostname[256];
   char queues_text[256]; /* as given, for display */
@@ -98,7 +112,8 @@ typedef struct worker {
   uv_timer_t tick;
   fpq__metrics_server *metrics; /* --metrics-port: /metrics for Prometheus */
   fpq__scheduler *sched;        /* --with-scheduler */
-  uv_signal_t sigterm, sigint;
+  uv_signal_t sigterm, sigint, sigtstp, sigcont;
+  fpq__lease_keeper *keeper; /* renews leases on its own thread; fences stale runs */
   int stopping; /* 0 running, 1 finishing running jobs, 2 stopping now */
   double stop_started;
   int closing;
@@ -142,8 +157,14 @@ static void wlog(const worker *w, int important, const char *fmt, ...) {
 
 /* ---- outcomes ---- */
 
-static void free_unrecorded(unrecorded *u) {
-  fpq_job_free(u->job);
+/* The worker is done with a job it held: the keeper stops renewing it. */
+static void let_go(worker *w, fpq_job *job) {
+  if (job && w->keeper) fpq__lease_keeper_release(w->keeper, job);
+  fpq_job_free(job);
+}
+
+static void free_unrecorded(worker *w, unrecorded *u) {
+  let_go(w, u->job);
   free(u->result);
   free(u->error);
   fpq__free(u);
@@ -162,20 +183,18 @@ static void remember_retry(worker *w, const char *id) {
   if ((w->retrying[w->nretrying] = fpq__strdup(id)) != NULL) w->nretrying++;
 }
 
-/* Records an outcome. Returns 0 when done with it (recorded, or the job is no longer
- * ours), or the error when the backend should be asked again later. */
-static int record(worker *w, unrecorded *u) {
-  fpq_status final = FPQ_STATUS_QUEUED;
-  int rc = fpq_finish(w->q, u->job, w->name, &u->outcome, &final);
+/* What recording an outcome came to (rc, final, err from record_work). Returns 0 when
+ * done with it (recorded, or the job is no longer this run's), or the error when the
+ * backend should be asked again later. */
+static int recorded(worker *w, unrecorded *u, int rc, fpq_status final, const char *err) {
   if (rc == FPQ_EUNAVAIL || rc == FPQ_EIO || rc == FPQ_EBACKEND) {
-    wlog(w, 1, "cannot record the outcome of job %s yet (%s); will retry", u->job->id,
-         fpq_errmsg(w->q));
+    wlog(w, 1, "cannot record the outcome of job %s yet (%s); will retry", u->job->id, err);
     return rc;
   }
   if (rc == FPQ_ELEASE) {
-    wlog(w, 1, "job %s: %s; its outcome here is dropped", u->job->id, fpq_errmsg(w->q));
+    wlog(w, 1, "job %s: %s; its outcome here is dropped", u->job->id, err);
   } else if (rc != 0) {
-    wlog(w, 1, "job %s: recording its outcome failed: %s", u->job->id, fpq_errmsg(w->q));
+    wlog(w, 1, "job %s: recording its outcome failed: %s", u->job->id, err);
   } else {
     const char *what = fpq_status_name(final);
     if (final == FPQ_STATUS_FINISHED) w->successful++;
@@ -193,13 +212,46 @@ static int record(worker *w, unrecorded *u) {
   return 0;
 }
 
+/* Thread pool: records the oldest outcome on record_q. The loop leaves the head of
+ * unrecorded alone while recording is set. */
+static void record_work(uv_work_t *req) {
+  worker *w = req->data;
+  unrecorded *u = w->unrecorded;
+  w->record_final = FPQ_STATUS_QUEUED;
+  w->record_rc = fpq_finish(w->record_q, u->job, w->name, &u->outcome, &w->record_final);
+  snprintf(w->record_err, sizeof w->record_err, "%s",
+           w->record_rc ? fpq_errmsg(w->record_q) : "");
+}
+
+static void pump_records(worker *w);
+
+static void after_record(uv_work_t *req, int status) {
+  worker *w = req->data;
+  (void)status;
+  w->recording = 0;
+  unrecorded *u = w->unrecorded;
+  if (recorded(w, u, w->record_rc, w->record_final, w->record_err) == 0) {
+    w->unrecorded = u->next;
+    free_unrecorded(w, u);
+  } else {
+    w->record_wait = 1; /* the tick asks again */
+  }
+  pump_records(w);
+  if (w->stopping) check_stopped(w);
+}
+
+/* Records outcomes, oldest first, one at a time, off the loop thread. */
+static void pump_records(worker *w) {
+  if (w->recording || w->record_wait || w->unrecorded == NULL) return;
+  w->recording = 1;
+  w->record_req.data = w;
+  uv_queue_work(&w->loop, &w->record_req, record_work, after_record);
+}
+
 /* Tries the outcomes the backend could not take before, oldest first. */
 static void record_unrecorded(worker *w) {
-  while (w->unrecorded && record(w, w->unrecorded) == 0) {
-    unrecorded *done = w->unrecorded;
-    w->unrecorded = done->next;
-    free_unrecorded(done);
-  }
+  w->record_wait = 0;
+  pump_records(w);
 }
 
 /* Starts the job taken ahead, if any, on this idle slot; returns whether there was one. */
@@ -217,16 +269,16 @@ static int drop_unrecorded(worker *w) {
   while (w->unrecorded) {
     unrecorded *u = w->unrecorded;
     w->unrecorded = u->next;
-    free_unrecorded(u);
+    free_unrecorded(w, u);
     n++;
   }
   return n;
 }
 
 /* The job in a slot ended one way or another: free the slot, start taking the next job,
- * and record the outcome while that take is on its way (the take runs on the thread pool
- * with its own connection), so the executor waits for one backend round trip between
- * jobs, not two. */
+ * and record the outcome while that take is on its way (both run on the thread pool,
+ * each with its own connection), so the executor waits for one backend round trip
+ * between jobs, not two, and the loop for neither. */
 static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, double duration) {
   worker *w = s->w;
   uv_timer_stop(&s->timer);
@@ -235,7 +287,7 @@ static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, d
   unrecorded *u = fpq__calloc(1, sizeof *u);
   if (u == NULL) { /* cannot keep it: the lease runs out and the job is retried */
     wlog(w, 1, "out of memory: the outcome of job %s is lost; it will be retried", s->job->id);
-    fpq_job_free(s->job);
+    let_go(w, s->job);
     free(result);
     free(error);
   } else {
@@ -243,35 +295,41 @@ static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, d
                       .outcome = {.kind = kind, .duration = duration, .result_json = result,
                                   .error_json = error}};
   }
+  if (u) fpq__lease_keeper_set_group(w->keeper, u->job, 0); /* no process runs it now */
   s->job = NULL;
   if (kind == FPQ_OUTCOME_SUCCESS || kind == FPQ_OUTCOME_FAILURE)
     w->recent_run = w->recent_run > 0 ? 0.8 * w->recent_run + 0.2 * duration : duration;
   if (s->state == SLOT_BUSY) s->state = s->exec ? SLOT_IDLE : SLOT_DOWN;
   if (s->state == SLOT_IDLE && !w->stopping) run_ahead(s);
   if (!w->stopping) maybe_take(w);
-  if (u && (w->unrecorded || record(w, u) != 0)) {
+  if (u) {
     unrecorded **tail = &w->unrecorded; /* behind older ones: outcomes keep their order */
     while (*tail) tail = &(*tail)->next;
     *tail = u;
-  } else if (u) {
-    free_unrecorded(u);
+    pump_records(w);
   }
   if (w->stopping) check_stopped(w);
 }
 
-static void on_done(slot *s, json_t *msg) {
+static void on_done(slot *s, json_t *msg, char *result_text) {
   const char *id = json_string_value(json_object_get(msg, "id"));
   if (s->state != SLOT_BUSY || s->job == NULL || id == NULL ||
-      strcmp(id, s->job->id) != 0)
-    return; /* a late frame for a job already ended (e.g. killed at its timeout) */
-  if (s->killing == KILL_LEASE_LOST) return; /* the job is someone else's now */
+      strcmp(id, s->job->id) != 0 || s->killing == KILL_LEASE_LOST) {
+    /* a late frame for a job already ended (e.g. killed at its timeout), or a job that
+     * is someone else's now */
+    free(result_text);
+    return;
+  }
   double duration = json_number_value(json_object_get(msg, "duration"));
   if (!(duration >= 0)) duration = fpq__monotonic() - s->job_started;
   if (json_is_true(json_object_get(msg, "ok"))) {
     json_t *result = json_object_get(msg, "result");
-    char *text = json_dumps(result ? result : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = result_text ? result_text
+                             : json_dumps(result ? result : json_null(),
+                                          JSON_COMPACT | JSON_ENCODE_ANY);
     end_job(s, FPQ_OUTCOME_SUCCESS, text, NULL, duration);
   } else {
+    free(result_text);
     json_t *err = json_object_get(msg, "error");
     char *text = json_is_object(err)
                      ? json_dumps(err, JSON_COMPACT)
@@ -283,9 +341,10 @@ static void on_done(slot *s, json_t *msg) {
 
 /* ---- executors ---- */
 
-static void on_message(fpq__executor *e, json_t *msg) {
+static void on_message(fpq__executor *e, json_t *msg, char *result_text) {
   slot *s = fpq__executor_data(e);
   const char *type = json_string_value(json_object_get(msg, "type"));
+  if (strcmp(type, "done") != 0) free(result_text); /* only a done frame has one */
   if (strcmp(type, "hello") == 0 && s->state == SLOT_STARTING) {
     s->state = SLOT_IDLE;
     s->failed_starts = 0;
@@ -295,7 +354,7 @@ static void on_message(fpq__executor *e, json_t *msg) {
       maybe_take(s->w);
     }
   } else if (strcmp(type, "done") == 0) {
-    on_done(s, msg);
+    on_done(s, msg, result_text);
   }
 }
 
@@ -319,6 +378,10 @@ static void on_gone(fpq__executor *e, int64_t status, int term_signal, const cha
   worker *w = s->w;
   s->exec = NULL;
   int was_starting = s->state == SLOT_STARTING;
+  /* The keeper stopped it (its lease could not be renewed in time, or the backend gave
+   * the job to another run): nothing of this run is recorded. */
+  if (s->state == SLOT_BUSY && s->job && fpq__lease_keeper_lost(w->keeper, s->job))
+    s->killing = KILL_LEASE_LOST;
   if (s->state == SLOT_BUSY && s->job) {
     double duration = fpq__monotonic() - s->job_started;
     char why[400], msg[600];
@@ -344,7 +407,7 @@ static void on_gone(fpq__executor *e, int64_t status, int term_signal, const cha
         end_job(s, FPQ_OUTCOME_RETURN, NULL, NULL, 0);
         break;
       case KILL_LEASE_LOST:
-        fpq_job_free(s->job);
+        let_go(w, s->job);
         s->job = NULL;
         break;
       case KILL_NONE:
@@ -422,6 +485,9 @@ static void kill_job(slot *s, kill_reason why) {
 
 static int send_run(slot *s) {
   fpq_job *job = s->job;
+  /* A run row over the enqueue limit was written behind the engine's back: refused
+   * before the loop spends seconds parsing it (50-300 MB rows stalled the worker). */
+  if (job->run_json && strlen(job->run_json) > FPQ_RUN_MAX) return FPQ_ETOOBIG;
   json_t *run = json_loads(job->run_json ? job->run_json : "{}", 0, NULL);
   if (!json_is_object(run)) { /* a record written behind the engine's back */
     json_decref(run);
@@ -444,6 +510,7 @@ static void start_job(slot *s, fpq_job *job) {
   s->killing = KILL_NONE;
   s->term_sent = 0;
   s->job_started = fpq__monotonic();
+  fpq__lease_keeper_set_group(w->keeper, job, fpq__executor_pid(s->exec));
   wlog(w, 0, "job %s (%s) started, attempt %d of %d", job->id,
        job->pipeline ? job->pipeline : job->func ? job->func : "?", job->attempts,
        job->max_retries + 1);
@@ -453,9 +520,11 @@ static void start_job(slot *s, fpq_job *job) {
             rc == FPQ_EFORMAT
                 ? fpq__error_json("InvalidJob", "the job's stored run options are not a JSON "
                                   "object (the record was not written by fpq); it was not run")
-                : fpq__error_json("ExecutorError", rc == FPQ_ETOOBIG
-                                                       ? "the job is too large to send"
-                                                       : "the job could not be sent"),
+                : rc == FPQ_ETOOBIG
+                    ? fpq__error_json("InvalidJob", "the job's stored run options are larger "
+                                      "than fpq accepts at enqueue (1 MiB; the record was not "
+                                      "written by fpq); it was not run")
+                    : fpq__error_json("ExecutorError", "the job could not be sent"),
             0);
     return;
   }
@@ -473,8 +542,13 @@ static void take_work(uv_work_t *req) {
   double wait = w->opt.burst ? 0.05 : TAKE_WAIT;
   w->take_rc = fpq_take(w->take_q, w->name, w->queues, w->nqueues,
                         w->opt.lease, wait, &w->taken);
-  if (w->take_rc != 0 && w->take_rc != FPQ_EEMPTY)
+  /* Held from here, on this thread: the loop may be busy when this take completes. */
+  if (w->take_rc == 0 && fpq__lease_keeper_hold(w->keeper, w->taken) != 0) {
+    w->take_rc = FPQ_ENOMEM; /* after_take gives the job back */
+    snprintf(w->take_err, sizeof w->take_err, "out of memory");
+  } else if (w->take_rc != 0 && w->take_rc != FPQ_EEMPTY) {
     snprintf(w->take_err, sizeof w->take_err, "%s", fpq_errmsg(w->take_q));
+  }
 }
 
 /* Burst mode ends when nothing is queued, nothing runs here, and every retry this worker
@@ -520,6 +594,7 @@ static void after_take(uv_work_t *req, int status) {
       return;
     }
   } else {
+    if (job) give_back(w, job);
     wlog(w, 1, "cannot take jobs: %s; trying again in 1 s", w->take_err);
     uv_timer_start(&w->take_retry, on_take_retry, 1000, 0);
     return;
@@ -534,7 +609,7 @@ static void give_back(worker *w, fpq_job *job) {
   if (fpq_finish(w->q, job, w->name, &back, NULL) != 0)
     wlog(w, 1, "could not return job %s: %s (its lease will expire and it will be retried)",
          job->id, fpq_errmsg(w->q));
-  fpq_job_free(job);
+  let_go(w, job);
 }
 
 static void maybe_take(worker *w) {
@@ -571,24 +646,6 @@ static void beat(worker *w) {
     wlog(w, 1, "cannot register: %s", fpq_errmsg(w->q));
 }
 
-static void renew_leases(worker *w) {
-  for (int i = 0; i < w->nslots; i++) {
-    slot *s = &w->slots[i];
-    if (s->state != SLOT_BUSY || s->job == NULL) continue;
-    int rc = fpq_extend(w->q, s->job->id, w->name, w->opt.lease);
-    if (rc == FPQ_ELEASE) {
-      wlog(w, 1, "job %s: %s; stopping our run of it", s->job->id, fpq_errmsg(w->q));
-      kill_job(s, KILL_LEASE_LOST);
-    } else if (rc != 0) {
-      wlog(w, 1, "cannot renew the lease of job %s: %s", s->job->id, fpq_errmsg(w->q));
-    }
-  }
-  /* Jobs whose outcome waits to be recorded, and one taken ahead, are still ours. */
-  for (unrecorded *u = w->unrecorded; u; u = u->next)
-    fpq_extend(w->q, u->job->id, w->name, w->opt.lease);
-  if (w->ahead) fpq_extend(w->q, w->ahead->id, w->name, w->opt.lease);
-}
-
 static void run_command(worker *w, const char *cmd) {
   wlog(w, 0, "command: %s", cmd);
   if (strcmp(cmd, "shutdown") == 0) {
@@ -612,15 +669,16 @@ static void on_tick(uv_timer_t *t) {
   char cmd[256];
   for (int i = 0; i < 8 && fpq_worker_next_command(w->q, w->name, cmd, sizeof cmd) == 0; i++)
     run_command(w, cmd);
+  /* Leases are the keeper's (lease_keeper.c), on its own thread and clock. */
   unsigned long every = (unsigned long)fmax(1, floor(w->opt.lease / 3));
-  if (w->ticks % every == 0) {
-    renew_leases(w);
-    beat(w);
-  }
+  if (w->ticks % every == 0) beat(w);
   if (w->ticks % MAINTAIN_EVERY_TICKS == 0) {
     int moved = 0;
-    if (fpq_maintain(w->q, &moved) == 0 && moved > 0)
+    int rc = fpq_maintain(w->q, &moved);
+    if (rc == 0 && moved > 0)
       wlog(w, 0, "maintenance moved %d job(s) (due retries, jobs of lost workers)", moved);
+    else if (rc != 0) /* e.g. the queue database was replaced and reopened */
+      wlog(w, 1, "maintenance: %s", fpq_errmsg(w->q));
   }
   /* --with-scheduler: schedules fire from this tick; a stopping worker hands the leader
    * lease on at once instead of letting it run out. */
@@ -637,6 +695,29 @@ static void on_tick(uv_timer_t *t) {
 static void on_signal(uv_signal_t *h, int signum) {
   worker *w = h->data;
   begin_stop(w, w->stopping ? 2 : 1, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* Ctrl-Z: executors run in sessions of their own (setsid), so the terminal's SIGTSTP
+ * reaches only this process; stop them first, then ourselves, so no job runs on while
+ * the worker that holds its lease cannot renew it. */
+static void on_stop_signal(uv_signal_t *h, int signum) {
+  worker *w = h->data;
+  (void)signum;
+  for (int i = 0; i < w->nslots; i++)
+    if (w->slots[i].exec) fpq__executor_signal(w->slots[i].exec, SIGSTOP);
+  wlog(w, 1, "stopped (SIGTSTP), with its executors; leases are not renewed meanwhile");
+  raise(SIGSTOP);
+}
+
+/* Continued: runs whose lease may have ended meanwhile are killed before anything
+ * continues; the others are renewed at once and continue. */
+static void on_continue(uv_signal_t *h, int signum) {
+  worker *w = h->data;
+  (void)signum;
+  int killed = fpq__lease_keeper_after_stop(w->keeper);
+  for (int i = 0; i < w->nslots; i++)
+    if (w->slots[i].exec) fpq__executor_signal(w->slots[i].exec, SIGCONT);
+  wlog(w, 1, "continued (SIGCONT)%s", killed ? "; runs past their lease were killed" : "");
 }
 
 static void begin_stop(worker *w, int level, const char *why) {
@@ -659,14 +740,15 @@ static void on_closed(uv_handle_t *h) { (void)h; }
 
 /* Once nothing runs and no take is in flight: stop the executors, then the loop. */
 static void check_stopped(worker *w) {
-  if (!w->stopping || w->taking || w->closing) return;
+  if (!w->stopping || w->taking || w->recording || w->closing) return;
   if (w->ahead) { /* taken ahead but not started: back to the front of its queue */
     fpq_job *job = w->ahead;
     w->ahead = NULL;
     give_back(w, job);
   }
   if (w->unrecorded) {
-    if (w->stopping == 1) return; /* the tick records them, then comes back here */
+    /* The tick records them, then comes back here; not forever. */
+    if (w->stopping == 1 && fpq__monotonic() - w->stop_started < STOP_RECORD_GRACE) return;
     wlog(w, 1, "%d outcome(s) could not be recorded; those jobs are retried when their "
          "leases run out", drop_unrecorded(w));
   }
@@ -687,6 +769,8 @@ static void check_stopped(worker *w) {
   uv_close((uv_handle_t *)&w->take_retry, on_closed);
   uv_close((uv_handle_t *)&w->sigterm, on_closed);
   uv_close((uv_handle_t *)&w->sigint, on_closed);
+  uv_close((uv_handle_t *)&w->sigtstp, on_closed);
+  uv_close((uv_handle_t *)&w->sigcont, on_closed);
   for (int i = 0; i < w->nslots; i++) uv_close((uv_handle_t *)&w->slots[i].timer, on_closed);
 }
 
@@ -716,8 +800,31 @@ static void free_worker(worker *w) {
   for (size_t i = 0; i < w->nretrying; i++) fpq__free(w->retrying[i]);
   fpq__free(w->retrying);
   fpq__scheduler_free(w->sched);
+  fpq__lease_keeper_stop(w->keeper);
   fpq_close(w->q);
   fpq_close(w->take_q);
+  fpq_close(w->record_q);
+}
+
+/* Two live workers under one name would hold each other's leases and read each other's
+ * commands: a name held by a live worker (its registration has not expired) is refused.
+ * Returns 0, or the exit code. Not atomic (two starting in the same instant both pass);
+ * the default names are unique, and fencing by execution keeps even that case safe. */
+static int refuse_a_taken_name(worker *w) {
+  fpq_worker_info *list = NULL;
+  size_t n = 0;
+  if (fpq_workers(w->q, &list, &n) != 0) return 0; /* the first beat reports the problem */
+  int code = 0;
+  for (size_t i = 0; i < n && code == 0; i++) {
+    if (strcmp(list[i].name, w->name) != 0) continue;
+    fprintf(stderr,
+            "fpq: --name '%s' is held by a live worker (pid %d on host '%s', seen %.0f s "
+            "ago): choose another name, or stop that worker first\n",
+            w->name, list[i].pid, list[i].hostname, fmax(0, fpq__now() - list[i].last_heartbeat));
+    code = 2;
+  }
+  free(list);
+  return code;
 }
 
 int fpq_worker_run(const fpq_worker_options *opts) {
@@ -729,8 +836,16 @@ int fpq_worker_run(const fpq_worker_options *opts) {
   if (!(w->opt.lease > 0)) w->opt.lease = 15;
   if (!w->opt.isolation) w->opt.isolation = "fork";
   gethostname(w->hostname, sizeof w->hostname - 1);
-  if (w->opt.name) snprintf(w->name, sizeof w->name, "%s", w->opt.name);
-  else snprintf(w->name, sizeof w->name, "%.100s.%d", w->hostname, (int)getpid());
+  if (w->opt.name) {
+    snprintf(w->name, sizeof w->name, "%s", w->opt.name);
+  } else {
+    /* HOSTNAME.PID alone collides across containers (separate PID namespaces, often
+     * the same pid 1 or 7): a random suffix makes the default unique. */
+    unsigned char r[3] = {0};
+    fpq__random(r, sizeof r); /* without random bytes: still HOSTNAME.PID.000000 */
+    snprintf(w->name, sizeof w->name, "%.100s.%d.%02x%02x%02x", w->hostname, (int)getpid(),
+             r[0], r[1], r[2]);
+  }
   if (w->opt.python) snprintf(w->python, sizeof w->python, "%s", w->opt.python);
   else fpq__executor_find_python(w->python, sizeof w->python);
   /* Queues are exact RQ queue names, strict order. */
@@ -745,10 +860,23 @@ int fpq_worker_run(const fpq_worker_options *opts) {
   open.create = 1;
   int rc = fpq_open(&w->q, &open);
   if (rc == 0) rc = fpq_open(&w->take_q, &open);
+  if (rc == 0) rc = fpq_open(&w->record_q, &open);
   if (rc != 0) {
-    fprintf(stderr, "fpq: %s\n", fpq_errmsg(w->take_q ? w->take_q : w->q));
+    fprintf(stderr, "fpq: %s\n",
+            fpq_errmsg(w->record_q ? w->record_q : w->take_q ? w->take_q : w->q));
     free_worker(w);
     return rc == FPQ_EUNAVAIL || rc == FPQ_EIO ? 3 : (rc == FPQ_EINVAL || rc == FPQ_ECONFIG) ? 2 : 1;
+  }
+  if ((rc = refuse_a_taken_name(w)) != 0) {
+    free_worker(w);
+    return rc;
+  }
+  char kerr[512];
+  if ((w->keeper = fpq__lease_keeper_start(&open, w->name, w->opt.lease, kerr, sizeof kerr)) ==
+      NULL) {
+    fprintf(stderr, "fpq: %s\n", kerr);
+    free_worker(w);
+    return 1;
   }
   /* A write to an executor that just died must be an error, not the end of the worker. */
   signal(SIGPIPE, SIG_IGN);
@@ -768,6 +896,11 @@ int fpq_worker_run(const fpq_worker_options *opts) {
   w->sigterm.data = w->sigint.data = w;
   uv_signal_start(&w->sigterm, on_signal, SIGTERM);
   uv_signal_start(&w->sigint, on_signal, SIGINT);
+  uv_signal_init(&w->loop, &w->sigtstp);
+  uv_signal_init(&w->loop, &w->sigcont);
+  w->sigtstp.data = w->sigcont.data = w;
+  uv_signal_start(&w->sigtstp, on_stop_signal, SIGTSTP);
+  uv_signal_start(&w->sigcont, on_continue, SIGCONT);
   char url[512];
   fpq__redact_url(fpq_url(w->q), url, sizeof url);
   wlog(w, 1, "started: %d slot(s), isolation %s, queues %s, backend %s (%s)", w->nslots,

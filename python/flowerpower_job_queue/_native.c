@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "_native.h"
+#include "fpq_worker.h"
 
 /* Longest slice of a wait between checks for signals and other users of the handle. */
 #define WAIT_SLICE 0.5
@@ -927,9 +928,20 @@ static PyObject *native_format_time(PyObject *module, PyObject *args, PyObject *
   return PyUnicode_FromString(buf);
 }
 
+static PyObject *native_die_with_parent(PyObject *module, PyObject *args) {
+  (void)module;
+  int pid;
+  if (!PyArg_ParseTuple(args, "i:die_with_parent", &pid)) return NULL;
+  fpq_die_with_parent(pid); /* kills this process now if pid is no longer its parent */
+  Py_RETURN_NONE;
+}
+
 static PyMethodDef native_methods[] = {
     {"version", native_version, METH_NOARGS,
      "version() -> str\n\nThe engine's version, e.g. '0.1.0'."},
+    {"die_with_parent", native_die_with_parent, METH_VARARGS,
+     "die_with_parent(pid) -> None\n\nThis process gets SIGKILL when its parent pid dies "
+     "(PR_SET_PDEATHSIG); killed at once if pid is no longer its parent."},
     {"validate_id", native_validate_id, METH_VARARGS,
      "validate_id(id) -> None\n\nRaises InvalidInput unless id matches [A-Za-z0-9_-]{1,128}."},
     {"validate_pipeline", native_validate_pipeline, METH_VARARGS,

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import codec, runner
+from . import _native, codec, runner
 
 __all__ = [
     "MAX_FRAME",
@@ -306,8 +306,11 @@ class _Forker:
         # Objects made so far are never collected in the child: its GC does not touch
         # (and so copy) the parent's pages.
         gc.freeze()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
+            # Dies with this executor, which dies with the worker: no orphan job process.
+            _native.die_with_parent(parent)
             self._child_main(job_r, result_w, [job_w, result_r, *inherited])
         os.close(job_r)
         os.close(result_w)
@@ -380,17 +383,46 @@ class _Forker:
         return None
 
     def _collect(self, child: _Child) -> tuple[bytearray | None, str]:
-        """Read the child's done frame; (None, what went wrong) if it is incomplete."""
+        """Read the child's done frame; (None, what went wrong) if it is incomplete.
+
+        Ends at the child's exit, not at the end of the pipe: a process the job started
+        may hold the pipe open long after the job process is gone (a pidfd tells)."""
         poller = select.poll()
         poller.register(child.result_r, select.POLLIN)
         if self._sock is not None:
             poller.register(self._channel_fd, select.POLLIN)
+        try:
+            pidfd = os.pidfd_open(child.pid)
+        except (AttributeError, OSError):  # no pidfd (Linux < 5.3): end-of-file only
+            pidfd = -1
+        if pidfd >= 0:
+            poller.register(pidfd, select.POLLIN)
+        try:
+            return self._read_done(child, poller, pidfd)
+        finally:
+            if pidfd >= 0:
+                os.close(pidfd)
+
+    def _read_done(
+        self, child: _Child, poller: Any, pidfd: int
+    ) -> tuple[bytearray | None, str]:
         header = b""
         body: bytearray | None = None
         view = memoryview(b"")
         got = 0
+        exited = False
         while True:
-            for fd, _ in poller.poll():
+            events = poller.poll()
+            # The pipe first: what the child wrote before it exited still counts.
+            events.sort(key=lambda ev: ev[0] == pidfd)
+            for fd, _ in events:
+                if fd == pidfd:
+                    # Exited: what it wrote is in the pipe now; read on without blocking
+                    # (the pidfd stays readable, so poll() no longer waits).
+                    if not exited:
+                        os.set_blocking(child.result_r, False)
+                    exited = True
+                    continue
                 if fd == self._channel_fd:
                     if self._worker_gone():
                         os.kill(child.pid, signal.SIGKILL)
@@ -398,8 +430,14 @@ class _Forker:
                         raise _WorkerGone
                     poller.unregister(fd)  # a frame came early: read it after this job
                     continue
+                try:
+                    if body is None:
+                        chunk = os.read(fd, 4 - len(header))
+                    else:
+                        k = os.readv(fd, [view[got:]])
+                except BlockingIOError:
+                    return None, _gone_early(got, body)
                 if body is None:
-                    chunk = os.read(fd, 4 - len(header))
                     if not chunk:
                         return None, "before it reported a result"
                     header += chunk
@@ -411,12 +449,13 @@ class _Forker:
                         body = bytearray(length)
                         view = memoryview(body)
                     continue
-                k = os.readv(fd, [view[got:]])
                 if k == 0:
                     return None, f"after it sent {got} of {len(body)} bytes of its result"
                 got += k
                 if got == len(body):
                     return body, ""
+            if exited and not any(fd == child.result_r for fd, _ in events):
+                return None, _gone_early(got, body)
 
     def _worker_gone(self) -> bool:
         assert self._sock is not None
@@ -464,6 +503,14 @@ class _Forker:
         for pid in self._exited:
             os.waitpid(pid, 0)
         self._exited = []
+
+
+def _gone_early(got: int, body: bytearray | None) -> str:
+    """Why a child that exited left no whole answer (a process it started may still hold
+    the pipe)."""
+    sent = f"after it sent {got} of {len(body)} bytes of its result" if body else (
+        "before it reported a result")
+    return f"{sent} (it exited; the result pipe was left open by another process)"
 
 
 def _reset_signals() -> None:
@@ -579,7 +626,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Run FlowerPower pipelines for fpq worker.",
     )
     parser.add_argument("--isolation", choices=("fork", "none"), default="fork")
+    parser.add_argument("--supervisor", type=int, default=0,
+                        help="pid of the worker: exit when it dies (it passes its own)")
     args = parser.parse_args(argv)
+    if args.supervisor > 0:
+        # Before anything else: a worker SIGKILLed while this executor starts or runs a
+        # job must not leave it running beside the job's retry.
+        _native.die_with_parent(args.supervisor)
     # First of all: nothing a pipeline (or FlowerPower's rich output) prints may reach
     # fd 1, which is the worker's stderr anyway; the channel is fd 3.
     os.dup2(2, 1)

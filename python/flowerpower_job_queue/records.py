@@ -44,7 +44,7 @@ JOB_FIELDS = (
     "id", "project", "pipeline", "run_json", "queue", "priority", "status", "description",
     "created_at", "enqueued_at", "started_at", "ended_at", "run_at", "attempts",
     "max_retries", "retry_delay", "jitter_factor", "timeout", "result_ttl", "worker",
-    "result_json", "error_json", "func",
+    "result_json", "error_json", "func", "execution",
 )
 """The keys of a job record, in the engine's order."""
 
@@ -79,7 +79,10 @@ def loads_or_text(text: str | None) -> Any:
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Nested deeper than Python decodes (a record written behind the engine's back:
+        # enqueue refuses more than 200 levels): shown as text, never an exception for
+        # the whole listing.
         return text
 
 

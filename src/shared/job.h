@@ -30,5 +30,11 @@ json_t *fpq__job_to_object(const fpq_job *job);
 /* A stored error as the executor reports one: {"type", "message", "traceback": ""},
  * compact JSON the caller frees with free(); NULL when out of memory. */
 char *fpq__error_json(const char *type, const char *message);
+/* Sets the backend's error for a renewal or outcome the job no longer accepts from this
+ * run (execution NULL or "": a caller that checks the worker's name only) and returns
+ * FPQ_ELEASE; one wording for every backend. */
+struct fpq_backend;
+int fpq__not_held(struct fpq_backend *b, const char *id, const char *worker,
+                  const char *execution);
 
 #endif /* FPQ_JOB_H */

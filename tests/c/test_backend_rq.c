@@ -669,7 +669,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(find_prunes_ids_whose_hash_expired, setup, teardown),
   };
   int failed = cmocka_run_group_tests_name("rq", tests, NULL, NULL);
-  backend_contract c = {.backend = "rq", .make_url = make_url, .reset = reset};
+  backend_contract c = {.backend = "rq", .make_url = make_url, .reset = reset,
+                       .fenced = 1};
   failed += backend_contract_run(&c);
   test_redis_stop(&server);
   return failed;

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -161,6 +163,137 @@ static void a_refused_schedule_creates_no_database(void **state) {
   test_rmdir(project);
 }
 
+static fpq_job *one_job(void) {
+  fpq_job *job = fpq_job_new();
+  fpq_job_set(&job->pipeline, "alpha");
+  return job;
+}
+
+/* A worker kept the unlinked queue.db open and never saw new jobs. Now its handle notices
+ * (maintenance reports it once) and reopens what is at the path. */
+static void a_deleted_or_replaced_database_is_noticed_and_reopened(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *worker = NULL, *producer = NULL;
+  assert_int_equal(fpq_open(&worker, &o), 0);
+  fpq_job *old = one_job();
+  assert_int_equal(fpq_enqueue(worker, old), 0);
+  assert_int_equal(fpq_maintain(worker, NULL), 0);
+  char path[4096], side[4200];
+  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
+  snprintf(side, sizeof side, "%s.deleted", path);
+  for (int round = 0; round < 2; round++) {
+    if (round == 0) {
+      assert_int_equal(unlink(path), 0); /* deleted */
+    } else {
+      assert_int_equal(rename(path, side), 0); /* replaced by another file */
+    }
+    assert_int_equal(fpq_open(&producer, &o), 0);
+    fpq_job *fresh = one_job();
+    assert_int_equal(fpq_enqueue(producer, fresh), 0);
+    fpq_close(producer);
+    producer = NULL;
+    usleep(1100 * 1000); /* the check runs at most once a second */
+    assert_int_equal(fpq_maintain(worker, NULL), FPQ_EIO);
+    assert_non_null(strstr(fpq_errmsg(worker), "was deleted or replaced while open"));
+    assert_int_equal(fpq_maintain(worker, NULL), 0); /* said once */
+    fpq_job *got = NULL;
+    assert_int_equal(fpq_get(worker, fresh->id, &got), 0); /* the new file's job */
+    fpq_job_free(got);
+    assert_int_equal(fpq_get(worker, old->id, &got), FPQ_ENOTFOUND);
+    fpq_job_free(fresh);
+  }
+  fpq_job_free(old);
+  fpq_close(worker);
+  test_rmdir(project);
+}
+
+/* A row written behind the engine's back with an id it cannot carry (here 200
+ * characters) was run under a cut id and then stayed started forever. It is never taken
+ * now, and maintenance fails it with the reason; a good job behind it runs as usual. */
+static void a_row_with_an_id_too_long_is_failed_not_run(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), 0);
+  fpq_job *good = one_job();
+  assert_int_equal(fpq_enqueue(q, good), 0);
+  char path[4096], sql[1024], id[201];
+  memset(id, 'a', 200);
+  id[200] = '\0';
+  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  snprintf(sql, sizeof sql,
+           "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status) VALUES"
+           " ('%s', 0, '%s', 'alpha', '{}', 'default', 'queued')", id, project);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  const char *const queues[] = {"default"};
+  fpq_job *taken = NULL;
+  assert_int_equal(fpq_take(q, "w", queues, 1, 30, 0, &taken), 0);
+  assert_string_equal(taken->id, good->id); /* the bad row (seq 0, first) is skipped */
+  fpq_job_free(taken);
+  int moved = 0;
+  assert_int_equal(fpq_maintain(q, &moved), 0);
+  assert_int_equal(moved, 1);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT status, error FROM jobs WHERE id = ?1", -1,
+                                      &st, NULL), SQLITE_OK);
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "failed");
+  assert_non_null(strstr((const char *)sqlite3_column_text(st, 1), "InvalidJob"));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  fpq_job_free(good);
+  fpq_close(q);
+  test_rmdir(project);
+}
+
+/* An empty file, or another program's SQLite database, at the queue's path is refused as
+ * not a queue, and left as it was. */
+static void a_file_that_is_not_a_queue_is_refused(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  char dir[4096], path[4200];
+  snprintf(dir, sizeof dir, "%s/.flowerpower", project);
+  mkdir(dir, 0700);
+  snprintf(path, sizeof path, "%s/queue.db", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fclose(f);
+  struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+  assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0); /* not one being created now */
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), FPQ_EFORMAT);
+  assert_non_null(strstr(fpq_errmsg(q), "is an empty file, not a queue database"));
+  fpq_close(q);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_size, 0);
+  unlink(path);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "CREATE TABLE notes (t TEXT)", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  q = NULL;
+  assert_int_equal(fpq_open(&q, &o), FPQ_EFORMAT);
+  assert_non_null(strstr(fpq_errmsg(q), "is an SQLite database of something else"));
+  fpq_close(q);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_stmt *st2;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_master", -1, &st2, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st2), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st2, 0), 1); /* nothing of ours was added */
+  sqlite3_finalize(st2);
+  sqlite3_close(db);
+  test_rmdir(project);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_default_database_is_private_in_the_project_and_made_by_a_write),
@@ -169,8 +302,11 @@ int main(void) {
       cmocka_unit_test(a_relative_url_is_refused),
       cmocka_unit_test(a_version_1_database_gains_schedules_and_keeps_its_jobs),
       cmocka_unit_test(a_refused_schedule_creates_no_database),
+      cmocka_unit_test(a_deleted_or_replaced_database_is_noticed_and_reopened),
+      cmocka_unit_test(a_row_with_an_id_too_long_is_failed_not_run),
+      cmocka_unit_test(a_file_that_is_not_a_queue_is_refused),
   };
   int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
-  backend_contract c = {.backend = "sqlite"};
+  backend_contract c = {.backend = "sqlite", .fenced = 1};
   return failed + backend_contract_run(&c);
 }

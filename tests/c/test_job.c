@@ -649,6 +649,32 @@ static void an_unknown_run_option_is_named_with_what_is_accepted(void **state) {
   }
 }
 
+/* Inputs nested deeper than every reader decodes are refused at enqueue, not run (and
+ * killed) on every attempt; FPQ_JSON_DEPTH_MAX levels themselves are fine. */
+static void run_options_nested_too_deep_are_refused(void **state) {
+  (void)state;
+  char msg[512];
+  for (int extra = 0; extra <= 1; extra++) {
+    int levels = FPQ_JSON_DEPTH_MAX + extra; /* the object and "inputs" are two of them */
+    size_t len = (size_t)levels * 2 + 32;
+    char *json = malloc(len);
+    assert_non_null(json);
+    size_t o = (size_t)snprintf(json, len, "{\"inputs\":{\"x\":");
+    for (int i = 0; i < levels - 2; i++) json[o++] = '[';
+    for (int i = 0; i < levels - 2; i++) json[o++] = ']';
+    snprintf(json + o, len - o, "}}");
+    int rc = fpq_validate_run_json(json, msg, sizeof msg);
+    if (extra == 0) {
+      assert_int_equal(rc, 0);
+    } else {
+      assert_int_equal(rc, FPQ_EINVAL);
+      assert_contains(msg, "run options are nested 201 levels deep: at most 200 allowed");
+      assert_one_line(msg);
+    }
+    free(json);
+  }
+}
+
 static void run_options_that_are_not_an_object_are_refused(void **state) {
   (void)state;
   struct {
@@ -895,7 +921,7 @@ static void the_json_form_has_rq_times_names_and_embedded_json(void **state) {
       "id",         "project",     "pipeline",   "run",         "status",      "priority",
       "queue",      "description", "created_at", "enqueued_at", "started_at",  "ended_at",
       "run_at",     "attempts",    "max_retries", "retry_delay", "jitter_factor", "timeout",
-      "result_ttl", "worker",      "result",     "error",       "func"};
+      "result_ttl", "worker",      "result",     "error",       "func",        "execution"};
   assert_int_equal(json_object_size(o), sizeof keys / sizeof keys[0]);
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     if (json_object_get(o, keys[i]) == NULL) fail_msg("key '%s' missing from %s", keys[i], text);
@@ -1068,6 +1094,7 @@ int main(void) {
       T(run_options_of_every_known_key_are_valid),
       T(an_unknown_run_option_is_named_with_what_is_accepted),
       T(run_options_that_are_not_an_object_are_refused),
+      T(run_options_nested_too_deep_are_refused),
       T(run_options_that_are_not_json_are_refused_with_the_position),
       T(run_options_with_invalid_utf8_are_refused),
       T(run_options_with_a_duplicate_key_are_refused),

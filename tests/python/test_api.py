@@ -542,3 +542,14 @@ def test_fork_child_opens_its_own_connection(jq: JobQueueManager) -> None:
     assert os.waitpid(pid, 0)[1] == 0
     assert child_id in [j["id"] for j in jq.get_queue_status()]  # type: ignore[index]
     assert len(jq.get_queue_status()) == 2
+
+
+def test_a_record_nested_deeper_than_python_decodes_is_shown_as_text() -> None:
+    """A row written behind the engine's back (enqueue refuses over 200 levels) must not
+    turn every listing of the project into a RecursionError."""
+    from flowerpower_job_queue.records import api_job
+
+    deep = "[" * 5000 + "]" * 5000
+    job = api_job({"id": "deep", "run_json": '{"inputs": {"x": ' + deep + "}}",
+                   "error_json": None, "result_json": None, "created_at": 0.0})
+    assert isinstance(job["run"], str) and job["run"].endswith("]}}")

@@ -3,6 +3,7 @@ framed JSON, real FlowerPower projects (docs/executor-protocol.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -105,6 +106,20 @@ import os
 
 
 def result() -> int:
+    os._exit(3)
+""",
+    "ex_orphan": """
+import os
+import time
+
+
+def result(pid_file: str) -> int:
+    pid = os.fork()  # the grandchild keeps every inherited fd, the result pipe too
+    if pid == 0:
+        time.sleep(600)
+        os._exit(0)
+    with open(pid_file, "w") as f:
+        f.write(str(pid))
     os._exit(3)
 """,
     "ex_sysexit": """
@@ -538,6 +553,28 @@ def test_sigterm_kills_a_fork_child(executor: Executor, project: Path, tmp_path:
     assert done["id"] == "slow" and done["error"]["type"] == "ChildCrashed"
     assert "SIGTERM" in done["error"]["message"]
     assert executor.run(project, "ex_add")["ok"] is True
+
+
+def test_a_child_gone_while_its_own_child_holds_the_pipe_is_reported_at_once(
+    executor: Executor, project: Path, tmp_path: Path
+) -> None:
+    """The job process exits without an answer, but a process it forked (sleeping 600 s)
+    keeps the result pipe open: the executor answers when the job process exits, not at
+    the end of the pipe."""
+    if executor.hello["isolation"] != "fork":
+        pytest.skip("fork isolation only")
+    pid_file = tmp_path / "orphan.pid"
+    try:
+        done = executor.run(project, "ex_orphan", {"inputs": {"pid_file": str(pid_file)}})
+        assert done["ok"] is False
+        assert done["error"]["type"] == "ChildCrashed"
+        assert "exited with code 3" in done["error"]["message"]
+        assert "left open by another process" in done["error"]["message"]
+        assert executor.run(project, "ex_add")["ok"] is True
+    finally:
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
 def test_two_projects_with_the_same_pipeline_name(executor: Executor, tmp_path: Path) -> None:

@@ -289,3 +289,24 @@ def test_jobs_run_in_their_project_directory(
         stored = job(fpq_bin, project, job_id)
         assert stored["status"] == "finished", stored["error"]
         assert stored["result"] == {"result": str(project)}
+
+
+BIG = '''
+def blob(n: int) -> dict:
+    return {"text": "ab\\u00e9" * n, "nested": [[i, str(i)] for i in range(n // 1000)]}
+'''
+
+
+def test_a_result_over_a_mebibyte_is_stored_as_returned(tmp_path: Path, fpq_bin: str) -> None:
+    """Frames of 1 MiB and more are decoded, and their result encoded, off the worker's
+    loop: what is stored must be exactly what a small frame would have given."""
+    project = make_project(tmp_path, "big", {"w_blob": BIG})
+    n = 600_000  # about 2 MB of JSON
+    job_id = enqueue(fpq_bin, project, "w_blob", "--inputs", json.dumps({"n": n}))
+    small = enqueue(fpq_bin, project, "w_blob", "--inputs", json.dumps({"n": 3000}))
+    assert run_burst(fpq_bin, project) == 0
+    for jid, count in ((job_id, n), (small, 3000)):
+        stored = job(fpq_bin, project, jid)
+        assert stored["status"] == "finished", stored["error"]
+        assert stored["result"] == {"blob": {"text": "ab\u00e9" * count,
+                                             "nested": [[i, str(i)] for i in range(count // 1000)]}}

@@ -494,7 +494,11 @@ static int take_once(rq_backend *r, const fpq_take_args *a, double now, fpq_job 
   snprintf(ttl, sizeof ttl, "%lld", (long long)fmax(1, ceil(a->lease_seconds)));
   size_t nqueues = a->nqueues < MAX_QUEUES ? a->nqueues : MAX_QUEUES;
   snprintf(nq, sizeof nq, "%zu", nqueues);
-  if (exec_id(ex))
+  /* The core's fencing token when it gives one (hex, as RQ's uuid4().hex), else ours. */
+  if (a->execution && *a->execution && strlen(a->execution) < sizeof ex &&
+      strspn(a->execution, "0123456789abcdef") == strlen(a->execution))
+    snprintf(ex, sizeof ex, "%s", a->execution);
+  else if (exec_id(ex))
     return fpq_backend_fail(&r->base, FPQ_EIO, "cannot make an execution id: %s",
                             FPQ__RANDOM_FAILED);
   const char *argv[7 + MAX_QUEUES] = {now_s, now_text, score, ttl, a->worker, ex, nq};
@@ -605,7 +609,8 @@ static int rq_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out) {
   }
 }
 
-static int rq_extend(fpq_backend *b, const char *id, const char *worker, double until) {
+static int rq_extend_execution(fpq_backend *b, const char *id, const char *worker,
+                               const char *execution, double until) {
   rq_backend *r = as_rq(b);
   double now = fpq__now();
   char score[32], ttl[32], now_s[40], now_text[FPQ_TIME_TEXT_MAX];
@@ -613,16 +618,18 @@ static int rq_extend(fpq_backend *b, const char *id, const char *worker, double 
   snprintf(ttl, sizeof ttl, "%lld", (long long)fmax(1, ceil(until - now)));
   snprintf(now_s, sizeof now_s, "%.6f", now);
   fpq_format_time(now, now_text, sizeof now_text);
-  const char *argv[] = {id, worker, score, ttl, now_s, now_text};
+  const char *argv[] = {id, worker, score, ttl, now_s, now_text, execution ? execution : ""};
   int rc;
-  redisReply *reply = eval(r, FPQ_RQ_EXTEND, 6, argv, NULL, 0, &rc);
+  redisReply *reply = eval(r, FPQ_RQ_EXTEND, 7, argv, NULL, 0, &rc);
   if (reply == NULL) return rc;
   long long held = int_of(reply);
   freeReplyObject(reply);
-  if (!held)
-    return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'", id,
-                            worker);
+  if (!held) return fpq__not_held(b, id, worker, execution);
   return 0;
+}
+
+static int rq_extend(fpq_backend *b, const char *id, const char *worker, double until) {
+  return rq_extend_execution(b, id, worker, NULL, until);
 }
 
 /* Runs the finish script for one outcome. */
@@ -655,17 +662,16 @@ static int finish(rq_backend *r, const fpq_finish_args *a) {
                         run_at, a->uncount_attempt ? "1" : "0",
                         a->error_json ? a->error_json : "", exc ? exc : "",
                         has_return ? "1" : "0", ret ? ret : "", duration,
-                        a->pipeline ? a->pipeline : "", started};
+                        a->pipeline ? a->pipeline : "", started,
+                        a->execution ? a->execution : ""};
   int rc;
-  redisReply *reply = eval(r, FPQ_RQ_FINISH, 15, argv, NULL, 0, &rc);
+  redisReply *reply = eval(r, FPQ_RQ_FINISH, 16, argv, NULL, 0, &rc);
   fpq__free(exc);
   fpq__free(ret);
   if (reply == NULL) return rc;
   long long held = int_of(reply);
   freeReplyObject(reply);
-  if (!held)
-    return fpq_backend_fail(&r->base, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'",
-                            a->id, a->worker);
+  if (!held) return fpq__not_held(&r->base, a->id, a->worker, a->execution);
   return 0;
 }
 
@@ -940,4 +946,5 @@ const struct fpq_backend_methods fpq__rq_methods = {
     .lease_acquire = fpq__rq_lease_acquire,
     .lease_release = fpq__rq_lease_release,
     .ended_since = fpq__rq_ended_since,
+    .extend_execution = rq_extend_execution,
 };

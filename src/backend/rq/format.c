@@ -451,7 +451,8 @@ int fpq__rq_job_from_reply(const char *id, const redisReply *hash, const redisRe
   const char *origin = text_field(hash, "origin");
   if (fpq_job_set(&job->queue, origin ? origin : "default") ||
       fpq_job_set(&job->description, text_field(hash, "description")) ||
-      fpq_job_set(&job->worker, text_field(hash, "worker_name")))
+      fpq_job_set(&job->worker, text_field(hash, "worker_name")) ||
+      fpq_job_set(&job->execution, text_field(hash, "fpq_exec")))
     goto oom;
   int rank = fpq__queue_priority(job->queue);
   job->priority = rank < FPQ_PRIORITY_COUNT ? (fpq_priority)rank : FPQ_PRIORITY_LOW;

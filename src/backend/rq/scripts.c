@@ -195,8 +195,10 @@ static const char take_lua[] = PRELUDE
     "end\n"
     "return {0, due}\n";
 
-/* ARGV: id, worker, lease score, lease ttl, now, now_text. Returns 1, or 0 when the job
- * is no longer this worker's (finished elsewhere, or reaped after its lease ran out).
+/* ARGV: id, worker, lease score, lease ttl, now, now_text, execution ('' = any). Returns
+ * 1, or 0 when the job is no longer held by this run (finished elsewhere, reaped after
+ * its lease ran out, or started again under another execution id, whatever the name of
+ * the worker that holds it now).
  * The lease is the rq:wip score: RQ's StartedJobRegistry.cleanup (run by `rq info` and
  * every Python worker) fails entries whose score is below now, so a live worker renews
  * it well before it passes (the worker does so every lease/3). */
@@ -205,6 +207,7 @@ static const char extend_lua[] =
     "local job = 'rq:job:' .. id\n"
     "local h = redis.call('HMGET', job, 'status', 'worker_name', 'fpq_exec', 'origin')\n"
     "if h[1] ~= 'started' or h[2] ~= ARGV[2] or not h[3] then return 0 end\n"
+    "if ARGV[7] ~= '' and h[3] ~= ARGV[7] then return 0 end\n"
     "local member = id .. ':' .. h[3]\n"
     "local wip = 'rq:wip:' .. h[4]\n"
     "if not redis.call('ZSCORE', wip, member) then return 0 end\n"
@@ -219,8 +222,8 @@ static const char extend_lua[] =
 
 /* ARGV: id, worker, status, now, now_text, ttl, run_at, uncount, error JSON,
  * exc_string (base64 zlib), has return value, return_value (base64), duration, pipeline,
- * started_at (epoch seconds).
- * Returns 1, or 0 when the job is no longer this worker's. */
+ * started_at (epoch seconds), execution ('' = any).
+ * Returns 1, or 0 when the job is no longer held by this run (fpq_exec is the fence). */
 static const char finish_lua[] = PRELUDE
     "local id, worker, st = ARGV[1], ARGV[2], ARGV[3]\n"
     "local now, now_text = tonumber(ARGV[4]), ARGV[5]\n"
@@ -228,6 +231,7 @@ static const char finish_lua[] = PRELUDE
     "local h = redis.call('HMGET', job, 'status', 'worker_name', 'fpq_exec', 'origin',\n"
     "                     'fpq_attempts')\n"
     "if h[1] ~= 'started' or h[2] ~= worker then return 0 end\n"
+    "if ARGV[16] ~= '' and h[3] ~= ARGV[16] then return 0 end\n"
     "local ex, q = h[3] or nil, h[4] or 'default'\n"
     "local started = ex and redis.call('HGET', 'rq:execution:' .. id .. ':' .. ex, 'created_at')\n"
     "if not started then started = nil end\n"

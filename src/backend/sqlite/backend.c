@@ -36,6 +36,16 @@
 #define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_S 60.0
 
+/* A row whose id the engine cannot carry (written by hand or by another program: longer
+ * than FPQ_ID_MAX, or characters outside [A-Za-z0-9_-]). It is never claimed (run under a
+ * cut id, its outcome and the reaper would never match it and it would stay started
+ * forever); maintenance fails it with the reason instead. */
+#define ID_LIMIT_TEXT(x) #x
+#define ID_LIMIT(x) ID_LIMIT_TEXT(x)
+#define BAD_ID_SQL \
+  "(length(CAST(id AS BLOB)) NOT BETWEEN 1 AND " ID_LIMIT(FPQ_ID_MAX) \
+  " OR id GLOB '*[^A-Za-z0-9_-]*')"
+
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT] =
         "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status, description, func,"
@@ -48,14 +58,16 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DUE] = "SELECT MIN(run_at) FROM jobs WHERE status = 'scheduled'",
     [ST_CLAIM] =
         "UPDATE jobs SET status = 'started', worker = ?2, started_at = ?3, lease_until = ?4,"
-        " attempts = attempts + 1, ended_at = NULL WHERE id = (SELECT id FROM jobs"
-        " WHERE status = 'queued' AND queue = ?1 ORDER BY seq LIMIT 1) RETURNING *",
+        " attempts = attempts + 1, ended_at = NULL, execution = ?5 WHERE id = (SELECT id FROM jobs"
+        " WHERE status = 'queued' AND queue = ?1 AND NOT " BAD_ID_SQL " ORDER BY seq LIMIT 1)"
+        " RETURNING *",
     [ST_PROMOTE] =
         "UPDATE jobs SET status = 'queued', enqueued_at = ?1, run_at = NULL,"
         " seq = (SELECT COALESCE(MAX(seq), 0) FROM jobs) + rowid"
         " WHERE status = 'scheduled' AND run_at <= ?1",
+    /* ?4 NULL: a caller without the run's token (worker name only). */
     [ST_EXTEND] = "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND status = 'started'"
-                  " AND worker = ?2",
+                  " AND worker = ?2 AND (?4 IS NULL OR execution = ?4)",
     [ST_FINISH] =
         "UPDATE jobs SET status = ?3, run_at = ?4, attempts = attempts - ?5, result = ?6,"
         /* A finished job has no error: an earlier attempt's (a WorkerLost) is not its own. */
@@ -66,7 +78,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " expires_at = ?10, enqueued_at = CASE WHEN ?3 = 'queued' THEN ?9 ELSE enqueued_at END,"
         " seq = CASE WHEN ?5 = 1 THEN (SELECT COALESCE(MIN(seq), 0) - 1 FROM jobs)"
         " WHEN ?3 = 'queued' THEN (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)"
-        " ELSE seq END WHERE id = ?1 AND status = 'started' AND worker = ?2",
+        " ELSE seq END WHERE id = ?1 AND status = 'started' AND worker = ?2"
+        " AND (?11 IS NULL OR execution = ?11)",
 };
 
 static const char schema_sql[] =
@@ -78,7 +91,7 @@ static const char schema_sql[] =
     " max_retries INTEGER NOT NULL DEFAULT 0, retry_delay REAL NOT NULL DEFAULT 0,"
     " jitter_factor REAL NOT NULL DEFAULT 0, timeout REAL NOT NULL DEFAULT 0,"
     " result_ttl REAL NOT NULL DEFAULT 0, worker TEXT, lease_until REAL, result TEXT,"
-    " error TEXT, duration REAL, expires_at REAL);"
+    " error TEXT, duration REAL, expires_at REAL, execution TEXT);"
     "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(queue, seq) WHERE status = 'queued';"
     "CREATE INDEX IF NOT EXISTS jobs_seq ON jobs(seq);"
     "CREATE INDEX IF NOT EXISTS jobs_due ON jobs(run_at) WHERE status = 'scheduled';"
@@ -115,6 +128,8 @@ static const char schema_sql[] =
 static const struct column_addition {
   const char *table, *column, *definition;
 } column_additions[] = {
+    /* The fencing token of the run that holds a started job (fpq_job.execution). */
+    {"jobs", "execution", "TEXT"},
     {NULL, NULL, NULL},
 };
 
@@ -250,16 +265,57 @@ static void sqlite_close(fpq_backend *b) {
   s->db = NULL;
 }
 
+/* A file at the queue's path that is not a queue: an empty file (SQLite would take it as
+ * an empty database and fpq would silently start a new queue in it) or another
+ * program's SQLite database (fpq would add its tables and switch it to WAL). Checked
+ * before anything is written. An empty file younger than a few seconds is a queue being
+ * created by another process (create_private, then its schema), not refused. */
+#define BEING_CREATED_S 5
+static int refuse_a_foreign_file(sqlite_backend *s, const struct stat *st) {
+  fpq_backend *b = &s->base;
+  if (st->st_size == 0) {
+    if (time(NULL) - st->st_mtime <= BEING_CREATED_S) return 0;
+    return fpq_backend_fail(b, FPQ_EFORMAT,
+                            "%.300s is an empty file, not a queue database: fpq creates that "
+                            "file itself; remove it, or point the url at the queue", s->path);
+  }
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT COUNT(*), COUNT(*) FILTER (WHERE name = 'jobs') FROM"
+                         " sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%'"
+                         " ESCAPE '\\'",
+                         -1, &q, NULL) != SQLITE_OK)
+    return db_fail(s, sqlite3_errcode(s->db), "read schema");
+  int step = sqlite3_step(q);
+  int tables = step == SQLITE_ROW ? sqlite3_column_int(q, 0) : 0;
+  int jobs = step == SQLITE_ROW ? sqlite3_column_int(q, 1) : 0;
+  sqlite3_finalize(q);
+  if (step != SQLITE_ROW) return db_fail(s, step, "read schema");
+  if (tables > 0 && jobs == 0)
+    return fpq_backend_fail(b, FPQ_EFORMAT,
+                            "%.300s is an SQLite database of something else (%d table(s), "
+                            "none of fpq's): not a queue database", s->path, tables);
+  return 0;
+}
+
 static int open_db(sqlite_backend *s) {
   fpq_backend *b = &s->base;
   /* Only when missing: close() of any descriptor of the file drops every POSIX lock this
    * process holds on it, including those of SQLite connections already open here (the
    * worker has several), after which other processes read stale data. */
-  int rc = access(s->path, F_OK) == 0 ? 0 : create_private(s);
+  int created = access(s->path, F_OK) != 0;
+  int rc = created ? create_private(s) : 0;
   if (rc) return rc;
   rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) return db_fail(s, rc, "open");
-  sqlite3_busy_handler(s->db, busy_handler, NULL);
+  sqlite3_busy_handler(s->db, busy_handler, NULL); /* first: the check below reads */
+  struct stat st;
+  if (stat(s->path, &st) == 0) {
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+    if (!created && (rc = refuse_a_foreign_file(s, &st))) return rc;
+  }
+  s->checked_at = fpq__monotonic();
   /* synchronous=NORMAL in WAL: a commit survives any process crash (the point of "no
    * lost jobs"); only a power loss can roll back the last commits. */
   if ((rc = exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", "setup")))
@@ -296,18 +352,41 @@ static int open_db(sqlite_backend *s) {
  * caller answers "empty"), or an error. A reader looks again each time: another process
  * (a worker, a producer) may have created the database since this handle was opened. */
 #define NO_DB 1
+static void close_db(sqlite_backend *s) {
+  for (int i = 0; i < ST_COUNT; i++) {
+    sqlite3_finalize(s->stmts[i]);
+    s->stmts[i] = NULL;
+  }
+  sqlite3_close_v2(s->db);
+  s->db = NULL;
+}
+
+/* A queue.db deleted or replaced (a restore, a `mv`) while open: this connection would
+ * go on with the unlinked file, where no producer writes any more, and its jobs would
+ * stay queued forever. Checked at most once a second (a stat). */
+static int file_replaced(sqlite_backend *s) {
+  double now = fpq__monotonic();
+  if (now - s->checked_at < 1.0) return 0;
+  s->checked_at = now;
+  struct stat st;
+  if (stat(s->path, &st) != 0) return errno == ENOENT;
+  return st.st_dev != s->dev || st.st_ino != s->ino;
+}
+
 static int need_db(sqlite_backend *s, int writing) {
+  if (s->db && file_replaced(s)) {
+    /* Closing the last connection would checkpoint and then delete "PATH-wal" by name,
+     * which may be the new file's WAL by now: leave both alone. */
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    close_db(s); /* and open what is at the path now, below */
+    s->replaced = 1;
+    s->next_due = -1;
+    s->data_version = 0;
+  }
   if (s->db) return 0;
   if (!writing && access(s->path, F_OK) != 0) return NO_DB;
   int rc = open_db(s);
-  if (rc) {
-    for (int i = 0; i < ST_COUNT; i++) {
-      sqlite3_finalize(s->stmts[i]);
-      s->stmts[i] = NULL;
-    }
-    sqlite3_close_v2(s->db);
-    s->db = NULL;
-  }
+  if (rc) close_db(s);
   return rc;
 }
 
@@ -376,7 +455,8 @@ static int row_to_job(sqlite_backend *s, sqlite3_stmt *st, fpq_job **out) {
             read_text(st, "description", &job->description) |
             read_text(st, "func", &job->func) | read_text(st, "worker", &job->worker) |
             read_text(st, "result", &job->result_json) |
-            read_text(st, "error", &job->error_json);
+            read_text(st, "error", &job->error_json) |
+            read_text(st, "execution", &job->execution);
   if (oom) {
     fpq_job_free(job);
     return fpq_backend_fail(&s->base, FPQ_ENOMEM, "out of memory");
@@ -637,6 +717,7 @@ static int claim(sqlite_backend *s, const fpq_take_args *a, double now, fpq_job 
     bind_text(st, 2, a->worker);
     sqlite3_bind_double(st, 3, now);
     sqlite3_bind_double(st, 4, now + a->lease_seconds);
+    bind_text(st, 5, a->execution);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
       rc = row_to_job(s, st, out);
@@ -691,20 +772,24 @@ static int sqlite_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out) {
   }
 }
 
-static int sqlite_extend(fpq_backend *b, const char *id, const char *worker, double until) {
+static int sqlite_extend_execution(fpq_backend *b, const char *id, const char *worker,
+                                   const char *execution, double until) {
   sqlite_backend *s = as_sqlite(b);
   if (need_db(s, 0)) return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is not held", id);
   sqlite3_stmt *st = stmt(s, ST_EXTEND);
   bind_text(st, 1, id);
   bind_text(st, 2, worker);
   sqlite3_bind_double(st, 3, until);
+  bind_text(st, 4, execution);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return db_fail(s, rc, "extend lease");
-  if (sqlite3_changes(s->db) != 1)
-    return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'", id,
-                            worker);
+  if (sqlite3_changes(s->db) != 1) return fpq__not_held(b, id, worker, execution);
   return 0;
+}
+
+static int sqlite_extend(fpq_backend *b, const char *id, const char *worker, double until) {
+  return sqlite_extend_execution(b, id, worker, NULL, until);
 }
 
 static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
@@ -723,12 +808,11 @@ static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
   bind_time(st, 10, a->status == FPQ_STATUS_FINISHED && a->result_ttl > 0
                         ? a->now + a->result_ttl
                         : 0);
+  bind_text(st, 11, a->execution);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return db_fail(s, rc, "finish");
-  if (sqlite3_changes(s->db) != 1)
-    return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'",
-                            a->id, a->worker);
+  if (sqlite3_changes(s->db) != 1) return fpq__not_held(b, a->id, a->worker, a->execution);
   if (a->status == FPQ_STATUS_SCHEDULED && a->run_at < s->next_due) s->next_due = a->run_at;
   return 0;
 }
@@ -785,14 +869,47 @@ static int reap_expired(sqlite_backend *s, double now, int *moved) {
   return rc;
 }
 
+static int fail_bad_ids(sqlite_backend *s, double now, int *moved) {
+  char *error = fpq__error_json(
+      "InvalidJob", "the job's id is not one fpq can carry (1-" ID_LIMIT(FPQ_ID_MAX)
+      " of A-Z a-z 0-9 _ -): the record was not written by fpq; it was not run");
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(
+      s->db,
+      "UPDATE jobs SET status = 'failed', ended_at = ?1, lease_until = NULL, error = ?2"
+      " WHERE status IN ('queued', 'started', 'scheduled') AND " BAD_ID_SQL,
+      -1, &st, NULL);
+  if (rc != SQLITE_OK) {
+    free(error);
+    return db_fail(s, rc, "fail jobs with bad ids");
+  }
+  sqlite3_bind_double(st, 1, now);
+  bind_text(st, 2, error ? error : "{\"type\": \"InvalidJob\"}");
+  int step = sqlite3_step(st);
+  sqlite3_finalize(st);
+  free(error);
+  if (step != SQLITE_DONE) return db_fail(s, step, "fail jobs with bad ids");
+  *moved += sqlite3_changes(s->db);
+  return 0;
+}
+
 static int sqlite_maintain(fpq_backend *b, double now, int *moved) {
   sqlite_backend *s = as_sqlite(b);
   int opened = need_db(s, 1);
   if (opened) return opened;
   *moved = 0;
+  if (s->replaced) { /* once, so the worker says it in its log */
+    s->replaced = 0;
+    return fpq_backend_fail(b, FPQ_EIO,
+                            "the queue database %.300s was deleted or replaced while open; "
+                            "reopened what is at that path now (jobs of the old file are "
+                            "not seen any more)", s->path);
+  }
   int rc = exec(s, "BEGIN IMMEDIATE", "maintain");
   if (rc) return rc;
-  if ((rc = promote_due(s, now, moved)) || (rc = reap_expired(s, now, moved))) goto rollback;
+  if ((rc = fail_bad_ids(s, now, moved)) || (rc = promote_due(s, now, moved)) ||
+      (rc = reap_expired(s, now, moved)))
+    goto rollback;
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(s->db,
                          "DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at < ?1;",
@@ -974,4 +1091,5 @@ const struct fpq_backend_methods fpq__sqlite_methods = {
     .lease_acquire = fpq__sqlite_lease_acquire,
     .lease_release = fpq__sqlite_lease_release,
     .ended_since = fpq__sqlite_ended_since,
+    .extend_execution = sqlite_extend_execution,
 };

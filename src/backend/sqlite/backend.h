@@ -5,6 +5,7 @@
 #define FPQ_BACKEND_SQLITE_H
 
 #include <sqlite3.h>
+#include <sys/types.h>
 
 #include "fpq_backend.h"
 
@@ -29,6 +30,12 @@ typedef struct sqlite_backend {
   sqlite_int64 data_version; /* last seen PRAGMA data_version: skip polls when unchanged */
   sqlite_int64 own_changes;  /* sqlite3_total_changes at that time: data_version misses ours */
   double next_due;           /* earliest scheduled run_at seen, or INFINITY */
+  /* The file the connection has open, to notice it deleted or replaced at the path
+   * (checked at most once a second, by need_db): */
+  dev_t dev;
+  ino_t ino;
+  double checked_at;  /* monotonic */
+  int replaced;       /* reopened after that: maintain reports it once */
 } sqlite_backend;
 
 /* The database is created by the first write: returns 0 when it is open,

@@ -256,8 +256,8 @@ static void only_the_holder_can_finish_or_extend(void **state) {
   fpq_job *job = take(f->q, "w1", 30);
   fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
   assert_int_equal(fpq_finish(f->q, job, "w2", &ok, NULL), FPQ_ELEASE);
-  assert_int_equal(fpq_extend(f->q, id, "w2", 30), FPQ_ELEASE);
-  assert_int_equal(fpq_extend(f->q, id, "w1", 30), 0);
+  assert_int_equal(fpq_extend(f->q, job, "w2", 30), FPQ_ELEASE);
+  assert_int_equal(fpq_extend(f->q, job, "w1", 30), 0);
   assert_int_equal(status_of(f->q, id), FPQ_STATUS_STARTED);
   assert_int_equal(fpq_finish(f->q, job, "w1", &ok, NULL), 0);
   fpq_job_free(job);
@@ -404,7 +404,7 @@ static void a_living_workers_job_is_never_taken_away(void **state) {
   fpq_job *job = take(f->q, "alive", 2);
   for (int i = 0; i < 3; i++) {
     sleep_ms(700);
-    assert_int_equal(fpq_extend(f->q, id, "alive", 2), 0);
+    assert_int_equal(fpq_extend(f->q, job, "alive", 2), 0);
     assert_int_equal(fpq_maintain(f->q, NULL), 0);
     assert_int_equal(status_of(f->q, id), FPQ_STATUS_STARTED);
   }
@@ -861,6 +861,73 @@ static void racing_schedulers_get_one_lease(void **state) {
   assert_int_equal(winners, 1);
 }
 
+/* ---- fencing by execution (backend version 3) ---- */
+
+/* A run whose lease lapsed, and whose retry was taken by a worker of the same name (two
+ * containers both called host.1), can neither renew nor record anything: every change is
+ * checked against the execution token of the take, not the worker's name. */
+static void a_stale_run_of_a_same_named_worker_is_fenced(void **state) {
+  fixture *f = *state;
+  char id[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 1, 0, id);
+  fpq_job *stale = take(f->q, "host.1", 1);
+  assert_non_null(stale);
+  assert_non_null(stale->execution);
+  sleep_ms(2100); /* the lease (whole seconds on rq) runs out */
+  int moved = 0;
+  assert_int_equal(fpq_maintain(f->q, &moved), 0);
+  assert_int_equal(moved, 1);
+  fpq_job *live = take(f->q, "host.1", 30);
+  assert_non_null(live);
+  assert_string_equal(live->id, id);
+  assert_non_null(live->execution);
+  assert_string_not_equal(live->execution, stale->execution);
+  /* The stale run: no renewal, no outcome of any kind. */
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "\"stale\""};
+  fpq_outcome bad = {.kind = FPQ_OUTCOME_FAILURE,
+                     .error_json = "{\"type\":\"E\",\"message\":\"stale\",\"traceback\":\"\"}"};
+  fpq_outcome back = {.kind = FPQ_OUTCOME_RETURN};
+  assert_int_equal(fpq_extend(f->q, stale, "host.1", 30), FPQ_ELEASE);
+  assert_non_null(strstr(fpq_errmsg(f->q), stale->execution));
+  assert_int_equal(fpq_finish(f->q, stale, "host.1", &ok, NULL), FPQ_ELEASE);
+  assert_int_equal(fpq_finish(f->q, stale, "host.1", &bad, NULL), FPQ_ELEASE);
+  assert_int_equal(fpq_finish(f->q, stale, "host.1", &back, NULL), FPQ_ELEASE);
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, id, &got), 0);
+  assert_int_equal(got->status, FPQ_STATUS_STARTED);
+  assert_string_equal(got->execution, live->execution);
+  fpq_job_free(got);
+  /* The live run renews and records as usual. */
+  fpq_outcome mine = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "\"live\""};
+  assert_int_equal(fpq_extend(f->q, live, "host.1", 30), 0);
+  assert_int_equal(fpq_finish(f->q, live, "host.1", &mine, NULL), 0);
+  assert_int_equal(fpq_get(f->q, id, &got), 0);
+  assert_int_equal(got->status, FPQ_STATUS_FINISHED);
+  assert_string_equal(got->result_json, "\"live\"");
+  fpq_job_free(got);
+  fpq_job_free(stale);
+  fpq_job_free(live);
+}
+
+/* Every take makes a fresh token, even of the same job by the same worker. */
+static void every_take_gets_its_own_execution(void **state) {
+  fixture *f = *state;
+  char id[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, id);
+  fpq_job *first = take(f->q, "w", 30);
+  assert_non_null(first);
+  fpq_outcome back = {.kind = FPQ_OUTCOME_RETURN};
+  assert_int_equal(fpq_finish(f->q, first, "w", &back, NULL), 0);
+  fpq_job *second = take(f->q, "w", 30);
+  assert_non_null(second);
+  assert_int_equal(strlen(second->execution), 32);
+  assert_string_not_equal(first->execution, second->execution);
+  assert_int_equal(fpq_finish(f->q, first, "w", &back, NULL), FPQ_ELEASE);
+  assert_int_equal(fpq_finish(f->q, second, "w", &back, NULL), 0);
+  fpq_job_free(first);
+  fpq_job_free(second);
+}
+
 int backend_contract_run(const backend_contract *c) {
   contract = c;
   const struct CMUnitTest tests[] = {
@@ -898,5 +965,15 @@ int backend_contract_run(const backend_contract *c) {
   };
   /* The first 20 tests need only the version-1 methods; the rest, schedules and leases. */
   size_t count = c->version1_only ? 20 : sizeof tests / sizeof tests[0];
-  return _cmocka_run_group_tests(c->backend, tests, count, NULL, NULL);
+  int failed = _cmocka_run_group_tests(c->backend, tests, count, NULL, NULL);
+  if (c->fenced) {
+    const struct CMUnitTest fencing[] = {
+        cmocka_unit_test_setup_teardown(a_stale_run_of_a_same_named_worker_is_fenced, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(every_take_gets_its_own_execution, setup, teardown),
+    };
+    failed += _cmocka_run_group_tests("fencing", fencing, sizeof fencing / sizeof fencing[0],
+                                      NULL, NULL);
+  }
+  return failed;
 }

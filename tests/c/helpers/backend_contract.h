@@ -13,6 +13,8 @@ typedef struct backend_contract {
   void (*reset)(const char *url);
   /* 1: the backend implements only the version-1 methods (no schedules or leases). */
   int version1_only;
+  /* 1: runs are fenced by execution (version 3's extend_execution and take's token). */
+  int fenced;
 } backend_contract;
 
 /* Runs the suite; returns the number of failed tests (cmocka's convention). */
