@@ -155,12 +155,29 @@ typedef struct fpq_job {
   double retry_delay;   /* seconds; retry k waits retry_delay * 2^(k-1); -1: from YAML */
   double jitter_factor; /* 0..1: delay scaled by a random factor in [1-j, 1+j]; -1: YAML */
   double timeout;       /* seconds a run may take; 0 = the worker's default */
-  double result_ttl;    /* seconds a result is kept; 0 = the backend default */
+  double result_ttl;    /* seconds a finished job is kept (FPQ_TTL_* below) */
   char *worker;         /* worker that runs or ran it */
   char *result_json;    /* codec-encoded return value (finished) */
   char *error_json;     /* {"type":..,"message":..,"traceback":..} (failed, retried) */
   char *func;           /* callable; NULL means FPQ_TASK_FUNC */
+  double failure_ttl;   /* seconds a failed or stopped job is kept (FPQ_TTL_* below) */
 } fpq_job;
+
+/* Retention (result_ttl, failure_ttl), as RQ spells it: seconds > 0 keep the ended job
+ * that long, FPQ_TTL_FOREVER keeps it until removed, 0 keeps nothing (the job is gone
+ * once it ends). FPQ_TTL_DEFAULT, which fpq_job_new sets, means "the project's setting"
+ * (conf/job_queue.yml's result_ttl / failure_ttl, FPQ_RESULT_TTL / FPQ_FAILURE_TTL,
+ * else FPQ_TTL_DEFAULT_SECONDS): fpq_enqueue replaces it with that value, so a stored
+ * job carries its own retention. */
+#define FPQ_TTL_FOREVER (-1)
+#define FPQ_TTL_DEFAULT (-2)
+#define FPQ_TTL_DEFAULT_SECONDS (7 * 86400) /* a week: a daily pipeline's runs outlive a weekend */
+#define FPQ_TTL_MAX (3650.0 * 86400)         /* ten years */
+/* Parses a retention as people type it: a duration ("7d", "90s", "0") or "-1" (forever).
+ * Returns 0 and sets *seconds, or FPQ_EINVAL with one line in msg (may be NULL) that
+ * starts with the value: "'soon' is not a retention: expected a duration like 7d, 0 (keep
+ * none) or -1 (keep forever)". */
+FPQ_EXPORT int fpq_parse_ttl(const char *text, double *seconds, char *msg, size_t msglen);
 
 /* Returns a job with status queued, priority medium, run_json "{}" and the retry fields
  * -1 (taken from the pipeline's YAML at enqueue, as project.run() would), or NULL when
@@ -336,6 +353,11 @@ typedef struct fpq_outcome {
  * worker's (its lease expired and someone else handled it). */
 FPQ_EXPORT int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
                           const fpq_outcome *outcome, fpq_status *final_status);
+/* Removes ended jobs whose retention (result_ttl / failure_ttl) has passed, now rather
+ * than at the worker's next maintenance: `fpq prune`. Sets *removed (may be NULL) to how
+ * many went (on rq, Redis expires job hashes itself; this trims RQ's registries and our
+ * indexes of what Redis expired). */
+FPQ_EXPORT int fpq_prune(fpq_queue *q, int64_t *removed);
 /* Makes due scheduled jobs queued and handles started jobs whose lease expired
  * (dead worker): retried if attempts remain, else failed with the reason. Sets *moved to
  * the number of jobs changed (may be NULL). Any process may call it. */

@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define FPQ_BACKEND_VERSION 2
+#define FPQ_BACKEND_VERSION 3
 
 /* The base every backend handle starts with. */
 typedef struct fpq_backend {
@@ -76,10 +76,19 @@ typedef struct fpq_finish_args {
   const char *error_json;    /* failed, stopped, or the retried attempt's error */
   double duration;
   double now;
-  double result_ttl;         /* seconds to keep a finished job's result; 0 = default */
+  double result_ttl;         /* finished: seconds to keep the job; -1 forever, 0 none */
   const char *pipeline;      /* for the record of ended runs (metrics) */
   double started_at;
+  double failure_ttl;        /* failed or stopped: as result_ttl. The core resolves both
+                              * (never FPQ_TTL_DEFAULT here). */
 } fpq_finish_args;
+
+/* Ended jobs kept (finished, failed, stopped, canceled) and the bytes their results and
+ * errors take, for `fpq metrics`. */
+typedef struct fpq_retention {
+  int64_t kept;
+  int64_t bytes;
+} fpq_retention;
 
 /* One ended run, for throughput and run-time percentiles. */
 typedef struct fpq_run_record {
@@ -156,6 +165,13 @@ struct fpq_backend_methods {
    * minutes' worth. */
   int (*ended_since)(fpq_backend *b, double since, int limit, fpq_run_record **out,
                      size_t *n);
+
+  /* --- version 3: retention --- */
+  /* Removes ended jobs whose result_ttl / failure_ttl passed before now; sets *removed.
+   * maintain() should do the same (a worker relies on it). */
+  int (*prune)(fpq_backend *b, double now, int64_t *removed);
+  /* Counts what is kept (a backend may estimate bytes from a sample; say so in its docs). */
+  int (*retention)(fpq_backend *b, double now, fpq_retention *out);
 };
 
 /* Adds a backend to the core's registry at run time (built-in backends are there

@@ -117,6 +117,38 @@ static int describe(fpq_job *job) {
   return fpq_job_set(&job->description, text);
 }
 
+/* The project's retention for key ("result_ttl" or "failure_ttl"): FPQ_<KEY> or the conf
+ * file, else FPQ_TTL_DEFAULT_SECONDS. A bad setting is refused where it is read, naming
+ * it, rather than silently kept forever or not at all. */
+static int default_ttl(fpq_queue *q, const char *key, double *ttl) {
+  const char *text = fpq__config_get(&q->cfg, key);
+  *ttl = FPQ_TTL_DEFAULT_SECONDS;
+  if (text == NULL || text[0] == '\0') return 0;
+  char msg[256];
+  if (fpq_parse_ttl(text, ttl, msg, sizeof msg)) {
+    fpq__fail(q, FPQ_ECONFIG, "%s (conf/job_queue.yml or FPQ_%s): %s", key,
+              key[0] == 'r' ? "RESULT_TTL" : "FAILURE_TTL", msg);
+    snprintf(q->errfield, sizeof q->errfield, "%s", key);
+    return FPQ_ECONFIG;
+  }
+  return 0;
+}
+
+/* Replaces FPQ_TTL_DEFAULT in a job's retention with the project's setting. */
+static int resolve_ttls(fpq_queue *q, double *result_ttl, double *failure_ttl) {
+  double d;
+  int rc;
+  if (*result_ttl == FPQ_TTL_DEFAULT) {
+    if ((rc = default_ttl(q, "result_ttl", &d))) return rc;
+    *result_ttl = d;
+  }
+  if (*failure_ttl == FPQ_TTL_DEFAULT) {
+    if ((rc = default_ttl(q, "failure_ttl", &d))) return rc;
+    *failure_ttl = d;
+  }
+  return 0;
+}
+
 int fpq_enqueue(fpq_queue *q, fpq_job *job) {
   NEED_BACKEND(q);
   if (job->project == NULL && fpq_job_set(&job->project, q->cfg.project_dir))
@@ -128,6 +160,7 @@ int fpq_enqueue(fpq_queue *q, fpq_job *job) {
   int rc = fpq__pipeline_retry_policy(job->project, job->pipeline, &job->max_retries,
                                       &job->retry_delay, &job->jitter_factor, msg, sizeof msg);
   if (rc) return fpq__fail(q, rc == FPQ_ENOMEM ? rc : FPQ_EINVAL, "%s", msg);
+  if ((rc = resolve_ttls(q, &job->result_ttl, &job->failure_ttl))) return rc;
   if (job->id[0] == '\0' && fpq_job_new_id(job->id))
     return fpq__fail(q, FPQ_EIO, "cannot make a job id: %s", FPQ__RANDOM_FAILED);
   double now = fpq__now();
@@ -302,7 +335,15 @@ int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
                        .now = now,
                        .result_ttl = job->result_ttl,
                        .pipeline = job->pipeline,
-                       .started_at = job->started_at};
+                       .started_at = job->started_at,
+                       .failure_ttl = job->failure_ttl};
+  /* Jobs another program enqueued (rq without result_ttl, an older fpq) get the
+   * project's retention now; a bad setting must not lose the outcome, so it falls back
+   * to the built-in default. */
+  if (resolve_ttls(q, &a.result_ttl, &a.failure_ttl)) {
+    if (a.result_ttl == FPQ_TTL_DEFAULT) a.result_ttl = FPQ_TTL_DEFAULT_SECONDS;
+    if (a.failure_ttl == FPQ_TTL_DEFAULT) a.failure_ttl = FPQ_TTL_DEFAULT_SECONDS;
+  }
   switch (outcome->kind) {
     case FPQ_OUTCOME_SUCCESS:
       a.status = FPQ_STATUS_FINISHED;
@@ -327,6 +368,21 @@ int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
   int rc = fpq__backend_finish(q->b, &a);
   if (rc == 0 && final_status) *final_status = a.status;
   return fpq__from_backend(q, rc);
+}
+
+int fpq_prune(fpq_queue *q, int64_t *removed) {
+  int64_t n = 0;
+  if (removed) *removed = 0;
+  NEED_BACKEND(q);
+  int rc = fpq__backend_prune(q->b, fpq__now(), &n);
+  if (rc == 0 && removed) *removed = n;
+  return fpq__from_backend(q, rc);
+}
+
+int fpq__retention(fpq_queue *q, fpq_retention *out) {
+  out->kept = out->bytes = 0;
+  if (q->b == NULL) return FPQ_EUNAVAIL;
+  return fpq__backend_retention(q->b, fpq__now(), out);
 }
 
 int fpq_maintain(fpq_queue *q, int *moved) {

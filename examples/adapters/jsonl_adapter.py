@@ -294,15 +294,18 @@ class JsonlAdapter(QueueAdapter):
                 job["_seq"] = self._next_seq()
             if status == "queued":
                 job["enqueued_at"] = now
-            ttl = change["result_ttl"]
-            job["_expires_at"] = now + ttl if status == "finished" and ttl > 0 else None
+            # Retention as the engine resolved it: -1 forever, 0 none, else seconds.
+            ttl = (change["result_ttl"] if status == "finished"
+                   else change.get("failure_ttl", -1) if status in ("failed", "stopped")
+                   else -1)
+            job["_expires_at"] = now + ttl if ttl >= 0 else None
             changes.append(("jobs", job["id"], job))
 
     def maintain(self, now: float) -> int:
         with self._locked() as changes:
             moved = self._promote_due(now, changes)
             for job in list(self._state["jobs"].values()):
-                if job.get("_expires_at") is not None and job["_expires_at"] < now:
+                if job.get("_expires_at") is not None and job["_expires_at"] <= now:
                     changes.append(("jobs", job["id"], None))
                 if job["status"] != "started" or (job.get("_lease_until") or 0) >= now:
                     continue

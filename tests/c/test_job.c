@@ -139,7 +139,8 @@ static void a_new_job_is_queued_medium_with_empty_run_and_retries_from_yaml(void
   assert_double_near(job->retry_delay, -1, 0);
   assert_double_near(job->jitter_factor, -1, 0);
   assert_double_near(job->timeout, 0, 0);
-  assert_double_near(job->result_ttl, 0, 0);
+  assert_double_near(job->result_ttl, FPQ_TTL_DEFAULT, 0);
+  assert_double_near(job->failure_ttl, FPQ_TTL_DEFAULT, 0);
   assert_double_near(job->created_at, 0, 0);
   assert_double_near(job->run_at, 0, 0);
   assert_int_equal(job->attempts, 0);
@@ -886,7 +887,7 @@ static void the_json_form_has_rq_times_names_and_embedded_json(void **state) {
       "id",         "project",     "pipeline",   "run",         "status",      "priority",
       "queue",      "description", "created_at", "enqueued_at", "started_at",  "ended_at",
       "run_at",     "attempts",    "max_retries", "retry_delay", "jitter_factor", "timeout",
-      "result_ttl", "worker",      "result",     "error",       "func"};
+      "result_ttl", "worker",      "result",     "error",       "func",        "failure_ttl"};
   assert_int_equal(json_object_size(o), sizeof keys / sizeof keys[0]);
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     if (json_object_get(o, keys[i]) == NULL) fail_msg("key '%s' missing from %s", keys[i], text);

@@ -40,9 +40,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT] =
         "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status, description, func,"
         " created_at, enqueued_at, run_at, attempts, max_retries, retry_delay, jitter_factor,"
-        " timeout, result_ttl) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?2,"
-        " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16)",
-    [ST_GET] = "SELECT * FROM jobs WHERE id = ?1",
+        " timeout, result_ttl, failure_ttl) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1"
+        " FROM jobs), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16, ?17)",
+    /* A job past its retention is gone, whether or not maintenance has deleted it yet. */
+    [ST_GET] = "SELECT * FROM jobs WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
     [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_READY] = "SELECT 1 FROM jobs WHERE status = 'queued' AND queue = ?1 LIMIT 1",
     [ST_DUE] = "SELECT MIN(run_at) FROM jobs WHERE status = 'scheduled'",
@@ -76,7 +77,7 @@ static const char schema_sql[] =
     " max_retries INTEGER NOT NULL DEFAULT 0, retry_delay REAL NOT NULL DEFAULT 0,"
     " jitter_factor REAL NOT NULL DEFAULT 0, timeout REAL NOT NULL DEFAULT 0,"
     " result_ttl REAL NOT NULL DEFAULT 0, worker TEXT, lease_until REAL, result TEXT,"
-    " error TEXT, duration REAL, expires_at REAL);"
+    " error TEXT, duration REAL, expires_at REAL, failure_ttl REAL NOT NULL DEFAULT -2);"
     "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(queue, seq) WHERE status = 'queued';"
     "CREATE INDEX IF NOT EXISTS jobs_seq ON jobs(seq);"
     "CREATE INDEX IF NOT EXISTS jobs_due ON jobs(run_at) WHERE status = 'scheduled';"
@@ -113,6 +114,8 @@ static const char schema_sql[] =
 static const struct column_addition {
   const char *table, *column, *definition;
 } column_additions[] = {
+    /* -2 (FPQ_TTL_DEFAULT) marks rows an older fpq wrote: see row_to_job. */
+    {"jobs", "failure_ttl", "REAL NOT NULL DEFAULT -2"},
     {NULL, NULL, NULL},
 };
 
@@ -392,6 +395,12 @@ static int row_to_job(sqlite_backend *s, sqlite3_stmt *st, fpq_job **out) {
   job->jitter_factor = read_real(st, "jitter_factor");
   job->timeout = read_real(st, "timeout");
   job->result_ttl = read_real(st, "result_ttl");
+  job->failure_ttl = column_index(st, "failure_ttl") >= 0 ? read_real(st, "failure_ttl")
+                                                          : FPQ_TTL_DEFAULT;
+  /* Rows written before retention existed stored result_ttl 0 for "the default"; fpq_enqueue
+   * now always stores a resolved failure_ttl, so its column default marks such rows. */
+  if (job->failure_ttl == FPQ_TTL_DEFAULT && job->result_ttl == 0)
+    job->result_ttl = FPQ_TTL_DEFAULT;
   *out = job;
   return 0;
 }
@@ -419,6 +428,7 @@ static int sqlite_enqueue(fpq_backend *b, const fpq_job *job) {
   sqlite3_bind_double(st, 14, job->jitter_factor);
   sqlite3_bind_double(st, 15, job->timeout);
   sqlite3_bind_double(st, 16, job->result_ttl);
+  sqlite3_bind_double(st, 17, job->failure_ttl);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc == SQLITE_DONE) return 0;
@@ -432,6 +442,7 @@ static int sqlite_get(fpq_backend *b, const char *id, fpq_job **out) {
   if (need_db(s, 0)) return fpq_backend_fail(b, FPQ_ENOTFOUND, "job '%s' not found", id);
   sqlite3_stmt *st = stmt(s, ST_GET);
   bind_text(st, 1, id);
+  sqlite3_bind_double(st, 2, fpq__now());
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) rc = row_to_job(s, st, out);
   else if (rc == SQLITE_DONE) rc = fpq_backend_fail(b, FPQ_ENOTFOUND, "job '%s' not found", id);
@@ -479,8 +490,10 @@ static int sqlite_find(fpq_backend *b, const char *project, const char *pipeline
   sqlite_backend *s = as_sqlite(b);
   if (need_db(s, 0)) return 0;
   const char *sql = pipeline ? "SELECT * FROM jobs WHERE project = ?1 AND pipeline = ?2"
+                               " AND (expires_at IS NULL OR expires_at > ?4)"
                                " ORDER BY created_at DESC, seq DESC LIMIT ?3"
                              : "SELECT * FROM jobs WHERE project = ?1"
+                               " AND (expires_at IS NULL OR expires_at > ?4)"
                                " ORDER BY created_at DESC, seq DESC LIMIT ?3";
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
@@ -488,6 +501,7 @@ static int sqlite_find(fpq_backend *b, const char *project, const char *pipeline
   bind_text(st, 1, project);
   bind_text(st, 2, pipeline);
   sqlite3_bind_int(st, 3, limit);
+  sqlite3_bind_double(st, 4, fpq__now());
   rc = collect_jobs(s, st, out, n);
   sqlite3_finalize(st);
   return rc;
@@ -515,7 +529,8 @@ static int change_one(sqlite_backend *s, const char *sql, const char *id, double
 
 static int sqlite_cancel(fpq_backend *b, const char *id, double now) {
   return change_one(as_sqlite(b),
-                    "UPDATE jobs SET status = 'canceled', ended_at = ?2, run_at = NULL"
+                    "UPDATE jobs SET status = 'canceled', ended_at = ?2, run_at = NULL,"
+                    " expires_at = CASE WHEN failure_ttl >= 0 THEN ?2 + failure_ttl END"
                     " WHERE id = ?1 AND status IN ('queued', 'scheduled', 'deferred')",
                     id, now, "canceled");
 }
@@ -718,9 +733,14 @@ static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
   bind_text(st, 7, a->error_json);
   sqlite3_bind_double(st, 8, a->duration);
   sqlite3_bind_double(st, 9, a->now);
-  bind_time(st, 10, a->status == FPQ_STATUS_FINISHED && a->result_ttl > 0
-                        ? a->now + a->result_ttl
-                        : 0);
+  double ttl = a->status == FPQ_STATUS_FINISHED ? a->result_ttl
+               : a->status == FPQ_STATUS_FAILED || a->status == FPQ_STATUS_STOPPED
+                   ? a->failure_ttl
+                   : FPQ_TTL_FOREVER;
+  /* expires_at = now for ttl 0: gone to readers at once (ST_GET hides it), deleted by the
+   * next maintenance; NULL keeps the row. */
+  if (ttl >= 0) sqlite3_bind_double(st, 10, a->now + ttl);
+  else sqlite3_bind_null(st, 10);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return db_fail(s, rc, "finish");
@@ -748,7 +768,9 @@ static int reap_expired(sqlite_backend *s, double now, int *moved) {
   sqlite3_stmt *upd = NULL;
   if (n && sqlite3_prepare_v2(s->db,
                               "UPDATE jobs SET status = ?2, run_at = ?3, error = ?4,"
-                              " ended_at = ?5, lease_until = NULL, enqueued_at = CASE WHEN"
+                              " ended_at = ?5, expires_at = CASE WHEN ?2 = 'failed' AND"
+                              " failure_ttl >= 0 THEN ?5 + failure_ttl END,"
+                              " lease_until = NULL, enqueued_at = CASE WHEN"
                               " ?2 = 'queued' THEN ?6 ELSE enqueued_at END, seq = CASE WHEN"
                               " ?2 = 'queued' THEN (SELECT COALESCE(MAX(seq), 0) + 1 FROM"
                               " jobs) ELSE seq END WHERE id = ?1 AND status = 'started'",
@@ -783,6 +805,58 @@ static int reap_expired(sqlite_backend *s, double now, int *moved) {
   return rc;
 }
 
+/* Deletes ended jobs whose retention passed (expires_at, set when they ended). */
+static int delete_expired(sqlite_backend *s, double now, int64_t *removed) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s, sqlite3_errcode(s->db), "expire results");
+  sqlite3_bind_double(st, 1, now);
+  int step = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (step != SQLITE_DONE) return db_fail(s, step, "expire results");
+  *removed = sqlite3_changes(s->db);
+  return 0;
+}
+
+static int sqlite_prune(fpq_backend *b, double now, int64_t *removed) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return 0; /* no file yet: nothing kept */
+  int rc = exec(s, "BEGIN IMMEDIATE", "prune");
+  if (rc) return rc;
+  if ((rc = delete_expired(s, now, removed))) {
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+  }
+  return exec(s, "COMMIT", "prune");
+}
+
+/* One scan of the ended jobs: cheap next to what an operator's metrics page costs anyway,
+ * and exact. Jobs past their retention but not yet deleted are not counted. */
+static int sqlite_retention(fpq_backend *b, double now, fpq_retention *out) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return 0;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(result AS BLOB))), 0) +"
+                         " COALESCE(SUM(LENGTH(CAST(error AS BLOB))), 0) FROM jobs WHERE status"
+                         " IN ('finished', 'failed', 'stopped', 'canceled') AND"
+                         " (expires_at IS NULL OR expires_at > ?1)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s, sqlite3_errcode(s->db), "count results");
+  sqlite3_bind_double(st, 1, now);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    out->kept = sqlite3_column_int64(st, 0);
+    out->bytes = sqlite3_column_int64(st, 1);
+    rc = 0;
+  } else {
+    rc = db_fail(s, rc, "count results");
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
 static int sqlite_maintain(fpq_backend *b, double now, int *moved) {
   sqlite_backend *s = as_sqlite(b);
   int opened = need_db(s, 1);
@@ -791,20 +865,8 @@ static int sqlite_maintain(fpq_backend *b, double now, int *moved) {
   int rc = exec(s, "BEGIN IMMEDIATE", "maintain");
   if (rc) return rc;
   if ((rc = promote_due(s, now, moved)) || (rc = reap_expired(s, now, moved))) goto rollback;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db,
-                         "DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at < ?1;",
-                         -1, &st, NULL) != SQLITE_OK) {
-    rc = db_fail(s, sqlite3_errcode(s->db), "expire results");
-    goto rollback;
-  }
-  sqlite3_bind_double(st, 1, now);
-  int step = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (step != SQLITE_DONE) {
-    rc = db_fail(s, step, "expire results");
-    goto rollback;
-  }
+  int64_t removed = 0;
+  if ((rc = delete_expired(s, now, &removed))) goto rollback;
   return exec(s, "COMMIT", "maintain");
 rollback:
   sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -972,4 +1034,6 @@ const struct fpq_backend_methods fpq__sqlite_methods = {
     .lease_acquire = fpq__sqlite_lease_acquire,
     .lease_release = fpq__sqlite_lease_release,
     .ended_since = fpq__sqlite_ended_since,
+    .prune = sqlite_prune,
+    .retention = sqlite_retention,
 };
