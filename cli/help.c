@@ -30,11 +30,16 @@ static const cli_help_option enqueue_options[] = {
     {"--retry-delay", NULL, "SECS", "first retry delay; doubles each retry (default: run.retry)"},
     {"--timeout", NULL, "DURATION", "stop the run after this long, e.g. 5m (default: none)"},
     {"--job-id", NULL, "ID", "your own id: 1-128 of A-Z a-z 0-9 _ -"},
+    {"--result-ttl", NULL, "TTL", "keep the finished job this long, e.g. 7d; 0: not at all;\n"
+                                   "-1: forever (default: the conf's result_ttl, else 7d)"},
+    {"--failure-ttl", NULL, "TTL", "keep a failed or stopped job this long (default: the\n"
+                                    "conf's failure_ttl, else 7d)"},
     END,
 };
 static const char *const enqueue_examples[] = {
     "fpq enqueue hello --inputs '{\"name\": \"Ada\"}' --priority high",
     "fpq enqueue etl --run-config @run.json --in 10m",
+    "fpq enqueue hello --result-ttl 30d --failure-ttl -1",
     NULL,
 };
 
@@ -105,6 +110,8 @@ static const cli_help_option metrics_options[] = {
      "print Prometheus text exposition (what a worker's /metrics serves)"},
     END,
 };
+static const char *const prune_examples[] = {"fpq prune", "fpq prune --json", NULL};
+
 static const char *const metrics_examples[] = {
     "fpq metrics --json",
     "fpq metrics --prometheus",
@@ -324,11 +331,20 @@ static const cli_help table[] = {
      .options = scheduler_options,
      .common = 1,
      .examples = scheduler_examples},
+    {.command = "prune",
+     .usage = "fpq prune [OPTIONS]",
+     .label = "prune",
+     .brief = "delete ended jobs whose result_ttl / failure_ttl has passed",
+     .summary = "Delete ended jobs whose retention (result_ttl, failure_ttl) has passed, now "
+                "rather\nthan at a worker's next maintenance, and print how many went.",
+     .common = 1,
+     .examples = prune_examples},
     {.command = "metrics",
      .usage = "fpq metrics [--json | --prometheus] [OPTIONS]",
      .label = "metrics",
      .brief = "counts per queue and status, workers",
-     .summary = "Jobs per queue and status, the age of the oldest queued job, and live workers.",
+     .summary = "Jobs per queue and status, the age of the oldest queued job, live workers, "
+                "and the\nended jobs kept (within their retention) and their size.",
      .options = metrics_options,
      .common = 1,
      .examples = metrics_examples},

@@ -296,6 +296,11 @@ FPQ_EXPORT int fpq_get(fpq_queue *q, const char *id, fpq_job **out);
  * Caller frees with fpq_jobs_free(*out, *n). */
 FPQ_EXPORT int fpq_find(fpq_queue *q, const char *project, const char *pipeline, int limit,
                         fpq_job ***out, size_t *n);
+/* The newest job of a pipeline in the handle's project. finished != 0: the newest that
+ * finished, so a run still queued does not hide yesterday's result (among the newest
+ * 1000; when none finished, the newest, whose state says why there is no result).
+ * Returns 0 and a job the caller owns, or FPQ_ENOTFOUND when the pipeline has no jobs. */
+FPQ_EXPORT int fpq_latest(fpq_queue *q, const char *pipeline, int finished, fpq_job **out);
 /* queued/scheduled/deferred -> canceled. FPQ_ESTATE otherwise (message names it). */
 FPQ_EXPORT int fpq_cancel(fpq_queue *q, const char *id);
 /* failed/stopped/canceled -> queued at the back of its queue, attempts reset. */

@@ -204,6 +204,29 @@ int fpq_find(fpq_queue *q, const char *project, const char *pipeline, int limit,
                                                 pipeline, limit, out, n));
 }
 
+#define LATEST_WINDOW 1000
+
+int fpq_latest(fpq_queue *q, const char *pipeline, int finished, fpq_job **out) {
+  *out = NULL;
+  fpq_job **jobs = NULL;
+  size_t n = 0;
+  int rc = fpq_find(q, NULL, pipeline, finished ? LATEST_WINDOW : 1, &jobs, &n);
+  if (rc) return rc;
+  size_t pick = 0; /* none finished: the newest, which says why there is no result */
+  for (size_t i = 0; finished && i < n; i++)
+    if (jobs[i]->status == FPQ_STATUS_FINISHED) {
+      pick = i;
+      break;
+    }
+  if (n > 0) {
+    *out = jobs[pick];
+    jobs[pick] = NULL;
+  }
+  fpq_jobs_free(jobs, n);
+  if (*out) return 0;
+  return fpq__fail(q, FPQ_ENOTFOUND, "pipeline '%s' has no jobs in this project", pipeline);
+}
+
 /* Cancel and requeue: a missing job and a job in the wrong state get messages that say
  * which, because the backend's answer alone cannot. */
 static int change_state(fpq_queue *q, const char *id,

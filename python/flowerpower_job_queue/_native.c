@@ -354,6 +354,35 @@ static PyObject *Queue_get(QueueObject *self, PyObject *args) {
   return d;
 }
 
+PyDoc_STRVAR(latest_doc,
+"latest(pipeline, finished=True) -> dict\n"
+"\n"
+"The pipeline's newest job in this project (finished: its newest finished run, so a run\n"
+"still queued does not hide the last result; the newest when none finished), as get()\n"
+"returns it (fpq_latest). Raises JobNotFound when the pipeline has no jobs.\n"
+"\n"
+"Example:\n"
+"    >>> q.latest('hello')['status']\n"
+"    'finished'");
+
+static PyObject *Queue_latest(QueueObject *self, PyObject *args, PyObject *kwds) {
+  static char *kwlist[] = {"pipeline", "finished", NULL};
+  const char *pipeline;
+  int finished = 1;
+  fpq_job *job = NULL;
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(Py_TYPE(self));
+  if (st == NULL) return NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|p:latest", kwlist, &pipeline, &finished))
+    return NULL;
+  int rc;
+  WITH_HANDLE(self, rc, err, rc = fpq_latest(self->q, pipeline, finished, &job));
+  if (rc != 0) return raise_code(st, rc, err);
+  PyObject *d = job_to_dict(job);
+  fpq_job_free(job);
+  return d;
+}
+
 PyDoc_STRVAR(find_doc,
 "find(pipeline=None, limit=100) -> list[dict]\n"
 "\n"
@@ -679,6 +708,8 @@ static PyMethodDef Queue_methods[] = {
      "worker's /metrics serves)."},
     {"workers", (PyCFunction)Queue_workers, METH_NOARGS, workers_doc},
     {"prune", (PyCFunction)Queue_prune, METH_NOARGS, prune_doc},
+    {"latest", (PyCFunction)(void (*)(void))Queue_latest, METH_VARARGS | METH_KEYWORDS,
+     latest_doc},
     {"worker_command", (PyCFunction)Queue_worker_command, METH_VARARGS, worker_command_doc},
     {"setting", (PyCFunction)Queue_setting, METH_VARARGS, setting_doc},
     NATIVE_SCHEDULE_METHODS

@@ -57,6 +57,7 @@ for _group, _name, _function in (
         (app, "cancel", jobs.cancel),
         (app, "requeue", jobs.requeue),
         (app, "metrics", jobs.metrics),
+        (app, "prune", jobs.prune),
         (worker_app, "worker start", workers.worker_start),
         (worker_app, "worker stop", workers.worker_stop),
         (worker_app, "worker list", workers.worker_list),

@@ -73,6 +73,8 @@ def enqueue(
     retry_delay: Annotated[str | None, option("enqueue", "--retry-delay")] = None,
     timeout: Annotated[str | None, option("enqueue", "--timeout")] = None,
     job_id: Annotated[str | None, option("enqueue", "--job-id")] = None,
+    result_ttl: Annotated[str | None, option("enqueue", "--result-ttl")] = None,
+    failure_ttl: Annotated[str | None, option("enqueue", "--failure-ttl")] = None,
     project: Project = ".",
     backend: Backend = None,
     url: Url = None,
@@ -100,7 +102,8 @@ def enqueue(
             job_id=job_id, run_at=when or (clock.time() + wait if wait else 0.0),
             timeout=limit or 0.0,
             max_retries=-1 if retries is None else retries,
-            retry_delay=-1.0 if delay is None else delay)
+            retry_delay=-1.0 if delay is None else delay,
+            result_ttl=result_ttl, failure_ttl=failure_ttl)
         if json_:
             render.print_json(render.job_json(handle.get(new_id)))
         else:
@@ -157,6 +160,9 @@ def result(
         handle = manager(project, backend, url).queue()
         if job_id is not None:
             job = handle.get(job_id)
+        elif pipeline is not None and not wait:
+            # The newest finished run: a newer one still queued must not hide it.
+            job = handle.latest(pipeline, True)
         else:
             jobs = handle.find(pipeline, 1)
             if not jobs:
@@ -225,3 +231,13 @@ def metrics(ctx: typer.Context, project: Project = ".", backend: Backend = None,
         render.print_json(document)
     else:
         render.print_metrics(document)
+
+
+def prune(ctx: typer.Context, project: Project = ".", backend: Backend = None,
+          url: Url = None, json_: Json = False) -> None:
+    with errors(ctx):
+        removed = manager(project, backend, url).prune()
+    if json_:
+        render.print_json({"removed": removed})
+    else:
+        typer.echo(f"pruned {removed} ended job{'' if removed == 1 else 's'} past its retention")
