@@ -130,7 +130,10 @@ static int worker_stop(int argc, char **argv) {
       default: return cli_getopt_error("worker stop", argc, argv);
     }
   }
-  if (!!name == all) return cli_usage_error("worker stop", "give --name NAME or --all");
+  /* No option: every worker of this backend (the project's queue), gracefully; the form
+   * people type first, so it must not be an error. */
+  if (name && all) return cli_usage_error("worker stop", "give --name NAME or --all, not both");
+  if (name == NULL) all = 1;
   int code;
   fpq_queue *q = cli_open(&c, &code);
   if (q == NULL) return code;

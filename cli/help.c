@@ -97,12 +97,13 @@ static const char *const start_examples[] = {
 
 static const cli_help_option stop_options[] = {
     {"--name", NULL, "NAME", "the worker to stop (see 'fpq worker list')"},
-    {"--all", NULL, NULL, "every live worker"},
+    {"--all", NULL, NULL, "every live worker of this backend (also what no option does)"},
     {"--now", NULL, NULL, "do not let running jobs finish"},
     {"--wait", NULL, NULL, "wait until they have exited (up to 120 s)"},
     END,
 };
-static const char *const stop_examples[] = {"fpq worker stop --all --wait", NULL};
+static const char *const stop_examples[] = {"fpq worker stop", "fpq worker stop --all --wait",
+                                            NULL};
 static const char *const list_examples[] = {"fpq worker list --json", NULL};
 
 static const cli_help_option metrics_options[] = {

@@ -204,11 +204,11 @@ class JobQueueManager(SchedulingMixin):
 
     def enqueue(
         self,
-        pipeline_name: Any,
+        *args: Any,
+        pipeline_name: str | None = None,
         run_config: Any = None,
         priority: str | None = None,
         backend: str | None = None,
-        *args: Any,
         job_id: str | int | None = None,
         at: dt.datetime | None = None,
         delay: float | dt.timedelta | None = None,
@@ -219,7 +219,8 @@ class JobQueueManager(SchedulingMixin):
     ) -> str:
         """Queues one run of a pipeline and returns the job's id at once.
 
-        Also callable with the project first, as the requirements write it:
+        Positional arguments are ``pipeline_name, run_config, priority, backend`` in that
+        order, optionally after the project, as the requirements write it:
         ``jq.enqueue(project, "etl", run_config, priority="high")`` (the project must be
         this manager's).
 
@@ -254,16 +255,20 @@ class JobQueueManager(SchedulingMixin):
             ...            delay=dt.timedelta(minutes=5), final_vars=["report"])
             '6f1c2a9e-4d1b-4c53-9c1e-0f3d2b8a7c11'
         """
-        if _is_project(pipeline_name):
-            # The project-first form: every positional argument moves one place left.
-            self._check_project(pipeline_name)
-            pipeline_name, run_config, priority, backend, *args = (
-                run_config, priority, backend, *args, None)
-        if args:
-            raise InvalidInput(f"enqueue takes at most 4 positional arguments; got "
-                               f"{len(args)} more: {args!r}")
-        if "pipeline_name" in run_kwargs or "name" in run_kwargs:
-            raise InvalidInput("give the pipeline name once")
+        if args and _is_project(args[0]):
+            self._check_project(args[0])
+            args = args[1:]
+        if len(args) > 4:
+            raise InvalidInput(f"enqueue takes at most 4 positional arguments (pipeline_name, "
+                               f"run_config, priority, backend); got {len(args)}")
+        named = {"pipeline_name": pipeline_name, "run_config": run_config,
+                 "priority": priority, "backend": backend}
+        for key, value in zip(named, args, strict=False):
+            if named[key] is not None:
+                raise InvalidInput(f"{key} is given twice: as an argument and as {key}=")
+            named[key] = value
+        pipeline_name, run_config = named["pipeline_name"], named["run_config"]
+        priority, backend = named["priority"], named["backend"]
         if not isinstance(pipeline_name, str):
             raise InvalidInput(
                 f"pipeline name {pipeline_name!r} is not a string: expected e.g. 'etl'"
@@ -423,23 +428,28 @@ class JobQueueManager(SchedulingMixin):
         isolation: str = "fork",
         queues: str | Sequence[str] | None = None,
         name: str | None = None,
-        slots: int = 1,
+        slots: int | None = None,
         quiet: bool = False,
+        processes: int = 1,
         **popen_kwargs: Any,
     ) -> list[subprocess.Popen[bytes]]:
-        """Starts ``count`` worker processes for this project and returns them; they run
-        until stopped (:meth:`stop_workers`, SIGTERM) or, with ``burst``, until nothing
-        is left to do. Each is the engine's worker (``fpq worker start``; for a backend
-        written in Python, the same worker in a Python process that can call it).
+        """Starts worker processes for this project and returns them; they run until
+        stopped (:meth:`stop_workers`, SIGTERM) or, with ``burst``, until nothing is left
+        to do. Each is the engine's worker (``fpq worker start``; for a backend written in
+        Python, the same worker in a Python process that can call it).
+
+        ``count`` means what ``fpq worker start --count`` means: how many jobs one worker
+        runs at once (its executors). ``processes`` starts that many such workers.
 
         Args:
-            count: worker processes to start.
+            count: jobs each worker runs at once (``--count``).
             backend: the backend they serve (name or URL); default: the manager's.
             burst: exit once the queues are empty.
             isolation: ``"fork"`` (a fresh child process per job) or ``"none"``.
             queues: queues in strict priority order (default ``high,default,low``).
-            name: worker name (``name-1``, ``name-2``, ... when count > 1).
-            slots: jobs each worker runs at once (``--count``).
+            name: worker name (``name-1``, ``name-2``, ... when processes > 1).
+            slots: the former name of ``count``; give one of them.
+            processes: worker processes to start, each with ``count`` executors.
             quiet: log only problems.
             **popen_kwargs: passed to ``subprocess.Popen`` (e.g. ``stderr=``).
 
@@ -452,10 +462,16 @@ class JobQueueManager(SchedulingMixin):
             >>> [p.wait() for p in procs]              # doctest: +SKIP
             [0]
         """
-        if not (isinstance(count, int) and 1 <= count <= 256):
+        if slots is not None:
+            if count != 1 and count != slots:
+                raise InvalidInput(f"count {count!r} and slots {slots!r} are one setting "
+                                   "(jobs a worker runs at once): give count")
+            count = slots
+        if not (isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= 256):
             raise InvalidInput(f"count {count!r} is not a number from 1 to 256")
-        if not (isinstance(slots, int) and 1 <= slots <= 256):
-            raise InvalidInput(f"slots {slots!r} is not a number from 1 to 256")
+        if not (isinstance(processes, int) and not isinstance(processes, bool)
+                and 1 <= processes <= 256):
+            raise InvalidInput(f"processes {processes!r} is not a number from 1 to 256")
         if isolation not in ("fork", "none"):
             raise InvalidInput(f"isolation {isolation!r} is not known: expected fork or none")
         if name is not None and not _WORKER_NAME.fullmatch(name):
@@ -465,7 +481,7 @@ class JobQueueManager(SchedulingMixin):
         target_backend, target_url = self._target(backend)
         program, env = worker_command(self.project_dir, target_backend, target_url)
         argv = [*program, "--project", self.project_dir, "--isolation", isolation,
-                "--count", str(slots)]
+                "--count", str(count)]
         argv += ["--backend", target_backend] if target_backend else []
         argv += ["--url", target_url] if target_url else []
         if queues is not None:
@@ -475,10 +491,10 @@ class JobQueueManager(SchedulingMixin):
         env.update(popen_kwargs.pop("env", None) or {})
         popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
         procs = []
-        for i in range(count):
+        for i in range(processes):
             worker_argv = list(argv)
             if name is not None:
-                worker_argv += ["--name", name if count == 1 else f"{name}-{i + 1}"]
+                worker_argv += ["--name", name if processes == 1 else f"{name}-{i + 1}"]
             procs.append(subprocess.Popen(worker_argv, env=env, **popen_kwargs))
         return procs
 
