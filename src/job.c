@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -351,7 +352,10 @@ int fpq_job_validate(const fpq_job *job, char *msg, size_t msglen) {
 int fpq_parse_ttl(const char *text, double *seconds, char *msg, size_t msglen) {
   char q[80];
   fpq__quote(text, q, sizeof q);
-  if (text && (strcmp(text, "-1") == 0 || strcmp(text, "-1s") == 0)) {
+  char *end = NULL;
+  /* -1 however a number is written ("-1", "-1.0" from a float, "-1s"): RQ's "forever". */
+  if (text && text[0] == '-' && strtod(text, &end) == -1.0 && end != text &&
+      (*end == '\0' || strcmp(end, "s") == 0)) {
     *seconds = FPQ_TTL_FOREVER;
     return 0;
   }

@@ -22,17 +22,15 @@ QUEUE = [sys.executable, "-m", "flowerpower_job_queue"]
 
 @pytest.fixture
 def project(tmp_path: Path) -> Any:
-    from flowerpower import FlowerPowerProject
-
     import flowerpower_job_queue  # noqa: F401  (attaches the project methods)
+    from flowerpower import FlowerPowerProject
 
     return FlowerPowerProject.load(str(make_project(tmp_path, "shapes", {"cs_add": ADD})))
 
 
 def test_ids_names_and_the_project_first_form(project: Any, tmp_path: Path) -> None:
     from flowerpower import FlowerPowerProject
-
-    from flowerpower_job_queue import InvalidInput, JobQueueManager, JobNotFound
+    from flowerpower_job_queue import InvalidInput, JobNotFound, JobQueueManager
 
     numeric = project.enqueue("cs_add", job_id=1234, inputs={"x": 1})
     assert numeric == "1234"
@@ -76,7 +74,7 @@ def test_result_of_a_pipeline_is_its_newest_finished_run(tmp_path: Path, fpq_bin
     pending = enqueue(fpq_bin, root, "cs_new", "--inputs", '{"x": 1}')
     for argv in ([fpq_bin, "result", "cs_new", "--project", str(root)],
                  [*QUEUE, "result", "cs_new", "--project", str(root)]):
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         assert proc.returncode == 0, proc.stderr
         assert '"result": 42' in proc.stdout
     assert job(fpq_bin, root, pending)["status"] == "queued"
@@ -103,6 +101,7 @@ def test_enqueue_outside_a_project_is_bad_input_and_writes_nothing(
     empty.mkdir()
     for argv in ([fpq_bin, "enqueue", "hello"], [*QUEUE, "enqueue", "hello"]):
         proc = subprocess.run(argv, cwd=empty, capture_output=True, text=True, timeout=120,
+                              check=False,
                               env=dict(os.environ))
         assert proc.returncode == 2, (proc.stdout, proc.stderr)
         assert "is not a FlowerPower project" in proc.stderr

@@ -94,9 +94,8 @@ def test_the_python_api_and_queue_run_config_take_retentions(
         tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import datetime as dt
 
-    from flowerpower import FlowerPowerProject
-
     import flowerpower_job_queue  # noqa: F401  (attaches the project methods)
+    from flowerpower import FlowerPowerProject
     from flowerpower_job_queue import InvalidInput, QueueRunConfig
 
     project = FlowerPowerProject.load(str(make_project(tmp_path, "api", {"rt_api": ADD})))
