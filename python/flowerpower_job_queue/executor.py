@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import codec, runner
+from . import codec, joblog, runner
 
 __all__ = [
     "MAX_FRAME",
@@ -529,6 +529,7 @@ def serve(isolation: str, channel_fd: int = CHANNEL_FD) -> int:
         0
     """
     started = time.perf_counter()
+    joblog.quiet_hamilton()  # before FlowerPower's import calls disable_telemetry
     runner.import_flowerpower()
     runner.speed_up_runs()
     projects = runner.Projects()

@@ -69,6 +69,8 @@ def test_the_default_keeps_results_a_week_and_ttls_are_honoured(
     assert metrics["results"]["kept"] == 3 and metrics["results"]["bytes"] > 0
     text = run_fpq(fpq_bin, "metrics", project=project, check=True).stdout
     assert "results kept: 3 ended jobs" in text
+    prometheus = run_fpq(fpq_bin, "metrics", "--prometheus", project=project, check=True).stdout
+    assert "\nfpq_results_kept 3\n" in prometheus and "fpq_results_bytes " in prometheus
 
 
 def test_the_projects_conf_sets_the_default_and_a_bad_one_is_refused(
