@@ -85,6 +85,7 @@ int cmd_requeue(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
 int cmd_schedules(int argc, char **argv);
 int cmd_scheduler(int argc, char **argv);

@@ -372,3 +372,40 @@ int cmd_prune(int argc, char **argv) {
   fpq_close(q);
   return code;
 }
+
+/* ---- logs ---- */
+
+int cmd_logs(int argc, char **argv) {
+  cli_common c = {0};
+  int code = cli_parse_common(argc, argv, "logs", &c);
+  if (code >= 0) return code;
+  if (optind != argc - 1) return cli_usage_error("logs", "give one job id");
+  const char *id = cli_id_arg(argv[optind]) ? cli_id_arg(argv[optind]) : argv[optind];
+  char msg[512];
+  if (fpq_validate_id(id, msg, sizeof msg)) return cli_fail(FPQ_EINVAL, "%s", msg);
+  fpq_queue *q = cli_open(&c, &code);
+  if (q == NULL) return code;
+  fpq_job *job = NULL;
+  int rc = fpq_get(q, id, &job);
+  if (rc) {
+    code = cli_fail(rc, "%s", fpq_errmsg(q));
+  } else if (c.json) {
+    json_t *o = json_pack("{s:s, s:s, s:s?}", "id", job->id, "status",
+                          fpq_status_name(job->status), "log", job->log);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    printf("%s\n", text ? text : "{}");
+    free(text);
+    json_decref(o);
+    code = job->log ? EXIT_DONE : EXIT_NOT_DONE;
+  } else if (job->log == NULL) {
+    code = cli_fail(FPQ_ENOTFOUND, "job %s (%s) has no log: it has not run yet, or wrote "
+                    "nothing", job->id, fpq_status_name(job->status));
+  } else {
+    fputs(job->log, stdout);
+    if (job->log[0] && job->log[strlen(job->log) - 1] != '\n') fputc('\n', stdout);
+    code = EXIT_DONE;
+  }
+  fpq_job_free(job);
+  fpq_close(q);
+  return code;
+}

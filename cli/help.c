@@ -112,6 +112,8 @@ static const cli_help_option metrics_options[] = {
     END,
 };
 static const char *const prune_examples[] = {"fpq prune", "fpq prune --json", NULL};
+static const char *const logs_examples[] = {"fpq logs 3f1c2a9e-...", "fpq logs id=3f1c2a9e-... --json",
+                                            NULL};
 
 static const char *const metrics_examples[] = {
     "fpq metrics --json",
@@ -332,6 +334,16 @@ static const cli_help table[] = {
      .options = scheduler_options,
      .common = 1,
      .examples = scheduler_examples},
+    {.command = "logs",
+     .usage = "fpq logs ID [OPTIONS]",
+     .label = "logs ID",
+     .brief = "what a job's last run wrote (stdout, stderr, FlowerPower's log lines)",
+     .summary = "Print what a job's last run wrote: its stdout, stderr and FlowerPower's log "
+                "lines,\nkept with the job up to 64 KiB (the first part and the last 4 KiB, "
+                "with a marker\nsaying how much was cut between them). Exits 1 when the job "
+                "has no log yet.",
+     .common = 1,
+     .examples = logs_examples},
     {.command = "prune",
      .usage = "fpq prune [OPTIONS]",
      .label = "prune",

@@ -342,7 +342,8 @@ int main(int argc, char **argv) {
   } commands[] = {
       {"enqueue", cmd_enqueue}, {"status", cmd_status},   {"result", cmd_result},
       {"cancel", cmd_cancel},   {"requeue", cmd_requeue}, {"worker", cmd_worker},
-      {"metrics", cmd_metrics}, {"prune", cmd_prune},     {"version", cmd_version},
+      {"metrics", cmd_metrics}, {"prune", cmd_prune},     {"logs", cmd_logs},
+      {"version", cmd_version},
       {"schedule", cmd_schedule}, {"schedules", cmd_schedules}, {"scheduler", cmd_scheduler},
   };
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -354,7 +355,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
   fprintf(stderr, "fpq: '%s' is not a command: expected enqueue, status, result, cancel, "
-          "requeue, worker, metrics, prune, schedule, schedules, scheduler or version (see "
+          "requeue, worker, metrics, logs, prune, schedule, schedules, scheduler or version (see "
           "'fpq --help')\n", argv[1]);
   return EXIT_BAD_INPUT;
 }

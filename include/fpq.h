@@ -161,7 +161,14 @@ typedef struct fpq_job {
   char *error_json;     /* {"type":..,"message":..,"traceback":..} (failed, retried) */
   char *func;           /* callable; NULL means FPQ_TASK_FUNC */
   double failure_ttl;   /* seconds a failed or stopped job is kept (FPQ_TTL_* below) */
+  char *log;            /* what its last run wrote (stdout, stderr, FlowerPower's log
+                         * lines), at most FPQ_LOG_MAX bytes; NULL: none recorded */
 } fpq_job;
+
+/* A run's log is kept to this many bytes: its first FPQ_LOG_MAX - 4 KiB and its last
+ * 4 KiB, with FPQ_LOG_CUT between them saying how much was left out. */
+#define FPQ_LOG_MAX (64 * 1024)
+#define FPQ_LOG_CUT "\n[... %lld bytes of output cut: the log keeps the first and last ...]\n"
 
 /* Retention (result_ttl, failure_ttl), as RQ spells it: seconds > 0 keep the ended job
  * that long, FPQ_TTL_FOREVER keeps it until removed, 0 keeps nothing (the job is gone
@@ -349,6 +356,10 @@ typedef struct fpq_outcome {
   const char *result_json;
   const char *error_json;
   double duration; /* seconds the run took */
+  const char *log; /* what the run wrote, or NULL; cut to FPQ_LOG_MAX by fpq_finish */
+  int64_t log_omitted; /* bytes of it left out of log already, at one place between its
+                        * first and last part (the executor sends at most a bounded
+                        * head and tail); counted in FPQ_LOG_CUT's number */
 } fpq_outcome;
 
 /* Records the outcome of a job this worker took (job as fpq_take returned it). For a

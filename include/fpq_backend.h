@@ -81,6 +81,8 @@ typedef struct fpq_finish_args {
   double started_at;
   double failure_ttl;        /* failed or stopped: as result_ttl. The core resolves both
                               * (never FPQ_TTL_DEFAULT here). */
+  const char *log;           /* the run's output, at most FPQ_LOG_MAX bytes, or NULL:
+                              * replaces the job's log (the last run's is kept) */
 } fpq_finish_args;
 
 /* Ended jobs kept (finished, failed, stopped, canceled) and the bytes their results and

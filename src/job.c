@@ -91,7 +91,7 @@ fpq_job *fpq_job_new(void) {
 /* The owned strings of a job, for free and dup to walk in one place. */
 #define JOB_STRINGS(XX)                                                                \
   XX(project) XX(pipeline) XX(run_json) XX(queue) XX(description) XX(worker) \
-  XX(result_json) XX(error_json) XX(func)
+  XX(result_json) XX(error_json) XX(func) XX(log)
 
 void fpq_job_free(fpq_job *job) {
   if (job == NULL) return;
@@ -421,6 +421,7 @@ json_t *fpq__job_to_object(const fpq_job *job) {
             set_new(o, "timeout", json_real(job->timeout)) |
             set_new(o, "result_ttl", json_real(job->result_ttl)) |
             set_new(o, "failure_ttl", json_real(job->failure_ttl)) |
+            set_string(o, "log", job->log) |
             set_string(o, "worker", job->worker) | set_raw(o, "result", job->result_json) |
             set_raw(o, "error", job->error_json) | set_string(o, "func", job->func);
   if (bad) {
@@ -543,6 +544,7 @@ int fpq_job_from_json(const char *text, size_t len, fpq_job **out, char *msg, si
       (rc = get_number(o, "timeout", &job->timeout, msg, msglen)) ||
       (rc = get_number(o, "result_ttl", &job->result_ttl, msg, msglen)) ||
       (rc = get_number(o, "failure_ttl", &job->failure_ttl, msg, msglen)) ||
+      (rc = get_string(o, "log", &job->log, msg, msglen)) ||
       (rc = get_string(o, "worker", &job->worker, msg, msglen)) ||
       (rc = get_raw(o, "result", &job->result_json)) ||
       (rc = get_raw(o, "error", &job->error_json)) ||

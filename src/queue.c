@@ -347,6 +347,46 @@ fpq_status fpq_retry_decision(const fpq_job *job, double now, double *run_at) {
   return FPQ_STATUS_SCHEDULED;
 }
 
+#define LOG_TAIL 4096
+
+/* A run's output cut to FPQ_LOG_MAX: its head and its last LOG_TAIL bytes (where the
+ * error usually is) around a marker saying how much went, omitted bytes the sender left
+ * out already included (they lie between its head and tail, inside the part cut here).
+ * Cuts fall on UTF-8 character boundaries so the stored text stays valid. Returns a
+ * string the caller frees with fpq__free, or NULL when out of memory; *cut says whether
+ * anything went. */
+static char *cut_log(const char *log, int64_t omitted, int *cut) {
+  size_t len = strlen(log);
+  *cut = len > FPQ_LOG_MAX || omitted > 0;
+  if (!*cut) return fpq__strdup(log);
+  if (len <= LOG_TAIL * 2) { /* only what was left out elsewhere: mark it at the middle */
+    char marker[128];
+    size_t half = len / 2;
+    while (half > 0 && ((unsigned char)log[half] & 0xC0) == 0x80) half--;
+    int m = snprintf(marker, sizeof marker, FPQ_LOG_CUT, (long long)omitted);
+    char *out = fpq__malloc(len + (size_t)m + 1);
+    if (out == NULL) return NULL;
+    memcpy(out, log, half);
+    memcpy(out + half, marker, (size_t)m);
+    memcpy(out + half + (size_t)m, log + half, len - half + 1);
+    return out;
+  }
+  char marker[128];
+  int mlen = snprintf(marker, sizeof marker, FPQ_LOG_CUT, 0LL);
+  size_t head = FPQ_LOG_MAX - LOG_TAIL - (size_t)mlen - 16, tail_at = len - LOG_TAIL;
+  if (head > tail_at) head = tail_at; /* short, but with bytes left out by the sender */
+  while (head > 0 && ((unsigned char)log[head] & 0xC0) == 0x80) head--;
+  while (tail_at < len && ((unsigned char)log[tail_at] & 0xC0) == 0x80) tail_at++;
+  mlen = snprintf(marker, sizeof marker, FPQ_LOG_CUT,
+                  (long long)(tail_at - head) + (long long)(omitted > 0 ? omitted : 0));
+  char *out = fpq__malloc(head + (size_t)mlen + (len - tail_at) + 1);
+  if (out == NULL) return NULL;
+  memcpy(out, log, head);
+  memcpy(out + head, marker, (size_t)mlen);
+  memcpy(out + head + (size_t)mlen, log + tail_at, len - tail_at + 1);
+  return out;
+}
+
 int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
                const fpq_outcome *outcome, fpq_status *final_status) {
   NEED_BACKEND(q);
@@ -388,7 +428,15 @@ int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
   if (a.result_json && strlen(a.result_json) > FPQ_RESULT_MAX)
     return fpq__fail(q, FPQ_ETOOBIG, "result of job '%s' is larger than %d bytes", job->id,
                 FPQ_RESULT_MAX);
+  char *log = NULL;
+  if (outcome->log && outcome->log[0]) {
+    int cut;
+    if ((log = cut_log(outcome->log, outcome->log_omitted, &cut)) == NULL)
+      return fpq__fail(q, FPQ_ENOMEM, "out of memory");
+    a.log = log;
+  }
   int rc = fpq__backend_finish(q->b, &a);
+  fpq__free(log);
   if (rc == 0 && final_status) *final_status = a.status;
   return fpq__from_backend(q, rc);
 }

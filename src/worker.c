@@ -72,7 +72,7 @@ typedef struct unrecorded {
   struct unrecorded *next;
   fpq_job *job;
   fpq_outcome outcome;
-  char *result, *error; /* owned; outcome points at them */
+  char *result, *error, *log; /* owned; outcome points at them */
 } unrecorded;
 
 typedef struct worker {
@@ -146,6 +146,7 @@ static void free_unrecorded(unrecorded *u) {
   fpq_job_free(u->job);
   free(u->result);
   free(u->error);
+  fpq__free(u->log);
   fpq__free(u);
 }
 
@@ -185,10 +186,12 @@ static int record(worker *w, unrecorded *u) {
       what = "retrying";
       if (w->opt.burst) remember_retry(w, u->job->id);
     }
-    wlog(w, final != FPQ_STATUS_FINISHED && u->outcome.kind != FPQ_OUTCOME_RETURN,
-         "job %s (%s) %s after %.3f s", u->job->id, u->job->pipeline ? u->job->pipeline : "?",
+    /* One line per job, when it ends (none with --quiet): what the run wrote is the job's
+     * log (fpq logs ID), and its error is on the job. */
+    wlog(w, 0, "job %s (%s) %s after %.3f s, attempt %d of %d", u->job->id,
+         u->job->pipeline ? u->job->pipeline : "?",
          u->outcome.kind == FPQ_OUTCOME_RETURN ? "returned to the queue" : what,
-         u->outcome.duration);
+         u->outcome.duration, u->job->attempts, u->job->max_retries + 1);
   }
   return 0;
 }
@@ -227,7 +230,8 @@ static int drop_unrecorded(worker *w) {
  * and record the outcome while that take is on its way (the take runs on the thread pool
  * with its own connection), so the executor waits for one backend round trip between
  * jobs, not two. */
-static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, double duration) {
+static void end_job_logged(slot *s, fpq_outcome_kind kind, char *result, char *error,
+                           double duration, char *log, int64_t log_omitted) {
   worker *w = s->w;
   uv_timer_stop(&s->timer);
   w->busy_seconds += duration;
@@ -238,10 +242,12 @@ static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, d
     fpq_job_free(s->job);
     free(result);
     free(error);
+    fpq__free(log);
   } else {
-    *u = (unrecorded){.job = s->job, .result = result, .error = error,
+    *u = (unrecorded){.job = s->job, .result = result, .error = error, .log = log,
                       .outcome = {.kind = kind, .duration = duration, .result_json = result,
-                                  .error_json = error}};
+                                  .error_json = error, .log = log,
+                                  .log_omitted = log_omitted}};
   }
   s->job = NULL;
   if (kind == FPQ_OUTCOME_SUCCESS || kind == FPQ_OUTCOME_FAILURE)
@@ -259,6 +265,11 @@ static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, d
   if (w->stopping) check_stopped(w);
 }
 
+/* An outcome without output to keep (killed, timed out, crashed, returned). */
+static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, double duration) {
+  end_job_logged(s, kind, result, error, duration, NULL, 0);
+}
+
 static void on_done(slot *s, json_t *msg) {
   const char *id = json_string_value(json_object_get(msg, "id"));
   if (s->state != SLOT_BUSY || s->job == NULL || id == NULL ||
@@ -267,17 +278,21 @@ static void on_done(slot *s, json_t *msg) {
   if (s->killing == KILL_LEASE_LOST) return; /* the job is someone else's now */
   double duration = json_number_value(json_object_get(msg, "duration"));
   if (!(duration >= 0)) duration = fpq__monotonic() - s->job_started;
+  /* What the run wrote (the executor captured it); fpq_finish cuts it to FPQ_LOG_MAX. */
+  const char *output = json_string_value(json_object_get(msg, "log"));
+  char *log = output && output[0] ? fpq__strdup(output) : NULL;
+  json_int_t omitted = json_integer_value(json_object_get(msg, "log_omitted"));
   if (json_is_true(json_object_get(msg, "ok"))) {
     json_t *result = json_object_get(msg, "result");
     char *text = json_dumps(result ? result : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
-    end_job(s, FPQ_OUTCOME_SUCCESS, text, NULL, duration);
+    end_job_logged(s, FPQ_OUTCOME_SUCCESS, text, NULL, duration, log, omitted);
   } else {
     json_t *err = json_object_get(msg, "error");
     char *text = json_is_object(err)
                      ? json_dumps(err, JSON_COMPACT)
                      : fpq__error_json("ExecutorError",
                                        "the executor reported a failure without details");
-    end_job(s, FPQ_OUTCOME_FAILURE, NULL, text, duration);
+    end_job_logged(s, FPQ_OUTCOME_FAILURE, NULL, text, duration, log, omitted);
   }
 }
 
@@ -444,9 +459,6 @@ static void start_job(slot *s, fpq_job *job) {
   s->killing = KILL_NONE;
   s->term_sent = 0;
   s->job_started = fpq__monotonic();
-  wlog(w, 0, "job %s (%s) started, attempt %d of %d", job->id,
-       job->pipeline ? job->pipeline : job->func ? job->func : "?", job->attempts,
-       job->max_retries + 1);
   int rc = send_run(s);
   if (rc != 0) {
     end_job(s, FPQ_OUTCOME_FAILURE, NULL,

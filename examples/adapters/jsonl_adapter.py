@@ -287,6 +287,8 @@ class JsonlAdapter(QueueAdapter):
                        ended_at=now if status in ENDED else None)
             if change["error_json"] is not None:
                 job["error_json"] = change["error_json"]
+            if not change["uncount_attempt"]:
+                job["log"] = change.get("log")  # the last run's output
             if change["uncount_attempt"]:
                 job["attempts"] -= 1
                 job["_seq"] = self._next_seq(first=True)  # a returned job goes first

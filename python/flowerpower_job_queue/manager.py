@@ -406,6 +406,21 @@ class JobQueueManager(SchedulingMixin):
         """
         self.queue(backend).requeue(_job_id(id))
 
+    def logs(self, id: str | int, backend: str | None = None) -> str | None:
+        """What the job's last run wrote (stdout, stderr and FlowerPower's log lines), as
+        kept with the job: at most 64 KiB, its head and its last 4 KiB around a marker
+        saying how much was cut; None when it has not run yet or wrote nothing.
+
+        Raises:
+            JobNotFound: no such job.
+
+        Example:
+            >>> print(jq.logs(job_id))   # doctest: +SKIP
+            2026-12-01 02:00:01 | INFO | Running pipeline 'etl' ...
+        """
+        log = self.queue(backend).get(_job_id(id)).get("log")
+        return None if log is None else str(log)
+
     def prune(self, backend: str | None = None) -> int:
         """Deletes ended jobs whose ``result_ttl`` / ``failure_ttl`` has passed, now
         rather than at a worker's next maintenance; returns how many went (``fpq

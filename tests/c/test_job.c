@@ -887,7 +887,7 @@ static void the_json_form_has_rq_times_names_and_embedded_json(void **state) {
       "id",         "project",     "pipeline",   "run",         "status",      "priority",
       "queue",      "description", "created_at", "enqueued_at", "started_at",  "ended_at",
       "run_at",     "attempts",    "max_retries", "retry_delay", "jitter_factor", "timeout",
-      "result_ttl", "worker",      "result",     "error",       "func",        "failure_ttl"};
+      "result_ttl", "worker",      "result",     "error",       "func",        "failure_ttl", "log"};
   assert_int_equal(json_object_size(o), sizeof keys / sizeof keys[0]);
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     if (json_object_get(o, keys[i]) == NULL) fail_msg("key '%s' missing from %s", keys[i], text);

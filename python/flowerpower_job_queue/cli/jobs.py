@@ -241,3 +241,21 @@ def prune(ctx: typer.Context, project: Project = ".", backend: Backend = None,
         render.print_json({"removed": removed})
     else:
         typer.echo(f"pruned {removed} ended job{'' if removed == 1 else 's'} past its retention")
+
+
+def logs(ctx: typer.Context, job: Annotated[str, typer.Argument(
+        metavar="ID", help="The job's id (or id=ID).", show_default=False)],
+         project: Project = ".", backend: Backend = None, url: Url = None,
+         json_: Json = False) -> None:
+    job_id = _id_arg(job) or job
+    with errors(ctx):
+        _native.validate_id(job_id)
+        record = manager(project, backend, url).queue().get(job_id)
+    log = record.get("log")
+    if json_:
+        render.print_json({"id": record["id"], "status": record["status"], "log": log})
+        raise typer.Exit(EXIT_DONE if log is not None else EXIT_NOT_DONE)
+    if log is None:
+        fail(ctx, EXIT_NOT_DONE, f"job {record['id']} ({record['status']}) has no log: it has "
+             "not run yet, or wrote nothing")
+    sys.stdout.write(log if log.endswith("\n") else log + "\n")

@@ -664,9 +664,9 @@ static int finish(rq_backend *r, const fpq_finish_args *a) {
                         run_at, a->uncount_attempt ? "1" : "0",
                         a->error_json ? a->error_json : "", exc ? exc : "",
                         has_return ? "1" : "0", ret ? ret : "", duration,
-                        a->pipeline ? a->pipeline : "", started};
+                        a->pipeline ? a->pipeline : "", started, a->log ? a->log : ""};
   int rc;
-  redisReply *reply = eval(r, FPQ_RQ_FINISH, 15, argv, NULL, 0, &rc);
+  redisReply *reply = eval(r, FPQ_RQ_FINISH, 16, argv, NULL, 0, &rc);
   fpq__free(exc);
   fpq__free(ret);
   if (reply == NULL) return rc;

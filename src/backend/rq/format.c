@@ -494,6 +494,7 @@ int fpq__rq_job_from_reply(const char *id, const redisReply *hash, const redisRe
    * failure_ttl=); absent means the project's default, which the core resolves. */
   job->result_ttl = ttl_field(hash, "result_ttl");
   job->failure_ttl = ttl_field(hash, "failure_ttl");
+  if (fpq_job_set(&job->log, text_field(hash, "fpq_log"))) goto oom;
   const char *fpq_error = text_field(hash, "fpq_error");
   const char *type = NULL;
   const redisReply *fields = latest_fields(latest, &type);

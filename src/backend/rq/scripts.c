@@ -237,7 +237,7 @@ static const char extend_lua[] =
 /* ARGV: id, worker, status, now, now_text, ttl (result_ttl when finished, failure_ttl
  * when failed or stopped: -1 forever, 0 none, else seconds), run_at, uncount, error JSON,
  * exc_string (base64 zlib), has return value, return_value (base64), duration, pipeline,
- * started_at (epoch seconds).
+ * started_at (epoch seconds), the run's log ('' none: fpq_log is the last run's output).
  * Returns 1, or 0 when the job is no longer this worker's. */
 static const char finish_lua[] = PRELUDE
     "local id, worker, st = ARGV[1], ARGV[2], ARGV[3]\n"
@@ -254,6 +254,10 @@ static const char finish_lua[] = PRELUDE
     "if redis.call('HGET', wkey, 'current_job') == id then\n"
     "  redis.call('HDEL', wkey, 'current_job')\n"
     "  redis.call('HSET', wkey, 'state', 'idle')\n"
+    "end\n"
+    "if ARGV[8] ~= '1' then\n"
+    "  if ARGV[16] and ARGV[16] ~= '' then redis.call('HSET', job, 'fpq_log', ARGV[16])\n"
+    "  else redis.call('HDEL', job, 'fpq_log') end\n"
     "end\n"
     "if st == 'finished' then\n"
     "  local ttl = tonumber(ARGV[6])\n"

@@ -60,6 +60,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_FINISH] =
         "UPDATE jobs SET status = ?3, run_at = ?4, attempts = attempts - ?5, result = ?6,"
         " error = COALESCE(?7, error), duration = ?8, lease_until = NULL,"
+        " log = CASE WHEN ?5 = 1 THEN log ELSE ?11 END,"
         " ended_at = CASE WHEN ?3 IN ('finished', 'failed', 'stopped', 'canceled') THEN ?9"
         " ELSE NULL END,"
         " expires_at = ?10, enqueued_at = CASE WHEN ?3 = 'queued' THEN ?9 ELSE enqueued_at END,"
@@ -77,7 +78,8 @@ static const char schema_sql[] =
     " max_retries INTEGER NOT NULL DEFAULT 0, retry_delay REAL NOT NULL DEFAULT 0,"
     " jitter_factor REAL NOT NULL DEFAULT 0, timeout REAL NOT NULL DEFAULT 0,"
     " result_ttl REAL NOT NULL DEFAULT 0, worker TEXT, lease_until REAL, result TEXT,"
-    " error TEXT, duration REAL, expires_at REAL, failure_ttl REAL NOT NULL DEFAULT -2);"
+    " error TEXT, duration REAL, expires_at REAL, failure_ttl REAL NOT NULL DEFAULT -2,"
+    " log TEXT);"
     "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(queue, seq) WHERE status = 'queued';"
     "CREATE INDEX IF NOT EXISTS jobs_seq ON jobs(seq);"
     "CREATE INDEX IF NOT EXISTS jobs_due ON jobs(run_at) WHERE status = 'scheduled';"
@@ -116,6 +118,7 @@ static const struct column_addition {
 } column_additions[] = {
     /* -2 (FPQ_TTL_DEFAULT) marks rows an older fpq wrote: see row_to_job. */
     {"jobs", "failure_ttl", "REAL NOT NULL DEFAULT -2"},
+    {"jobs", "log", "TEXT"},
     {NULL, NULL, NULL},
 };
 
@@ -377,7 +380,7 @@ static int row_to_job(sqlite_backend *s, sqlite3_stmt *st, fpq_job **out) {
             read_text(st, "description", &job->description) |
             read_text(st, "func", &job->func) | read_text(st, "worker", &job->worker) |
             read_text(st, "result", &job->result_json) |
-            read_text(st, "error", &job->error_json);
+            read_text(st, "error", &job->error_json) | read_text(st, "log", &job->log);
   if (oom) {
     fpq_job_free(job);
     return fpq_backend_fail(&s->base, FPQ_ENOMEM, "out of memory");
@@ -741,6 +744,7 @@ static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
    * next maintenance; NULL keeps the row. */
   if (ttl >= 0) sqlite3_bind_double(st, 10, a->now + ttl);
   else sqlite3_bind_null(st, 10);
+  bind_text(st, 11, a->log);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return db_fail(s, rc, "finish");

@@ -898,6 +898,44 @@ static void ended_jobs_are_kept_for_their_own_retention(void **state) {
   assert_int_equal(status_of(f->q, "failure-forever"), FPQ_STATUS_FAILED);
 }
 
+/* A run's output is kept with the job, cut to FPQ_LOG_MAX with a marker that counts what
+ * went (bytes the sender left out included); the last run's replaces an earlier one's. */
+static void a_runs_log_is_kept_with_the_job_and_bounded(void **state) {
+  fixture *f = *state;
+  char id[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 1, 0, id);
+  fpq_job *job = take(f->q, "w", 30);
+  fpq_outcome bad = {.kind = FPQ_OUTCOME_FAILURE, .log = "first attempt said this\n",
+                     .error_json = "{\"type\": \"ValueError\", \"message\": \"no\"}"};
+  assert_int_equal(fpq_finish(f->q, job, "w", &bad, NULL), 0);
+  fpq_job_free(job);
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, id, &got), 0);
+  assert_string_equal(got->log, "first attempt said this\n");
+  fpq_job_free(got);
+  size_t big = 3 * FPQ_LOG_MAX;
+  char *text = malloc(big + 1);
+  memset(text, 'a', big);
+  memcpy(text + big - 8, "THE END\n", 8);
+  text[big] = '\0';
+  job = take(f->q, "w", 30);
+  assert_non_null(job);
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1", .log = text,
+                    .log_omitted = 1000};
+  assert_int_equal(fpq_finish(f->q, job, "w", &ok, NULL), 0);
+  fpq_job_free(job);
+  free(text);
+  assert_int_equal(fpq_get(f->q, id, &got), 0);
+  assert_true(strlen(got->log) <= FPQ_LOG_MAX);
+  assert_non_null(strstr(got->log, "THE END\n"));
+  const char *marker = strstr(got->log, "[... ");
+  assert_non_null(marker);
+  long long cut = atoll(marker + 5);
+  assert_true(cut > (long long)big - FPQ_LOG_MAX + 1000 && cut < (long long)big + 1000);
+  assert_null(strstr(got->log, "first attempt"));
+  fpq_job_free(got);
+}
+
 static void a_bad_retention_is_refused_and_nothing_is_stored(void **state) {
   fixture *f = *state;
   fpq_job *job = fpq_job_new();
@@ -940,6 +978,8 @@ int backend_contract_run(const backend_contract *c) {
       cmocka_unit_test_setup_teardown(a_bad_retention_is_refused_and_nothing_is_stored, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(ended_jobs_are_kept_for_their_own_retention, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(a_runs_log_is_kept_with_the_job_and_bounded, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(a_schedule_is_stored_as_given, setup, teardown),
       cmocka_unit_test_setup_teardown(a_bad_schedule_is_refused_and_nothing_is_stored,
