@@ -282,7 +282,7 @@ int fpq_validate_run_json(const char *json, char *msg, size_t msglen) {
       char q[80];
       fpq__quote(key, q, sizeof q);
       rc = fpq__invalid(msg, msglen,
-                   "run option '%s' is not one FlowerPower's run() accepts: expected one of "
+                   "run option '%s' is not one of the options FlowerPower's run() accepts: expected one of "
                    "inputs, final_vars, config, cache, executor_cfg, with_adapter_cfg, "
                    "pipeline_adapter_cfg, project_adapter_cfg, adapter, retry, "
                    "additional_modules, async_driver, reload, log_level", q);

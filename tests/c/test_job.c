@@ -632,7 +632,7 @@ static void an_unknown_run_option_is_named_with_what_is_accepted(void **state) {
   char msg[512];
   assert_int_equal(fpq_validate_run_json("{\"inputs\":{},\"inptus\":{}}", msg, sizeof msg),
                    FPQ_EINVAL);
-  assert_contains(msg, "run option 'inptus' is not one FlowerPower's run() accepts");
+  assert_contains(msg, "run option 'inptus' is not one of the options FlowerPower's run() accepts");
   assert_contains(msg, "expected one of inputs, final_vars");
   assert_one_line(msg);
   /* A key with control characters is quoted, not printed raw. */
