@@ -72,6 +72,8 @@ double cli_seconds(clockid_t clock);
 /* Formats seconds as "1.2s", "3m04s", "2h05m"; epoch time as local "YYYY-MM-DD HH:MM:SS". */
 void cli_format_duration(double seconds, char *buf, size_t len);
 void cli_format_time(double t, char *buf, size_t len);
+/* Formats a byte count as "812 B", "3.4 KiB", "1.2 MiB", "2.0 GiB". */
+void cli_format_bytes(long long n, char *buf, size_t len);
 /* Prints a job as one line of a table, or its header. */
 void cli_print_job_header(void);
 void cli_print_job_row(const fpq_job *job);
@@ -85,6 +87,8 @@ int cmd_cancel(int argc, char **argv);
 int cmd_requeue(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
 int cmd_schedules(int argc, char **argv);
 int cmd_scheduler(int argc, char **argv);

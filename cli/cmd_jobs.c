@@ -9,7 +9,8 @@
 
 
 enum { OPT_PRIORITY = 2000, OPT_INPUTS, OPT_RUN_CONFIG, OPT_AT, OPT_IN, OPT_MAX_RETRIES,
-       OPT_RETRY_DELAY, OPT_TIMEOUT, OPT_JOB_ID, OPT_LIMIT, OPT_WAIT };
+       OPT_RETRY_DELAY, OPT_TIMEOUT, OPT_JOB_ID, OPT_LIMIT, OPT_WAIT, OPT_RESULT_TTL,
+       OPT_FAILURE_TTL };
 
 int cmd_enqueue(int argc, char **argv) {
   static const struct option longopts[] = {
@@ -22,11 +23,14 @@ int cmd_enqueue(int argc, char **argv) {
       {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
       {"timeout", required_argument, NULL, OPT_TIMEOUT},
       {"job-id", required_argument, NULL, OPT_JOB_ID},
+      {"result-ttl", required_argument, NULL, OPT_RESULT_TTL},
+      {"failure-ttl", required_argument, NULL, OPT_FAILURE_TTL},
       CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   cli_common c = {0};
   const char *priority = NULL, *inputs = NULL, *run_config = NULL, *at = NULL, *in = NULL,
-             *max_retries = NULL, *retry_delay = NULL, *timeout = NULL, *job_id = NULL;
+             *max_retries = NULL, *retry_delay = NULL, *timeout = NULL, *job_id = NULL,
+             *result_ttl = NULL, *failure_ttl = NULL;
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -41,6 +45,8 @@ int cmd_enqueue(int argc, char **argv) {
       case OPT_RETRY_DELAY: retry_delay = optarg; break;
       case OPT_TIMEOUT: timeout = optarg; break;
       case OPT_JOB_ID: job_id = optarg; break;
+      case OPT_RESULT_TTL: result_ttl = optarg; break;
+      case OPT_FAILURE_TTL: failure_ttl = optarg; break;
       case 'h': cli_print_help(stdout, "enqueue"); return 0;
       default: return cli_getopt_error("enqueue", argc, argv);
     }
@@ -90,6 +96,14 @@ int cmd_enqueue(int argc, char **argv) {
   if (retry_delay && cli_duration_arg("enqueue", "--retry-delay", retry_delay, &job->retry_delay))
     goto done;
   if (timeout && cli_duration_arg("enqueue", "--timeout", timeout, &job->timeout)) goto done;
+  if (result_ttl && fpq_parse_ttl(result_ttl, &job->result_ttl, msg, sizeof msg)) {
+    code = cli_usage_error("enqueue", "--result-ttl %s", msg);
+    goto done;
+  }
+  if (failure_ttl && fpq_parse_ttl(failure_ttl, &job->failure_ttl, msg, sizeof msg)) {
+    code = cli_usage_error("enqueue", "--failure-ttl %s", msg);
+    goto done;
+  }
   if (at && in) {
     code = cli_usage_error("enqueue", "give --at or --in, not both");
     goto done;
@@ -137,12 +151,13 @@ done:
 
 
 
-/* Finds the job an argument names: id=ID, or PIPELINE's newest, or (NULL) the project's
- * newest. */
-static int find_one(fpq_queue *q, const char *arg, fpq_job **out) {
+/* Finds the job an argument names: id=ID, or PIPELINE's newest (finished != 0: its
+ * newest finished run), or (NULL) the project's newest. */
+static int find_one(fpq_queue *q, const char *arg, int finished, fpq_job **out) {
   *out = NULL;
   const char *id = cli_id_arg(arg);
   if (id) return fpq_get(q, id, out);
+  if (arg && finished) return fpq_latest(q, arg, 1, out);
   fpq_job **jobs = NULL;
   size_t n = 0;
   int rc = fpq_find(q, NULL, arg, 1, &jobs, &n);
@@ -273,7 +288,9 @@ int cmd_result(int argc, char **argv) {
   fpq_queue *q = cli_open_read(&c, &code);
   if (q == NULL) return code;
   fpq_job *job = NULL;
-  int rc = find_one(q, target, &job);
+  /* A pipeline's result is its newest finished run: a newer run still queued must not hide
+   * it. --wait waits for the newest run, whatever its state. */
+  int rc = find_one(q, target, !wait, &job);
   if (rc == 0 && wait && !fpq_status_is_terminal(job->status)) {
     char id[FPQ_ID_MAX + 1];
     snprintf(id, sizeof id, "%s", job->id);
@@ -281,7 +298,7 @@ int cmd_result(int argc, char **argv) {
     job = NULL;
     rc = fpq_wait(q, id, timeout, &job);
   }
-  if (rc == FPQ_ENOTFOUND && !cli_id_arg(target))
+  if (rc == FPQ_ENOTFOUND && !cli_id_arg(target) && (wait || !target))
     code = cli_fail(rc, "no jobs%s%s", target ? " for pipeline " : "", target ? target : "");
   else if (rc) code = cli_fail(rc, "%s", fpq_errmsg(q));
   else if (c.json) {
@@ -332,3 +349,63 @@ static int change_state(int argc, char **argv, int (*change)(fpq_queue *, const 
 int cmd_cancel(int argc, char **argv) { return change_state(argc, argv, fpq_cancel); }
 
 int cmd_requeue(int argc, char **argv) { return change_state(argc, argv, fpq_requeue); }
+
+/* ---- retention ---- */
+
+int cmd_prune(int argc, char **argv) {
+  cli_common c = {0};
+  int code = cli_parse_common(argc, argv, "prune", &c);
+  if (code >= 0) return code;
+  if (optind != argc) return cli_usage_error("prune", "prune takes no arguments");
+  fpq_queue *q = cli_open(&c, &code);
+  if (q == NULL) return code;
+  int64_t removed = 0;
+  int rc = fpq_prune(q, &removed);
+  if (rc) {
+    code = cli_fail(rc, "%s", fpq_errmsg(q));
+  } else {
+    if (c.json) printf("{\"removed\": %lld}\n", (long long)removed);
+    else printf("pruned %lld ended job%s past its retention\n", (long long)removed,
+                removed == 1 ? "" : "s");
+    code = EXIT_DONE;
+  }
+  fpq_close(q);
+  return code;
+}
+
+/* ---- logs ---- */
+
+int cmd_logs(int argc, char **argv) {
+  cli_common c = {0};
+  int code = cli_parse_common(argc, argv, "logs", &c);
+  if (code >= 0) return code;
+  if (optind != argc - 1) return cli_usage_error("logs", "give one job id");
+  const char *id = cli_id_arg(argv[optind]) ? cli_id_arg(argv[optind]) : argv[optind];
+  char msg[512];
+  if (fpq_validate_id(id, msg, sizeof msg)) return cli_fail(FPQ_EINVAL, "%s", msg);
+  fpq_queue *q = cli_open(&c, &code);
+  if (q == NULL) return code;
+  fpq_job *job = NULL;
+  int rc = fpq_get(q, id, &job);
+  if (rc) {
+    code = cli_fail(rc, "%s", fpq_errmsg(q));
+  } else if (c.json) {
+    json_t *o = json_pack("{s:s, s:s, s:s?}", "id", job->id, "status",
+                          fpq_status_name(job->status), "log", job->log);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    printf("%s\n", text ? text : "{}");
+    free(text);
+    json_decref(o);
+    code = job->log ? EXIT_DONE : EXIT_NOT_DONE;
+  } else if (job->log == NULL) {
+    code = cli_fail(FPQ_ENOTFOUND, "job %s (%s) has no log: it has not run yet, or wrote "
+                    "nothing", job->id, fpq_status_name(job->status));
+  } else {
+    fputs(job->log, stdout);
+    if (job->log[0] && job->log[strlen(job->log) - 1] != '\n') fputc('\n', stdout);
+    code = EXIT_DONE;
+  }
+  fpq_job_free(job);
+  fpq_close(q);
+  return code;
+}

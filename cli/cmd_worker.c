@@ -136,7 +136,10 @@ static int worker_stop(int argc, char **argv) {
       default: return cli_getopt_error("worker stop", argc, argv);
     }
   }
-  if (!!name == all) return cli_usage_error("worker stop", "give --name NAME or --all");
+  /* No option: every worker of this backend (the project's queue), gracefully; the form
+   * people type first, so it must not be an error. */
+  if (name && all) return cli_usage_error("worker stop", "give --name NAME or --all, not both");
+  if (name == NULL) all = 1;
   int code;
   fpq_queue *q = cli_open(&c, &code);
   if (q == NULL) return code;
@@ -290,6 +293,13 @@ int cmd_metrics(int argc, char **argv) {
 #undef COUNT
   }
   printf("workers: %zu live\n", json_array_size(json_object_get(m, "workers")));
+  json_t *kept = json_object_get(m, "results");
+  if (json_is_object(kept)) {
+    char size[32];
+    cli_format_bytes(json_integer_value(json_object_get(kept, "bytes")), size, sizeof size);
+    printf("results kept: %lld ended jobs, %s\n",
+           (long long)json_integer_value(json_object_get(kept, "kept")), size);
+  }
   json_t *tp = json_object_get(m, "throughput");
   if (json_is_object(tp))
     printf("throughput: %.1f jobs/min (last 1 min), %.1f (5 min), %.1f (15 min)\n",

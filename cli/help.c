@@ -30,11 +30,16 @@ static const cli_help_option enqueue_options[] = {
     {"--retry-delay", NULL, "SECS", "first retry delay; doubles each retry (default: run.retry)"},
     {"--timeout", NULL, "DURATION", "stop the run after this long, e.g. 5m (default: none)"},
     {"--job-id", NULL, "ID", "your own id: 1-128 of A-Z a-z 0-9 _ -"},
+    {"--result-ttl", NULL, "TTL", "keep the finished job this long, e.g. 7d; 0: not at all;\n"
+                                   "-1: forever (default: the conf's result_ttl, else 7d)"},
+    {"--failure-ttl", NULL, "TTL", "keep a failed or stopped job this long (default: the\n"
+                                    "conf's failure_ttl, else 7d)"},
     END,
 };
 static const char *const enqueue_examples[] = {
     "fpq enqueue hello --inputs '{\"name\": \"Ada\"}' --priority high",
     "fpq enqueue etl --run-config @run.json --in 10m",
+    "fpq enqueue hello --result-ttl 30d --failure-ttl -1",
     NULL,
 };
 
@@ -92,12 +97,13 @@ static const char *const start_examples[] = {
 
 static const cli_help_option stop_options[] = {
     {"--name", NULL, "NAME", "the worker to stop (see 'fpq worker list')"},
-    {"--all", NULL, NULL, "every live worker"},
+    {"--all", NULL, NULL, "every live worker of this backend (also what no option does)"},
     {"--now", NULL, NULL, "do not let running jobs finish"},
     {"--wait", NULL, NULL, "wait until they have exited (up to 120 s)"},
     END,
 };
-static const char *const stop_examples[] = {"fpq worker stop --all --wait", NULL};
+static const char *const stop_examples[] = {"fpq worker stop", "fpq worker stop --all --wait",
+                                            NULL};
 static const char *const list_examples[] = {"fpq worker list --json", NULL};
 
 static const cli_help_option metrics_options[] = {
@@ -105,6 +111,10 @@ static const cli_help_option metrics_options[] = {
      "print Prometheus text exposition (what a worker's /metrics serves)"},
     END,
 };
+static const char *const prune_examples[] = {"fpq prune", "fpq prune --json", NULL};
+static const char *const logs_examples[] = {"fpq logs 3f1c2a9e-...", "fpq logs id=3f1c2a9e-... --json",
+                                            NULL};
+
 static const char *const metrics_examples[] = {
     "fpq metrics --json",
     "fpq metrics --prometheus",
@@ -331,11 +341,30 @@ static const cli_help table[] = {
      .options = scheduler_options,
      .common = 1,
      .examples = scheduler_examples},
+    {.command = "logs",
+     .usage = "fpq logs ID [OPTIONS]",
+     .label = "logs ID",
+     .brief = "what a job's last run wrote (stdout, stderr, FlowerPower's log lines)",
+     .summary = "Print what a job's last run wrote: its stdout, stderr and FlowerPower's log "
+                "lines,\nkept with the job up to 64 KiB (the first part and the last 4 KiB, "
+                "with a marker\nsaying how much was cut between them). Exits 1 when the job "
+                "has no log yet.",
+     .common = 1,
+     .examples = logs_examples},
+    {.command = "prune",
+     .usage = "fpq prune [OPTIONS]",
+     .label = "prune",
+     .brief = "delete ended jobs whose result_ttl / failure_ttl has passed",
+     .summary = "Delete ended jobs whose retention (result_ttl, failure_ttl) has passed, now "
+                "rather\nthan at a worker's next maintenance, and print how many went.",
+     .common = 1,
+     .examples = prune_examples},
     {.command = "metrics",
      .usage = "fpq metrics [--json | --prometheus] [OPTIONS]",
      .label = "metrics",
      .brief = "counts per queue and status, workers",
-     .summary = "Jobs per queue and status, the age of the oldest queued job, and live workers.",
+     .summary = "Jobs per queue and status, the age of the oldest queued job, live workers, "
+                "and the\nended jobs kept (within their retention) and their size.",
      .options = metrics_options,
      .common = 1,
      .examples = metrics_examples},

@@ -172,6 +172,13 @@ void cli_format_duration(double s, char *buf, size_t len) {
   else snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
 }
 
+void cli_format_bytes(long long n, char *buf, size_t len) {
+  if (n < 1024) snprintf(buf, len, "%lld B", n);
+  else if (n < 1024 * 1024) snprintf(buf, len, "%.1f KiB", (double)n / 1024);
+  else if (n < 1024LL * 1024 * 1024) snprintf(buf, len, "%.1f MiB", (double)n / 1048576);
+  else snprintf(buf, len, "%.1f GiB", (double)n / 1073741824);
+}
+
 void cli_format_time(double t, char *buf, size_t len) {
   if (!(t > 0)) {
     snprintf(buf, len, "-");
@@ -343,7 +350,8 @@ int main(int argc, char **argv) {
   } commands[] = {
       {"enqueue", cmd_enqueue}, {"status", cmd_status},   {"result", cmd_result},
       {"cancel", cmd_cancel},   {"requeue", cmd_requeue}, {"worker", cmd_worker},
-      {"metrics", cmd_metrics}, {"version", cmd_version},
+      {"metrics", cmd_metrics}, {"prune", cmd_prune},     {"logs", cmd_logs},
+      {"version", cmd_version},
       {"schedule", cmd_schedule}, {"schedules", cmd_schedules}, {"scheduler", cmd_scheduler},
       {"completion", cmd_completion},
   };
@@ -356,7 +364,8 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
   fprintf(stderr, "fpq: '%s' is not a command: expected enqueue, status, result, cancel, "
-          "requeue, worker, metrics, schedule, schedules, scheduler, version or completion (see "
+          "requeue, worker, metrics, logs, prune, schedule, schedules, scheduler, version or "
+          "completion (see "
           "'fpq --help')\n", argv[1]);
   return EXIT_BAD_INPUT;
 }

@@ -159,7 +159,7 @@ typedef struct fpq_job {
   double retry_delay;   /* seconds; retry k waits retry_delay * 2^(k-1); -1: from YAML */
   double jitter_factor; /* 0..1: delay scaled by a random factor in [1-j, 1+j]; -1: YAML */
   double timeout;       /* seconds a run may take; 0 = the worker's default */
-  double result_ttl;    /* seconds a result is kept; 0 = the backend default */
+  double result_ttl;    /* seconds a finished job is kept (FPQ_TTL_* below) */
   char *worker;         /* worker that runs or ran it */
   char *result_json;    /* codec-encoded return value (finished) */
   char *error_json;     /* {"type":..,"message":..,"traceback":..} (failed, retried) */
@@ -169,7 +169,31 @@ typedef struct fpq_job {
    * the job (a worker that lost its lease, even one with the same name) cannot record
    * anything. NULL for a job not started, or from a backend older than version 3. */
   char *execution;
+  double failure_ttl;   /* seconds a failed or stopped job is kept (FPQ_TTL_* below) */
+  char *log;            /* what its last run wrote (stdout, stderr, FlowerPower's log
+                         * lines), at most FPQ_LOG_MAX bytes; NULL: none recorded */
 } fpq_job;
+
+/* A run's log is kept to this many bytes: its first FPQ_LOG_MAX - 4 KiB and its last
+ * 4 KiB, with FPQ_LOG_CUT between them saying how much was left out. */
+#define FPQ_LOG_MAX (64 * 1024)
+#define FPQ_LOG_CUT "\n[... %lld bytes of output cut: the log keeps the first and last ...]\n"
+
+/* Retention (result_ttl, failure_ttl), as RQ spells it: seconds > 0 keep the ended job
+ * that long, FPQ_TTL_FOREVER keeps it until removed, 0 keeps nothing (the job is gone
+ * once it ends). FPQ_TTL_DEFAULT, which fpq_job_new sets, means "the project's setting"
+ * (conf/job_queue.yml's result_ttl / failure_ttl, FPQ_RESULT_TTL / FPQ_FAILURE_TTL,
+ * else FPQ_TTL_DEFAULT_SECONDS): fpq_enqueue replaces it with that value, so a stored
+ * job carries its own retention. */
+#define FPQ_TTL_FOREVER (-1)
+#define FPQ_TTL_DEFAULT (-2)
+#define FPQ_TTL_DEFAULT_SECONDS (7 * 86400) /* a week: a daily pipeline's runs outlive a weekend */
+#define FPQ_TTL_MAX (3650.0 * 86400)         /* ten years */
+/* Parses a retention as people type it: a duration ("7d", "90s", "0") or "-1" (forever).
+ * Returns 0 and sets *seconds, or FPQ_EINVAL with one line in msg (may be NULL) that
+ * starts with the value: "'soon' is not a retention: expected a duration like 7d, 0 (keep
+ * none) or -1 (keep forever)". */
+FPQ_EXPORT int fpq_parse_ttl(const char *text, double *seconds, char *msg, size_t msglen);
 
 /* Returns a job with status queued, priority medium, run_json "{}" and the retry fields
  * -1 (taken from the pipeline's YAML at enqueue, as project.run() would), or NULL when
@@ -293,6 +317,11 @@ FPQ_EXPORT int fpq_get(fpq_queue *q, const char *id, fpq_job **out);
  * Caller frees with fpq_jobs_free(*out, *n). */
 FPQ_EXPORT int fpq_find(fpq_queue *q, const char *project, const char *pipeline, int limit,
                         fpq_job ***out, size_t *n);
+/* The newest job of a pipeline in the handle's project. finished != 0: the newest that
+ * finished, so a run still queued does not hide yesterday's result (among the newest
+ * 1000; when none finished, the newest, whose state says why there is no result).
+ * Returns 0 and a job the caller owns, or FPQ_ENOTFOUND when the pipeline has no jobs. */
+FPQ_EXPORT int fpq_latest(fpq_queue *q, const char *pipeline, int finished, fpq_job **out);
 /* queued/scheduled/deferred -> canceled. FPQ_ESTATE otherwise (message names it). */
 FPQ_EXPORT int fpq_cancel(fpq_queue *q, const char *id);
 /* failed/stopped/canceled -> queued at the back of its queue, attempts reset. */
@@ -342,6 +371,10 @@ typedef struct fpq_outcome {
   const char *result_json;
   const char *error_json;
   double duration; /* seconds the run took */
+  const char *log; /* what the run wrote, or NULL; cut to FPQ_LOG_MAX by fpq_finish */
+  int64_t log_omitted; /* bytes of it left out of log already, at one place between its
+                        * first and last part (the executor sends at most a bounded
+                        * head and tail); counted in FPQ_LOG_CUT's number */
 } fpq_outcome;
 
 /* Records the outcome of a job this worker took (job as fpq_take returned it). For a
@@ -352,6 +385,11 @@ typedef struct fpq_outcome {
  * the same name. */
 FPQ_EXPORT int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
                           const fpq_outcome *outcome, fpq_status *final_status);
+/* Removes ended jobs whose retention (result_ttl / failure_ttl) has passed, now rather
+ * than at the worker's next maintenance: `fpq prune`. Sets *removed (may be NULL) to how
+ * many went (on rq, Redis expires job hashes itself; this trims RQ's registries and our
+ * indexes of what Redis expired). */
+FPQ_EXPORT int fpq_prune(fpq_queue *q, int64_t *removed);
 /* Makes due scheduled jobs queued and handles started jobs whose lease expired
  * (dead worker): retried if attempts remain, else failed with the reason. Sets *moved to
  * the number of jobs changed (may be NULL). Any process may call it. */

@@ -80,13 +80,24 @@ typedef struct fpq_finish_args {
   const char *error_json;    /* failed, stopped, or the retried attempt's error */
   double duration;
   double now;
-  double result_ttl;         /* seconds to keep a finished job's result; 0 = default */
+  double result_ttl;         /* finished: seconds to keep the job; -1 forever, 0 none */
   const char *pipeline;      /* for the record of ended runs (metrics) */
   double started_at;
   /* Version 3: the run's fencing token (job->execution); when set, the job must still be
    * started under it, else FPQ_ELEASE. NULL: the worker name alone is checked. */
   const char *execution;
+  double failure_ttl;        /* failed or stopped: as result_ttl. The core resolves both
+                              * (never FPQ_TTL_DEFAULT here). */
+  const char *log;           /* the run's output, at most FPQ_LOG_MAX bytes, or NULL:
+                              * replaces the job's log (the last run's is kept) */
 } fpq_finish_args;
+
+/* Ended jobs kept (finished, failed, stopped, canceled) and the bytes their results and
+ * errors take, for `fpq metrics`. */
+typedef struct fpq_retention {
+  int64_t kept;
+  int64_t bytes;
+} fpq_retention;
 
 /* One ended run, for throughput and run-time percentiles. */
 typedef struct fpq_run_record {
@@ -169,6 +180,12 @@ struct fpq_backend_methods {
    * stored): FPQ_ELEASE otherwise. NULL: the core calls extend (worker name only). */
   int (*extend_execution)(fpq_backend *b, const char *id, const char *worker,
                           const char *execution, double lease_until);
+  /* --- version 3, too: retention --- */
+  /* Removes ended jobs whose result_ttl / failure_ttl passed before now; sets *removed.
+   * maintain() should do the same (a worker relies on it). */
+  int (*prune)(fpq_backend *b, double now, int64_t *removed);
+  /* Counts what is kept (a backend may estimate bytes from a sample; say so in its docs). */
+  int (*retention)(fpq_backend *b, double now, fpq_retention *out);
 };
 
 /* Adds a backend to the core's registry at run time (built-in backends are there

@@ -314,19 +314,20 @@ int fpq__backend_worker_next_command(fpq_backend *b, const char *name, char *buf
   CALL(b, worker_next_command, name, buf, len);
 }
 
-/* Methods appended in version 2 lie beyond the end of a version-1 plugin's struct: look
- * at the version before the pointer, or we would read past it. */
-#define CALL_V2(b, method, ...)                                                           \
+/* Methods appended in version N lie beyond the end of an older plugin's struct: look at
+ * the version before the pointer, or we would read past it. */
+#define CALL_VN(n, b, method, ...)                                                        \
   do {                                                                                    \
-    if ((b)->methods->version < 2) {                                                      \
+    if ((b)->methods->version < (n)) {                                                    \
       (b)->err = 0;                                                                       \
       return fpq_backend_fail((b), FPQ_ENOTSUP,                                           \
                               "backend '%s' (version %d) does not support %s: it needs " \
-                              "a version 2 backend", (b)->methods->name,                  \
-                              (b)->methods->version, #method);                            \
+                              "a version %d backend", (b)->methods->name,                 \
+                              (b)->methods->version, #method, (n));                       \
     }                                                                                     \
     CALL(b, method, __VA_ARGS__);                                                         \
   } while (0)
+#define CALL_V2(b, method, ...) CALL_VN(2, b, method, __VA_ARGS__)
 
 int fpq__backend_schedule_put(fpq_backend *b, const fpq_schedule *s) {
   CALL_V2(b, schedule_put, s);
@@ -372,4 +373,15 @@ int fpq__backend_ended_since(fpq_backend *b, double since, int limit, fpq_run_re
   *out = NULL;
   *n = 0;
   CALL_V2(b, ended_since, since, limit, out, n);
+}
+
+int fpq__backend_prune(fpq_backend *b, double now, int64_t *removed) {
+  *removed = 0;
+  CALL_VN(3, b, prune, now, removed);
+}
+
+int fpq__backend_retention(fpq_backend *b, double now, fpq_retention *out) {
+  out->kept = 0;
+  out->bytes = 0;
+  CALL_VN(3, b, retention, now, out);
 }

@@ -60,4 +60,8 @@ int fpq__backend_lease_release(fpq_backend *b, const char *name, const char *own
 int fpq__backend_ended_since(fpq_backend *b, double since, int limit, fpq_run_record **out,
                              size_t *n);
 
+/* Version 3 (retention): older backends answer FPQ_ENOTSUP. */
+int fpq__backend_prune(fpq_backend *b, double now, int64_t *removed);
+int fpq__backend_retention(fpq_backend *b, double now, fpq_retention *out);
+
 #endif /* FPQ_BACKEND_INTERNAL_H */

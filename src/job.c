@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -78,6 +79,8 @@ fpq_job *fpq_job_new(void) {
   job->max_retries = -1;
   job->retry_delay = -1;
   job->jitter_factor = -1;
+  job->result_ttl = FPQ_TTL_DEFAULT;
+  job->failure_ttl = FPQ_TTL_DEFAULT;
   job->run_json = fpq__strdup("{}");
   if (job->run_json == NULL) {
     fpq__free(job);
@@ -89,7 +92,7 @@ fpq_job *fpq_job_new(void) {
 /* The owned strings of a job, for free and dup to walk in one place. */
 #define JOB_STRINGS(XX)                                                                \
   XX(project) XX(pipeline) XX(run_json) XX(queue) XX(description) XX(worker) \
-  XX(result_json) XX(error_json) XX(func) XX(execution)
+  XX(result_json) XX(error_json) XX(func) XX(execution) XX(log)
 
 void fpq_job_free(fpq_job *job) {
   if (job == NULL) return;
@@ -310,7 +313,7 @@ int fpq_validate_run_json(const char *json, char *msg, size_t msglen) {
       char q[80];
       fpq__quote(key, q, sizeof q);
       rc = fpq__invalid(msg, msglen,
-                   "run option '%s' is not one FlowerPower's run() accepts: expected one of "
+                   "run option '%s' is not one of the options FlowerPower's run() accepts: expected one of "
                    "inputs, final_vars, config, cache, executor_cfg, with_adapter_cfg, "
                    "pipeline_adapter_cfg, project_adapter_cfg, adapter, retry, "
                    "async_driver, reload, log_level", q);
@@ -342,6 +345,16 @@ done:
   return rc;
 }
 
+/* A retention is -1 (forever), 0 (none), seconds up to FPQ_TTL_MAX, or FPQ_TTL_DEFAULT
+ * (resolved at enqueue). */
+static int check_ttl(const char *name, double ttl, char *msg, size_t msglen) {
+  if (ttl == FPQ_TTL_DEFAULT || ttl == FPQ_TTL_FOREVER || (ttl >= 0 && ttl <= FPQ_TTL_MAX))
+    return 0;
+  return fpq__invalid(msg, msglen,
+                      "%s %g is out of range: expected -1 (keep forever), 0 (keep none) or "
+                      "seconds up to %.0f", name, ttl, FPQ_TTL_MAX);
+}
+
 int fpq_job_validate(const fpq_job *job, char *msg, size_t msglen) {
   int rc;
   if (job->id[0] && (rc = fpq_validate_id(job->id, msg, msglen))) return rc;
@@ -371,6 +384,28 @@ int fpq_job_validate(const fpq_job *job, char *msg, size_t msglen) {
                    job->timeout);
   if (!(job->run_at >= 0 && isfinite(job->run_at)))
     return fpq__invalid(msg, msglen, "run time %g is not a valid time", job->run_at);
+  if ((rc = check_ttl("result_ttl", job->result_ttl, msg, msglen)) ||
+      (rc = check_ttl("failure_ttl", job->failure_ttl, msg, msglen)))
+    return rc;
+  return 0;
+}
+
+int fpq_parse_ttl(const char *text, double *seconds, char *msg, size_t msglen) {
+  char q[80];
+  fpq__quote(text, q, sizeof q);
+  char *end = NULL;
+  /* -1 however a number is written ("-1", "-1.0" from a float, "-1s"): RQ's "forever". */
+  if (text && text[0] == '-' && strtod(text, &end) == -1.0 && end != text &&
+      (*end == '\0' || strcmp(end, "s") == 0)) {
+    *seconds = FPQ_TTL_FOREVER;
+    return 0;
+  }
+  double s = 0;
+  if (text == NULL || fpq_parse_duration(text, &s, NULL, 0) || !(s <= FPQ_TTL_MAX))
+    return fpq__invalid(msg, msglen,
+                        "'%s' is not a retention: expected a duration like 7d, 0 (keep none) "
+                        "or -1 (keep forever), at most 3650d", q);
+  *seconds = s;
   return 0;
 }
 
@@ -426,6 +461,8 @@ json_t *fpq__job_to_object(const fpq_job *job) {
             set_new(o, "jitter_factor", json_real(job->jitter_factor)) |
             set_new(o, "timeout", json_real(job->timeout)) |
             set_new(o, "result_ttl", json_real(job->result_ttl)) |
+            set_new(o, "failure_ttl", json_real(job->failure_ttl)) |
+            set_string(o, "log", job->log) |
             set_string(o, "worker", job->worker) | set_raw(o, "result", job->result_json) |
             set_raw(o, "error", job->error_json) | set_string(o, "func", job->func) |
             set_string(o, "execution", job->execution);
@@ -548,6 +585,8 @@ int fpq_job_from_json(const char *text, size_t len, fpq_job **out, char *msg, si
       (rc = get_number(o, "jitter_factor", &job->jitter_factor, msg, msglen)) ||
       (rc = get_number(o, "timeout", &job->timeout, msg, msglen)) ||
       (rc = get_number(o, "result_ttl", &job->result_ttl, msg, msglen)) ||
+      (rc = get_number(o, "failure_ttl", &job->failure_ttl, msg, msglen)) ||
+      (rc = get_string(o, "log", &job->log, msg, msglen)) ||
       (rc = get_string(o, "worker", &job->worker, msg, msglen)) ||
       (rc = get_raw(o, "result", &job->result_json)) ||
       (rc = get_raw(o, "error", &job->error_json)) ||

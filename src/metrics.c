@@ -1,7 +1,8 @@
 /* metrics.c: one JSON document of what an operator watches: per queue the jobs in each
  * status and the age of the oldest waiting one; per worker its state and counters;
  * throughput over the last 1, 5 and 15 minutes; run-time percentiles per pipeline over
- * the last 15 minutes. The CLI prints it as a table or JSON; Prometheus text
+ * the last 15 minutes; the ended jobs kept (their retention not passed) and their size.
+ * The CLI prints it as a table or JSON; Prometheus text
  * (prometheus.c) is derived from the same document. */
 #include <jansson.h>
 #include <stdlib.h>
@@ -118,6 +119,11 @@ int fpq_metrics_json(fpq_queue *q, char **out) {
   json_object_set_new(root, "queues", queues);
   json_object_set_new(root, "workers", ws);
   add_runs(q, root, now);
+  /* Left out for a backend that cannot say (an older plugin, a Python adapter). */
+  fpq_retention kept;
+  if (fpq__retention(q, &kept) == 0)
+    json_object_set_new(root, "results", json_pack("{s:I, s:I}", "kept", (json_int_t)kept.kept,
+                                                   "bytes", (json_int_t)kept.bytes));
   *out = json_dumps(root, JSON_COMPACT);
   json_decref(root);
   free(counts);

@@ -33,8 +33,24 @@ static int is_dir(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+static int is_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 int fpq__pipeline_check(const char *project, const char *pipeline, char *msg, size_t len) {
   char path[PATH_MAX + 300];
+  /* A producer's checkout may hold only the conf (the code lives where the workers run),
+   * but a directory with neither file is not a project: enqueueing there used to create
+   * a queue beside nothing and fail the job four times on the worker. */
+  snprintf(path, sizeof path, "%s/conf/project.yml", project);
+  int has_project = is_file(path);
+  snprintf(path, sizeof path, "%s/conf/job_queue.yml", project);
+  if (!has_project && !is_file(path)) {
+    snprintf(msg, len, "%.300s is not a FlowerPower project: it has no conf/project.yml (or "
+             "conf/job_queue.yml); run in a project directory or give --project DIR", project);
+    return FPQ_EINVAL;
+  }
   snprintf(path, sizeof path, "%s/pipelines", project);
   if (!is_dir(path)) return 0;
   pipeline_path(path, sizeof path, project, "pipelines", pipeline, ".py");

@@ -161,6 +161,17 @@ static void runtime_metrics(text *t, json_t *pipelines) {
   }
 }
 
+/* Ended jobs kept within their retention, and their size: what result_ttl and
+ * failure_ttl bound. Left out when the backend cannot say. */
+static void retention_metrics(text *t, json_t *results) {
+  if (!json_is_object(results)) return;
+  header(t, "fpq_results_kept", "gauge", "Ended jobs kept (their retention not passed).");
+  put(t, "fpq_results_kept %lld\n", (long long)json_integer_value(json_object_get(results, "kept")));
+  header(t, "fpq_results_bytes", "gauge", "Bytes the kept jobs' results and errors take.");
+  put(t, "fpq_results_bytes %lld\n",
+      (long long)json_integer_value(json_object_get(results, "bytes")));
+}
+
 int fpq__metrics_prometheus(const char *json, char **out) {
   *out = NULL;
   json_t *m = json_loads(json, 0, NULL);
@@ -175,6 +186,7 @@ int fpq__metrics_prometheus(const char *json, char **out) {
   worker_metrics(&t, json_object_get(m, "workers"));
   throughput_metrics(&t, json_object_get(m, "throughput"));
   runtime_metrics(&t, json_object_get(m, "pipelines"));
+  retention_metrics(&t, json_object_get(m, "results"));
   json_decref(m);
   if (t.oom) {
     fpq__free(t.buf);

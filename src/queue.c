@@ -128,6 +128,38 @@ static int describe(fpq_job *job) {
   return fpq_job_set(&job->description, text);
 }
 
+/* The project's retention for key ("result_ttl" or "failure_ttl"): FPQ_<KEY> or the conf
+ * file, else FPQ_TTL_DEFAULT_SECONDS. A bad setting is refused where it is read, naming
+ * it, rather than silently kept forever or not at all. */
+static int default_ttl(fpq_queue *q, const char *key, double *ttl) {
+  const char *text = fpq__config_get(&q->cfg, key);
+  *ttl = FPQ_TTL_DEFAULT_SECONDS;
+  if (text == NULL || text[0] == '\0') return 0;
+  char msg[256];
+  if (fpq_parse_ttl(text, ttl, msg, sizeof msg)) {
+    fpq__fail(q, FPQ_ECONFIG, "%s (conf/job_queue.yml or FPQ_%s): %s", key,
+              key[0] == 'r' ? "RESULT_TTL" : "FAILURE_TTL", msg);
+    snprintf(q->errfield, sizeof q->errfield, "%s", key);
+    return FPQ_ECONFIG;
+  }
+  return 0;
+}
+
+/* Replaces FPQ_TTL_DEFAULT in a job's retention with the project's setting. */
+static int resolve_ttls(fpq_queue *q, double *result_ttl, double *failure_ttl) {
+  double d;
+  int rc;
+  if (*result_ttl == FPQ_TTL_DEFAULT) {
+    if ((rc = default_ttl(q, "result_ttl", &d))) return rc;
+    *result_ttl = d;
+  }
+  if (*failure_ttl == FPQ_TTL_DEFAULT) {
+    if ((rc = default_ttl(q, "failure_ttl", &d))) return rc;
+    *failure_ttl = d;
+  }
+  return 0;
+}
+
 int fpq_enqueue(fpq_queue *q, fpq_job *job) {
   NEED_BACKEND(q);
   if (job->project == NULL && fpq_job_set(&job->project, q->cfg.project_dir))
@@ -139,6 +171,7 @@ int fpq_enqueue(fpq_queue *q, fpq_job *job) {
   int rc = fpq__pipeline_retry_policy(job->project, job->pipeline, &job->max_retries,
                                       &job->retry_delay, &job->jitter_factor, msg, sizeof msg);
   if (rc) return fpq__fail(q, rc == FPQ_ENOMEM ? rc : FPQ_EINVAL, "%s", msg);
+  if ((rc = resolve_ttls(q, &job->result_ttl, &job->failure_ttl))) return rc;
   if (job->id[0] == '\0' && fpq_job_new_id(job->id))
     return fpq__fail(q, FPQ_EIO, "cannot make a job id: %s", FPQ__RANDOM_FAILED);
   double now = fpq__now();
@@ -193,6 +226,29 @@ int fpq_find(fpq_queue *q, const char *project, const char *pipeline, int limit,
                                   out, n);
   for (size_t i = 0; rc == 0 && i < *n; i++) without_stale_error((*out)[i]);
   return fpq__from_backend(q, rc);
+}
+
+#define LATEST_WINDOW 1000
+
+int fpq_latest(fpq_queue *q, const char *pipeline, int finished, fpq_job **out) {
+  *out = NULL;
+  fpq_job **jobs = NULL;
+  size_t n = 0;
+  int rc = fpq_find(q, NULL, pipeline, finished ? LATEST_WINDOW : 1, &jobs, &n);
+  if (rc) return rc;
+  size_t pick = 0; /* none finished: the newest, which says why there is no result */
+  for (size_t i = 0; finished && i < n; i++)
+    if (jobs[i]->status == FPQ_STATUS_FINISHED) {
+      pick = i;
+      break;
+    }
+  if (n > 0) {
+    *out = jobs[pick];
+    jobs[pick] = NULL;
+  }
+  fpq_jobs_free(jobs, n);
+  if (*out) return 0;
+  return fpq__fail(q, FPQ_ENOTFOUND, "pipeline '%s' has no jobs in this project", pipeline);
 }
 
 /* Cancel and requeue: a missing job and a job in the wrong state get messages that say
@@ -324,6 +380,46 @@ fpq_status fpq_retry_decision(const fpq_job *job, double now, double *run_at) {
   return FPQ_STATUS_SCHEDULED;
 }
 
+#define LOG_TAIL 4096
+
+/* A run's output cut to FPQ_LOG_MAX: its head and its last LOG_TAIL bytes (where the
+ * error usually is) around a marker saying how much went, omitted bytes the sender left
+ * out already included (they lie between its head and tail, inside the part cut here).
+ * Cuts fall on UTF-8 character boundaries so the stored text stays valid. Returns a
+ * string the caller frees with fpq__free, or NULL when out of memory; *cut says whether
+ * anything went. */
+static char *cut_log(const char *log, int64_t omitted, int *cut) {
+  size_t len = strlen(log);
+  *cut = len > FPQ_LOG_MAX || omitted > 0;
+  if (!*cut) return fpq__strdup(log);
+  if (len <= LOG_TAIL * 2) { /* only what was left out elsewhere: mark it at the middle */
+    char marker[128];
+    size_t half = len / 2;
+    while (half > 0 && ((unsigned char)log[half] & 0xC0) == 0x80) half--;
+    int m = snprintf(marker, sizeof marker, FPQ_LOG_CUT, (long long)omitted);
+    char *out = fpq__malloc(len + (size_t)m + 1);
+    if (out == NULL) return NULL;
+    memcpy(out, log, half);
+    memcpy(out + half, marker, (size_t)m);
+    memcpy(out + half + (size_t)m, log + half, len - half + 1);
+    return out;
+  }
+  char marker[128];
+  int mlen = snprintf(marker, sizeof marker, FPQ_LOG_CUT, 0LL);
+  size_t head = FPQ_LOG_MAX - LOG_TAIL - (size_t)mlen - 16, tail_at = len - LOG_TAIL;
+  if (head > tail_at) head = tail_at; /* short, but with bytes left out by the sender */
+  while (head > 0 && ((unsigned char)log[head] & 0xC0) == 0x80) head--;
+  while (tail_at < len && ((unsigned char)log[tail_at] & 0xC0) == 0x80) tail_at++;
+  mlen = snprintf(marker, sizeof marker, FPQ_LOG_CUT,
+                  (long long)(tail_at - head) + (long long)(omitted > 0 ? omitted : 0));
+  char *out = fpq__malloc(head + (size_t)mlen + (len - tail_at) + 1);
+  if (out == NULL) return NULL;
+  memcpy(out, log, head);
+  memcpy(out + head, marker, (size_t)mlen);
+  memcpy(out + head + (size_t)mlen, log + tail_at, len - tail_at + 1);
+  return out;
+}
+
 int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
                const fpq_outcome *outcome, fpq_status *final_status) {
   NEED_BACKEND(q);
@@ -336,7 +432,15 @@ int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
                        .result_ttl = job->result_ttl,
                        .pipeline = job->pipeline,
                        .started_at = job->started_at,
-                       .execution = job->execution};
+                       .execution = job->execution,
+                       .failure_ttl = job->failure_ttl};
+  /* Jobs another program enqueued (rq without result_ttl, an older fpq) get the
+   * project's retention now; a bad setting must not lose the outcome, so it falls back
+   * to the built-in default. */
+  if (resolve_ttls(q, &a.result_ttl, &a.failure_ttl)) {
+    if (a.result_ttl == FPQ_TTL_DEFAULT) a.result_ttl = FPQ_TTL_DEFAULT_SECONDS;
+    if (a.failure_ttl == FPQ_TTL_DEFAULT) a.failure_ttl = FPQ_TTL_DEFAULT_SECONDS;
+  }
   switch (outcome->kind) {
     case FPQ_OUTCOME_SUCCESS:
       a.status = FPQ_STATUS_FINISHED;
@@ -358,9 +462,32 @@ int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
   if (a.result_json && strlen(a.result_json) > FPQ_RESULT_MAX)
     return fpq__fail(q, FPQ_ETOOBIG, "result of job '%s' is larger than %d bytes", job->id,
                 FPQ_RESULT_MAX);
+  char *log = NULL;
+  if (outcome->log && outcome->log[0]) {
+    int cut;
+    if ((log = cut_log(outcome->log, outcome->log_omitted, &cut)) == NULL)
+      return fpq__fail(q, FPQ_ENOMEM, "out of memory");
+    a.log = log;
+  }
   int rc = fpq__backend_finish(q->b, &a);
+  fpq__free(log);
   if (rc == 0 && final_status) *final_status = a.status;
   return fpq__from_backend(q, rc);
+}
+
+int fpq_prune(fpq_queue *q, int64_t *removed) {
+  int64_t n = 0;
+  if (removed) *removed = 0;
+  NEED_BACKEND(q);
+  int rc = fpq__backend_prune(q->b, fpq__now(), &n);
+  if (rc == 0 && removed) *removed = n;
+  return fpq__from_backend(q, rc);
+}
+
+int fpq__retention(fpq_queue *q, fpq_retention *out) {
+  out->kept = out->bytes = 0;
+  if (q->b == NULL) return FPQ_EUNAVAIL;
+  return fpq__backend_retention(q->b, fpq__now(), out);
 }
 
 int fpq_maintain(fpq_queue *q, int *moved) {

@@ -20,6 +20,10 @@ double fpq__backoff(const fpq_job *job);
  * what they have without the runs rather than fail. */
 int fpq__ended_since(fpq_queue *q, double since, int limit, fpq_run_record **out, size_t *n);
 
+/* Ended jobs kept and their size (fpq_backend_methods' retention), for metrics. Like
+ * fpq__ended_since, FPQ_ENOTSUP from an older backend and the handle's error left alone. */
+int fpq__retention(fpq_queue *q, fpq_retention *out);
+
 /* ---- what the scheduler asks (schedule.c); errors are on the handle (fpq_errmsg) ---- */
 
 /* Unpaused schedules of every project with 0 < next_fire <= due, soonest first, at most

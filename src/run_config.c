@@ -77,6 +77,20 @@ static int apply_retry(fpq_job *job, json_t *retry, const char *prefix, char *ms
   return 0;
 }
 
+/* A retention from a run config: seconds as a number (-1 forever, 0 none) or text as
+ * fpq_parse_ttl reads it ("7d"). */
+static int apply_ttl(const char *key, json_t *value, double *ttl, char *msg, size_t len) {
+  char text[64], why[256];
+  if (json_is_number(value)) snprintf(text, sizeof text, "%.17g", json_number_value(value));
+  else if (json_is_string(value)) snprintf(text, sizeof text, "%s", json_string_value(value));
+  else text[0] = '\0';
+  if (text[0] && fpq_parse_ttl(text, ttl, why, sizeof why) == 0) return 0;
+  char q[80];
+  quote_value(value, q, sizeof q);
+  return fpq__invalid(msg, len, "run config '%s' is %s: expected seconds or a duration like "
+                      "\"7d\", 0 (keep none) or -1 (keep forever)", key, q);
+}
+
 int fpq_job_apply_run_config(fpq_job *job, const char *json_text, char *msg, size_t len) {
   json_t *cfg = fpq__json_load(json_text ? json_text : "", json_text ? strlen(json_text) : 0,
                                JSON_REJECT_DUPLICATES, "run config is", msg, len);
@@ -124,6 +138,11 @@ int fpq_job_apply_run_config(fpq_job *job, const char *json_text, char *msg, siz
       }
       fpq__free(job->queue);
       job->queue = NULL;
+      continue;
+    }
+    if (strcmp(key, "result_ttl") == 0 || strcmp(key, "failure_ttl") == 0) {
+      double *ttl = key[0] == 'r' ? &job->result_ttl : &job->failure_ttl;
+      if ((rc = apply_ttl(key, value, ttl, msg, len))) goto done;
       continue;
     }
     if (strcmp(key, "backend") == 0) continue; /* chose the queue already; not a run option */

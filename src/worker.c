@@ -77,7 +77,7 @@ typedef struct unrecorded {
   struct unrecorded *next;
   fpq_job *job;
   fpq_outcome outcome;
-  char *result, *error; /* owned; outcome points at them */
+  char *result, *error, *log; /* owned; outcome points at them */
 } unrecorded;
 
 typedef struct worker {
@@ -167,6 +167,7 @@ static void free_unrecorded(worker *w, unrecorded *u) {
   let_go(w, u->job);
   free(u->result);
   free(u->error);
+  fpq__free(u->log);
   fpq__free(u);
 }
 
@@ -204,10 +205,12 @@ static int recorded(worker *w, unrecorded *u, int rc, fpq_status final, const ch
       what = "retrying";
       if (w->opt.burst) remember_retry(w, u->job->id);
     }
-    wlog(w, final != FPQ_STATUS_FINISHED && u->outcome.kind != FPQ_OUTCOME_RETURN,
-         "job %s (%s) %s after %.3f s", u->job->id, u->job->pipeline ? u->job->pipeline : "?",
+    /* One line per job, when it ends (none with --quiet): what the run wrote is the job's
+     * log (fpq logs ID), and its error is on the job. */
+    wlog(w, 0, "job %s (%s) %s after %.3f s, attempt %d of %d", u->job->id,
+         u->job->pipeline ? u->job->pipeline : "?",
          u->outcome.kind == FPQ_OUTCOME_RETURN ? "returned to the queue" : what,
-         u->outcome.duration);
+         u->outcome.duration, u->job->attempts, u->job->max_retries + 1);
   }
   return 0;
 }
@@ -279,7 +282,8 @@ static int drop_unrecorded(worker *w) {
  * and record the outcome while that take is on its way (both run on the thread pool,
  * each with its own connection), so the executor waits for one backend round trip
  * between jobs, not two, and the loop for neither. */
-static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, double duration) {
+static void end_job_logged(slot *s, fpq_outcome_kind kind, char *result, char *error,
+                           double duration, char *log, int64_t log_omitted) {
   worker *w = s->w;
   uv_timer_stop(&s->timer);
   w->busy_seconds += duration;
@@ -290,10 +294,12 @@ static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, d
     let_go(w, s->job);
     free(result);
     free(error);
+    fpq__free(log);
   } else {
-    *u = (unrecorded){.job = s->job, .result = result, .error = error,
+    *u = (unrecorded){.job = s->job, .result = result, .error = error, .log = log,
                       .outcome = {.kind = kind, .duration = duration, .result_json = result,
-                                  .error_json = error}};
+                                  .error_json = error, .log = log,
+                                  .log_omitted = log_omitted}};
   }
   if (u) fpq__lease_keeper_set_group(w->keeper, u->job, 0); /* no process runs it now */
   s->job = NULL;
@@ -311,6 +317,11 @@ static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, d
   if (w->stopping) check_stopped(w);
 }
 
+/* An outcome without output to keep (killed, timed out, crashed, returned). */
+static void end_job(slot *s, fpq_outcome_kind kind, char *result, char *error, double duration) {
+  end_job_logged(s, kind, result, error, duration, NULL, 0);
+}
+
 static void on_done(slot *s, json_t *msg, char *result_text) {
   const char *id = json_string_value(json_object_get(msg, "id"));
   if (s->state != SLOT_BUSY || s->job == NULL || id == NULL ||
@@ -322,12 +333,16 @@ static void on_done(slot *s, json_t *msg, char *result_text) {
   }
   double duration = json_number_value(json_object_get(msg, "duration"));
   if (!(duration >= 0)) duration = fpq__monotonic() - s->job_started;
+  /* What the run wrote (the executor captured it); fpq_finish cuts it to FPQ_LOG_MAX. */
+  const char *output = json_string_value(json_object_get(msg, "log"));
+  char *log = output && output[0] ? fpq__strdup(output) : NULL;
+  json_int_t omitted = json_integer_value(json_object_get(msg, "log_omitted"));
   if (json_is_true(json_object_get(msg, "ok"))) {
     json_t *result = json_object_get(msg, "result");
     char *text = result_text ? result_text
                              : json_dumps(result ? result : json_null(),
                                           JSON_COMPACT | JSON_ENCODE_ANY);
-    end_job(s, FPQ_OUTCOME_SUCCESS, text, NULL, duration);
+    end_job_logged(s, FPQ_OUTCOME_SUCCESS, text, NULL, duration, log, omitted);
   } else {
     free(result_text);
     json_t *err = json_object_get(msg, "error");
@@ -335,7 +350,7 @@ static void on_done(slot *s, json_t *msg, char *result_text) {
                      ? json_dumps(err, JSON_COMPACT)
                      : fpq__error_json("ExecutorError",
                                        "the executor reported a failure without details");
-    end_job(s, FPQ_OUTCOME_FAILURE, NULL, text, duration);
+    end_job_logged(s, FPQ_OUTCOME_FAILURE, NULL, text, duration, log, omitted);
   }
 }
 
@@ -511,9 +526,6 @@ static void start_job(slot *s, fpq_job *job) {
   s->term_sent = 0;
   s->job_started = fpq__monotonic();
   fpq__lease_keeper_set_group(w->keeper, job, fpq__executor_pid(s->exec));
-  wlog(w, 0, "job %s (%s) started, attempt %d of %d", job->id,
-       job->pipeline ? job->pipeline : job->func ? job->func : "?", job->attempts,
-       job->max_retries + 1);
   int rc = send_run(s);
   if (rc != 0) {
     end_job(s, FPQ_OUTCOME_FAILURE, NULL,

@@ -287,6 +287,8 @@ class JsonlAdapter(QueueAdapter):
                        ended_at=now if status in ENDED else None)
             if change["error_json"] is not None:
                 job["error_json"] = change["error_json"]
+            if not change["uncount_attempt"]:
+                job["log"] = change.get("log")  # the last run's output
             if change["uncount_attempt"]:
                 job["attempts"] -= 1
                 job["_seq"] = self._next_seq(first=True)  # a returned job goes first
@@ -294,15 +296,18 @@ class JsonlAdapter(QueueAdapter):
                 job["_seq"] = self._next_seq()
             if status == "queued":
                 job["enqueued_at"] = now
-            ttl = change["result_ttl"]
-            job["_expires_at"] = now + ttl if status == "finished" and ttl > 0 else None
+            # Retention as the engine resolved it: -1 forever, 0 none, else seconds.
+            ttl = (change["result_ttl"] if status == "finished"
+                   else change.get("failure_ttl", -1) if status in ("failed", "stopped")
+                   else -1)
+            job["_expires_at"] = now + ttl if ttl >= 0 else None
             changes.append(("jobs", job["id"], job))
 
     def maintain(self, now: float) -> int:
         with self._locked() as changes:
             moved = self._promote_due(now, changes)
             for job in list(self._state["jobs"].values()):
-                if job.get("_expires_at") is not None and job["_expires_at"] < now:
+                if job.get("_expires_at") is not None and job["_expires_at"] <= now:
                     changes.append(("jobs", job["id"], None))
                 if job["status"] != "started" or (job.get("_lease_until") or 0) >= now:
                     continue

@@ -229,7 +229,7 @@ static PyObject *Queue_repr(QueueObject *self) {
 PyDoc_STRVAR(enqueue_doc,
 "enqueue(pipeline, *, run_config_json=None, run_json=None, inputs_json=None,\n"
 "        priority=None, job_id=None, run_at=0.0, timeout=0.0, max_retries=-1,\n"
-"        retry_delay=-1.0, jitter_factor=-1.0, result_ttl=0.0) -> str\n"
+"        retry_delay=-1.0, jitter_factor=-1.0, result_ttl=None, failure_ttl=None) -> str\n"
 "\n"
 "Validates and stores one job; returns its id. run_json is the stored run() keyword\n"
 "arguments as a JSON object; run_config_json is a FlowerPower RunConfig as a JSON object,\n"
@@ -238,31 +238,59 @@ PyDoc_STRVAR(enqueue_doc,
 "merged over the inputs (fpq_job_merge_inputs, what --inputs does). The other arguments\n"
 "override all of them; their defaults\n"
 "mean 'not given' (priority: medium unless the run config says; retries: the pipeline's\n"
-"YAML; run_at 0: now; timeout 0: the worker's default). Raises InvalidInput (nothing\n"
+"YAML; run_at 0: now; timeout 0: the worker's default; result_ttl/failure_ttl None: the\n"
+"project's retention, else seconds or text as fpq_parse_ttl reads it: '7d', 0, -1).\n"
+"Raises InvalidInput (nothing\n"
 "written) for bad input, BackendUnavailable when the backend cannot be reached.\n"
 "\n"
 "Example:\n"
 "    >>> q.enqueue('hello', run_json='{\"inputs\": {\"x\": 1}}', priority='high')\n"
 "    '6f1c2a9e-...'");
 
+/* A retention argument: None leaves *ttl alone; a number or text goes through the
+ * engine's reader (fpq_parse_ttl), so "7d", 604800 and -1 mean what they mean to fpq. */
+static int read_ttl(native_state *st, const char *name, PyObject *value, double *ttl) {
+  if (value == Py_None) return 0;
+  PyObject *text = NULL;
+  if (PyLong_Check(value) || PyFloat_Check(value)) text = PyObject_Repr(value);
+  else if (PyUnicode_Check(value)) text = Py_NewRef(value);
+  const char *t = text ? PyUnicode_AsUTF8AndSize(text, NULL) : NULL;
+  char msg[ERR_MAX], err[ERR_MAX];
+  if (t && fpq_parse_ttl(t, ttl, msg, sizeof msg) == 0) {
+    Py_DECREF(text);
+    return 0;
+  }
+  Py_XDECREF(text);
+  if (PyErr_Occurred()) return -1;
+  PyObject *shown = PyObject_Repr(value);
+  snprintf(err, sizeof err, "%s %s is not a retention: expected seconds or a duration like "
+           "'7d', 0 (keep none) or -1 (keep forever)", name,
+           shown && PyUnicode_AsUTF8AndSize(shown, NULL) ? PyUnicode_AsUTF8AndSize(shown, NULL) : "?");
+  Py_XDECREF(shown);
+  PyErr_Clear();
+  raise_code_field(st, FPQ_EINVAL, err, name);
+  return -1;
+}
+
 static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds) {
   static char *kwlist[] = {"pipeline", "run_config_json", "run_json", "inputs_json",
                            "priority", "job_id", "run_at", "timeout", "max_retries",
-                           "retry_delay", "jitter_factor", "result_ttl", NULL};
+                           "retry_delay", "jitter_factor", "result_ttl", "failure_ttl", NULL};
   const char *pipeline, *run_config_json = NULL, *run_json = NULL, *inputs_json = NULL,
              *job_id = NULL;
   PyObject *priority = Py_None;
-  double run_at = 0, timeout = 0, retry_delay = -1, jitter_factor = -1, result_ttl = 0;
+  double run_at = 0, timeout = 0, retry_delay = -1, jitter_factor = -1;
+  PyObject *result_ttl = Py_None, *failure_ttl = Py_None;
   int max_retries = -1;
   fpq_job *job = NULL;
   PyObject *result = NULL;
   char err[ERR_MAX] = "";
   native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzzOzddiddd:enqueue", kwlist, &pipeline,
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzzOzddiddOO:enqueue", kwlist, &pipeline,
                                    &run_config_json, &run_json, &inputs_json, &priority,
                                    &job_id, &run_at, &timeout, &max_retries, &retry_delay,
-                                   &jitter_factor, &result_ttl))
+                                   &jitter_factor, &result_ttl, &failure_ttl))
     return NULL;
   job = fpq_job_new();
   if (job == NULL) return PyErr_NoMemory();
@@ -307,7 +335,9 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
   if (max_retries != -1) job->max_retries = max_retries;
   if (retry_delay != -1) job->retry_delay = retry_delay;
   if (jitter_factor != -1) job->jitter_factor = jitter_factor;
-  if (result_ttl != 0) job->result_ttl = result_ttl;
+  if (read_ttl(st, "result_ttl", result_ttl, &job->result_ttl) ||
+      read_ttl(st, "failure_ttl", failure_ttl, &job->failure_ttl))
+    goto error;
   int rc;
   WITH_HANDLE(self, rc, err, rc = fpq_enqueue(self->q, job));
   if (rc != 0) {
@@ -340,6 +370,35 @@ static PyObject *Queue_get(QueueObject *self, PyObject *args) {
   if (!PyArg_ParseTuple(args, "s:get", &id)) return NULL;
   int rc;
   WITH_HANDLE(self, rc, err, rc = fpq_get(self->q, id, &job));
+  if (rc != 0) return raise_code(st, rc, err);
+  PyObject *d = job_to_dict(job);
+  fpq_job_free(job);
+  return d;
+}
+
+PyDoc_STRVAR(latest_doc,
+"latest(pipeline, finished=True) -> dict\n"
+"\n"
+"The pipeline's newest job in this project (finished: its newest finished run, so a run\n"
+"still queued does not hide the last result; the newest when none finished), as get()\n"
+"returns it (fpq_latest). Raises JobNotFound when the pipeline has no jobs.\n"
+"\n"
+"Example:\n"
+"    >>> q.latest('hello')['status']\n"
+"    'finished'");
+
+static PyObject *Queue_latest(QueueObject *self, PyObject *args, PyObject *kwds) {
+  static char *kwlist[] = {"pipeline", "finished", NULL};
+  const char *pipeline;
+  int finished = 1;
+  fpq_job *job = NULL;
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
+  if (st == NULL) return NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|p:latest", kwlist, &pipeline, &finished))
+    return NULL;
+  int rc;
+  WITH_HANDLE(self, rc, err, rc = fpq_latest(self->q, pipeline, finished, &job));
   if (rc != 0) return raise_code(st, rc, err);
   PyObject *d = job_to_dict(job);
   fpq_job_free(job);
@@ -496,6 +555,27 @@ static PyObject *Queue_metrics_json(QueueObject *self, PyObject *Py_UNUSED(ignor
   return result;
 }
 
+PyDoc_STRVAR(prune_doc,
+"prune() -> int\n"
+"\n"
+"Removes ended jobs whose retention (result_ttl / failure_ttl) has passed, now rather\n"
+"than at a worker's next maintenance (fpq_prune); returns how many went.\n"
+"\n"
+"Example:\n"
+"    >>> q.prune()\n"
+"    0");
+
+static PyObject *Queue_prune(QueueObject *self, PyObject *Py_UNUSED(ignored)) {
+  char err[ERR_MAX] = "";
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
+  if (st == NULL) return NULL;
+  int64_t removed = 0;
+  int rc;
+  WITH_HANDLE(self, rc, err, rc = fpq_prune(self->q, &removed));
+  if (rc != 0) return raise_code(st, rc, err);
+  return PyLong_FromLongLong((long long)removed);
+}
+
 PyDoc_STRVAR(workers_doc,
 "workers() -> list[dict]\n"
 "\n"
@@ -649,6 +729,9 @@ static PyMethodDef Queue_methods[] = {
      "metrics_prometheus() -> str\n\nThe metrics in Prometheus' text format (what a "
      "worker's /metrics serves)."},
     {"workers", (PyCFunction)Queue_workers, METH_NOARGS, workers_doc},
+    {"prune", (PyCFunction)Queue_prune, METH_NOARGS, prune_doc},
+    {"latest", (PyCFunction)(void (*)(void))Queue_latest, METH_VARARGS | METH_KEYWORDS,
+     latest_doc},
     {"worker_command", (PyCFunction)Queue_worker_command, METH_VARARGS, worker_command_doc},
     {"setting", (PyCFunction)Queue_setting, METH_VARARGS, setting_doc},
     NATIVE_SCHEDULE_METHODS

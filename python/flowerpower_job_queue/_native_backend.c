@@ -358,7 +358,9 @@ static PyObject *finish_to_dict(const fpq_finish_args *a) {
       put(d, "now", PyFloat_FromDouble(a->now)) < 0 ||
       put(d, "result_ttl", PyFloat_FromDouble(a->result_ttl)) < 0 ||
       put(d, "pipeline", str_or_none(a->pipeline)) < 0 ||
-      put(d, "started_at", time_or_none(a->started_at)) < 0) {
+      put(d, "started_at", time_or_none(a->started_at)) < 0 ||
+      put(d, "failure_ttl", PyFloat_FromDouble(a->failure_ttl)) < 0 ||
+      put(d, "log", str_or_none(a->log)) < 0) {
     Py_XDECREF(d);
     return NULL;
   }

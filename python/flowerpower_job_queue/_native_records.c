@@ -190,6 +190,8 @@ PyObject *job_to_dict(const fpq_job *job) {
       put(d, "jitter_factor", PyFloat_FromDouble(job->jitter_factor)) < 0 ||
       put(d, "timeout", PyFloat_FromDouble(job->timeout)) < 0 ||
       put(d, "result_ttl", PyFloat_FromDouble(job->result_ttl)) < 0 ||
+      put(d, "failure_ttl", PyFloat_FromDouble(job->failure_ttl)) < 0 ||
+      put(d, "log", str_or_none(job->log)) < 0 ||
       put(d, "worker", str_or_none(job->worker)) < 0 ||
       put(d, "result_json", str_or_none(job->result_json)) < 0 ||
       put(d, "error_json", str_or_none(job->error_json)) < 0 ||
@@ -219,7 +221,9 @@ fpq_job *dict_to_job(PyObject *d) {
       read_int(d, R, "max_retries", -1, &job->max_retries) ||
       read_num(d, R, "retry_delay", -1, &job->retry_delay) ||
       read_num(d, R, "jitter_factor", -1, &job->jitter_factor) ||
-      read_num(d, R, "timeout", 0, &job->timeout) || read_num(d, R, "result_ttl", 0, &job->result_ttl) ||
+      read_num(d, R, "timeout", 0, &job->timeout) || read_num(d, R, "result_ttl", FPQ_TTL_DEFAULT, &job->result_ttl) ||
+      read_num(d, R, "failure_ttl", FPQ_TTL_DEFAULT, &job->failure_ttl) ||
+      read_str(d, R, "log", 0, &job->log) ||
       read_str(d, R, "worker", 0, &job->worker) || read_str(d, R, "result_json", 0, &job->result_json) ||
       read_str(d, R, "error_json", 0, &job->error_json) || read_str(d, R, "func", 0, &job->func) ||
       read_str(d, R, "execution", 0, &job->execution)) {

@@ -173,7 +173,8 @@ class QueueAdapter:
         back: ``uncount_attempt`` True means attempts - 1). Also keeps a run record for
         :meth:`ended_since` when the status is finished, failed or stopped. Keys: id,
         worker, queue, status, run_at, uncount_attempt, result_json, error_json, duration,
-        now, result_ttl, pipeline, started_at."""
+        now, result_ttl, pipeline, started_at, failure_ttl (the retentions: -1 forever,
+        0 none, else seconds)."""
         raise _unsupported(self, "finish")
 
     def maintain(self, now: float) -> int:

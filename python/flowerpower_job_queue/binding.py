@@ -23,7 +23,8 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .manager import JobQueueManager
+from .exceptions import InvalidInput
+from .manager import JobQueueManager, project_dir_of
 from .scheduling import DEFAULT_PRIORITY, DEFAULT_SCHEDULE
 
 if TYPE_CHECKING:
@@ -53,24 +54,54 @@ def _job_queue(self: FlowerPowerProject) -> JobQueueManager:
     return manager
 
 
+def _set_job_queue(self: FlowerPowerProject, manager: JobQueueManager) -> None:
+    """``project.job_queue = JobQueueManager(project, backend="rq")``: use that manager
+    (it must be this project's).
+
+    Example:
+        >>> project.job_queue = JobQueueManager(project, "rq")   # doctest: +SKIP
+    """
+    if not isinstance(manager, JobQueueManager):
+        raise InvalidInput(f"job_queue is a {type(manager).__name__}: expected a "
+                           "JobQueueManager of this project")
+    mine = project_dir_of(self)
+    if manager.project_dir != mine:
+        raise InvalidInput(f"that JobQueueManager serves {manager.project_dir!r}, not this "
+                           f"project ({mine!r})")
+    with _project_lock:
+        self.__dict__[_MANAGER_ATTR] = manager
+
+
+def _pipeline(name: str | None, pipeline_name: str | None) -> str | None:
+    """The pipeline, as ``name=`` or as the requirements write it, ``pipeline_name=``."""
+    if name is not None and pipeline_name is not None and name != pipeline_name:
+        raise InvalidInput(f"give the pipeline once: name={name!r} and "
+                           f"pipeline_name={pipeline_name!r}")
+    return name if name is not None else pipeline_name
+
+
 def _project_enqueue(
-    self: FlowerPowerProject, name: str, run_config: Any = None, priority: str | None = None,
-    backend: str | None = None, **kwargs: Any,
+    self: FlowerPowerProject, name: str | None = None, run_config: Any = None,
+    priority: str | None = None, backend: str | None = None, *,
+    pipeline_name: str | None = None, **kwargs: Any,
 ) -> str:
-    """Queues a run of pipeline ``name`` and returns the job id at once: a worker runs
-    ``project.run(name, run_config, **kwargs)`` later. See
+    """Queues a run of pipeline ``name`` (or ``pipeline_name=``) and returns the job id at
+    once: a worker runs ``project.run(name, run_config, **kwargs)`` later. See
     :meth:`JobQueueManager.enqueue`.
 
     Example:
         >>> job_id = project.enqueue("etl", inputs={"day": "2026-07-01"})   # doctest: +SKIP
     """
-    return _job_queue(self).enqueue(name, run_config, priority, backend, **kwargs)
+    pipeline = _pipeline(name, pipeline_name)
+    if pipeline is None:
+        raise InvalidInput("which pipeline? give its name, e.g. project.enqueue('etl')")
+    return _job_queue(self).enqueue(pipeline, run_config, priority, backend, **kwargs)
 
 
 def _project_result(
-    self: FlowerPowerProject, name: str | None = None, id: str | None = None,
+    self: FlowerPowerProject, name: str | None = None, id: str | int | None = None,
     wait: bool = False, timeout: float | dt.timedelta | None = None,
-    backend: str | None = None,
+    backend: str | None = None, *, pipeline_name: str | None = None,
 ) -> Any:
     """What a queued run returned (``id=``, else the pipeline's newest job). See
     :meth:`JobQueueManager.result`.
@@ -79,12 +110,13 @@ def _project_result(
         >>> project.result(id=job_id, wait=True)   # doctest: +SKIP
         {'report': ...}
     """
-    return _job_queue(self).result(name, id=id, wait=wait, timeout=timeout, backend=backend)
+    return _job_queue(self).result(_pipeline(name, pipeline_name), id=id, wait=wait,
+                                   timeout=timeout, backend=backend)
 
 
 def _project_get_queue_status(
-    self: FlowerPowerProject, name: str | None = None, id: str | None = None,
-    limit: int = 20, backend: str | None = None,
+    self: FlowerPowerProject, name: str | None = None, id: str | int | None = None,
+    limit: int = 20, backend: str | None = None, *, pipeline_name: str | None = None,
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """One queued job (``id=``) or the project's jobs, newest first. See
     :meth:`JobQueueManager.get_queue_status`.
@@ -93,7 +125,8 @@ def _project_get_queue_status(
         >>> project.get_queue_status("etl")[0]["status"]   # doctest: +SKIP
         'finished'
     """
-    return _job_queue(self).get_queue_status(name, id=id, limit=limit, backend=backend)
+    return _job_queue(self).get_queue_status(_pipeline(name, pipeline_name), id=id,
+                                             limit=limit, backend=backend)
 
 
 def _project_schedule(self: FlowerPowerProject, pipeline_name: str, run_config: Any = None,
@@ -180,7 +213,7 @@ PROJECT_METHODS: dict[str, Any] = {
     "result": _project_result,
     "get_queue_status": _project_get_queue_status,
     **_SCHEDULE_METHODS,
-    "job_queue": property(_job_queue),
+    "job_queue": property(_job_queue, _set_job_queue),
 }
 """What ``import flowerpower_job_queue`` adds to ``flowerpower.FlowerPowerProject``."""
 

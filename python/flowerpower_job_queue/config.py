@@ -40,6 +40,9 @@ class QueueRunConfig(RunConfig, kw_only=True):  # type: ignore[call-arg, misc, u
             ``enqueue``), or None.
         backend: the backend to enqueue to (``"sqlite"``, ``"rq"``, a plugin's name), or
             None for the project's configured one.
+        result_ttl: how long the finished job is kept: seconds or text like ``"7d"``;
+            ``0`` not at all, ``-1`` forever; None: the project's ``result_ttl``.
+        failure_ttl: the same for a failed or stopped job.
 
     Raises:
         InvalidInput: for an unknown priority (when built directly; ``from_dict`` wraps
@@ -54,6 +57,8 @@ class QueueRunConfig(RunConfig, kw_only=True):  # type: ignore[call-arg, misc, u
     priority: str = "medium"
     schedule: str | None = None
     backend: str | None = None
+    result_ttl: float | str | None = None
+    failure_ttl: float | str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()

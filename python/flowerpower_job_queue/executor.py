@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import _native, codec, runner
+from . import _native, codec, joblog, runner
 
 __all__ = [
     "MAX_FRAME",
@@ -187,19 +187,29 @@ def _job_id(msg: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------- jobs
 
 
-def _done_ok(job_id: str, result: bytes, started: float) -> list[bytes | bytearray]:
-    head = _json({"type": "done", "id": job_id, "ok": True, "duration": _since(started)})
+def _log_fields(output: joblog.Captured | None) -> dict[str, Any]:
+    if output is None or not output.text:
+        return {}
+    return {"log": output.text, "log_omitted": output.omitted}
+
+
+def _done_ok(job_id: str, result: bytes, started: float,
+             output: joblog.Captured | None = None) -> list[bytes | bytearray]:
+    head = _json({"type": "done", "id": job_id, "ok": True, "duration": _since(started),
+                  **_log_fields(output)})
     # The result is spliced in, not parsed and dumped again.
     return [head[:-1], b',"result":', result, b"}"]
 
 
-def _done_error(job_id: str, exc: BaseException, started: float) -> list[bytes | bytearray]:
+def _done_error(job_id: str, exc: BaseException, started: float,
+                output: joblog.Captured | None = None) -> list[bytes | bytearray]:
     msg = {
         "type": "done",
         "id": job_id,
         "ok": False,
         "duration": _since(started),
         "error": runner.error_info(exc),
+        **_log_fields(output),
     }
     return [_json(msg)]
 
@@ -223,21 +233,28 @@ def execute(
     """
     started = time.perf_counter()
     job_id = _job_id(msg)
-    try:
-        job = runner.parse_job(msg)
-        value = runner.run_job(job.project, job.pipeline, job.run, projects=projects, purge=purge)
-        result = codec.dumps(value).encode()
-        del value
-        if len(result) > MAX_RESULT:
-            raise ResultTooLarge(
-                f"the encoded result is {len(result)} bytes ({len(result) / 2**20:.1f} MiB); "
-                f"the limit is {MAX_RESULT // 2**20} MiB"
-            )
-    except BaseException as exc:  # noqa: BLE001 - SystemExit from a pipeline fails the job too
-        return _done_error(job_id, exc, started)
-    finally:
-        _flush_stdio()
-    return _done_ok(job_id, result, started)
+    failure: BaseException | None = None
+    result = b""
+    # What the run writes is the job's log (joblog), not the worker's.
+    with joblog.capture() as output:
+        try:
+            job = runner.parse_job(msg)
+            value = runner.run_job(job.project, job.pipeline, job.run, projects=projects,
+                                   purge=purge)
+            result = codec.dumps(value).encode()
+            del value
+            if len(result) > MAX_RESULT:
+                raise ResultTooLarge(
+                    f"the encoded result is {len(result)} bytes "
+                    f"({len(result) / 2**20:.1f} MiB); the limit is {MAX_RESULT // 2**20} MiB"
+                )
+        except BaseException as exc:  # noqa: BLE001 - SystemExit from a pipeline fails the job too
+            failure = exc
+        finally:
+            _flush_stdio()
+    if failure is not None:
+        return _done_error(job_id, failure, started, output)
+    return _done_ok(job_id, result, started, output)
 
 
 def _flush_stdio() -> None:
@@ -576,6 +593,7 @@ def serve(isolation: str, channel_fd: int = CHANNEL_FD) -> int:
         0
     """
     started = time.perf_counter()
+    joblog.quiet_hamilton()  # before FlowerPower's import calls disable_telemetry
     runner.import_flowerpower()
     runner.speed_up_runs()
     projects = runner.Projects()

@@ -78,6 +78,30 @@ def project_dir_of(project: Any) -> str:
     return os.path.abspath(path)
 
 
+def _is_project(value: Any) -> bool:
+    """A FlowerPowerProject (or anything with its pipeline manager), not a name."""
+    return getattr(value, "pipeline_manager", None) is not None
+
+
+def _job_id(value: Any) -> str:
+    """A job id as the requirements write it: text, or an int (``id=1234``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return str(check_text("job id", value))
+
+
+def _ttl(name: str, value: Any) -> float | str | None:
+    """A retention for the engine: None (the project's), seconds, or text it parses."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise InvalidInput(f"{name} {value!r} is not a retention: expected seconds, a timedelta, "
+                       "text like '7d', 0 (keep none) or -1 (keep forever)")
+
+
 class JobQueueManager(SchedulingMixin):
     """The queue of one FlowerPower project: enqueue runs, read their status and
     results, cancel and requeue them, start and stop workers, read metrics.
@@ -180,18 +204,25 @@ class JobQueueManager(SchedulingMixin):
 
     def enqueue(
         self,
-        pipeline_name: str,
+        *args: Any,
+        pipeline_name: str | None = None,
         run_config: Any = None,
         priority: str | None = None,
         backend: str | None = None,
-        *,
-        job_id: str | None = None,
+        job_id: str | int | None = None,
         at: dt.datetime | None = None,
         delay: float | dt.timedelta | None = None,
         timeout: float | dt.timedelta | None = None,
+        result_ttl: float | str | dt.timedelta | None = None,
+        failure_ttl: float | str | dt.timedelta | None = None,
         **run_kwargs: Any,
     ) -> str:
         """Queues one run of a pipeline and returns the job's id at once.
+
+        Positional arguments are ``pipeline_name, run_config, priority, backend`` in that
+        order, optionally after the project, as the requirements write it:
+        ``jq.enqueue(project, "etl", run_config, priority="high")`` (the project must be
+        this manager's).
 
         Args:
             pipeline_name: the pipeline, as ``project.run`` names it (``"etl"``, ``"a.b"``).
@@ -206,6 +237,10 @@ class JobQueueManager(SchedulingMixin):
             at: when to run it (a datetime; naive means local time).
             delay: run it after this many seconds (or a timedelta); not with ``at``.
             timeout: stop the run after this long (seconds or a timedelta).
+            result_ttl: keep the finished job (and its result) this long: seconds, a
+                timedelta or text like ``"7d"``; ``0`` not at all, ``-1`` forever.
+                Default: the project's ``result_ttl`` (``conf/job_queue.yml``), else 7 days.
+            failure_ttl: the same for a failed or stopped job (``failure_ttl``).
             **run_kwargs: ``project.run`` keyword arguments, merged over the run config
                 (``inputs`` and ``config`` key by key), e.g. ``inputs={"x": 1}``.
 
@@ -220,12 +255,26 @@ class JobQueueManager(SchedulingMixin):
             ...            delay=dt.timedelta(minutes=5), final_vars=["report"])
             '6f1c2a9e-4d1b-4c53-9c1e-0f3d2b8a7c11'
         """
+        if args and _is_project(args[0]):
+            self._check_project(args[0])
+            args = args[1:]
+        if len(args) > 4:
+            raise InvalidInput(f"enqueue takes at most 4 positional arguments (pipeline_name, "
+                               f"run_config, priority, backend); got {len(args)}")
+        named = {"pipeline_name": pipeline_name, "run_config": run_config,
+                 "priority": priority, "backend": backend}
+        for key, value in zip(named, args, strict=False):
+            if named[key] is not None:
+                raise InvalidInput(f"{key} is given twice: as an argument and as {key}=")
+            named[key] = value
+        pipeline_name, run_config = named["pipeline_name"], named["run_config"]
+        priority, backend = named["priority"], named["backend"]
         if not isinstance(pipeline_name, str):
             raise InvalidInput(
                 f"pipeline name {pipeline_name!r} is not a string: expected e.g. 'etl'"
             )
         check_text("pipeline name", pipeline_name)
-        check_text("job id", job_id)
+        job_id = _job_id(job_id) if job_id is not None else None
         config = run_config_to_dict(run_config)
         config_backend = config.pop("backend", None)
         if config_backend is not None and not isinstance(config_backend, str):
@@ -238,14 +287,21 @@ class JobQueueManager(SchedulingMixin):
         payload = json.dumps(options, separators=(",", ":"), allow_nan=False) if options else None
         return str(self.queue(backend if backend is not None else config_backend).enqueue(
             pipeline_name, run_config_json=payload, priority=priority, job_id=job_id,
-            run_at=when, timeout=limit))
+            run_at=when, timeout=limit, result_ttl=_ttl("result_ttl", result_ttl),
+            failure_ttl=_ttl("failure_ttl", failure_ttl)))
+
+    def _check_project(self, project: Any) -> None:
+        other = project_dir_of(project)
+        if other != self.project_dir:
+            raise InvalidInput(f"project {other!r} is not this manager's project "
+                               f"{self.project_dir!r}: use that project's job_queue")
 
     # -- status and results --
 
     def get_queue_status(
         self,
         pipeline_name: str | None = None,
-        id: str | None = None,
+        id: str | int | None = None,
         limit: int = 20,
         backend: str | None = None,
     ) -> dict[str, Any] | list[dict[str, Any]]:
@@ -256,8 +312,8 @@ class JobQueueManager(SchedulingMixin):
         ``queue``, ``description``, ``run`` (the stored run options), times
         (``created_at``, ``enqueued_at``, ``started_at``, ``ended_at``, ``run_at``) as
         timezone-aware datetimes or None, ``attempts``, ``max_retries``, ``retry_delay``,
-        ``jitter_factor``, ``timeout``, ``result_ttl``, ``worker``, ``error`` (a dict
-        with ``type``, ``message``, ``traceback``, or None) and ``func``. The one-job form
+        ``jitter_factor``, ``timeout``, ``result_ttl``, ``failure_ttl``, ``worker``,
+        ``error`` (a dict with ``type``, ``message``, ``traceback``, or None) and ``func``. The one-job form
         also has ``result``: the decoded return value once finished, else None.
 
         Raises:
@@ -270,31 +326,30 @@ class JobQueueManager(SchedulingMixin):
         """
         handle = self.queue(backend)
         if id is not None:
-            record = handle.get(check_text("job id", id))
+            record = handle.get(_job_id(id))
             job = api_job(record)
             job["result"] = decode_result(record) if record["status"] == "finished" else None
             return job
         return [api_job(r) for r in handle.find(check_text("pipeline name", pipeline_name),
                                                 limit)]
 
-    def _latest_id(self, handle: _native.Queue, pipeline_name: str | None) -> str:
+    def _latest_id(self, handle: _native.Queue, pipeline_name: str | None,
+                   finished: bool) -> str:
         if pipeline_name is None:
             raise InvalidInput("which job? give a pipeline name or id=")
-        jobs = handle.find(check_text("pipeline name", pipeline_name), 1)
-        if not jobs:
-            raise JobNotFound(f"pipeline '{pipeline_name}' has no jobs in this project")
-        return str(jobs[0]["id"])
+        return str(handle.latest(check_text("pipeline name", pipeline_name), finished)["id"])
 
     def result(
         self,
         pipeline_name: str | None = None,
-        id: str | None = None,
+        id: str | int | None = None,
         wait: bool = False,
         timeout: float | dt.timedelta | None = None,
         backend: str | None = None,
     ) -> Any:
         """What the job's ``project.run`` returned, decoded to the same Python types
-        (``{final_var: value}``); the job is ``id=``, else the pipeline's newest.
+        (``{final_var: value}``); the job is ``id=``, else the pipeline's newest finished
+        run (with ``wait``: its newest run, whatever its state, waited for).
 
         Args:
             wait: block (without the GIL) until the job ends.
@@ -314,9 +369,10 @@ class JobQueueManager(SchedulingMixin):
             {'result': 2}
         """
         handle = self.queue(backend)
-        job_id = check_text("job id", id) if id is not None else self._latest_id(
-            handle, pipeline_name)
-        if wait or timeout is not None:
+        waiting = wait or timeout is not None
+        job_id = _job_id(id) if id is not None else self._latest_id(
+            handle, pipeline_name, finished=not waiting)
+        if waiting:
             record = handle.wait(job_id, -1.0 if timeout is None else seconds("timeout", timeout))
         else:
             record = handle.get(job_id)
@@ -326,7 +382,7 @@ class JobQueueManager(SchedulingMixin):
             raise job_failed(record)
         return None
 
-    def cancel(self, id: str, backend: str | None = None) -> None:
+    def cancel(self, id: str | int, backend: str | None = None) -> None:
         """Cancels a job that has not started yet.
 
         Raises:
@@ -336,9 +392,9 @@ class JobQueueManager(SchedulingMixin):
         Example:
             >>> jq.cancel(job_id)   # doctest: +SKIP
         """
-        self.queue(backend).cancel(check_text("job id", id))
+        self.queue(backend).cancel(_job_id(id))
 
-    def requeue(self, id: str, backend: str | None = None) -> None:
+    def requeue(self, id: str | int, backend: str | None = None) -> None:
         """Queues a failed, stopped or canceled job again, with its attempts reset.
 
         Raises:
@@ -348,7 +404,33 @@ class JobQueueManager(SchedulingMixin):
         Example:
             >>> jq.requeue(job_id)   # doctest: +SKIP
         """
-        self.queue(backend).requeue(check_text("job id", id))
+        self.queue(backend).requeue(_job_id(id))
+
+    def logs(self, id: str | int, backend: str | None = None) -> str | None:
+        """What the job's last run wrote (stdout, stderr and FlowerPower's log lines), as
+        kept with the job: at most 64 KiB, its head and its last 4 KiB around a marker
+        saying how much was cut; None when it has not run yet or wrote nothing.
+
+        Raises:
+            JobNotFound: no such job.
+
+        Example:
+            >>> print(jq.logs(job_id))   # doctest: +SKIP
+            2026-12-01 02:00:01 | INFO | Running pipeline 'etl' ...
+        """
+        log = self.queue(backend).get(_job_id(id)).get("log")
+        return None if log is None else str(log)
+
+    def prune(self, backend: str | None = None) -> int:
+        """Deletes ended jobs whose ``result_ttl`` / ``failure_ttl`` has passed, now
+        rather than at a worker's next maintenance; returns how many went (``fpq
+        prune``).
+
+        Example:
+            >>> jq.prune()   # doctest: +SKIP
+            0
+        """
+        return int(self.queue(backend).prune())
 
     # -- workers and metrics --
 
@@ -361,23 +443,28 @@ class JobQueueManager(SchedulingMixin):
         isolation: str = "fork",
         queues: str | Sequence[str] | None = None,
         name: str | None = None,
-        slots: int = 1,
+        slots: int | None = None,
         quiet: bool = False,
+        processes: int = 1,
         **popen_kwargs: Any,
     ) -> list[subprocess.Popen[bytes]]:
-        """Starts ``count`` worker processes for this project and returns them; they run
-        until stopped (:meth:`stop_workers`, SIGTERM) or, with ``burst``, until nothing
-        is left to do. Each is the engine's worker (``fpq worker start``; for a backend
-        written in Python, the same worker in a Python process that can call it).
+        """Starts worker processes for this project and returns them; they run until
+        stopped (:meth:`stop_workers`, SIGTERM) or, with ``burst``, until nothing is left
+        to do. Each is the engine's worker (``fpq worker start``; for a backend written in
+        Python, the same worker in a Python process that can call it).
+
+        ``count`` means what ``fpq worker start --count`` means: how many jobs one worker
+        runs at once (its executors). ``processes`` starts that many such workers.
 
         Args:
-            count: worker processes to start.
+            count: jobs each worker runs at once (``--count``).
             backend: the backend they serve (name or URL); default: the manager's.
             burst: exit once the queues are empty.
             isolation: ``"fork"`` (a fresh child process per job) or ``"none"``.
             queues: queues in strict priority order (default ``high,default,low``).
-            name: worker name (``name-1``, ``name-2``, ... when count > 1).
-            slots: jobs each worker runs at once (``--count``).
+            name: worker name (``name-1``, ``name-2``, ... when processes > 1).
+            slots: the former name of ``count``; give one of them.
+            processes: worker processes to start, each with ``count`` executors.
             quiet: log only problems.
             **popen_kwargs: passed to ``subprocess.Popen`` (e.g. ``stderr=``).
 
@@ -390,10 +477,16 @@ class JobQueueManager(SchedulingMixin):
             >>> [p.wait() for p in procs]              # doctest: +SKIP
             [0]
         """
-        if not (isinstance(count, int) and 1 <= count <= 256):
+        if slots is not None:
+            if count != 1 and count != slots:
+                raise InvalidInput(f"count {count!r} and slots {slots!r} are one setting "
+                                   "(jobs a worker runs at once): give count")
+            count = slots
+        if not (isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= 256):
             raise InvalidInput(f"count {count!r} is not a number from 1 to 256")
-        if not (isinstance(slots, int) and 1 <= slots <= 256):
-            raise InvalidInput(f"slots {slots!r} is not a number from 1 to 256")
+        if not (isinstance(processes, int) and not isinstance(processes, bool)
+                and 1 <= processes <= 256):
+            raise InvalidInput(f"processes {processes!r} is not a number from 1 to 256")
         if isolation not in ("fork", "none"):
             raise InvalidInput(f"isolation {isolation!r} is not known: expected fork or none")
         if name is not None and not _WORKER_NAME.fullmatch(name):
@@ -403,7 +496,7 @@ class JobQueueManager(SchedulingMixin):
         target_backend, target_url = self._target(backend)
         program, env = worker_command(self.project_dir, target_backend, target_url)
         argv = [*program, "--project", self.project_dir, "--isolation", isolation,
-                "--count", str(slots)]
+                "--count", str(count)]
         argv += ["--backend", target_backend] if target_backend else []
         if queues is not None:
             argv += ["--queues", queues if isinstance(queues, str) else ",".join(queues)]
@@ -416,10 +509,10 @@ class JobQueueManager(SchedulingMixin):
             env["FPQ_URL"] = target_url
         popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
         procs = []
-        for i in range(count):
+        for i in range(processes):
             worker_argv = list(argv)
             if name is not None:
-                worker_argv += ["--name", name if count == 1 else f"{name}-{i + 1}"]
+                worker_argv += ["--name", name if processes == 1 else f"{name}-{i + 1}"]
             procs.append(subprocess.Popen(worker_argv, env=env, **popen_kwargs))
         return procs
 

@@ -216,16 +216,19 @@ static void take_registers_wip_execution_and_started_status(void **state) {
   assert_hash_field(c, exkey, "id", ex);
   assert_hash_field(c, exkey, "worker_name", "w.1");
   assert_true(zscore(c, "rq:executions:wire-2", ex) > score);
-  /* finish: finished registry now + 500, result stream entry, TTLs */
+  /* finish: finished registry now + the default retention (a week, not RQ's 500 s),
+   * result stream entry, TTLs */
   fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "{\"result\": 2}", .duration = 0.1};
   assert_int_equal(fpq_finish(f->q, got, "w.1", &ok, NULL), 0);
   assert_hash_field(c, "rq:job:wire-2", "status", "finished");
   assert_rq_time(c, "rq:job:wire-2", "ended_at");
   double fin = zscore(c, "rq:finished:default", "wire-2");
-  assert_true(fin >= floor(before) + 500 && fin <= before + 502);
+  assert_true(fin >= floor(before) + FPQ_TTL_DEFAULT_SECONDS &&
+              fin <= before + FPQ_TTL_DEFAULT_SECONDS + 2);
   assert_true(zscore(c, "rq:wip:default", member) < 0);
   redisReply *ttl = cmd(c, "TTL rq:job:wire-2");
-  assert_true(ttl->integer > 490 && ttl->integer <= 500);
+  assert_true(ttl->integer > FPQ_TTL_DEFAULT_SECONDS - 10 &&
+              ttl->integer <= FPQ_TTL_DEFAULT_SECONDS);
   freeReplyObject(ttl);
   redisReply *res = cmd(c, "XREVRANGE rq:results:wire-2 + - COUNT 1");
   assert_int_equal(res->elements, 1);
@@ -261,7 +264,8 @@ static void a_failure_goes_to_the_failed_registry_with_an_exc_string(void **stat
   redisContext *c = raw();
   double now = wall();
   double score = zscore(c, "rq:failed:low", "wire-3");
-  assert_true(score >= floor(now) + FPQ_RQ_FAILURE_TTL - 5 && score <= now + FPQ_RQ_FAILURE_TTL + 1);
+  assert_true(score >= floor(now) + FPQ_TTL_DEFAULT_SECONDS - 5 &&
+              score <= now + FPQ_TTL_DEFAULT_SECONDS + 1);
   redisReply *res = cmd(c, "XREVRANGE rq:results:wire-3 + - COUNT 1");
   redisReply *fields = res->element[0]->element[1];
   const char *exc = NULL;

@@ -18,7 +18,7 @@
 /* What the fpq command line dispatches: each must have help. */
 static const char *const commands[] = {
     "enqueue", "status", "result", "cancel", "requeue", "worker", "worker start",
-    "worker stop", "worker list", "metrics", "schedule", "schedules", "schedules list",
+    "worker stop", "worker list", "metrics", "logs", "prune", "schedule", "schedules", "schedules list",
     "schedules remove", "schedules pause", "schedules resume", "schedules next", "scheduler",
     "version", "completion",
 };

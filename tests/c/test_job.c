@@ -139,7 +139,8 @@ static void a_new_job_is_queued_medium_with_empty_run_and_retries_from_yaml(void
   assert_double_near(job->retry_delay, -1, 0);
   assert_double_near(job->jitter_factor, -1, 0);
   assert_double_near(job->timeout, 0, 0);
-  assert_double_near(job->result_ttl, 0, 0);
+  assert_double_near(job->result_ttl, FPQ_TTL_DEFAULT, 0);
+  assert_double_near(job->failure_ttl, FPQ_TTL_DEFAULT, 0);
   assert_double_near(job->created_at, 0, 0);
   assert_double_near(job->run_at, 0, 0);
   assert_int_equal(job->attempts, 0);
@@ -631,7 +632,7 @@ static void an_unknown_run_option_is_named_with_what_is_accepted(void **state) {
   char msg[512];
   assert_int_equal(fpq_validate_run_json("{\"inputs\":{},\"inptus\":{}}", msg, sizeof msg),
                    FPQ_EINVAL);
-  assert_contains(msg, "run option 'inptus' is not one FlowerPower's run() accepts");
+  assert_contains(msg, "run option 'inptus' is not one of the options FlowerPower's run() accepts");
   assert_contains(msg, "expected one of inputs, final_vars");
   assert_one_line(msg);
   /* A key with control characters is quoted, not printed raw. */
@@ -921,7 +922,8 @@ static void the_json_form_has_rq_times_names_and_embedded_json(void **state) {
       "id",         "project",     "pipeline",   "run",         "status",      "priority",
       "queue",      "description", "created_at", "enqueued_at", "started_at",  "ended_at",
       "run_at",     "attempts",    "max_retries", "retry_delay", "jitter_factor", "timeout",
-      "result_ttl", "worker",      "result",     "error",       "func",        "execution"};
+      "result_ttl", "worker",      "result",     "error",       "func",        "execution",
+      "failure_ttl", "log"};
   assert_int_equal(json_object_size(o), sizeof keys / sizeof keys[0]);
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     if (json_object_get(o, keys[i]) == NULL) fail_msg("key '%s' missing from %s", keys[i], text);
@@ -1053,6 +1055,32 @@ static void from_json_fails_cleanly_at_every_allocation(void **state) {
   fpq_job_free(want);
 }
 
+static void retentions_read_as_people_write_them(void **state) {
+  (void)state;
+  static const struct {
+    const char *text;
+    double seconds;
+  } good[] = {{"7d", 604800}, {"90", 90}, {"90s", 90}, {"0", 0}, {"-1", -1}, {"-1.0", -1},
+              {"-1s", -1}, {"1.5h", 5400}, {"3650d", 3650.0 * 86400}};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    double s = 42;
+    char msg[256] = "";
+    if (fpq_parse_ttl(good[i].text, &s, msg, sizeof msg) != 0)
+      fail_msg("'%s' was refused: %s", good[i].text, msg);
+    assert_double_near(s, good[i].seconds, 1e-9);
+  }
+  static const char *const bad[] = {"soon", "-2", "-1h", "", "3651d", "-0.5", NULL};
+  for (size_t i = 0; bad[i]; i++) {
+    double s = 42;
+    char msg[256] = "";
+    if (fpq_parse_ttl(bad[i], &s, msg, sizeof msg) != FPQ_EINVAL)
+      fail_msg("'%s' was taken as %g", bad[i], s);
+    assert_contains(msg, "is not a retention");
+    assert_double_near(s, 42, 0);
+  }
+  assert_int_equal(fpq_parse_ttl(NULL, NULL, NULL, 0), FPQ_EINVAL);
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_teardown(f, reset_alloc)
   const struct CMUnitTest tests[] = {
@@ -1064,6 +1092,7 @@ int main(void) {
       T(priority_parse_takes_names_and_queue_names),
       T(queues_rank_high_default_low_then_any_other),
       T(a_new_job_is_queued_medium_with_empty_run_and_retries_from_yaml),
+      T(retentions_read_as_people_write_them),
       T(a_new_job_is_null_when_either_allocation_fails),
       T(set_copies_replaces_and_null_clears),
       T(set_keeps_the_old_value_when_memory_runs_out),

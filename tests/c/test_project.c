@@ -68,10 +68,20 @@ static void a_directory_named_like_a_pipeline_file_is_not_one(void **state) {
   test_rmdir(project);
 }
 
+static void a_directory_that_is_not_a_project_is_refused(void **state) {
+  (void)state;
+  char *dir = test_mkdtemp();
+  char msg[512] = "";
+  assert_int_equal(fpq__pipeline_check(dir, "hello", msg, sizeof msg), FPQ_EINVAL);
+  assert_contains(msg, "is not a FlowerPower project: it has no conf/project.yml");
+  test_rmdir(dir);
+}
+
 static void a_project_without_pipelines_is_accepted(void **state) {
   (void)state;
-  /* It lives where the workers run; this machine only enqueues. */
+  /* It lives where the workers run; this machine only enqueues, with the conf alone. */
   char *project = test_mkdtemp();
+  test_write_file(project, "conf/job_queue.yml", "backend: rq\n");
   char msg[512] = "";
   assert_int_equal(fpq__pipeline_check(project, "anything", msg, sizeof msg), 0);
   assert_int_equal(fpq__pipeline_check(project, "a.b", msg, sizeof msg), 0);
@@ -303,6 +313,7 @@ int main(void) {
       cmocka_unit_test(a_dotted_name_is_a_path_not_a_file_with_dots),
       cmocka_unit_test(a_directory_named_like_a_pipeline_file_is_not_one),
       cmocka_unit_test(a_project_without_pipelines_is_accepted),
+      cmocka_unit_test(a_directory_that_is_not_a_project_is_refused),
       cmocka_unit_test(without_yaml_the_defaults_are_flowerpowers),
       cmocka_unit_test(the_run_retry_block_gives_the_policy),
       cmocka_unit_test(legacy_flat_run_keys_give_the_policy),

@@ -213,7 +213,7 @@ static void bad_jobs_are_refused_and_nothing_is_written(void **state) {
 
   job = job_of("etl");
   fpq_job_set(&job->run_json, "{\"inputs\":{\"x\":1},\"typo\":true}");
-  assert_enqueue_refused(f, job, "run option 'typo' is not one FlowerPower's run() accepts");
+  assert_enqueue_refused(f, job, "run option 'typo' is not one of the options FlowerPower's run() accepts");
 
   job = job_of("etl");
   fpq_job_set(&job->run_json, "[1]");

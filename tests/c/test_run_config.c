@@ -244,7 +244,7 @@ static void run_options_of_the_wrong_type_are_refused_and_named(void **state) {
   assert_refused("{\"config\":\"x\"}", "run option 'config' must be a JSON object");
   assert_refused("{\"final_vars\":\"a\"}", "run option 'final_vars' must be a JSON array");
   assert_refused("{\"on_success\":{\"func\":\"f\"}}",
-                 "run option 'on_success' is not one FlowerPower's run() accepts");
+                 "run option 'on_success' is not one of the options FlowerPower's run() accepts");
 }
 
 static void text_that_is_not_a_json_object_is_refused(void **state) {

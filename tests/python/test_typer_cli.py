@@ -195,7 +195,7 @@ BAD = [
     (["result", "id=bad id"], "job id 'bad id' has ' '"),
     (["result", "tc_add", "--wait", "--timeout", "soon"], "--timeout 'soon' is not a duration"),
     (["cancel", "bad!"], "job id 'bad!' has '!'"),
-    (["worker", "stop"], "give --name NAME or --all"),
+    (["worker", "stop", "--name", "w", "--all"], "give --name NAME or --all, not both"),
     (["worker", "start", "--count", "0"], "--count '0' is not a number from 1 to 256"),
     (["worker", "start", "--isolation", "thread"], "--isolation 'thread' is not known"),
     (["worker", "start", "--lease", "long"], "--lease 'long' is not a duration"),

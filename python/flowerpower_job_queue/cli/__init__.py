@@ -57,6 +57,8 @@ for _group, _name, _function in (
         (app, "cancel", jobs.cancel),
         (app, "requeue", jobs.requeue),
         (app, "metrics", jobs.metrics),
+        (app, "prune", jobs.prune),
+        (app, "logs", jobs.logs),
         (worker_app, "worker start", workers.worker_start),
         (worker_app, "worker stop", workers.worker_stop),
         (worker_app, "worker list", workers.worker_list),

@@ -75,6 +75,8 @@ def enqueue(
     retry_delay: Annotated[str | None, option("enqueue", "--retry-delay")] = None,
     timeout: Annotated[str | None, option("enqueue", "--timeout")] = None,
     job_id: Annotated[str | None, option("enqueue", "--job-id")] = None,
+    result_ttl: Annotated[str | None, option("enqueue", "--result-ttl")] = None,
+    failure_ttl: Annotated[str | None, option("enqueue", "--failure-ttl")] = None,
     project: Project = ".",
     backend: Backend = None,
     url: Url = None,
@@ -102,7 +104,8 @@ def enqueue(
             job_id=job_id, run_at=when or (clock.time() + wait if wait else 0.0),
             timeout=limit or 0.0,
             max_retries=-1 if retries is None else retries,
-            retry_delay=-1.0 if delay is None else delay)
+            retry_delay=-1.0 if delay is None else delay,
+            result_ttl=result_ttl, failure_ttl=failure_ttl)
         if json_:
             render.print_json(render.job_json(handle.get(new_id)))
         else:
@@ -159,6 +162,9 @@ def result(
         handle = reader(project, backend, url)
         if job_id is not None:
             job = handle.get(job_id)
+        elif pipeline is not None and not wait:
+            # The newest finished run: a newer one still queued must not hide it.
+            job = handle.latest(pipeline, True)
         else:
             jobs = handle.find(pipeline, 1)
             if not jobs:
@@ -227,3 +233,31 @@ def metrics(ctx: typer.Context, project: Project = ".", backend: Backend = None,
         render.print_json(document)
     else:
         render.print_metrics(document)
+
+
+def prune(ctx: typer.Context, project: Project = ".", backend: Backend = None,
+          url: Url = None, json_: Json = False) -> None:
+    with errors(ctx):
+        removed = manager(project, backend, url).prune()
+    if json_:
+        render.print_json({"removed": removed})
+    else:
+        typer.echo(f"pruned {removed} ended job{'' if removed == 1 else 's'} past its retention")
+
+
+def logs(ctx: typer.Context, job: Annotated[str, typer.Argument(
+        metavar="ID", help="The job's id (or id=ID).", show_default=False)],
+         project: Project = ".", backend: Backend = None, url: Url = None,
+         json_: Json = False) -> None:
+    job_id = _id_arg(job) or job
+    with errors(ctx):
+        _native.validate_id(job_id)
+        record = manager(project, backend, url).queue().get(job_id)
+    log = record.get("log")
+    if json_:
+        render.print_json({"id": record["id"], "status": record["status"], "log": log})
+        raise typer.Exit(EXIT_DONE if log is not None else EXIT_NOT_DONE)
+    if log is None:
+        fail(ctx, EXIT_NOT_DONE, f"job {record['id']} ({record['status']}) has no log: it has "
+             "not run yet, or wrote nothing")
+    sys.stdout.write(log if log.endswith("\n") else log + "\n")

@@ -185,6 +185,15 @@ _QUEUE_COLUMNS = ("queued", "started", "scheduled", "deferred", "finished", "fai
                   "canceled")
 
 
+def _bytes(n: Any) -> str:
+    """A byte count as fpq prints it: "812 B", "3.4 KiB", "1.2 MiB", "2.0 GiB"."""
+    n = int(n or 0)
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
 def print_metrics(metrics: Mapping[str, Any]) -> None:
     """The metrics document as tables: jobs per queue and status with the age of the
     oldest queued job, then the live workers.
@@ -206,6 +215,9 @@ def print_metrics(metrics: Mapping[str, Any]) -> None:
     _console().print(table)
     workers = metrics.get("workers") or []
     print(f"workers: {len(workers)} live")
+    kept = metrics.get("results")
+    if isinstance(kept, Mapping):
+        print(f"results kept: {kept.get('kept', 0)} ended jobs, {_bytes(kept.get('bytes', 0))}")
     if workers:
         print_workers(workers)
 

@@ -134,8 +134,8 @@ def worker_stop(
     url: Url = None,
     json_: Json = False,
 ) -> None:
-    if (name is not None) == all_:
-        usage(ctx, "give --name NAME or --all")
+    if name is not None and all_:
+        usage(ctx, "give --name NAME or --all, not both")
     with errors(ctx):
         names = manager(project, backend, url).stop_workers(name=name, wait=wait, now=now,
                                                             timeout=120.0)

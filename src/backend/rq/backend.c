@@ -190,6 +190,9 @@ static int exec_id(char out[33]) {
 /* Whole seconds for RQ's integer fields (timeout, result_ttl). */
 static long long whole(double s) { return (long long)ceil(s); }
 
+/* A resolved retention in RQ's form: -1 forever, 0 none, else whole seconds. */
+static long long rq_ttl(double ttl) { return ttl < 0 ? -1 : whole(ttl); }
+
 static int rq_enqueue(fpq_backend *b, const fpq_job *job) {
   rq_backend *r = as_rq(b);
   unsigned char *data = NULL;
@@ -198,7 +201,8 @@ static int rq_enqueue(fpq_backend *b, const fpq_job *job) {
   if (rc) return fpq_backend_fail(b, rc, "job '%s': cannot encode its data", job->id);
   char *pidx = project_index(job->project), *lidx = pipeline_index(job->project, job->pipeline);
   char created[FPQ_TIME_TEXT_MAX], enqueued[FPQ_TIME_TEXT_MAX], score[40], run_at[40],
-      timeout[32], retries[16], max_retries[16], delay[40], jitter[40], ttl[32], exact_timeout[40],
+      timeout[32], retries[16], max_retries[16], delay[40], jitter[40], ttl[32], fttl[32],
+      exact_timeout[40],
       intervals[2048];
   fpq_format_time(job->created_at, created, sizeof created);
   fpq_format_time(job->status == FPQ_STATUS_QUEUED ? job->enqueued_at : 0, enqueued,
@@ -213,7 +217,10 @@ static int rq_enqueue(fpq_backend *b, const fpq_job *job) {
   snprintf(max_retries, sizeof max_retries, "%d", max);
   snprintf(delay, sizeof delay, "%.17g", job->retry_delay > 0 ? job->retry_delay : 0);
   snprintf(jitter, sizeof jitter, "%.17g", job->jitter_factor > 0 ? job->jitter_factor : 0);
-  snprintf(ttl, sizeof ttl, "%lld", whole(job->result_ttl));
+  /* RQ's retention fields, whole seconds, -1 forever, 0 none: a Python rq worker that
+   * runs the job keeps it as we would. The core resolved the defaults. */
+  snprintf(ttl, sizeof ttl, "%lld", rq_ttl(job->result_ttl));
+  snprintf(fttl, sizeof fttl, "%lld", rq_ttl(job->failure_ttl));
   snprintf(exact_timeout, sizeof exact_timeout, "%.17g", job->timeout);
   /* RQ's Retry(max, interval=[...]): retry k waits intervals[k-1], which is our backoff
    * without jitter (retry_delay * 2^(k-1)), so a Python worker retries our jobs alike. */
@@ -257,7 +264,8 @@ static int rq_enqueue(fpq_backend *b, const fpq_job *job) {
   FIELD("group_id", "");
   FIELD("retries_left", retries);
   if (intervals[0]) FIELD("retry_intervals", intervals);
-  if (job->result_ttl > 0) FIELD("result_ttl", ttl);
+  if (job->result_ttl != FPQ_TTL_DEFAULT) FIELD("result_ttl", ttl);
+  if (job->failure_ttl != FPQ_TTL_DEFAULT) FIELD("failure_ttl", fttl);
   FIELD("fpq_attempts", "0");
   FIELD("fpq_max_retries", max_retries);
   FIELD("fpq_retry_delay", delay);
@@ -637,9 +645,10 @@ static int finish(rq_backend *r, const fpq_finish_args *a) {
   char now_s[40], now_text[FPQ_TIME_TEXT_MAX], ttl[32], run_at[40], duration[40];
   snprintf(now_s, sizeof now_s, "%.6f", a->now);
   fpq_format_time(a->now, now_text, sizeof now_text);
-  long long keep = a->result_ttl > 0 ? whole(a->result_ttl)
-                                     : a->result_ttl < 0 ? -1 : FPQ_RQ_RESULT_TTL;
-  snprintf(ttl, sizeof ttl, "%lld", keep);
+  /* The retention of the record this outcome leaves: result_ttl for a result,
+   * failure_ttl for a failure (a retry leaves none yet). */
+  snprintf(ttl, sizeof ttl, "%lld",
+           rq_ttl(a->status == FPQ_STATUS_FINISHED ? a->result_ttl : a->failure_ttl));
   snprintf(run_at, sizeof run_at, "%.6f", a->run_at);
   snprintf(duration, sizeof duration, "%.6f", a->duration);
   char *exc = NULL, *ret = NULL;
@@ -663,9 +672,9 @@ static int finish(rq_backend *r, const fpq_finish_args *a) {
                         a->error_json ? a->error_json : "", exc ? exc : "",
                         has_return ? "1" : "0", ret ? ret : "", duration,
                         a->pipeline ? a->pipeline : "", started,
-                        a->execution ? a->execution : ""};
+                        a->execution ? a->execution : "", a->log ? a->log : ""};
   int rc;
-  redisReply *reply = eval(r, FPQ_RQ_FINISH, 16, argv, NULL, 0, &rc);
+  redisReply *reply = eval(r, FPQ_RQ_FINISH, 17, argv, NULL, 0, &rc);
   fpq__free(exc);
   fpq__free(ret);
   if (reply == NULL) return rc;
@@ -681,7 +690,7 @@ static int fail_unsupported(rq_backend *r, const char *id, const char *worker, c
   char *error = fpq__error_json("UnsupportedPayload", why);
   fpq_finish_args a = {.id = id, .worker = worker, .status = FPQ_STATUS_FAILED,
                        .error_json = error ? error : "{\"type\": \"UnsupportedPayload\"}",
-                       .now = fpq__now()};
+                       .now = fpq__now(), .failure_ttl = FPQ_TTL_DEFAULT_SECONDS};
   int rc = finish(r, &a);
   free(error);
   return rc == FPQ_ELEASE ? 0 : rc;
@@ -706,7 +715,13 @@ static int reap(rq_backend *r, const char *queue, const char *member, double now
            "worker '%.100s' stopped renewing its lease (it died or lost Redis); %s",
            job && job->worker ? job->worker : "?",
            next == FPQ_STATUS_FAILED ? "no attempts left (AbandonedJobError)" : "retrying");
+  /* The job's own failure_ttl; one rq enqueued without it gets the built-in default (the
+   * project's setting is the core's to read, and maintenance runs without a job). */
+  double fttl = job && job->failure_ttl != FPQ_TTL_DEFAULT ? job->failure_ttl
+                                                           : FPQ_TTL_DEFAULT_SECONDS;
   fpq_job_free(job);
+  char fttl_s[32];
+  snprintf(fttl_s, sizeof fttl_s, "%lld", rq_ttl(fttl));
   char *error = fpq__error_json("WorkerLost", message);
   char *text = error ? fpq__rq_exc_text(error) : NULL;
   char *exc = text ? fpq__rq_exc_encode(text) : NULL;
@@ -716,9 +731,9 @@ static int reap(rq_backend *r, const char *queue, const char *member, double now
   fpq_format_time(now, now_text, sizeof now_text);
   snprintf(run_s, sizeof run_s, "%.6f", run_at);
   const char *argv[] = {queue, member, now_s, now_text, fpq_status_name(next), run_s,
-                        error ? error : "", exc ? exc : ""};
+                        error ? error : "", exc ? exc : "", fttl_s};
   redisReply *reply = NULL;
-  if (error && exc) reply = eval(r, FPQ_RQ_REAP, 8, argv, NULL, 0, &rc);
+  if (error && exc) reply = eval(r, FPQ_RQ_REAP, 9, argv, NULL, 0, &rc);
   else rc = fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
   free(error);
   fpq__free(exc);
@@ -748,6 +763,45 @@ static int rq_maintain(fpq_backend *b, double now, int *moved) {
     if (swept) freeReplyObject(swept);
   }
   return rc;
+}
+
+static int rq_prune(fpq_backend *b, double now, int64_t *removed) {
+  rq_backend *r = as_rq(b);
+  char now_s[40];
+  snprintf(now_s, sizeof now_s, "%.6f", now);
+  const char *argv[] = {now_s};
+  int rc;
+  redisReply *reply = eval(r, FPQ_RQ_PRUNE, 1, argv, NULL, 0, &rc);
+  if (reply == NULL) return rc;
+  *removed = int_of(reply);
+  freeReplyObject(reply);
+  redisReply *swept = eval(r, FPQ_RQ_SWEEP, 0, NULL, NULL, 0, &rc);
+  if (swept) freeReplyObject(swept);
+  return rc;
+}
+
+#define RETENTION_SAMPLE 1000
+
+static int rq_retention(fpq_backend *b, double now, fpq_retention *out) {
+  rq_backend *r = as_rq(b);
+  char now_s[40], sample[16];
+  snprintf(now_s, sizeof now_s, "%.6f", now);
+  snprintf(sample, sizeof sample, "%d", RETENTION_SAMPLE);
+  const char *argv[] = {now_s, sample};
+  int rc;
+  redisReply *reply = eval(r, FPQ_RQ_RETENTION, 2, argv, NULL, 0, &rc);
+  if (reply == NULL) return rc;
+  if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
+    long long kept = int_of(reply->element[0]), sampled = int_of(reply->element[1]),
+              bytes = int_of(reply->element[2]);
+    out->kept = kept;
+    /* Above the sample, scale its mean up: an estimate, and the docs say so. */
+    out->bytes = sampled > 0 && kept > sampled ? (int64_t)((double)bytes / (double)sampled *
+                                                           (double)kept)
+                                               : bytes;
+  }
+  freeReplyObject(reply);
+  return 0;
 }
 
 /* ---- workers and their commands ---- */
@@ -947,4 +1001,6 @@ const struct fpq_backend_methods fpq__rq_methods = {
     .lease_release = fpq__rq_lease_release,
     .ended_since = fpq__rq_ended_since,
     .extend_execution = rq_extend_execution,
+    .prune = rq_prune,
+    .retention = rq_retention,
 };

@@ -348,6 +348,13 @@ static double number_field(const redisReply *hash, const char *name, double dflt
   return end != t && isfinite(v) ? v : dflt;
 }
 
+/* A retention as RQ stores it: whole seconds, -1 forever; any other negative number or
+ * text reads as unset (FPQ_TTL_DEFAULT) rather than as a retention nobody asked for. */
+static double ttl_field(const redisReply *hash, const char *name) {
+  double v = number_field(hash, name, FPQ_TTL_DEFAULT);
+  return v == FPQ_TTL_FOREVER || (v >= 0 && v <= FPQ_TTL_MAX) ? v : FPQ_TTL_DEFAULT;
+}
+
 static double time_field(const redisReply *hash, const char *name) {
   const char *t = text_field(hash, name);
   double v = 0;
@@ -484,7 +491,11 @@ int fpq__rq_job_from_reply(const char *id, const redisReply *hash, const redisRe
   if (t && strcmp(t, "-1") != 0 && fpq_parse_duration(t, &timeout, NULL, 0) != 0)
     timeout = 0;
   job->timeout = number_field(hash, "fpq_timeout", timeout);
-  job->result_ttl = number_field(hash, "result_ttl", 0);
+  /* RQ's own retention fields (rq writes them when its enqueue got result_ttl= or
+   * failure_ttl=); absent means the project's default, which the core resolves. */
+  job->result_ttl = ttl_field(hash, "result_ttl");
+  job->failure_ttl = ttl_field(hash, "failure_ttl");
+  if (fpq_job_set(&job->log, text_field(hash, "fpq_log"))) goto oom;
   const char *fpq_error = text_field(hash, "fpq_error");
   const char *type = NULL;
   const redisReply *fields = latest_fields(latest, &type);

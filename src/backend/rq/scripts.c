@@ -79,19 +79,36 @@
   "  x[#x + 1] = 'execution_ended_at'; x[#x + 1] = ended\n"                               \
   "  return x\n"                                                                          \
   "end\n"                                                                                 \
-  /* RQ's _handle_failure: failed (or stopped) registry, result type 2 with exc_string.   \
-   * The stream gets the failure TTL too (RQ leaves it forever unless failure_ttl is set; \
-   * no reader can tell, and it does not leak). */                                        \
-  "local function to_failed(id, q, st, now, now_text, worker, ex, started, err, exc, dur)\n" \
+  /* Keeps an ended job (its hash and result stream) for ttl seconds in registry reg, as \
+   * RQ does: -1 forever (score +inf, no expiry), 0 not at all (both deleted, as RQ's     \
+   * Job.cleanup(0) does), else EXPIRE and score now + ttl. */                            \
+  "local function keep(id, reg, now, ttl)\n"                                              \
+  "  local job, res = 'rq:job:' .. id, 'rq:results:' .. id\n"                             \
+  "  if ttl == 0 then\n"                                                                  \
+  "    redis.call('DEL', job, res)\n"                                                     \
+  "  elseif ttl < 0 then\n"                                                               \
+  "    redis.call('PERSIST', job)\n"                                                      \
+  "    redis.call('PERSIST', res)\n"                                                      \
+  "    redis.call('ZADD', reg, '+inf', id)\n"                                             \
+  "  else\n"                                                                              \
+  "    redis.call('EXPIRE', job, ttl)\n"                                                  \
+  "    redis.call('EXPIRE', res, ttl)\n"                                                  \
+  "    redis.call('ZADD', reg, math.floor(now) + ttl, id)\n"                              \
+  "  end\n"                                                                               \
+  "end\n"                                                                                 \
+  /* RQ's _handle_failure: failed (or stopped) registry, result type 2 with exc_string,   \
+   * kept for the job's failure_ttl (ttl; nil: RQ's default). The stream gets it too (RQ  \
+   * leaves it forever unless failure_ttl is set; no reader can tell, and it does not    \
+   * leak). */                                                                            \
+  "local function to_failed(id, q, st, now, now_text, worker, ex, started, err, exc, dur,\n" \
+  "                         ttl)\n"                                                       \
   "  local job = 'rq:job:' .. id\n"                                                       \
   "  redis.call('HSET', job, 'status', st, 'ended_at', now_text, 'fpq_error', err,\n"     \
   "             'fpq_duration', dur)\n"                                                   \
-  "  redis.call('ZADD', 'rq:failed:' .. q, math.floor(now) + FAILURE_TTL, id)\n"          \
   "  local x = result_entry(id, '2', worker, ex, started, now)\n"                         \
   "  x[#x + 1] = 'exc_string'; x[#x + 1] = exc\n"                                         \
   "  redis.call(unpack(x))\n"                                                             \
-  "  redis.call('EXPIRE', 'rq:results:' .. id, FAILURE_TTL)\n"                            \
-  "  redis.call('EXPIRE', job, FAILURE_TTL)\n"                                            \
+  "  keep(id, 'rq:failed:' .. q, now, tonumber(ttl) or FAILURE_TTL)\n"                    \
   "end\n"                                                                                 \
   /* RQ's Job.retry: retries_left counts down; scheduled when there is a delay. */        \
   "local function to_retry(id, q, st, run_at, now_text, err)\n"                           \
@@ -220,9 +237,11 @@ static const char extend_lua[] =
     "redis.call('HSET', job, 'last_heartbeat', ARGV[6])\n"
     "return 1\n";
 
-/* ARGV: id, worker, status, now, now_text, ttl, run_at, uncount, error JSON,
+/* ARGV: id, worker, status, now, now_text, ttl (result_ttl when finished, failure_ttl
+ * when failed or stopped: -1 forever, 0 none, else seconds), run_at, uncount, error JSON,
  * exc_string (base64 zlib), has return value, return_value (base64), duration, pipeline,
- * started_at (epoch seconds), execution ('' = any).
+ * started_at (epoch seconds), execution ('' = any), the run's log ('' none: fpq_log is
+ * the last run's output).
  * Returns 1, or 0 when the job is no longer held by this run (fpq_exec is the fence). */
 static const char finish_lua[] = PRELUDE
     "local id, worker, st = ARGV[1], ARGV[2], ARGV[3]\n"
@@ -241,6 +260,10 @@ static const char finish_lua[] = PRELUDE
     "  redis.call('HDEL', wkey, 'current_job')\n"
     "  redis.call('HSET', wkey, 'state', 'idle')\n"
     "end\n"
+    "if ARGV[8] ~= '1' then\n"
+    "  if ARGV[17] and ARGV[17] ~= '' then redis.call('HSET', job, 'fpq_log', ARGV[17])\n"
+    "  else redis.call('HDEL', job, 'fpq_log') end\n"
+    "end\n"
     "if st == 'finished' then\n"
     "  local ttl = tonumber(ARGV[6])\n"
     "  redis.call('HSET', job, 'status', 'finished', 'ended_at', now_text,\n"
@@ -250,16 +273,10 @@ static const char finish_lua[] = PRELUDE
     "  local x = result_entry(id, '1', worker, ex, started, ARGV[4])\n"
     "  if ARGV[11] == '1' then x[#x + 1] = 'return_value'; x[#x + 1] = ARGV[12] end\n"
     "  redis.call(unpack(x))\n"
-    "  if ttl < 0 then\n"
-    "    redis.call('PERSIST', 'rq:results:' .. id)\n"
-    "    redis.call('ZADD', 'rq:finished:' .. q, '+inf', id)\n"
-    "  else\n"
-    "    redis.call('EXPIRE', 'rq:results:' .. id, ttl)\n"
-    "    redis.call('EXPIRE', job, ttl)\n"
-    "    redis.call('ZADD', 'rq:finished:' .. q, math.floor(now) + ttl, id)\n"
-    "  end\n"
+    "  keep(id, 'rq:finished:' .. q, now, ttl)\n"
     "elseif st == 'failed' or st == 'stopped' then\n"
-    "  to_failed(id, q, st, now, now_text, worker, ex, started, ARGV[9], ARGV[10], ARGV[13])\n"
+    "  to_failed(id, q, st, now, now_text, worker, ex, started, ARGV[9], ARGV[10], ARGV[13],\n"
+    "            ARGV[6])\n"
     "elseif st == 'scheduled' or ARGV[8] == '0' then\n"
     "  to_retry(id, q, st, ARGV[7], now_text, ARGV[9])\n"
     "else\n"
@@ -301,7 +318,7 @@ static const char maintain_lua[] = PRELUDE
     "return out\n";
 
 /* ARGV: queue, member (ID:EXECID), now, now_text, decision (failed, queued, scheduled),
- * run_at, error JSON, exc_string. Returns 1 when the job moved, 0 when there was nothing
+ * run_at, error JSON, exc_string, failure_ttl (as finish's ttl). Returns 1 when the job moved, 0 when there was nothing
  * to do. Re-checks everything the caller saw, so a lease renewed (or a job finished)
  * between MAINTAIN and here is left alone: a live worker's job is never reaped. */
 static const char reap_lua[] = PRELUDE
@@ -327,7 +344,8 @@ static const char reap_lua[] = PRELUDE
     "  redis.call('HDEL', wkey, 'current_job')\n"
     "end\n"
     "if ARGV[5] == 'failed' then\n"
-    "  to_failed(id, q, 'failed', now, ARGV[4], h[2] or '', ex, nil, ARGV[7], ARGV[8], '')\n"
+    "  to_failed(id, q, 'failed', now, ARGV[4], h[2] or '', ex, nil, ARGV[7], ARGV[8], '',\n"
+    "            ARGV[9])\n"
     "else\n"
     "  to_retry(id, q, ARGV[5], ARGV[6], ARGV[4], ARGV[7])\n"
     "end\n"
@@ -443,6 +461,52 @@ static const char sweep_lua[] =
     "end\n"
     "return pruned\n";
 
+/* ARGV: now. Removes registry entries of ended jobs whose retention passed (Redis
+ * expired their hashes already; RQ's own registry cleanup does the same) and then sweeps
+ * the find indexes. Returns the number of registry entries removed: the jobs pruned. */
+static const char prune_lua[] =
+    "local now = tonumber(ARGV[1])\n"
+    "local removed = 0\n"
+    "for _, key in ipairs(redis.call('SMEMBERS', 'rq:queues')) do\n"
+    "  if string.sub(key, 1, 9) == 'rq:queue:' then\n"
+    "    local q = string.sub(key, 10)\n"
+    "    removed = removed + redis.call('ZREMRANGEBYSCORE', 'rq:finished:' .. q, 0, now)\n"
+    "    removed = removed + redis.call('ZREMRANGEBYSCORE', 'rq:failed:' .. q, 0, now)\n"
+    "  end\n"
+    "end\n"
+    "return removed\n";
+
+/* ARGV: now, sample size. Returns {kept, sampled, bytes of the sample}: ended jobs whose
+ * retention has not passed (finished, failed and canceled registries), and MEMORY USAGE
+ * of the hash and result stream of up to `sample` of them, which the caller scales up:
+ * exact below the sample size, an estimate above it, and bounded work either way. */
+static const char retention_lua[] =
+    "local now, want = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local kept, sampled, bytes = 0, 0, 0\n"
+    "local function usage(key)\n"
+    "  return tonumber(redis.call('MEMORY', 'USAGE', key)) or 0\n"
+    "end\n"
+    "for _, key in ipairs(redis.call('SMEMBERS', 'rq:queues')) do\n"
+    "  if string.sub(key, 1, 9) == 'rq:queue:' then\n"
+    "    local q = string.sub(key, 10)\n"
+    "    for _, reg in ipairs({'rq:finished:' .. q, 'rq:failed:' .. q, 'rq:canceled:' .. q}) do\n"
+    "      local live = reg == 'rq:canceled:' .. q and redis.call('ZCARD', reg)\n"
+    "                   or redis.call('ZCOUNT', reg, '(' .. ARGV[1], '+inf')\n"
+    "      kept = kept + live\n"
+    "      if sampled < want and live > 0 then\n"
+    "        local ids = redis.call('ZREVRANGE', reg, 0, want - sampled - 1)\n"
+    "        for _, id in ipairs(ids) do\n"
+    "          if redis.call('EXISTS', 'rq:job:' .. id) == 1 then\n"
+    "            bytes = bytes + usage('rq:job:' .. id) + usage('rq:results:' .. id)\n"
+    "            sampled = sampled + 1\n"
+    "          end\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return {kept, sampled, bytes}\n";
+
 static const struct {
   const char *name;
   const char *source;
@@ -468,6 +532,8 @@ static const struct {
     [FPQ_RQ_LEASE_ACQUIRE] = {"lease_acquire", fpq__rq_lease_acquire_lua},
     [FPQ_RQ_LEASE_RELEASE] = {"lease_release", fpq__rq_lease_release_lua},
     [FPQ_RQ_ENDED] = {"ended", ended_lua},
+    [FPQ_RQ_PRUNE] = {"prune", prune_lua},
+    [FPQ_RQ_RETENTION] = {"retention", retention_lua},
 };
 
 const char *fpq__rq_script_name(fpq__rq_script which) { return scripts[which].name; }

@@ -50,9 +50,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT] =
         "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status, description, func,"
         " created_at, enqueued_at, run_at, attempts, max_retries, retry_delay, jitter_factor,"
-        " timeout, result_ttl) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?2,"
-        " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16)",
-    [ST_GET] = "SELECT * FROM jobs WHERE id = ?1",
+        " timeout, result_ttl, failure_ttl) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1"
+        " FROM jobs), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16, ?17)",
+    /* A job past its retention is gone, whether or not maintenance has deleted it yet. */
+    [ST_GET] = "SELECT * FROM jobs WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
     [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_READY] = "SELECT 1 FROM jobs WHERE status = 'queued' AND queue = ?1 LIMIT 1",
     [ST_DUE] = "SELECT MIN(run_at) FROM jobs WHERE status = 'scheduled'",
@@ -73,6 +74,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         /* A finished job has no error: an earlier attempt's (a WorkerLost) is not its own. */
         " error = CASE WHEN ?3 = 'finished' THEN NULL ELSE COALESCE(?7, error) END,"
         " duration = ?8, lease_until = NULL,"
+        " log = CASE WHEN ?5 = 1 THEN log ELSE ?12 END,"
         " ended_at = CASE WHEN ?3 IN ('finished', 'failed', 'stopped', 'canceled') THEN ?9"
         " ELSE NULL END,"
         " expires_at = ?10, enqueued_at = CASE WHEN ?3 = 'queued' THEN ?9 ELSE enqueued_at END,"
@@ -91,7 +93,8 @@ static const char schema_sql[] =
     " max_retries INTEGER NOT NULL DEFAULT 0, retry_delay REAL NOT NULL DEFAULT 0,"
     " jitter_factor REAL NOT NULL DEFAULT 0, timeout REAL NOT NULL DEFAULT 0,"
     " result_ttl REAL NOT NULL DEFAULT 0, worker TEXT, lease_until REAL, result TEXT,"
-    " error TEXT, duration REAL, expires_at REAL, execution TEXT);"
+    " error TEXT, duration REAL, expires_at REAL, execution TEXT,"
+    " failure_ttl REAL NOT NULL DEFAULT -2, log TEXT);"
     "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(queue, seq) WHERE status = 'queued';"
     "CREATE INDEX IF NOT EXISTS jobs_seq ON jobs(seq);"
     "CREATE INDEX IF NOT EXISTS jobs_due ON jobs(run_at) WHERE status = 'scheduled';"
@@ -130,6 +133,9 @@ static const struct column_addition {
 } column_additions[] = {
     /* The fencing token of the run that holds a started job (fpq_job.execution). */
     {"jobs", "execution", "TEXT"},
+    /* -2 (FPQ_TTL_DEFAULT) marks rows an older fpq wrote: see row_to_job. */
+    {"jobs", "failure_ttl", "REAL NOT NULL DEFAULT -2"},
+    {"jobs", "log", "TEXT"},
     {NULL, NULL, NULL},
 };
 
@@ -456,7 +462,7 @@ static int row_to_job(sqlite_backend *s, sqlite3_stmt *st, fpq_job **out) {
             read_text(st, "func", &job->func) | read_text(st, "worker", &job->worker) |
             read_text(st, "result", &job->result_json) |
             read_text(st, "error", &job->error_json) |
-            read_text(st, "execution", &job->execution);
+            read_text(st, "execution", &job->execution) | read_text(st, "log", &job->log);
   if (oom) {
     fpq_job_free(job);
     return fpq_backend_fail(&s->base, FPQ_ENOMEM, "out of memory");
@@ -474,6 +480,12 @@ static int row_to_job(sqlite_backend *s, sqlite3_stmt *st, fpq_job **out) {
   job->jitter_factor = read_real(st, "jitter_factor");
   job->timeout = read_real(st, "timeout");
   job->result_ttl = read_real(st, "result_ttl");
+  job->failure_ttl = column_index(st, "failure_ttl") >= 0 ? read_real(st, "failure_ttl")
+                                                          : FPQ_TTL_DEFAULT;
+  /* Rows written before retention existed stored result_ttl 0 for "the default"; fpq_enqueue
+   * now always stores a resolved failure_ttl, so its column default marks such rows. */
+  if (job->failure_ttl == FPQ_TTL_DEFAULT && job->result_ttl == 0)
+    job->result_ttl = FPQ_TTL_DEFAULT;
   *out = job;
   return 0;
 }
@@ -501,6 +513,7 @@ static int sqlite_enqueue(fpq_backend *b, const fpq_job *job) {
   sqlite3_bind_double(st, 14, job->jitter_factor);
   sqlite3_bind_double(st, 15, job->timeout);
   sqlite3_bind_double(st, 16, job->result_ttl);
+  sqlite3_bind_double(st, 17, job->failure_ttl);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc == SQLITE_DONE) return 0;
@@ -514,6 +527,7 @@ static int sqlite_get(fpq_backend *b, const char *id, fpq_job **out) {
   if (need_db(s, 0)) return fpq_backend_fail(b, FPQ_ENOTFOUND, "job '%s' not found", id);
   sqlite3_stmt *st = stmt(s, ST_GET);
   bind_text(st, 1, id);
+  sqlite3_bind_double(st, 2, fpq__now());
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) rc = row_to_job(s, st, out);
   else if (rc == SQLITE_DONE) rc = fpq_backend_fail(b, FPQ_ENOTFOUND, "job '%s' not found", id);
@@ -561,8 +575,10 @@ static int sqlite_find(fpq_backend *b, const char *project, const char *pipeline
   sqlite_backend *s = as_sqlite(b);
   if (need_db(s, 0)) return 0;
   const char *sql = pipeline ? "SELECT * FROM jobs WHERE project = ?1 AND pipeline = ?2"
+                               " AND (expires_at IS NULL OR expires_at > ?4)"
                                " ORDER BY created_at DESC, seq DESC LIMIT ?3"
                              : "SELECT * FROM jobs WHERE project = ?1"
+                               " AND (expires_at IS NULL OR expires_at > ?4)"
                                " ORDER BY created_at DESC, seq DESC LIMIT ?3";
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
@@ -570,6 +586,7 @@ static int sqlite_find(fpq_backend *b, const char *project, const char *pipeline
   bind_text(st, 1, project);
   bind_text(st, 2, pipeline);
   sqlite3_bind_int(st, 3, limit);
+  sqlite3_bind_double(st, 4, fpq__now());
   rc = collect_jobs(s, st, out, n);
   sqlite3_finalize(st);
   return rc;
@@ -597,7 +614,8 @@ static int change_one(sqlite_backend *s, const char *sql, const char *id, double
 
 static int sqlite_cancel(fpq_backend *b, const char *id, double now) {
   return change_one(as_sqlite(b),
-                    "UPDATE jobs SET status = 'canceled', ended_at = ?2, run_at = NULL"
+                    "UPDATE jobs SET status = 'canceled', ended_at = ?2, run_at = NULL,"
+                    " expires_at = CASE WHEN failure_ttl >= 0 THEN ?2 + failure_ttl END"
                     " WHERE id = ?1 AND status IN ('queued', 'scheduled', 'deferred')",
                     id, now, "canceled");
 }
@@ -805,10 +823,16 @@ static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
   bind_text(st, 7, a->error_json);
   sqlite3_bind_double(st, 8, a->duration);
   sqlite3_bind_double(st, 9, a->now);
-  bind_time(st, 10, a->status == FPQ_STATUS_FINISHED && a->result_ttl > 0
-                        ? a->now + a->result_ttl
-                        : 0);
+  double ttl = a->status == FPQ_STATUS_FINISHED ? a->result_ttl
+               : a->status == FPQ_STATUS_FAILED || a->status == FPQ_STATUS_STOPPED
+                   ? a->failure_ttl
+                   : FPQ_TTL_FOREVER;
+  /* expires_at = now for ttl 0: gone to readers at once (ST_GET hides it), deleted by the
+   * next maintenance; NULL keeps the row. */
+  if (ttl >= 0) sqlite3_bind_double(st, 10, a->now + ttl);
+  else sqlite3_bind_null(st, 10);
   bind_text(st, 11, a->execution);
+  bind_text(st, 12, a->log);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return db_fail(s, rc, "finish");
@@ -834,7 +858,9 @@ static int reap_expired(sqlite_backend *s, double now, int *moved) {
   sqlite3_stmt *upd = NULL;
   if (n && sqlite3_prepare_v2(s->db,
                               "UPDATE jobs SET status = ?2, run_at = ?3, error = ?4,"
-                              " ended_at = ?5, lease_until = NULL, enqueued_at = CASE WHEN"
+                              " ended_at = ?5, expires_at = CASE WHEN ?2 = 'failed' AND"
+                              " failure_ttl >= 0 THEN ?5 + failure_ttl END,"
+                              " lease_until = NULL, enqueued_at = CASE WHEN"
                               " ?2 = 'queued' THEN ?6 ELSE enqueued_at END, seq = CASE WHEN"
                               " ?2 = 'queued' THEN (SELECT COALESCE(MAX(seq), 0) + 1 FROM"
                               " jobs) ELSE seq END WHERE id = ?1 AND status = 'started'",
@@ -893,6 +919,58 @@ static int fail_bad_ids(sqlite_backend *s, double now, int *moved) {
   return 0;
 }
 
+/* Deletes ended jobs whose retention passed (expires_at, set when they ended). */
+static int delete_expired(sqlite_backend *s, double now, int64_t *removed) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s, sqlite3_errcode(s->db), "expire results");
+  sqlite3_bind_double(st, 1, now);
+  int step = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (step != SQLITE_DONE) return db_fail(s, step, "expire results");
+  *removed = sqlite3_changes(s->db);
+  return 0;
+}
+
+static int sqlite_prune(fpq_backend *b, double now, int64_t *removed) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return 0; /* no file yet: nothing kept */
+  int rc = exec(s, "BEGIN IMMEDIATE", "prune");
+  if (rc) return rc;
+  if ((rc = delete_expired(s, now, removed))) {
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+  }
+  return exec(s, "COMMIT", "prune");
+}
+
+/* One scan of the ended jobs: cheap next to what an operator's metrics page costs anyway,
+ * and exact. Jobs past their retention but not yet deleted are not counted. */
+static int sqlite_retention(fpq_backend *b, double now, fpq_retention *out) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return 0;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(result AS BLOB))), 0) +"
+                         " COALESCE(SUM(LENGTH(CAST(error AS BLOB))), 0) FROM jobs WHERE status"
+                         " IN ('finished', 'failed', 'stopped', 'canceled') AND"
+                         " (expires_at IS NULL OR expires_at > ?1)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s, sqlite3_errcode(s->db), "count results");
+  sqlite3_bind_double(st, 1, now);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    out->kept = sqlite3_column_int64(st, 0);
+    out->bytes = sqlite3_column_int64(st, 1);
+    rc = 0;
+  } else {
+    rc = db_fail(s, rc, "count results");
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
 static int sqlite_maintain(fpq_backend *b, double now, int *moved) {
   sqlite_backend *s = as_sqlite(b);
   int opened = need_db(s, 1);
@@ -910,20 +988,8 @@ static int sqlite_maintain(fpq_backend *b, double now, int *moved) {
   if ((rc = fail_bad_ids(s, now, moved)) || (rc = promote_due(s, now, moved)) ||
       (rc = reap_expired(s, now, moved)))
     goto rollback;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db,
-                         "DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at < ?1;",
-                         -1, &st, NULL) != SQLITE_OK) {
-    rc = db_fail(s, sqlite3_errcode(s->db), "expire results");
-    goto rollback;
-  }
-  sqlite3_bind_double(st, 1, now);
-  int step = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (step != SQLITE_DONE) {
-    rc = db_fail(s, step, "expire results");
-    goto rollback;
-  }
+  int64_t removed = 0;
+  if ((rc = delete_expired(s, now, &removed))) goto rollback;
   return exec(s, "COMMIT", "maintain");
 rollback:
   sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -1092,4 +1158,6 @@ const struct fpq_backend_methods fpq__sqlite_methods = {
     .lease_release = fpq__sqlite_lease_release,
     .ended_since = fpq__sqlite_ended_since,
     .extend_execution = sqlite_extend_execution,
+    .prune = sqlite_prune,
+    .retention = sqlite_retention,
 };

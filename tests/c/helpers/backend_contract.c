@@ -928,6 +928,124 @@ static void every_take_gets_its_own_execution(void **state) {
   fpq_job_free(second);
 }
 
+/* ---- retention (result_ttl, failure_ttl) ---- */
+
+/* Enqueues, takes and ends one job of alpha with the given retention. */
+static void run_with_ttl(fpq_queue *q, const char *id, double result_ttl, double failure_ttl,
+                         fpq_outcome_kind kind) {
+  fpq_job *job = fpq_job_new();
+  fpq_job_set(&job->pipeline, "alpha");
+  snprintf(job->id, sizeof job->id, "%s", id);
+  job->max_retries = 0;
+  job->result_ttl = result_ttl;
+  job->failure_ttl = failure_ttl;
+  if (fpq_enqueue(q, job)) fail_msg("enqueue %s: %s", id, fpq_errmsg(q));
+  fpq_job_free(job);
+  fpq_job *got = take(q, "w", 30);
+  assert_non_null(got);
+  assert_string_equal(got->id, id);
+  fpq_outcome out = {.kind = kind, .result_json = "1",
+                     .error_json = "{\"type\": \"ValueError\", \"message\": \"no\"}"};
+  assert_int_equal(fpq_finish(q, got, "w", &out, NULL), 0);
+  fpq_job_free(got);
+}
+
+static int exists(fpq_queue *q, const char *id) {
+  fpq_job *job = NULL;
+  int rc = fpq_get(q, id, &job);
+  fpq_job_free(job);
+  if (rc != 0 && rc != FPQ_ENOTFOUND) fail_msg("get %s: %s", id, fpq_errmsg(q));
+  return rc == 0;
+}
+
+static void ended_jobs_are_kept_for_their_own_retention(void **state) {
+  fixture *f = *state;
+  /* Left unset, a job carries the default retention, resolved when it is enqueued. */
+  char id[FPQ_ID_MAX + 1];
+  put(f->q, "beta", FPQ_PRIORITY_LOW, 0, 0, id);
+  fpq_job *plain = NULL;
+  assert_int_equal(fpq_get(f->q, id, &plain), 0);
+  assert_double_near(plain->result_ttl, FPQ_TTL_DEFAULT_SECONDS, 0);
+  assert_double_near(plain->failure_ttl, FPQ_TTL_DEFAULT_SECONDS, 0);
+  fpq_job_free(plain);
+  assert_int_equal(fpq_cancel(f->q, id), 0);
+  run_with_ttl(f->q, "short-result", 1, -1, FPQ_OUTCOME_SUCCESS);
+  run_with_ttl(f->q, "short-failure", -1, 1, FPQ_OUTCOME_FAILURE);
+  run_with_ttl(f->q, "kept-forever", -1, 1, FPQ_OUTCOME_SUCCESS);
+  run_with_ttl(f->q, "failure-forever", 1, -1, FPQ_OUTCOME_FAILURE);
+  run_with_ttl(f->q, "kept-not-at-all", 0, -1, FPQ_OUTCOME_SUCCESS);
+  assert_true(exists(f->q, "short-result"));
+  assert_true(exists(f->q, "short-failure"));
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, "short-result", &got), 0);
+  assert_double_near(got->result_ttl, 1, 0);
+  assert_double_near(got->failure_ttl, -1, 0);
+  fpq_job_free(got);
+  assert_int_equal(fpq_maintain(f->q, NULL), 0);
+  assert_false(exists(f->q, "kept-not-at-all"));
+  sleep_ms(2100); /* past the 1 s retentions (rq keeps whole seconds) */
+  assert_int_equal(fpq_maintain(f->q, NULL), 0);
+  assert_false(exists(f->q, "short-result"));
+  assert_false(exists(f->q, "short-failure"));
+  assert_true(exists(f->q, "kept-forever"));
+  assert_true(exists(f->q, "failure-forever"));
+  assert_int_equal(status_of(f->q, "failure-forever"), FPQ_STATUS_FAILED);
+}
+
+/* A run's output is kept with the job, cut to FPQ_LOG_MAX with a marker that counts what
+ * went (bytes the sender left out included); the last run's replaces an earlier one's. */
+static void a_runs_log_is_kept_with_the_job_and_bounded(void **state) {
+  fixture *f = *state;
+  char id[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 1, 0, id);
+  fpq_job *job = take(f->q, "w", 30);
+  fpq_outcome bad = {.kind = FPQ_OUTCOME_FAILURE, .log = "first attempt said this\n",
+                     .error_json = "{\"type\": \"ValueError\", \"message\": \"no\"}"};
+  assert_int_equal(fpq_finish(f->q, job, "w", &bad, NULL), 0);
+  fpq_job_free(job);
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, id, &got), 0);
+  assert_string_equal(got->log, "first attempt said this\n");
+  fpq_job_free(got);
+  size_t big = 3 * FPQ_LOG_MAX;
+  char *text = malloc(big + 1);
+  memset(text, 'a', big);
+  memcpy(text + big - 8, "THE END\n", 8);
+  text[big] = '\0';
+  job = take(f->q, "w", 30);
+  assert_non_null(job);
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1", .log = text,
+                    .log_omitted = 1000};
+  assert_int_equal(fpq_finish(f->q, job, "w", &ok, NULL), 0);
+  fpq_job_free(job);
+  free(text);
+  assert_int_equal(fpq_get(f->q, id, &got), 0);
+  assert_true(strlen(got->log) <= FPQ_LOG_MAX);
+  assert_non_null(strstr(got->log, "THE END\n"));
+  const char *marker = strstr(got->log, "[... ");
+  assert_non_null(marker);
+  long long cut = atoll(marker + 5);
+  assert_true(cut > (long long)big - FPQ_LOG_MAX + 1000 && cut < (long long)big + 1000);
+  assert_null(strstr(got->log, "first attempt"));
+  fpq_job_free(got);
+}
+
+static void a_bad_retention_is_refused_and_nothing_is_stored(void **state) {
+  fixture *f = *state;
+  fpq_job *job = fpq_job_new();
+  fpq_job_set(&job->pipeline, "alpha");
+  snprintf(job->id, sizeof job->id, "bad-ttl");
+  job->result_ttl = -5;
+  assert_int_equal(fpq_enqueue(f->q, job), FPQ_EINVAL);
+  assert_non_null(strstr(fpq_errmsg(f->q), "result_ttl -5"));
+  job->result_ttl = FPQ_TTL_DEFAULT;
+  job->failure_ttl = FPQ_TTL_MAX + 1;
+  assert_int_equal(fpq_enqueue(f->q, job), FPQ_EINVAL);
+  assert_non_null(strstr(fpq_errmsg(f->q), "failure_ttl"));
+  assert_false(exists(f->q, "bad-ttl"));
+  fpq_job_free(job);
+}
+
 int backend_contract_run(const backend_contract *c) {
   contract = c;
   const struct CMUnitTest tests[] = {
@@ -952,6 +1070,12 @@ int backend_contract_run(const backend_contract *c) {
       cmocka_unit_test_setup_teardown(counts_are_per_queue_and_status, setup, teardown),
       cmocka_unit_test_setup_teardown(workers_register_expire_and_take_commands, setup, teardown),
       cmocka_unit_test_setup_teardown(concurrent_takers_never_share_a_job, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_bad_retention_is_refused_and_nothing_is_stored, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(ended_jobs_are_kept_for_their_own_retention, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(a_runs_log_is_kept_with_the_job_and_bounded, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(a_schedule_is_stored_as_given, setup, teardown),
       cmocka_unit_test_setup_teardown(a_bad_schedule_is_refused_and_nothing_is_stored,
                                       setup, teardown),
@@ -963,8 +1087,10 @@ int backend_contract_run(const backend_contract *c) {
       cmocka_unit_test_setup_teardown(a_lease_has_one_holder_until_it_expires, setup, teardown),
       cmocka_unit_test_setup_teardown(racing_schedulers_get_one_lease, setup, teardown),
   };
-  /* The first 20 tests need only the version-1 methods; the rest, schedules and leases. */
-  size_t count = c->version1_only ? 20 : sizeof tests / sizeof tests[0];
+  /* The first 22 tests need only the version-1 methods (a version-1 backend keeps what it
+   * likes, but the core refuses a bad retention); the rest retention, schedules and
+   * leases. */
+  size_t count = c->version1_only ? 22 : sizeof tests / sizeof tests[0];
   int failed = _cmocka_run_group_tests(c->backend, tests, count, NULL, NULL);
   if (c->fenced) {
     const struct CMUnitTest fencing[] = {
