@@ -30,6 +30,7 @@ static const cli_help_option enqueue_options[] = {
     {"--retry-delay", NULL, "SECS", "first retry delay; doubles each retry (default: run.retry)"},
     {"--timeout", NULL, "DURATION", "stop the run after this long, e.g. 5m (default: none)"},
     {"--job-id", NULL, "ID", "your own id: 1-128 of A-Z a-z 0-9 _ -"},
+    {"--after", NULL, "ID", "wait until job ID has finished (repeat for several)"},
     END,
 };
 static const char *const enqueue_examples[] = {

@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define FPQ_BACKEND_VERSION 2
+#define FPQ_BACKEND_VERSION 3
 
 /* The base every backend handle starts with. */
 typedef struct fpq_backend {
@@ -156,6 +156,12 @@ struct fpq_backend_methods {
    * minutes' worth. */
   int (*ended_since)(fpq_backend *b, double since, int limit, fpq_run_record **out,
                      size_t *n);
+
+  /* --- version 3: dependencies; no new methods, a promise about enqueue and finish ---
+   * enqueue stores fpq_job.depends_on; a job given as deferred becomes queued (at the
+   * back of its queue) once every parent it names is finished or has no record, checked
+   * at enqueue and at each parent's finish atomically with it, so no release is missed.
+   * The core refuses depends_on (FPQ_ENOTSUP) on a backend of an older version. */
 };
 
 /* Adds a backend to the core's registry at run time (built-in backends are there

@@ -207,7 +207,7 @@ static PyObject *Queue_repr(QueueObject *self) {
 PyDoc_STRVAR(enqueue_doc,
 "enqueue(pipeline, *, run_config_json=None, run_json=None, inputs_json=None,\n"
 "        priority=None, job_id=None, run_at=0.0, timeout=0.0, max_retries=-1,\n"
-"        retry_delay=-1.0, jitter_factor=-1.0, result_ttl=0.0) -> str\n"
+"        retry_delay=-1.0, jitter_factor=-1.0, result_ttl=0.0, depends_on=None) -> str\n"
 "\n"
 "Validates and stores one job; returns its id. run_json is the stored run() keyword\n"
 "arguments as a JSON object; run_config_json is a FlowerPower RunConfig as a JSON object,\n"
@@ -216,7 +216,9 @@ PyDoc_STRVAR(enqueue_doc,
 "merged over the inputs (fpq_job_merge_inputs, what --inputs does). The other arguments\n"
 "override all of them; their defaults\n"
 "mean 'not given' (priority: medium unless the run config says; retries: the pipeline's\n"
-"YAML; run_at 0: now; timeout 0: the worker's default). Raises InvalidInput (nothing\n"
+"YAML; run_at 0: now; timeout 0: the worker's default). depends_on, a list of job ids,\n"
+"makes the job wait (deferred) until they have all finished (fpq enqueue --after).\n"
+"Raises InvalidInput (nothing\n"
 "written) for bad input, BackendUnavailable when the backend cannot be reached.\n"
 "\n"
 "Example:\n"
@@ -226,10 +228,10 @@ PyDoc_STRVAR(enqueue_doc,
 static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds) {
   static char *kwlist[] = {"pipeline", "run_config_json", "run_json", "inputs_json",
                            "priority", "job_id", "run_at", "timeout", "max_retries",
-                           "retry_delay", "jitter_factor", "result_ttl", NULL};
+                           "retry_delay", "jitter_factor", "result_ttl", "depends_on", NULL};
   const char *pipeline, *run_config_json = NULL, *run_json = NULL, *inputs_json = NULL,
              *job_id = NULL;
-  PyObject *priority = Py_None;
+  PyObject *priority = Py_None, *depends_on = Py_None;
   double run_at = 0, timeout = 0, retry_delay = -1, jitter_factor = -1, result_ttl = 0;
   int max_retries = -1;
   fpq_job *job = NULL;
@@ -237,10 +239,10 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
   char err[ERR_MAX] = "";
   native_state *st = type_state(Py_TYPE(self));
   if (st == NULL) return NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzzOzddiddd:enqueue", kwlist, &pipeline,
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzzOzddidddO:enqueue", kwlist, &pipeline,
                                    &run_config_json, &run_json, &inputs_json, &priority,
                                    &job_id, &run_at, &timeout, &max_retries, &retry_delay,
-                                   &jitter_factor, &result_ttl))
+                                   &jitter_factor, &result_ttl, &depends_on))
     return NULL;
   job = fpq_job_new();
   if (job == NULL) return PyErr_NoMemory();
@@ -286,6 +288,28 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
   if (retry_delay != -1) job->retry_delay = retry_delay;
   if (jitter_factor != -1) job->jitter_factor = jitter_factor;
   if (result_ttl != 0) job->result_ttl = result_ttl;
+  if (depends_on != Py_None) {
+    PyObject *ids = PySequence_Fast(depends_on, "depends_on must be a list of job ids");
+    if (ids == NULL) goto error;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(ids); i++) {
+      PyObject *item = PySequence_Fast_GET_ITEM(ids, i);
+      const char *id = PyUnicode_Check(item) ? PyUnicode_AsUTF8(item) : NULL;
+      if (id == NULL && PyErr_Occurred()) {
+        Py_DECREF(ids);
+        goto error;
+      }
+      int rc = id ? fpq_job_add_dependency(job, id, err, sizeof err) : FPQ_EINVAL;
+      if (rc != 0) {
+        Py_DECREF(ids);
+        if (id == NULL)
+          raise_format(st, FPQ_EINVAL, "depends_on item %R is not a job id string", item);
+        else
+          raise_code_field(st, rc, err, "depends_on");
+        goto error;
+      }
+    }
+    Py_DECREF(ids);
+  }
   int rc;
   WITH_HANDLE(self, rc, err, rc = fpq_enqueue(self->q, job));
   if (rc != 0) {

@@ -1,6 +1,7 @@
 
 
 import os
+from collections.abc import Sequence
 from typing import Any, Self
 
 STATUSES: tuple[str, ...]
@@ -77,6 +78,7 @@ class Queue:
         retry_delay: float = -1.0,
         jitter_factor: float = -1.0,
         result_ttl: float = 0.0,
+        depends_on: Sequence[str] | None = None,
     ) -> str: ...
     def get(self, id: str, /) -> dict[str, Any]: ...
     def find(self, pipeline: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...

@@ -193,7 +193,8 @@ PyObject *job_to_dict(const fpq_job *job) {
       put(d, "worker", str_or_none(job->worker)) < 0 ||
       put(d, "result_json", str_or_none(job->result_json)) < 0 ||
       put(d, "error_json", str_or_none(job->error_json)) < 0 ||
-      put(d, "func", str_or_none(job->func)) < 0) {
+      put(d, "func", str_or_none(job->func)) < 0 ||
+      put(d, "depends_on", str_or_none(job->depends_on)) < 0) {
     Py_DECREF(d);
     return NULL;
   }
@@ -220,7 +221,8 @@ fpq_job *dict_to_job(PyObject *d) {
       read_num(d, R, "jitter_factor", -1, &job->jitter_factor) ||
       read_num(d, R, "timeout", 0, &job->timeout) || read_num(d, R, "result_ttl", 0, &job->result_ttl) ||
       read_str(d, R, "worker", 0, &job->worker) || read_str(d, R, "result_json", 0, &job->result_json) ||
-      read_str(d, R, "error_json", 0, &job->error_json) || read_str(d, R, "func", 0, &job->func)) {
+      read_str(d, R, "error_json", 0, &job->error_json) || read_str(d, R, "func", 0, &job->func) ||
+      read_str(d, R, "depends_on", 0, &job->depends_on)) {
     fpq_job_free(job);
     return NULL;
   }

@@ -189,6 +189,7 @@ class JobQueueManager(SchedulingMixin):
         at: dt.datetime | None = None,
         delay: float | dt.timedelta | None = None,
         timeout: float | dt.timedelta | None = None,
+        depends_on: str | list[str] | tuple[str, ...] | None = None,
         **run_kwargs: Any,
     ) -> str:
         """Queues one run of a pipeline and returns the job's id at once.
@@ -206,6 +207,9 @@ class JobQueueManager(SchedulingMixin):
             at: when to run it (a datetime; naive means local time).
             delay: run it after this many seconds (or a timedelta); not with ``at``.
             timeout: stop the run after this long (seconds or a timedelta).
+            depends_on: a job id, or a list of them: this job waits (status
+                ``deferred``) until they have all finished, then is queued; a parent that
+                fails keeps it waiting (as RQ's ``depends_on``). Unknown ids are refused.
             **run_kwargs: ``project.run`` keyword arguments, merged over the run config
                 (``inputs`` and ``config`` key by key), e.g. ``inputs={"x": 1}``.
 
@@ -236,9 +240,10 @@ class JobQueueManager(SchedulingMixin):
         if limit == 0 and timeout is not None:
             raise InvalidInput("timeout 0 is not a time limit: give more than 0 seconds")
         payload = json.dumps(options, separators=(",", ":"), allow_nan=False) if options else None
+        parents = [depends_on] if isinstance(depends_on, str) else depends_on
         return str(self.queue(backend if backend is not None else config_backend).enqueue(
             pipeline_name, run_config_json=payload, priority=priority, job_id=job_id,
-            run_at=when, timeout=limit))
+            run_at=when, timeout=limit, depends_on=parents))
 
     # -- status and results --
 

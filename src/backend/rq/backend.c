@@ -264,11 +264,19 @@ static int rq_enqueue(fpq_backend *b, const fpq_job *job) {
   FIELD("fpq_jitter", jitter);
   if (job->timeout > 0 && job->timeout != floor(job->timeout)) FIELD("fpq_timeout", exact_timeout);
   if (job->status == FPQ_STATUS_SCHEDULED) FIELD("fpq_run_at", run_at);
+  /* RQ's depends_on: the list, and its first id alone as older RQ reads it. */
+  json_t *parents = job->depends_on ? json_loads(job->depends_on, 0, NULL) : NULL;
+  const char *first = json_string_value(json_array_get(parents, 0));
+  if (first) {
+    FIELD("dependency_ids", job->depends_on);
+    FIELD("dependency_id", first);
+  }
 #undef FIELD
 #undef ARG
   redisReply *reply = NULL;
   if (pidx == NULL || lidx == NULL) rc = fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
   else reply = eval(r, FPQ_RQ_ENQUEUE, n, argv, lens, 0, &rc);
+  json_decref(parents);
   if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
     rc = fpq_backend_fail(b, FPQ_EEXIST, "job id '%s' is already taken", job->id);
   if (reply) freeReplyObject(reply);

@@ -484,6 +484,14 @@ int fpq__rq_job_from_reply(const char *id, const redisReply *hash, const redisRe
     timeout = 0;
   job->timeout = number_field(hash, "fpq_timeout", timeout);
   job->result_ttl = number_field(hash, "result_ttl", 0);
+  /* RQ's dependency_ids (a JSON list), or the single dependency_id older RQ wrote. */
+  const char *deps = text_field(hash, "dependency_ids"), *dep = text_field(hash, "dependency_id");
+  json_t *one = deps == NULL && dep ? json_pack("[s]", dep) : NULL;
+  char *one_text = one ? json_dumps(one, JSON_COMPACT) : NULL;
+  json_decref(one);
+  int oom = fpq_job_set(&job->depends_on, deps ? deps : one_text);
+  free(one_text);
+  if (oom) goto oom;
   const char *fpq_error = text_field(hash, "fpq_error");
   const char *type = NULL;
   const redisReply *fields = latest_fields(latest, &type);
@@ -598,7 +606,9 @@ int fpq__rq_command_decode(const char *payload, size_t len, char *buf, size_t bu
                                                                            : "shutdown");
   else if (cmd && strcmp(cmd, "kill-horse") == 0)
     snprintf(buf, buflen, "kill-horse");
-  else if (cmd && strcmp(cmd, "stop-job") == 0 &&
+  /* RQ 3's stop-execution names the job too; a job runs once at a time on one worker,
+   * so stopping its execution is stopping the job here. */
+  else if (cmd && (strcmp(cmd, "stop-job") == 0 || strcmp(cmd, "stop-execution") == 0) &&
            json_is_string(json_object_get(o, "job_id")))
     snprintf(buf, buflen, "stop-job:%s", json_string_value(json_object_get(o, "job_id")));
   else

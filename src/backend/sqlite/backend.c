@@ -40,8 +40,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT] =
         "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status, description, func,"
         " created_at, enqueued_at, run_at, attempts, max_retries, retry_delay, jitter_factor,"
-        " timeout, result_ttl) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?2,"
-        " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16)",
+        " timeout, result_ttl, depends_on) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1"
+        " FROM jobs), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16,"
+        " ?17)",
     [ST_GET] = "SELECT * FROM jobs WHERE id = ?1",
     [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_READY] = "SELECT 1 FROM jobs WHERE status = 'queued' AND queue = ?1 LIMIT 1",
@@ -65,6 +66,15 @@ static const char *const stmt_sql[ST_COUNT] = {
         " seq = CASE WHEN ?5 = 1 THEN (SELECT COALESCE(MIN(seq), 0) - 1 FROM jobs)"
         " WHEN ?3 = 'queued' THEN (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)"
         " ELSE seq END WHERE id = ?1 AND status = 'started' AND worker = ?2",
+    /* A parent that is not finished (failed, stopped, canceled or still to run) holds its
+     * children; one whose row is gone (expired) does not, as in RQ. Queued children go to
+     * the back of their queue in enqueue order. */
+    [ST_RELEASE] =
+        "UPDATE jobs SET status = 'queued', enqueued_at = ?1,"
+        " seq = (SELECT COALESCE(MAX(seq), 0) FROM jobs) + rowid"
+        " WHERE status = 'deferred' AND depends_on IS NOT NULL AND NOT EXISTS ("
+        " SELECT 1 FROM json_each(jobs.depends_on) AS d JOIN jobs AS p ON p.id = d.value"
+        " WHERE p.status != 'finished')",
 };
 
 static const char schema_sql[] =
@@ -76,7 +86,7 @@ static const char schema_sql[] =
     " max_retries INTEGER NOT NULL DEFAULT 0, retry_delay REAL NOT NULL DEFAULT 0,"
     " jitter_factor REAL NOT NULL DEFAULT 0, timeout REAL NOT NULL DEFAULT 0,"
     " result_ttl REAL NOT NULL DEFAULT 0, worker TEXT, lease_until REAL, result TEXT,"
-    " error TEXT, duration REAL, expires_at REAL);"
+    " error TEXT, duration REAL, expires_at REAL, depends_on TEXT);"
     "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(queue, seq) WHERE status = 'queued';"
     "CREATE INDEX IF NOT EXISTS jobs_seq ON jobs(seq);"
     "CREATE INDEX IF NOT EXISTS jobs_due ON jobs(run_at) WHERE status = 'scheduled';"
@@ -85,6 +95,7 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS jobs_pipeline ON jobs(project, pipeline, created_at);"
     "CREATE INDEX IF NOT EXISTS jobs_project ON jobs(project, created_at);"
     "CREATE INDEX IF NOT EXISTS jobs_ended ON jobs(ended_at) WHERE ended_at IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS jobs_deferred ON jobs(seq) WHERE status = 'deferred';"
     "CREATE TABLE IF NOT EXISTS workers ("
     " name TEXT PRIMARY KEY, hostname TEXT, pid INTEGER, state TEXT, queues TEXT,"
     " current_job TEXT, birth REAL, last_heartbeat REAL, expires_at REAL,"
@@ -113,6 +124,7 @@ static const char schema_sql[] =
 static const struct column_addition {
   const char *table, *column, *definition;
 } column_additions[] = {
+    {"jobs", "depends_on", "TEXT"}, /* JSON array of parent ids; NULL: none */
     {NULL, NULL, NULL},
 };
 
@@ -374,7 +386,8 @@ static int row_to_job(sqlite_backend *s, sqlite3_stmt *st, fpq_job **out) {
             read_text(st, "description", &job->description) |
             read_text(st, "func", &job->func) | read_text(st, "worker", &job->worker) |
             read_text(st, "result", &job->result_json) |
-            read_text(st, "error", &job->error_json);
+            read_text(st, "error", &job->error_json) |
+            read_text(st, "depends_on", &job->depends_on);
   if (oom) {
     fpq_job_free(job);
     return fpq_backend_fail(&s->base, FPQ_ENOMEM, "out of memory");
@@ -398,6 +411,14 @@ static int row_to_job(sqlite_backend *s, sqlite3_stmt *st, fpq_job **out) {
 
 /* ---- producer side ---- */
 
+static int release_deferred(sqlite_backend *s, double now) {
+  sqlite3_stmt *st = stmt(s, ST_RELEASE);
+  sqlite3_bind_double(st, 1, now);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : db_fail(s, rc, "release deferred jobs");
+}
+
 static int sqlite_enqueue(fpq_backend *b, const fpq_job *job) {
   sqlite_backend *s = as_sqlite(b);
   int opened = need_db(s, 1);
@@ -419,9 +440,13 @@ static int sqlite_enqueue(fpq_backend *b, const fpq_job *job) {
   sqlite3_bind_double(st, 14, job->jitter_factor);
   sqlite3_bind_double(st, 15, job->timeout);
   sqlite3_bind_double(st, 16, job->result_ttl);
+  bind_text(st, 17, job->depends_on);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
-  if (rc == SQLITE_DONE) return 0;
+  /* Its parents may all have finished already: queue it now. A parent finishing after the
+   * insert releases it itself (sqlite_finish), so it is never missed. */
+  if (rc == SQLITE_DONE)
+    return job->status == FPQ_STATUS_DEFERRED ? release_deferred(s, job->created_at) : 0;
   if (rc == SQLITE_CONSTRAINT)
     return fpq_backend_fail(b, FPQ_EEXIST, "job id '%s' is already taken", job->id);
   return db_fail(s, rc, "enqueue");
@@ -728,7 +753,8 @@ static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
     return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is no longer held by worker '%.100s'",
                             a->id, a->worker);
   if (a->status == FPQ_STATUS_SCHEDULED && a->run_at < s->next_due) s->next_due = a->run_at;
-  return 0;
+  /* A separate statement: if this process dies between the two, maintenance releases. */
+  return a->status == FPQ_STATUS_FINISHED ? release_deferred(s, a->now) : 0;
 }
 
 /* A started job whose lease ran out lost its worker: retry it or fail it with the reason,
@@ -790,7 +816,9 @@ static int sqlite_maintain(fpq_backend *b, double now, int *moved) {
   *moved = 0;
   int rc = exec(s, "BEGIN IMMEDIATE", "maintain");
   if (rc) return rc;
-  if ((rc = promote_due(s, now, moved)) || (rc = reap_expired(s, now, moved))) goto rollback;
+  if ((rc = promote_due(s, now, moved)) || (rc = reap_expired(s, now, moved)) ||
+      (rc = release_deferred(s, now)))
+    goto rollback;
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(s->db,
                          "DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at < ?1;",

@@ -13,6 +13,8 @@ typedef struct backend_contract {
   void (*reset)(const char *url);
   /* 1: the backend implements only the version-1 methods (no schedules or leases). */
   int version1_only;
+  /* 1: the backend is older than version 3 (no depends_on). */
+  int no_dependencies;
 } backend_contract;
 
 /* Runs the suite; returns the number of failed tests (cmocka's convention). */
