@@ -191,36 +191,49 @@ def test_a_suspended_queue_is_not_taken_from_until_rq_resumes_it(
     assert job(fpq_bin, project, job_id)["status"] == "finished"
 
 
-def test_rqs_scheduler_beside_our_worker_runs_each_due_job_once(
+def test_rqs_scheduler_beside_our_worker_takes_each_due_job_once(
         tmp_path: Path, fpq_bin: str, rq_side: RqSide) -> None:
     """300 jobs due at one instant, rq's scheduler moving them in a tight loop while our
-    worker (which also moves due jobs) runs: without rq's scheduler lock both move some."""
-    project = make_project(tmp_path, "lock", {"pl_mark": MARK})
-    log = tmp_path / "runs.log"
-    log.touch()
+    worker (which also moves due jobs) takes them: without rq's scheduler lock both move
+    some, and those are taken twice. The jobs are pickled, which our worker fails at
+    take without starting a pipeline, so each take leaves exactly one result entry."""
+    project = make_project(tmp_path, "lock", {"pl_add": ADD})
     ids = rq_side.run("""
         from datetime import datetime, timedelta, timezone
         from rq import Queue
-        q = Queue('default', connection=conn, serializer='json')
-        at = datetime.now(timezone.utc) + timedelta(seconds=4)
-        ids = []
-        for i in range(300):
-            j = q.enqueue_at(at, '%s', kwargs={
-                'project': values['project'], 'pipeline': 'pl_mark',
-                'run': {'inputs': {'marker': 'm%%d' %% i, 'log': values['log']}}})
-            ids.append(j.id)
+        q = Queue('default', connection=conn)  # rq's default serializer: pickle
+        at = datetime.now(timezone.utc) + timedelta(seconds=3)
+        ids = [q.enqueue_at(at, '%s', kwargs={'project': values['project'],
+                                               'pipeline': 'pl_add'}).id
+               for _ in range(300)]
         print(json.dumps(ids))
-    """ % TASK, project=str(project), log=str(log))
-    worker = start_worker(fpq_bin, project, "--concurrency", "2",
-                          log=tmp_path / "worker.log")
+    """ % TASK, project=str(project))
+    # rq's scheduler takes the queue's lock; while it holds it, our worker moves nothing,
+    # even once the jobs are due.
+    locked = rq_side.run("""
+        import time
+        from rq.registry import ScheduledJobRegistry
+        from rq.scheduler import RQScheduler
+        assert RQScheduler(['default'], connection=conn).acquire_locks() == {'default'}
+        reg = ScheduledJobRegistry('default', connection=conn)
+        while len(reg.get_jobs_to_schedule()) < 300:
+            time.sleep(0.1)
+        print(json.dumps(True))
+    """)
+    assert locked
+    assert run_burst(fpq_bin, project, log=tmp_path / "burst.log") == 0
+    assert rq_side.run("""
+        print(json.dumps([conn.zcard('rq:scheduled:default'), conn.llen('rq:queue:default')]))
+    """) == [300, 0]
+    workers = [start_worker(fpq_bin, project, log=tmp_path / f"worker{i}.log")
+               for i in range(3)]
     try:
         moved = rq_side.run("""
             import time
-            from rq import Queue
             from rq.registry import ScheduledJobRegistry
             from rq.scheduler import RQScheduler
-            s = RQScheduler(['default'], connection=conn, serializer=
-                            __import__('rq.serializers', fromlist=['x']).JSONSerializer)
+            s = RQScheduler(['default'], connection=conn)
+            conn.delete('rq:scheduler-lock:default')  # the first one's, now this one's
             assert s.acquire_locks() == {'default'}
             reg = ScheduledJobRegistry('default', connection=conn)
             deadline = time.monotonic() + 120
@@ -229,14 +242,14 @@ def test_rqs_scheduler_beside_our_worker_runs_each_due_job_once(
             print(json.dumps(reg.count))
         """)
         assert moved == 0
-        wait_for(lambda: len(log.read_text().split()) >= 300, timeout=600,
-                 what="300 runs")
-        # Nothing left to run twice: the queue and rq:wip are empty.
+        # Nothing left to take twice: the queue and rq:wip are empty.
         wait_for(lambda: rq_side.run("""
             print(json.dumps(conn.llen('rq:queue:default') + conn.zcard('rq:wip:default')))
         """) == 0, timeout=120, what="an empty queue")
     finally:
-        stop(worker)
-    runs = Counter(log.read_text().split())
-    assert len(runs) == 300
-    assert {n for n in runs.values()} == {1}
+        for worker in workers:
+            stop(worker)
+    takes = rq_side.run("""
+        print(json.dumps([conn.xlen('rq:results:' + i) for i in values['ids']]))
+    """, ids=ids)
+    assert Counter(takes) == Counter({1: 300})
