@@ -73,6 +73,7 @@ def enqueue(
     retry_delay: Annotated[str | None, option("enqueue", "--retry-delay")] = None,
     timeout: Annotated[str | None, option("enqueue", "--timeout")] = None,
     job_id: Annotated[str | None, option("enqueue", "--job-id")] = None,
+    after: Annotated[list[str] | None, option("enqueue", "--after")] = None,
     project: Project = ".",
     backend: Backend = None,
     url: Url = None,
@@ -100,7 +101,7 @@ def enqueue(
             job_id=job_id, run_at=when or (clock.time() + wait if wait else 0.0),
             timeout=limit or 0.0,
             max_retries=-1 if retries is None else retries,
-            retry_delay=-1.0 if delay is None else delay)
+            retry_delay=-1.0 if delay is None else delay, depends_on=after or None)
         if json_:
             render.print_json(render.job_json(handle.get(new_id)))
         else:
