@@ -29,6 +29,8 @@ ADD = "def result(x: int = 1) -> int:\n    return x + 1\n"
 FAIL = "def result(x: int = 1) -> int:\n    raise ValueError('parent fails')\n"
 SLEEPY = ("import time\n\n\ndef result(seconds: int = 1) -> int:\n"
           "    time.sleep(seconds)\n    return seconds\n")
+TOUCH = ("from pathlib import Path\n\n\ndef result(path: str = '') -> str:\n"
+         "    Path(path).write_text('ran')\n    return path\n")
 # Appends the job's marker to a file: a job run twice leaves its marker twice.
 MARK = ("def result(marker: str = '', log: str = '') -> str:\n"
         "    with open(log, 'a') as f:\n"
@@ -253,3 +255,23 @@ def test_rqs_scheduler_beside_our_worker_takes_each_due_job_once(
         print(json.dumps([conn.xlen('rq:results:' + i) for i in values['ids']]))
     """, ids=ids)
     assert Counter(takes) == Counter({1: 300})
+
+
+def test_a_job_with_a_status_rq_never_writes_is_failed_not_run(
+        tmp_path: Path, fpq_bin: str, rq_side: RqSide) -> None:
+    project = make_project(tmp_path, "bogus", {"pb_touch": TOUCH})
+    marker = tmp_path / "ran"
+    job_id = rq_side.run("""
+        from rq import Queue
+        q = Queue('default', connection=conn, serializer='json')
+        j = q.enqueue('%s', kwargs={'project': values['project'], 'pipeline': 'pb_touch',
+                                     'run': {'inputs': {'path': values['marker']}}})
+        conn.hset('rq:job:' + j.id, 'status', 'bogus')
+        print(json.dumps(j.id))
+    """ % TASK, project=str(project), marker=str(marker))
+    assert run_burst(fpq_bin, project, log=tmp_path / "worker.log") == 0
+    ours = job(fpq_bin, project, job_id)
+    assert ours["status"] == "failed"
+    assert ours["error"]["type"] == "UnsupportedPayload"
+    assert "status 'bogus' is not one RQ writes" in ours["error"]["message"]
+    assert not marker.exists()

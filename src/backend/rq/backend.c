@@ -532,6 +532,13 @@ static int take_once(rq_backend *r, const fpq_take_args *a, double now, fpq_job 
       bad = FPQ_EFORMAT;
       snprintf(why, sizeof why, "not a valid job id: %s", idmsg);
     }
+    const redisReply *odd = fpq__rq_hash_field(hash, "fpq_bad_status");
+    if (rc == 0 && bad == 0 && odd) {
+      char q[80];
+      fpq__quote(odd->str, q, sizeof q);
+      bad = FPQ_EFORMAT;
+      snprintf(why, sizeof why, "status '%s' is not one RQ writes: not run", q);
+    }
     if (rc == 0 && bad == 0 && fpq__rq_hash_field(hash, "fpq_max_retries") == NULL)
       index_foreign(r, *out);
     if (rc == 0 && bad == FPQ_EFORMAT) {

@@ -231,6 +231,12 @@ static const char take_lua[] = PRELUDE
     "        redis.call('HSET', job, 'origin', q)\n"
     "      end\n"
     /* Attempts so far: ours, or what RQ's retries_left says if a Python worker ran it. */
+    /* A status RQ never writes ('bogus') is not taken for queued: the job is failed with
+     * the reason by the caller (fpq_bad_status), like an unreadable payload. */
+    "      local known = {queued = 1, scheduled = 1, deferred = 1, created = 1, ready = 1}\n"
+    "      if st and st ~= '' and not known[st] then\n"
+    "        redis.call('HSET', job, 'fpq_bad_status', st)\n"
+    "      end\n"
     "      local att = tonumber(h[3]) or 0\n"
     "      local mx, left = tonumber(h[4]), tonumber(h[5])\n"
     "      if mx and left and mx - left > att then att = mx - left end\n"
