@@ -275,3 +275,19 @@ def test_a_job_with_a_status_rq_never_writes_is_failed_not_run(
     assert ours["error"]["type"] == "UnsupportedPayload"
     assert "status 'bogus' is not one RQ writes" in ours["error"]["message"]
     assert not marker.exists()
+
+
+def test_the_due_time_of_a_job_rq_scheduled_is_shown(
+        tmp_path: Path, fpq_bin: str, rq_side: RqSide) -> None:
+    project = make_project(tmp_path, "due", {"pd_add": ADD})
+    job_id = rq_side.run("""
+        from datetime import datetime, timedelta, timezone
+        from rq import Queue
+        q = Queue('default', connection=conn, serializer='json')
+        at = datetime(2099, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+        j = q.enqueue_at(at, '%s', kwargs={'project': values['project'], 'pipeline': 'pd_add'})
+        print(json.dumps(j.id))
+    """ % TASK, project=str(project))
+    ours = job(fpq_bin, project, job_id)
+    assert ours["status"] == "scheduled"
+    assert ours["run_at"] == "2099-01-02T03:04:05.000000Z"

@@ -288,6 +288,28 @@ static int rq_enqueue(fpq_backend *b, const fpq_job *job) {
 
 /* Reads jobs by id: HGETALL + the newest result entry per job, all in one round trip.
  * jobs[i] is NULL for an id whose hash is gone. */
+/* A job Python rq scheduled (enqueue_at, or its Retry with an interval) has no
+ * fpq_run_at: its due time is its score in rq:scheduled:Q. One more round trip, only for
+ * such jobs. Best effort: the time stays unset if it cannot be read. */
+static void read_rq_due_times(rq_backend *r, fpq_job **jobs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    fpq_job *job = jobs[i];
+    if (job == NULL || job->status != FPQ_STATUS_SCHEDULED || job->run_at > 0) continue;
+    char *key = key_of("rq:scheduled:", job->queue ? job->queue : "default", NULL);
+    batch bt = {0};
+    const char *z[] = {"ZSCORE", key ? key : "", job->id};
+    add(&bt, 3, z, NULL);
+    redisReply *score = NULL;
+    if (run_batch(r, &bt, &score, "reading a due time", 1) == 0) {
+      if (score->type == REDIS_REPLY_STRING) job->run_at = strtod(score->str, NULL);
+      freeReplyObject(score);
+    }
+    r->base.err = 0;
+    r->base.errstr[0] = '\0';
+    fpq__free(key);
+  }
+}
+
 static int read_jobs(rq_backend *r, const char *const *ids, size_t n, fpq_job **jobs) {
   int rc = 0;
   for (size_t start = 0; start < n && rc == 0; start += 32) {
@@ -317,6 +339,7 @@ static int read_jobs(rq_backend *r, const char *const *ids, size_t n, fpq_job **
     for (int i = 0; i < 64; i++) fpq__free(keys[i]);
     fpq__free(bt);
   }
+  if (rc == 0) read_rq_due_times(r, jobs, n);
   return rc;
 }
 
