@@ -291,3 +291,28 @@ def test_the_due_time_of_a_job_rq_scheduled_is_shown(
     ours = job(fpq_bin, project, job_id)
     assert ours["status"] == "scheduled"
     assert ours["run_at"] == "2099-01-02T03:04:05.000000Z"
+
+
+def test_attempts_of_a_job_only_python_rq_ran_are_counted(
+        tmp_path: Path, fpq_bin: str, redis_server: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """rq 2.x only: rq's worker must import our task, which .venv-rq3 does not have. A run
+    leaves one result entry; retries after an exception leave none in rq (only
+    retries_left, without the max), so those are not counted."""
+    monkeypatch.setenv("FPQ_BACKEND", "rq")
+    monkeypatch.setenv("FPQ_URL", redis_server.url)
+    project = make_project(tmp_path, "rqran", {"pa_fail": FAIL})
+    side = RqSide(sys.executable, redis_server.url)
+    job_id = side.run("""
+        from rq import Queue
+        q = Queue('default', connection=conn, serializer='json')
+        j = q.enqueue('%s', kwargs={'project': values['project'], 'pipeline': 'pa_fail'})
+        print(json.dumps(j.id))
+    """ % TASK, project=str(project))
+    worker = subprocess.run([side.bin, "worker", "--burst", "--serializer", "json", "--url",
+                             redis_server.url], capture_output=True, text=True, timeout=300,
+                            cwd=project)
+    assert worker.returncode == 0, worker.stderr
+    ours = job(fpq_bin, project, job_id)
+    assert ours["status"] == "failed"
+    assert ours["attempts"] == 1

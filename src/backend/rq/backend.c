@@ -312,8 +312,9 @@ static void read_rq_due_times(rq_backend *r, fpq_job **jobs, size_t n) {
 
 static int read_jobs(rq_backend *r, const char *const *ids, size_t n, fpq_job **jobs) {
   int rc = 0;
-  for (size_t start = 0; start < n && rc == 0; start += 32) {
-    size_t m = n - start < 32 ? n - start : 32;
+  /* 21 jobs a batch: three commands each, and a batch holds under 64. */
+  for (size_t start = 0; start < n && rc == 0; start += 21) {
+    size_t m = n - start < 21 ? n - start : 21;
     batch *bt = fpq__calloc(1, sizeof *bt);
     char *keys[64] = {0};
     redisReply *replies[64];
@@ -324,15 +325,27 @@ static int read_jobs(rq_backend *r, const char *const *ids, size_t n, fpq_job **
       const char *h[] = {"HGETALL", keys[2 * i] ? keys[2 * i] : ""};
       const char *x[] = {"XREVRANGE", keys[2 * i + 1] ? keys[2 * i + 1] : "", "+", "-",
                          "COUNT", "1"};
+      const char *l[] = {"XLEN", keys[2 * i + 1] ? keys[2 * i + 1] : ""};
       add(bt, 2, h, NULL);
       add(bt, 6, x, NULL);
+      add(bt, 2, l, NULL);
     }
     rc = run_batch(r, bt, replies, "reading jobs", 1);
     int sent = rc == 0;
     for (size_t i = 0; i < m && rc == 0; i++) {
-      int one = fpq__rq_job_from_reply(ids[start + i], replies[2 * i], replies[2 * i + 1],
+      int one = fpq__rq_job_from_reply(ids[start + i], replies[3 * i], replies[3 * i + 1],
                                        &jobs[start + i]);
       if (one == FPQ_ENOMEM) rc = fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
+      /* A job only Python rq ran has no fpq_attempts: each of its runs left one result
+       * entry (success, failure, stop or retry; RQ keeps about the last 10), and a
+       * running one has none yet. */
+      fpq_job *job = jobs[start + i];
+      const redisReply *len = replies[3 * i + 2];
+      if (job && len->type == REDIS_REPLY_INTEGER &&
+          fpq__rq_hash_field(replies[3 * i], "fpq_attempts") == NULL) {
+        long long runs = len->integer + (job->status == FPQ_STATUS_STARTED);
+        if (runs > job->attempts) job->attempts = (int)(runs < 1000000 ? runs : 1000000);
+      }
     }
     if (sent)
       for (int i = 0; i < bt->n; i++) freeReplyObject(replies[i]);

@@ -485,7 +485,16 @@ int fpq__rq_job_from_reply(const char *id, const redisReply *hash, const redisRe
   /* Only a scheduled job has a due time (RQ's scheduler may promote ours without
    * clearing fpq_run_at). */
   job->run_at = job->status == FPQ_STATUS_SCHEDULED ? number_field(hash, "fpq_run_at", 0) : 0;
-  job->attempts = (int)number_field(hash, "fpq_attempts", 0);
+  /* Ours count every start; a job only Python rq ran has RQ's number_of_retries instead:
+   * its runs are those retries plus the current or last one. */
+  if (fpq__rq_hash_field(hash, "fpq_attempts")) {
+    job->attempts = (int)number_field(hash, "fpq_attempts", 0);
+  } else {
+    int ran = job->status == FPQ_STATUS_STARTED || job->status == FPQ_STATUS_FINISHED ||
+              job->status == FPQ_STATUS_FAILED || job->status == FPQ_STATUS_STOPPED;
+    double retries = number_field(hash, "number_of_retries", 0);
+    job->attempts = (int)fmin(fmax(retries, 0), 1e6) + ran;
+  }
   /* A job Python rq enqueued carries only RQ's Retry fields: retries_left counts down
    * per retry (during a run it still counts the current attempt's retry). */
   double retries_left = number_field(hash, "retries_left", 0);
