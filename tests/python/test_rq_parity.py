@@ -62,7 +62,7 @@ class RqSide:
                    "conn = Redis.from_url(values.pop('url'))\n")
         proc = subprocess.run([self.python, "-c", prelude + textwrap.dedent(code),
                                json.dumps({"url": self.url, **values})],
-                              capture_output=True, text=True, timeout=300)
+                              check=False, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         lines = proc.stdout.strip().splitlines()  # rq may log to stdout first
         return json.loads(lines[-1]) if lines else None
@@ -99,18 +99,18 @@ def test_rq_children_are_released_by_our_worker_as_rq_releases_them(
         def task(pipeline, x):
             return dict(kwargs={'project': values['project'], 'pipeline': pipeline,
                                 'run': {'inputs': {'x': x}}})
-        parent = q.enqueue('%s', **task('pd_add', 1))
-        failing = q.enqueue('%s', **task('pd_fail', 1))
-        child = q.enqueue('%s', depends_on=parent, **task('pd_add', 10))
-        allowed = q.enqueue('%s', depends_on=Dependency(jobs=[failing], allow_failure=True),
+        parent = q.enqueue(values['task'], **task('pd_add', 1))
+        failing = q.enqueue(values['task'], **task('pd_fail', 1))
+        child = q.enqueue(values['task'], depends_on=parent, **task('pd_add', 10))
+        allowed = q.enqueue(values['task'], depends_on=Dependency(jobs=[failing], allow_failure=True),
                             **task('pd_add', 20))
-        blocked = q.enqueue('%s', depends_on=failing, **task('pd_add', 30))
-        both = q.enqueue('%s', depends_on=[parent, child], **task('pd_add', 40))
+        blocked = q.enqueue(values['task'], depends_on=failing, **task('pd_add', 30))
+        both = q.enqueue(values['task'], depends_on=[parent, child], **task('pd_add', 40))
         print(json.dumps({'parent': parent.id, 'failing': failing.id, 'child': child.id,
                           'allowed': allowed.id, 'blocked': blocked.id, 'both': both.id,
                           'deferred': [child.get_status(), allowed.get_status(),
                                        blocked.get_status(), both.get_status()]}))
-    """ % ((TASK,) * 6), project=str(project))
+    """, task=TASK, project=str(project))
     assert ids.pop("deferred") == ["deferred"] * 4
 
     assert run_burst(fpq_bin, project, log=tmp_path / "worker.log") == 0
@@ -179,7 +179,7 @@ def test_a_suspended_queue_is_not_taken_from_until_rq_resumes_it(
         tmp_path: Path, fpq_bin: str, rq_side: RqSide) -> None:
     project = make_project(tmp_path, "suspend", {"ps_add": ADD})
     suspended = subprocess.run([rq_side.bin, "suspend", "--url", rq_side.url],
-                               capture_output=True, text=True, timeout=60)
+                               check=False, capture_output=True, text=True, timeout=60)
     assert suspended.returncode == 0, suspended.stderr
     job_id = enqueue(fpq_bin, project, "ps_add")
 
@@ -187,7 +187,7 @@ def test_a_suspended_queue_is_not_taken_from_until_rq_resumes_it(
     assert job(fpq_bin, project, job_id)["status"] == "queued"
 
     resumed = subprocess.run([rq_side.bin, "resume", "--url", rq_side.url],
-                             capture_output=True, text=True, timeout=60)
+                             check=False, capture_output=True, text=True, timeout=60)
     assert resumed.returncode == 0, resumed.stderr
     assert run_burst(fpq_bin, project, log=tmp_path / "worker.log") == 0
     assert job(fpq_bin, project, job_id)["status"] == "finished"
@@ -205,11 +205,11 @@ def test_rqs_scheduler_beside_our_worker_takes_each_due_job_once(
         from rq import Queue
         q = Queue('default', connection=conn)  # rq's default serializer: pickle
         at = datetime.now(timezone.utc) + timedelta(seconds=3)
-        ids = [q.enqueue_at(at, '%s', kwargs={'project': values['project'],
+        ids = [q.enqueue_at(at, values['task'], kwargs={'project': values['project'],
                                                'pipeline': 'pl_add'}).id
                for _ in range(300)]
         print(json.dumps(ids))
-    """ % TASK, project=str(project))
+    """, task=TASK, project=str(project))
     # rq's scheduler takes the queue's lock; while it holds it, our worker moves nothing,
     # even once the jobs are due.
     locked = rq_side.run("""
@@ -264,11 +264,11 @@ def test_a_job_with_a_status_rq_never_writes_is_failed_not_run(
     job_id = rq_side.run("""
         from rq import Queue
         q = Queue('default', connection=conn, serializer='json')
-        j = q.enqueue('%s', kwargs={'project': values['project'], 'pipeline': 'pb_touch',
+        j = q.enqueue(values['task'], kwargs={'project': values['project'], 'pipeline': 'pb_touch',
                                      'run': {'inputs': {'path': values['marker']}}})
         conn.hset('rq:job:' + j.id, 'status', 'bogus')
         print(json.dumps(j.id))
-    """ % TASK, project=str(project), marker=str(marker))
+    """, task=TASK, project=str(project), marker=str(marker))
     assert run_burst(fpq_bin, project, log=tmp_path / "worker.log") == 0
     ours = job(fpq_bin, project, job_id)
     assert ours["status"] == "failed"
@@ -285,9 +285,9 @@ def test_the_due_time_of_a_job_rq_scheduled_is_shown(
         from rq import Queue
         q = Queue('default', connection=conn, serializer='json')
         at = datetime(2099, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-        j = q.enqueue_at(at, '%s', kwargs={'project': values['project'], 'pipeline': 'pd_add'})
+        j = q.enqueue_at(at, values['task'], kwargs={'project': values['project'], 'pipeline': 'pd_add'})
         print(json.dumps(j.id))
-    """ % TASK, project=str(project))
+    """, task=TASK, project=str(project))
     ours = job(fpq_bin, project, job_id)
     assert ours["status"] == "scheduled"
     assert ours["run_at"] == "2099-01-02T03:04:05.000000Z"
@@ -306,11 +306,12 @@ def test_attempts_of_a_job_only_python_rq_ran_are_counted(
     job_id = side.run("""
         from rq import Queue
         q = Queue('default', connection=conn, serializer='json')
-        j = q.enqueue('%s', kwargs={'project': values['project'], 'pipeline': 'pa_fail'})
+        j = q.enqueue(values['task'], kwargs={'project': values['project'], 'pipeline': 'pa_fail'})
         print(json.dumps(j.id))
-    """ % TASK, project=str(project))
+    """, task=TASK, project=str(project))
     worker = subprocess.run([side.bin, "worker", "--burst", "--serializer", "json", "--url",
-                             redis_server.url], capture_output=True, text=True, timeout=300,
+                             redis_server.url], check=False, capture_output=True, text=True,
+                            timeout=300,
                             cwd=project)
     assert worker.returncode == 0, worker.stderr
     ours = job(fpq_bin, project, job_id)
