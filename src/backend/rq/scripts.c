@@ -233,7 +233,8 @@ static const char take_lua[] = PRELUDE
     /* Attempts so far: ours, or what RQ's retries_left says if a Python worker ran it. */
     /* A status RQ never writes ('bogus') is not taken for queued: the job is failed with
      * the reason by the caller (fpq_bad_status), like an unreadable payload. */
-    "      local known = {queued = 1, scheduled = 1, deferred = 1, created = 1, ready = 1}\n"
+    "      local known = {queued = 1, scheduled = 1, deferred = 1, created = 1,\n"
+    "                     ready_to_enqueue = 1}\n"
     "      if st and st ~= '' and not known[st] then\n"
     "        redis.call('HSET', job, 'fpq_bad_status', st)\n"
     "      end\n"
