@@ -10,7 +10,7 @@
 
 enum { OPT_PRIORITY = 2000, OPT_INPUTS, OPT_RUN_CONFIG, OPT_AT, OPT_IN, OPT_MAX_RETRIES,
        OPT_RETRY_DELAY, OPT_TIMEOUT, OPT_JOB_ID, OPT_LIMIT, OPT_WAIT, OPT_RESULT_TTL,
-       OPT_FAILURE_TTL };
+       OPT_FAILURE_TTL, OPT_AFTER };
 
 int cmd_enqueue(int argc, char **argv) {
   static const struct option longopts[] = {
@@ -25,13 +25,15 @@ int cmd_enqueue(int argc, char **argv) {
       {"job-id", required_argument, NULL, OPT_JOB_ID},
       {"result-ttl", required_argument, NULL, OPT_RESULT_TTL},
       {"failure-ttl", required_argument, NULL, OPT_FAILURE_TTL},
+      {"after", required_argument, NULL, OPT_AFTER},
       CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   cli_common c = {0};
   const char *priority = NULL, *inputs = NULL, *run_config = NULL, *at = NULL, *in = NULL,
              *max_retries = NULL, *retry_delay = NULL, *timeout = NULL, *job_id = NULL,
              *result_ttl = NULL, *failure_ttl = NULL;
-  int opt;
+  const char *after[FPQ_DEPENDS_MAX + 1];
+  int nafter = 0, opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     if (cli_common_option(&c, opt, optarg)) continue;
@@ -47,6 +49,12 @@ int cmd_enqueue(int argc, char **argv) {
       case OPT_JOB_ID: job_id = optarg; break;
       case OPT_RESULT_TTL: result_ttl = optarg; break;
       case OPT_FAILURE_TTL: failure_ttl = optarg; break;
+      case OPT_AFTER:
+        if (nafter > FPQ_DEPENDS_MAX)
+          return cli_usage_error("enqueue", "--after: more than %d jobs to wait for",
+                                 FPQ_DEPENDS_MAX);
+        after[nafter++] = optarg;
+        break;
       case 'h': cli_print_help(stdout, "enqueue"); return 0;
       default: return cli_getopt_error("enqueue", argc, argv);
     }
@@ -123,6 +131,14 @@ int cmd_enqueue(int argc, char **argv) {
       goto done;
     }
     snprintf(job->id, sizeof job->id, "%s", job_id);
+  }
+  for (int i = 0; i < nafter; i++) {
+    int rc = fpq_job_add_dependency(job, after[i], msg, sizeof msg);
+    if (rc) {
+      code = rc == FPQ_ENOMEM ? cli_fail(rc, "out of memory")
+                              : cli_usage_error("enqueue", "--%s", msg);
+      goto done;
+    }
   }
   fpq_queue *q = cli_open(&c, &code);
   if (q == NULL) goto done;

@@ -34,6 +34,7 @@ static const cli_help_option enqueue_options[] = {
                                    "-1: forever (default: the conf's result_ttl, else 7d)"},
     {"--failure-ttl", NULL, "TTL", "keep a failed or stopped job this long (default: the\n"
                                     "conf's failure_ttl, else 7d)"},
+    {"--after", NULL, "ID", "wait until job ID has finished (repeat for several)"},
     END,
 };
 static const char *const enqueue_examples[] = {

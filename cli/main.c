@@ -228,6 +228,17 @@ void cli_print_job_detail(const fpq_job *job) {
   printf("attempts:    %d of %d\n", job->attempts, job->max_retries + 1);
   if (job->worker) printf("worker:      %s\n", job->worker);
   if (job->error_json) printf("error:       %s\n", job->error_json);
+  /* A deferred job's reason to wait: the jobs it runs after (a JSON array of ids). */
+  json_t *after = job->depends_on ? json_loads(job->depends_on, 0, NULL) : NULL;
+  if (json_array_size(after) > 0) {
+    printf("%s", job->status == FPQ_STATUS_DEFERRED ? "waits for:  " : "after:      ");
+    for (size_t i = 0; i < json_array_size(after); i++) {
+      const char *id = json_string_value(json_array_get(after, i));
+      printf("%s%s", i ? ", " : "", id ? id : "?");
+    }
+    printf("\n");
+  }
+  json_decref(after);
 }
 
 /* ---- help ---- */

@@ -172,6 +172,11 @@ typedef struct fpq_job {
   double failure_ttl;   /* seconds a failed or stopped job is kept (FPQ_TTL_* below) */
   char *log;            /* what its last run wrote (stdout, stderr, FlowerPower's log
                          * lines), at most FPQ_LOG_MAX bytes; NULL: none recorded */
+  /* JSON array of the ids of the jobs this one waits for (RQ's depends_on), e.g.
+   * ["a", "b"]; NULL: none. Such a job is enqueued deferred and becomes queued once every
+   * one of them has finished; a parent that fails, stops or is canceled keeps it deferred
+   * (as RQ), one whose record is gone does not hold it back. */
+  char *depends_on;
 } fpq_job;
 
 /* A run's log is kept to this many bytes: its first FPQ_LOG_MAX - 4 KiB and its last
@@ -215,6 +220,12 @@ FPQ_EXPORT int fpq_job_new_id(char id[FPQ_ID_MAX + 1]);
 FPQ_EXPORT int fpq_validate_id(const char *id, char *msg, size_t msglen);
 FPQ_EXPORT int fpq_validate_pipeline(const char *name, char *msg, size_t msglen);
 FPQ_EXPORT int fpq_validate_run_json(const char *json, char *msg, size_t msglen);
+/* Most parents one job may wait for. */
+#define FPQ_DEPENDS_MAX 64
+/* Adds a parent id to job->depends_on (`fpq enqueue --after ID`, repeatable). Returns 0,
+ * FPQ_EINVAL with one line in msg for a bad id or past FPQ_DEPENDS_MAX parents, or
+ * FPQ_ENOMEM. */
+FPQ_EXPORT int fpq_job_add_dependency(fpq_job *job, const char *id, char *msg, size_t msglen);
 /* Checks every field of a job about to be enqueued. */
 FPQ_EXPORT int fpq_job_validate(const fpq_job *job, char *msg, size_t msglen);
 

@@ -186,6 +186,11 @@ struct fpq_backend_methods {
   int (*prune)(fpq_backend *b, double now, int64_t *removed);
   /* Counts what is kept (a backend may estimate bytes from a sample; say so in its docs). */
   int (*retention)(fpq_backend *b, double now, fpq_retention *out);
+  /* --- version 3, too: dependencies; no new methods, a promise about enqueue and finish ---
+   * enqueue stores fpq_job.depends_on; a job given as deferred becomes queued (at the
+   * back of its queue) once every parent it names is finished or has no record, checked
+   * at enqueue and at each parent's finish atomically with it, so no release is missed.
+   * The core refuses depends_on (FPQ_ENOTSUP) on a backend of an older version. */
 };
 
 /* Adds a backend to the core's registry at run time (built-in backends are there

@@ -92,7 +92,7 @@ fpq_job *fpq_job_new(void) {
 /* The owned strings of a job, for free and dup to walk in one place. */
 #define JOB_STRINGS(XX)                                                                \
   XX(project) XX(pipeline) XX(run_json) XX(queue) XX(description) XX(worker) \
-  XX(result_json) XX(error_json) XX(func) XX(execution) XX(log)
+  XX(result_json) XX(error_json) XX(func) XX(execution) XX(log) XX(depends_on)
 
 void fpq_job_free(fpq_job *job) {
   if (job == NULL) return;
@@ -355,8 +355,60 @@ static int check_ttl(const char *name, double ttl, char *msg, size_t msglen) {
                       "seconds up to %.0f", name, ttl, FPQ_TTL_MAX);
 }
 
+/* depends_on is a JSON array of 1 to FPQ_DEPENDS_MAX distinct valid ids, none the job's
+ * own (a job waiting for itself would wait for good). */
+static int validate_depends(const fpq_job *job, char *msg, size_t msglen) {
+  if (job->depends_on == NULL) return 0;
+  json_t *a = json_loads(job->depends_on, 0, NULL);
+  int rc = 0;
+  size_t n = json_is_array(a) ? json_array_size(a) : 0;
+  if (n == 0 || n > FPQ_DEPENDS_MAX) {
+    rc = fpq__invalid(msg, msglen, "depends_on is not a list of 1 to %d job ids",
+                      FPQ_DEPENDS_MAX);
+  }
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const char *id = json_string_value(json_array_get(a, i));
+    char why[200];
+    if (id == NULL) {
+      rc = fpq__invalid(msg, msglen, "depends_on item %zu is not a job id string", i + 1);
+    } else if (fpq_validate_id(id, why, sizeof why)) {
+      rc = fpq__invalid(msg, msglen, "depends_on: %s", why);
+    } else if (strcmp(id, job->id) == 0) {
+      rc = fpq__invalid(msg, msglen, "job '%s' cannot depend on itself", id);
+    }
+  }
+  json_decref(a);
+  return rc;
+}
+
+int fpq_job_add_dependency(fpq_job *job, const char *id, char *msg, size_t msglen) {
+  char why[200];
+  if (fpq_validate_id(id, why, sizeof why)) return fpq__invalid(msg, msglen, "after: %s", why);
+  json_t *a = job->depends_on ? json_loads(job->depends_on, 0, NULL) : json_array();
+  if (!json_is_array(a)) {
+    json_decref(a);
+    a = json_array();
+  }
+  if (a == NULL) return FPQ_ENOMEM;
+  int rc = 0, seen = 0;
+  for (size_t i = 0; i < json_array_size(a) && !seen; i++) {
+    const char *have = json_string_value(json_array_get(a, i));
+    seen = have != NULL && strcmp(have, id) == 0;
+  }
+  if (!seen && json_array_size(a) >= FPQ_DEPENDS_MAX)
+    rc = fpq__invalid(msg, msglen, "after: more than %d jobs to wait for", FPQ_DEPENDS_MAX);
+  else if (!seen && json_array_append_new(a, json_string(id)) != 0)
+    rc = FPQ_ENOMEM;
+  char *text = rc == 0 ? json_dumps(a, JSON_COMPACT) : NULL;
+  if (rc == 0) rc = text ? fpq_job_set(&job->depends_on, text) : FPQ_ENOMEM;
+  free(text);
+  json_decref(a);
+  return rc;
+}
+
 int fpq_job_validate(const fpq_job *job, char *msg, size_t msglen) {
   int rc;
+  if ((rc = validate_depends(job, msg, msglen))) return rc;
   if (job->id[0] && (rc = fpq_validate_id(job->id, msg, msglen))) return rc;
   if ((rc = fpq_validate_pipeline(job->pipeline, msg, msglen))) return rc;
   if ((rc = fpq_validate_run_json(job->run_json, msg, msglen))) return rc;
@@ -465,7 +517,8 @@ json_t *fpq__job_to_object(const fpq_job *job) {
             set_string(o, "log", job->log) |
             set_string(o, "worker", job->worker) | set_raw(o, "result", job->result_json) |
             set_raw(o, "error", job->error_json) | set_string(o, "func", job->func) |
-            set_string(o, "execution", job->execution);
+            set_string(o, "execution", job->execution) |
+            set_raw(o, "depends_on", job->depends_on);
   if (bad) {
     json_decref(o);
     return NULL;
@@ -591,7 +644,8 @@ int fpq_job_from_json(const char *text, size_t len, fpq_job **out, char *msg, si
       (rc = get_raw(o, "result", &job->result_json)) ||
       (rc = get_raw(o, "error", &job->error_json)) ||
       (rc = get_string(o, "func", &job->func, msg, msglen)) ||
-      (rc = get_string(o, "execution", &job->execution, msg, msglen))) {
+      (rc = get_string(o, "execution", &job->execution, msg, msglen)) ||
+      (rc = get_raw(o, "depends_on", &job->depends_on))) {
     if (rc != FPQ_ENOMEM) rc = FPQ_EFORMAT;
     goto fail;
   }

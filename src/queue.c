@@ -1,6 +1,7 @@
 /* queue.c: the API of fpq.h over a backend. Everything that must be the same whatever
  * stores the jobs lives here: validation, ids, timestamps, descriptions, the retry rule
  * and its backoff, and waiting for a result. Backends only store and move records. */
+#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -160,6 +161,27 @@ static int resolve_ttls(fpq_queue *q, double *result_ttl, double *failure_ttl) {
   return 0;
 }
 
+/* A parent id that names no job is a typo, refused as not found (nothing is written): the
+ * child would otherwise wait for nothing and run at once. A parent whose record expires
+ * later no longer holds the child back, as in RQ. */
+static int parents_exist(fpq_queue *q, const fpq_job *job) {
+  if (job->depends_on == NULL) return 0;
+  json_t *a = json_loads(job->depends_on, 0, NULL);
+  int rc = a ? 0 : fpq__fail(q, FPQ_ENOMEM, "out of memory");
+  for (size_t i = 0; i < json_array_size(a) && rc == 0; i++) {
+    const char *id = json_string_value(json_array_get(a, i));
+    fpq_job *parent = NULL;
+    rc = fpq__backend_get(q->b, id, &parent);
+    fpq_job_free(parent);
+    if (rc == FPQ_ENOTFOUND)
+      rc = fpq__fail(q, rc, "job '%s' to wait for (--after) not found", id);
+    else if (rc)
+      rc = fpq__from_backend(q, rc);
+  }
+  json_decref(a);
+  return rc;
+}
+
 int fpq_enqueue(fpq_queue *q, fpq_job *job) {
   NEED_BACKEND(q);
   if (job->project == NULL && fpq_job_set(&job->project, q->cfg.project_dir))
@@ -181,7 +203,18 @@ int fpq_enqueue(fpq_queue *q, fpq_job *job) {
     return fpq__fail(q, FPQ_ENOMEM, "out of memory");
   job->created_at = now;
   job->attempts = 0;
-  if (job->run_at > now) {
+  if (job->depends_on && q->b->methods->version < 3)
+    return fpq__fail(q, FPQ_ENOTSUP,
+                     "backend '%s' does not support depends_on (--after): it needs a "
+                     "version 3 backend such as sqlite or rq", q->b->methods->name);
+  if ((rc = parents_exist(q, job))) return rc;
+  if (job->depends_on) {
+    /* Waits for its parents; the backend queues it at once when they are all finished,
+     * atomically with their finishing, so it cannot be missed between the two. */
+    job->status = FPQ_STATUS_DEFERRED;
+    job->enqueued_at = 0;
+    job->run_at = 0;
+  } else if (job->run_at > now) {
     job->status = FPQ_STATUS_SCHEDULED;
     job->enqueued_at = 0;
   } else {

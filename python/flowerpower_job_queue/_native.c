@@ -229,7 +229,8 @@ static PyObject *Queue_repr(QueueObject *self) {
 PyDoc_STRVAR(enqueue_doc,
 "enqueue(pipeline, *, run_config_json=None, run_json=None, inputs_json=None,\n"
 "        priority=None, job_id=None, run_at=0.0, timeout=0.0, max_retries=-1,\n"
-"        retry_delay=-1.0, jitter_factor=-1.0, result_ttl=None, failure_ttl=None) -> str\n"
+"        retry_delay=-1.0, jitter_factor=-1.0, result_ttl=None, failure_ttl=None,\n"
+"        depends_on=None) -> str\n"
 "\n"
 "Validates and stores one job; returns its id. run_json is the stored run() keyword\n"
 "arguments as a JSON object; run_config_json is a FlowerPower RunConfig as a JSON object,\n"
@@ -240,6 +241,8 @@ PyDoc_STRVAR(enqueue_doc,
 "mean 'not given' (priority: medium unless the run config says; retries: the pipeline's\n"
 "YAML; run_at 0: now; timeout 0: the worker's default; result_ttl/failure_ttl None: the\n"
 "project's retention, else seconds or text as fpq_parse_ttl reads it: '7d', 0, -1).\n"
+"depends_on, a list of job ids, makes the job wait (deferred) until they have all\n"
+"finished (fpq enqueue --after).\n"
 "Raises InvalidInput (nothing\n"
 "written) for bad input, BackendUnavailable when the backend cannot be reached.\n"
 "\n"
@@ -272,13 +275,39 @@ static int read_ttl(native_state *st, const char *name, PyObject *value, double 
   return -1;
 }
 
+/* depends_on: a list (or any sequence, not text) of job ids, each added through the
+ * engine (fpq_job_add_dependency), which checks it. */
+static int read_depends_on(native_state *st, PyObject *depends_on, fpq_job *job) {
+  if (PyUnicode_Check(depends_on) || !PySequence_Check(depends_on)) {
+    raise_format(st, FPQ_EINVAL, "depends_on %R is not a list of job ids", depends_on);
+    return -1;
+  }
+  Py_ssize_t n = PySequence_Size(depends_on);
+  if (n < 0) return -1;
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *item = PySequence_GetItem(depends_on, i);
+    if (item == NULL) return -1;
+    const char *id = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, NULL) : NULL;
+    char err[ERR_MAX] = "";
+    int rc = id ? fpq_job_add_dependency(job, id, err, sizeof err) : FPQ_EINVAL;
+    if (rc != 0 && !PyErr_Occurred()) {
+      if (id == NULL) raise_format(st, FPQ_EINVAL, "depends_on item %R is not a job id string", item);
+      else raise_code_field(st, rc, err, "depends_on");
+    }
+    Py_DECREF(item);
+    if (rc != 0 || PyErr_Occurred()) return -1;
+  }
+  return 0;
+}
+
 static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds) {
   static char *kwlist[] = {"pipeline", "run_config_json", "run_json", "inputs_json",
                            "priority", "job_id", "run_at", "timeout", "max_retries",
-                           "retry_delay", "jitter_factor", "result_ttl", "failure_ttl", NULL};
+                           "retry_delay", "jitter_factor", "result_ttl", "failure_ttl",
+                           "depends_on", NULL};
   const char *pipeline, *run_config_json = NULL, *run_json = NULL, *inputs_json = NULL,
              *job_id = NULL;
-  PyObject *priority = Py_None;
+  PyObject *priority = Py_None, *depends_on = Py_None;
   double run_at = 0, timeout = 0, retry_delay = -1, jitter_factor = -1;
   PyObject *result_ttl = Py_None, *failure_ttl = Py_None;
   int max_retries = -1;
@@ -287,10 +316,10 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
   char err[ERR_MAX] = "";
   native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzzOzddiddOO:enqueue", kwlist, &pipeline,
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzzOzddiddOOO:enqueue", kwlist, &pipeline,
                                    &run_config_json, &run_json, &inputs_json, &priority,
                                    &job_id, &run_at, &timeout, &max_retries, &retry_delay,
-                                   &jitter_factor, &result_ttl, &failure_ttl))
+                                   &jitter_factor, &result_ttl, &failure_ttl, &depends_on))
     return NULL;
   job = fpq_job_new();
   if (job == NULL) return PyErr_NoMemory();
@@ -338,6 +367,7 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
   if (read_ttl(st, "result_ttl", result_ttl, &job->result_ttl) ||
       read_ttl(st, "failure_ttl", failure_ttl, &job->failure_ttl))
     goto error;
+  if (depends_on != Py_None && read_depends_on(st, depends_on, job)) goto error;
   int rc;
   WITH_HANDLE(self, rc, err, rc = fpq_enqueue(self->q, job));
   if (rc != 0) {

@@ -1,6 +1,7 @@
 
 
 import os
+from collections.abc import Sequence
 from typing import Any, Self
 
 STATUSES: tuple[str, ...]
@@ -80,6 +81,7 @@ class Queue:
         jitter_factor: float = -1.0,
         result_ttl: float | str | None = None,
         failure_ttl: float | str | None = None,
+        depends_on: Sequence[str] | None = None,
     ) -> str: ...
     def get(self, id: str, /) -> dict[str, Any]: ...
     def find(self, pipeline: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...

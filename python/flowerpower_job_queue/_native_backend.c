@@ -564,7 +564,7 @@ static int py_ended_since(fpq_backend *b, double since, int limit, fpq_run_recor
 /* ---- registration -------------------------------------------------------------------------- */
 
 static const struct fpq_backend_methods proxy = {
-    .version = FPQ_BACKEND_VERSION,
+    .version = 2, /* no dependencies (version 3): adapters store records, not rules */
     .handle_size = sizeof(py_handle),
     .open = py_open,
     .close = py_close,

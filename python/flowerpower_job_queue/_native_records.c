@@ -196,7 +196,8 @@ PyObject *job_to_dict(const fpq_job *job) {
       put(d, "result_json", str_or_none(job->result_json)) < 0 ||
       put(d, "error_json", str_or_none(job->error_json)) < 0 ||
       put(d, "func", str_or_none(job->func)) < 0 ||
-      put(d, "execution", str_or_none(job->execution)) < 0) {
+      put(d, "execution", str_or_none(job->execution)) < 0 ||
+      put(d, "depends_on", str_or_none(job->depends_on)) < 0) {
     Py_DECREF(d);
     return NULL;
   }
@@ -226,7 +227,8 @@ fpq_job *dict_to_job(PyObject *d) {
       read_str(d, R, "log", 0, &job->log) ||
       read_str(d, R, "worker", 0, &job->worker) || read_str(d, R, "result_json", 0, &job->result_json) ||
       read_str(d, R, "error_json", 0, &job->error_json) || read_str(d, R, "func", 0, &job->func) ||
-      read_str(d, R, "execution", 0, &job->execution)) {
+      read_str(d, R, "execution", 0, &job->execution) ||
+      read_str(d, R, "depends_on", 0, &job->depends_on)) {
     fpq_job_free(job);
     return NULL;
   }

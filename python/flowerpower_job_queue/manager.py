@@ -215,6 +215,7 @@ class JobQueueManager(SchedulingMixin):
         timeout: float | dt.timedelta | None = None,
         result_ttl: float | str | dt.timedelta | None = None,
         failure_ttl: float | str | dt.timedelta | None = None,
+        depends_on: str | list[str] | tuple[str, ...] | None = None,
         **run_kwargs: Any,
     ) -> str:
         """Queues one run of a pipeline and returns the job's id at once.
@@ -241,6 +242,9 @@ class JobQueueManager(SchedulingMixin):
                 timedelta or text like ``"7d"``; ``0`` not at all, ``-1`` forever.
                 Default: the project's ``result_ttl`` (``conf/job_queue.yml``), else 7 days.
             failure_ttl: the same for a failed or stopped job (``failure_ttl``).
+            depends_on: a job id, or a list of them: this job waits (status
+                ``deferred``) until they have all finished, then is queued; a parent that
+                fails keeps it waiting (as RQ's ``depends_on``). Unknown ids are refused.
             **run_kwargs: ``project.run`` keyword arguments, merged over the run config
                 (``inputs`` and ``config`` key by key), e.g. ``inputs={"x": 1}``.
 
@@ -285,10 +289,11 @@ class JobQueueManager(SchedulingMixin):
         if limit == 0 and timeout is not None:
             raise InvalidInput("timeout 0 is not a time limit: give more than 0 seconds")
         payload = json.dumps(options, separators=(",", ":"), allow_nan=False) if options else None
+        parents = [depends_on] if isinstance(depends_on, str) else depends_on
         return str(self.queue(backend if backend is not None else config_backend).enqueue(
             pipeline_name, run_config_json=payload, priority=priority, job_id=job_id,
             run_at=when, timeout=limit, result_ttl=_ttl("result_ttl", result_ttl),
-            failure_ttl=_ttl("failure_ttl", failure_ttl)))
+            failure_ttl=_ttl("failure_ttl", failure_ttl), depends_on=parents))
 
     def _check_project(self, project: Any) -> None:
         other = project_dir_of(project)

@@ -85,6 +85,7 @@ int main(void) {
   };
   int failed = cmocka_run_group_tests_name("plugin", tests, NULL, NULL);
   setenv("FPQ_BACKENDS_MEMORY_LIBRARY", getenv("FPQ_TEST_PLUGIN"), 1);
-  backend_contract c = {.backend = "memory", .make_url = memory_url, .version1_only = 1};
+  backend_contract c = {.backend = "memory", .make_url = memory_url, .version1_only = 1,
+                        .no_dependencies = 1};
   return failed + backend_contract_run(&c);
 }

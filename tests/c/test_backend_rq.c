@@ -338,6 +338,42 @@ static void put_raw_job(redisContext *c, const char *id, const void *data, size_
   freeReplyObject(cmd(c, "RPUSH rq:queue:default %s", id));
 }
 
+/* Issue 13: a truncated zlib payload is named as such (not "uncompressed"), and "\u0000"
+ * in a string is JSON: taken in run options, refused where it would cut the project. */
+static void truncated_zlib_and_nul_escapes_are_told_apart(void **state) {
+  fixture *f = *state;
+  char json[1024];
+  snprintf(json, sizeof json,
+           "[\"flowerpower_job_queue.tasks.run_pipeline\", null, [], {\"project\": \"%s\", "
+           "\"pipeline\": \"alpha\", \"run\": {\"inputs\": {\"s\": \"a\\u0000b\"}}}]",
+           f->project);
+  unsigned char z[2048];
+  uLongf zlen = sizeof z;
+  compress(z, &zlen, (const unsigned char *)json, strlen(json));
+  char cut[1024];
+  snprintf(cut, sizeof cut,
+           "[\"flowerpower_job_queue.tasks.run_pipeline\", null, [], {\"project\": \"%s\\u0000x\", "
+           "\"pipeline\": \"alpha\"}]", f->project);
+  redisContext *c = raw();
+  put_raw_job(c, "truncated", z, zlen / 2);
+  put_raw_job(c, "nul-project", cut, strlen(cut));
+  put_raw_job(c, "nul-input", z, zlen);
+  fpq_job *job = NULL;
+  assert_int_equal(fpq_take(f->q, "w", all_queues, 3, 30, 0, &job), 0);
+  assert_string_equal(job->id, "nul-input");
+  assert_contains(job->run_json, "a\\u0000b");
+  fpq_job_free(job);
+  assert_int_equal(fpq_get(f->q, "truncated", &job), 0);
+  assert_int_equal(job->status, FPQ_STATUS_FAILED);
+  assert_contains(job->error_json, "starts like zlib but does not inflate");
+  fpq_job_free(job);
+  assert_int_equal(fpq_get(f->q, "nul-project", &job), 0);
+  assert_int_equal(job->status, FPQ_STATUS_FAILED);
+  assert_contains(job->error_json, "NUL character");
+  fpq_job_free(job);
+  redisFree(c);
+}
+
 static void a_pickle_payload_is_failed_and_never_run(void **state) {
   fixture *f = *state;
   /* pickle.dumps(("tasks.add", None, (1, 2), {}), protocol=5): zlib'd, and raw */
@@ -663,6 +699,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(a_failure_goes_to_the_failed_registry_with_an_exc_string, setup, teardown),
       cmocka_unit_test_setup_teardown(a_job_python_rq_wrote_is_read_and_taken, setup, teardown),
       cmocka_unit_test_setup_teardown(a_pickle_payload_is_failed_and_never_run, setup, teardown),
+      cmocka_unit_test_setup_teardown(truncated_zlib_and_nul_escapes_are_told_apart, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(a_popped_id_without_a_hash_is_dropped, setup, teardown),
       cmocka_unit_test_setup_teardown(a_worker_is_visible_to_rq_and_gets_rq_commands, setup, teardown),
       cmocka_unit_test_setup_teardown(urls_with_credentials_and_unix_sockets_work, setup, teardown),

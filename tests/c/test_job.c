@@ -220,6 +220,7 @@ static fpq_job *full_job(void) {
   fpq_job_set(&job->error_json,
               "{\"type\":\"ValueError\",\"message\":\"bad\",\"traceback\":\"line 1\\nline 2\"}");
   fpq_job_set(&job->func, "my.module.func");
+  fpq_job_set(&job->depends_on, "[\"parent-1\"]");
   return job;
 }
 
@@ -247,6 +248,7 @@ static void assert_same_job(const fpq_job *got, const fpq_job *want) {
   assert_string_equal(got->result_json, want->result_json);
   assert_string_equal(got->error_json, want->error_json);
   assert_string_equal(got->func, want->func);
+  assert_string_equal(got->depends_on, want->depends_on);
 }
 
 static void dup_is_a_deep_copy_of_every_field(void **state) {
@@ -305,8 +307,8 @@ static void dup_fails_cleanly_at_every_allocation(void **state) {
     }
     if (n > 100) fail_msg("fpq_job_dup still fails with allocation %ld failing", n);
   }
-  /* The struct and its nine strings: each of the ten allocations was made to fail. */
-  assert_int_equal(n, 11);
+  /* The struct and its ten strings: each of the eleven allocations was made to fail. */
+  assert_int_equal(n, 12);
   fpq_job_free(job);
 }
 
@@ -923,12 +925,53 @@ static void the_json_form_has_rq_times_names_and_embedded_json(void **state) {
       "queue",      "description", "created_at", "enqueued_at", "started_at",  "ended_at",
       "run_at",     "attempts",    "max_retries", "retry_delay", "jitter_factor", "timeout",
       "result_ttl", "worker",      "result",     "error",       "func",        "execution",
-      "failure_ttl", "log"};
+      "failure_ttl", "log",         "depends_on"};
   assert_int_equal(json_object_size(o), sizeof keys / sizeof keys[0]);
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     if (json_object_get(o, keys[i]) == NULL) fail_msg("key '%s' missing from %s", keys[i], text);
   json_decref(o);
   free(text);
+  fpq_job_free(job);
+}
+
+static void dependencies_are_added_once_each_and_checked_at_enqueue(void **state) {
+  (void)state;
+  fpq_job *job = valid_job();
+  char msg[256];
+  assert_int_equal(fpq_job_add_dependency(job, "extract", msg, sizeof msg), 0);
+  assert_int_equal(fpq_job_add_dependency(job, "transform", msg, sizeof msg), 0);
+  assert_int_equal(fpq_job_add_dependency(job, "extract", msg, sizeof msg), 0);
+  assert_string_equal(job->depends_on, "[\"extract\",\"transform\"]");
+  assert_int_equal(fpq_job_validate(job, msg, sizeof msg), 0);
+  char *text = fpq_job_to_json(job);
+  json_t *o = json_loads(text, 0, NULL);
+  assert_int_equal(json_array_size(json_object_get(o, "depends_on")), 2);
+  json_decref(o);
+  free(text);
+
+  assert_int_equal(fpq_job_add_dependency(job, "no spaces", msg, sizeof msg), FPQ_EINVAL);
+  assert_non_null(strstr(msg, "after: "));
+  assert_string_equal(job->depends_on, "[\"extract\",\"transform\"]");
+
+  snprintf(job->id, sizeof job->id, "extract");
+  assert_int_equal(fpq_job_validate(job, msg, sizeof msg), FPQ_EINVAL);
+  assert_string_equal(msg, "job 'extract' cannot depend on itself");
+  snprintf(job->id, sizeof job->id, "load");
+  fpq_job_set(&job->depends_on, "[]");
+  assert_int_equal(fpq_job_validate(job, msg, sizeof msg), FPQ_EINVAL);
+  assert_non_null(strstr(msg, "depends_on is not a list"));
+  fpq_job_set(&job->depends_on, "[1]");
+  assert_int_equal(fpq_job_validate(job, msg, sizeof msg), FPQ_EINVAL);
+  assert_non_null(strstr(msg, "not a job id string"));
+
+  fpq_job_set(&job->depends_on, NULL);
+  char id[16];
+  for (int i = 0; i < FPQ_DEPENDS_MAX; i++) {
+    snprintf(id, sizeof id, "p%d", i);
+    assert_int_equal(fpq_job_add_dependency(job, id, msg, sizeof msg), 0);
+  }
+  assert_int_equal(fpq_job_add_dependency(job, "one-more", msg, sizeof msg), FPQ_EINVAL);
+  assert_non_null(strstr(msg, "more than 64"));
   fpq_job_free(job);
 }
 
@@ -1097,6 +1140,7 @@ int main(void) {
       T(set_copies_replaces_and_null_clears),
       T(set_keeps_the_old_value_when_memory_runs_out),
       T(dup_is_a_deep_copy_of_every_field),
+      T(dependencies_are_added_once_each_and_checked_at_enqueue),
       T(dup_keeps_unset_strings_unset),
       T(free_accepts_null),
       T(dup_fails_cleanly_at_every_allocation),

@@ -26,6 +26,8 @@ EXAMPLES = [
     ("docs/operations.md", "sh", 0),
     ("docs/scheduling.md", "sh", 0),
     ("docs/scheduling.md", "python", 0),
+    ("docs/dependencies.md", "sh", 0),
+    ("docs/dependencies.md", "python", 0),
     ("examples/adapters/README.md", "sh", 0),
 ]
 

@@ -77,6 +77,7 @@ def enqueue(
     job_id: Annotated[str | None, option("enqueue", "--job-id")] = None,
     result_ttl: Annotated[str | None, option("enqueue", "--result-ttl")] = None,
     failure_ttl: Annotated[str | None, option("enqueue", "--failure-ttl")] = None,
+    after: Annotated[list[str] | None, option("enqueue", "--after")] = None,
     project: Project = ".",
     backend: Backend = None,
     url: Url = None,
@@ -105,7 +106,7 @@ def enqueue(
             timeout=limit or 0.0,
             max_retries=-1 if retries is None else retries,
             retry_delay=-1.0 if delay is None else delay,
-            result_ttl=result_ttl, failure_ttl=failure_ttl)
+            result_ttl=result_ttl, failure_ttl=failure_ttl, depends_on=after or None)
         if json_:
             render.print_json(render.job_json(handle.get(new_id)))
         else:

@@ -148,6 +148,10 @@ def print_job_detail(job: Mapping[str, Any]) -> None:
         rows.append(("worker", job.get("worker")))
     if job.get("error_json"):
         rows.append(("error", job.get("error_json")))
+    parents = json.loads(job["depends_on"]) if job.get("depends_on") else []
+    if parents:
+        label = "waits for" if job.get("status") == "deferred" else "after"
+        rows.append((label, ", ".join(str(p) for p in parents)))
     for key, value in rows:
         print(f"{key + ':':<12} {value}")
 

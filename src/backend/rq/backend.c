@@ -272,11 +272,19 @@ static int rq_enqueue(fpq_backend *b, const fpq_job *job) {
   FIELD("fpq_jitter", jitter);
   if (job->timeout > 0 && job->timeout != floor(job->timeout)) FIELD("fpq_timeout", exact_timeout);
   if (job->status == FPQ_STATUS_SCHEDULED) FIELD("fpq_run_at", run_at);
+  /* RQ's depends_on: the list, and its first id alone as older RQ reads it. */
+  json_t *parents = job->depends_on ? json_loads(job->depends_on, 0, NULL) : NULL;
+  const char *first = json_string_value(json_array_get(parents, 0));
+  if (first) {
+    FIELD("dependency_ids", job->depends_on);
+    FIELD("dependency_id", first);
+  }
 #undef FIELD
 #undef ARG
   redisReply *reply = NULL;
   if (pidx == NULL || lidx == NULL) rc = fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
   else reply = eval(r, FPQ_RQ_ENQUEUE, n, argv, lens, 0, &rc);
+  json_decref(parents);
   if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
     rc = fpq_backend_fail(b, FPQ_EEXIST, "job id '%s' is already taken", job->id);
   if (reply) freeReplyObject(reply);
@@ -288,10 +296,33 @@ static int rq_enqueue(fpq_backend *b, const fpq_job *job) {
 
 /* Reads jobs by id: HGETALL + the newest result entry per job, all in one round trip.
  * jobs[i] is NULL for an id whose hash is gone. */
+/* A job Python rq scheduled (enqueue_at, or its Retry with an interval) has no
+ * fpq_run_at: its due time is its score in rq:scheduled:Q. One more round trip, only for
+ * such jobs. Best effort: the time stays unset if it cannot be read. */
+static void read_rq_due_times(rq_backend *r, fpq_job **jobs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    fpq_job *job = jobs[i];
+    if (job == NULL || job->status != FPQ_STATUS_SCHEDULED || job->run_at > 0) continue;
+    char *key = key_of("rq:scheduled:", job->queue ? job->queue : "default", NULL);
+    batch bt = {0};
+    const char *z[] = {"ZSCORE", key ? key : "", job->id};
+    add(&bt, 3, z, NULL);
+    redisReply *score = NULL;
+    if (run_batch(r, &bt, &score, "reading a due time", 1) == 0) {
+      if (score->type == REDIS_REPLY_STRING) job->run_at = strtod(score->str, NULL);
+      freeReplyObject(score);
+    }
+    r->base.err = 0;
+    r->base.errstr[0] = '\0';
+    fpq__free(key);
+  }
+}
+
 static int read_jobs(rq_backend *r, const char *const *ids, size_t n, fpq_job **jobs) {
   int rc = 0;
-  for (size_t start = 0; start < n && rc == 0; start += 32) {
-    size_t m = n - start < 32 ? n - start : 32;
+  /* 21 jobs a batch: three commands each, and a batch holds under 64. */
+  for (size_t start = 0; start < n && rc == 0; start += 21) {
+    size_t m = n - start < 21 ? n - start : 21;
     batch *bt = fpq__calloc(1, sizeof *bt);
     char *keys[64] = {0};
     redisReply *replies[64];
@@ -302,21 +333,34 @@ static int read_jobs(rq_backend *r, const char *const *ids, size_t n, fpq_job **
       const char *h[] = {"HGETALL", keys[2 * i] ? keys[2 * i] : ""};
       const char *x[] = {"XREVRANGE", keys[2 * i + 1] ? keys[2 * i + 1] : "", "+", "-",
                          "COUNT", "1"};
+      const char *l[] = {"XLEN", keys[2 * i + 1] ? keys[2 * i + 1] : ""};
       add(bt, 2, h, NULL);
       add(bt, 6, x, NULL);
+      add(bt, 2, l, NULL);
     }
     rc = run_batch(r, bt, replies, "reading jobs", 1);
     int sent = rc == 0;
     for (size_t i = 0; i < m && rc == 0; i++) {
-      int one = fpq__rq_job_from_reply(ids[start + i], replies[2 * i], replies[2 * i + 1],
+      int one = fpq__rq_job_from_reply(ids[start + i], replies[3 * i], replies[3 * i + 1],
                                        &jobs[start + i]);
       if (one == FPQ_ENOMEM) rc = fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
+      /* A job only Python rq ran has no fpq_attempts: each of its runs left one result
+       * entry (success, failure, stop or retry; RQ keeps about the last 10), and a
+       * running one has none yet. */
+      fpq_job *job = jobs[start + i];
+      const redisReply *len = replies[3 * i + 2];
+      if (job && len->type == REDIS_REPLY_INTEGER &&
+          fpq__rq_hash_field(replies[3 * i], "fpq_attempts") == NULL) {
+        long long runs = len->integer + (job->status == FPQ_STATUS_STARTED);
+        if (runs > job->attempts) job->attempts = (int)(runs < 1000000 ? runs : 1000000);
+      }
     }
     if (sent)
       for (int i = 0; i < bt->n; i++) freeReplyObject(replies[i]);
     for (int i = 0; i < 64; i++) fpq__free(keys[i]);
     fpq__free(bt);
   }
+  if (rc == 0) read_rq_due_times(r, jobs, n);
   return rc;
 }
 
@@ -535,6 +579,13 @@ static int take_once(rq_backend *r, const fpq_take_args *a, double now, fpq_job 
     if (rc == 0 && fpq_validate_id(id, idmsg, sizeof idmsg)) {
       bad = FPQ_EFORMAT;
       snprintf(why, sizeof why, "not a valid job id: %s", idmsg);
+    }
+    const redisReply *odd = fpq__rq_hash_field(hash, "fpq_bad_status");
+    if (rc == 0 && bad == 0 && odd) {
+      char q[80];
+      fpq__quote(odd->str, q, sizeof q);
+      bad = FPQ_EFORMAT;
+      snprintf(why, sizeof why, "status '%s' is not one RQ writes: not run", q);
     }
     if (rc == 0 && bad == 0 && fpq__rq_hash_field(hash, "fpq_max_retries") == NULL)
       index_foreign(r, *out);

@@ -234,12 +234,14 @@ static char *without_nan(const char *text, size_t len) {
   return o;
 }
 
+/* JSON_ALLOW_NUL: "\u0000" inside a string is valid JSON (Python writes it); where a NUL
+ * would cut a value we use as text (project, pipeline, func) the caller refuses it. */
 static json_t *loads_lenient(const char *text, size_t len) {
-  json_t *v = json_loadb(text, len, JSON_DECODE_ANY, NULL);
+  json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
   if (v) return v;
   char *fixed = without_nan(text, len);
   if (fixed == NULL) return NULL;
-  v = json_loads(fixed, JSON_DECODE_ANY, NULL);
+  v = json_loads(fixed, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
   fpq__free(fixed);
   return v;
 }
@@ -280,6 +282,19 @@ static int set_json_text(char **field, json_t *v) {
   return rc;
 }
 
+/* A zlib stream's two-byte header: CMF 0x78 (deflate, 32K window) and FLG making the pair a
+ * multiple of 31, as RQ's zlib.compress writes (0x78 0x9c). JSON never starts with 'x'. */
+static int looks_zlib(const char *text, size_t len) {
+  const unsigned char *b = (const unsigned char *)text;
+  return len >= 2 && b[0] == 0x78 && ((b[0] << 8) | b[1]) % 31 == 0;
+}
+
+/* A string we use as C text: present, and without a NUL that would cut it short. */
+static int whole_string(json_t *v) {
+  return v == NULL || json_is_null(v) ||
+         (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v));
+}
+
 int fpq__rq_data_decode(const void *data, size_t len, fpq_job *job, char *why, size_t whylen) {
   unsigned char *plain = NULL;
   size_t plen = 0;
@@ -291,6 +306,9 @@ int fpq__rq_data_decode(const void *data, size_t len, fpq_job *job, char *why, s
   if (tlen > 0 && (unsigned char)text[0] == 0x80) {
     snprintf(why, whylen, "the job's data is a pickle (Python rq's default serializer), "
              "which fpq never loads: enqueue it with serializer=\"json\"");
+  } else if (rc != 0 && looks_zlib(text, tlen)) {
+    snprintf(why, whylen, "the job's data starts like zlib but does not inflate (%zu bytes: "
+             "truncated or corrupt)", tlen);
   } else if (memchr(text, '\0', tlen) != NULL || (v = loads_lenient(text, tlen)) == NULL) {
     snprintf(why, whylen, "the job's data is not JSON (%s, %zu bytes): fpq runs only jobs "
              "enqueued with serializer=\"json\" and never loads pickle",
@@ -313,6 +331,11 @@ int fpq__rq_data_decode(const void *data, size_t len, fpq_job *job, char *why, s
   if (project == NULL) project = json_array_get(args, 0);
   if (pipeline == NULL) pipeline = json_array_get(args, 1);
   if (run == NULL) run = json_array_get(args, 2);
+  if (!whole_string(func) || !whole_string(project) || !whole_string(pipeline)) {
+    json_decref(v);
+    snprintf(why, whylen, "the job's func, project or pipeline holds a NUL character");
+    return FPQ_EFORMAT;
+  }
   rc = fpq_job_set(&job->func, json_string_value(func)) |
        fpq_job_set(&job->project, json_string_value(project)) |
        fpq_job_set(&job->pipeline, json_string_value(pipeline)) |
@@ -470,7 +493,16 @@ int fpq__rq_job_from_reply(const char *id, const redisReply *hash, const redisRe
   /* Only a scheduled job has a due time (RQ's scheduler may promote ours without
    * clearing fpq_run_at). */
   job->run_at = job->status == FPQ_STATUS_SCHEDULED ? number_field(hash, "fpq_run_at", 0) : 0;
-  job->attempts = (int)number_field(hash, "fpq_attempts", 0);
+  /* Ours count every start; a job only Python rq ran has RQ's number_of_retries instead:
+   * its runs are those retries plus the current or last one. */
+  if (fpq__rq_hash_field(hash, "fpq_attempts")) {
+    job->attempts = (int)number_field(hash, "fpq_attempts", 0);
+  } else {
+    int ran = job->status == FPQ_STATUS_STARTED || job->status == FPQ_STATUS_FINISHED ||
+              job->status == FPQ_STATUS_FAILED || job->status == FPQ_STATUS_STOPPED;
+    double retries = number_field(hash, "number_of_retries", 0);
+    job->attempts = (int)fmin(fmax(retries, 0), 1e6) + ran;
+  }
   /* A job Python rq enqueued carries only RQ's Retry fields: retries_left counts down
    * per retry (during a run it still counts the current attempt's retry). */
   double retries_left = number_field(hash, "retries_left", 0);
@@ -496,6 +528,14 @@ int fpq__rq_job_from_reply(const char *id, const redisReply *hash, const redisRe
   job->result_ttl = ttl_field(hash, "result_ttl");
   job->failure_ttl = ttl_field(hash, "failure_ttl");
   if (fpq_job_set(&job->log, text_field(hash, "fpq_log"))) goto oom;
+  /* RQ's dependency_ids (a JSON list), or the single dependency_id older RQ wrote. */
+  const char *deps = text_field(hash, "dependency_ids"), *dep = text_field(hash, "dependency_id");
+  json_t *one = deps == NULL && dep ? json_pack("[s]", dep) : NULL;
+  char *one_text = one ? json_dumps(one, JSON_COMPACT) : NULL;
+  json_decref(one);
+  int oom = fpq_job_set(&job->depends_on, deps ? deps : one_text);
+  free(one_text);
+  if (oom) goto oom;
   const char *fpq_error = text_field(hash, "fpq_error");
   const char *type = NULL;
   const redisReply *fields = latest_fields(latest, &type);
@@ -610,7 +650,9 @@ int fpq__rq_command_decode(const char *payload, size_t len, char *buf, size_t bu
                                                                            : "shutdown");
   else if (cmd && strcmp(cmd, "kill-horse") == 0)
     snprintf(buf, buflen, "kill-horse");
-  else if (cmd && strcmp(cmd, "stop-job") == 0 &&
+  /* RQ 3's stop-execution names the job too; a job runs once at a time on one worker,
+   * so stopping its execution is stopping the job here. */
+  else if (cmd && (strcmp(cmd, "stop-job") == 0 || strcmp(cmd, "stop-execution") == 0) &&
            json_is_string(json_object_get(o, "job_id")))
     snprintf(buf, buflen, "stop-job:%s", json_string_value(json_object_get(o, "job_id")));
   else

@@ -35,7 +35,12 @@
   /* Moves a due scheduled job to the back of its queue, as RQ's scheduler does. An id   \
    * without a hash is left alone for a minute: Python rq's enqueue_at writes the        \
    * ZADD before the hash (outside its MULTI), and dropping it early would lose it. */   \
+  /* RQ's scheduler holds rq:scheduler-lock:Q while it serves queue Q, and moves due    \
+   * jobs in two round trips (read the due ids, then enqueue them): moving them here as  \
+   * well would run each twice. So a queue whose lock another scheduler holds is left to \
+   * it; a script cannot interleave with RQ's own SET NX, so checking is taking. */      \
   "local function promote(q, now, now_text, limit)\n"                                    \
+  "  if redis.call('EXISTS', 'rq:scheduler-lock:' .. q) == 1 then return 0 end\n"        \
   "  local sched = 'rq:scheduled:' .. q\n"                                                \
   "  local n = 0\n"                                                                       \
   "  local due = redis.call('ZRANGEBYSCORE', sched, '-inf', now, 'WITHSCORES',\n"       \
@@ -56,9 +61,12 @@
   "  end\n"                                                                               \
   "  return n\n"                                                                          \
   "end\n"                                                                                 \
-  /* Ends one execution: out of rq:wip, its hash and rq:executions:ID. */                 \
+  /* Ends one execution: out of rq:wip, its hash, rq:executions:ID and the index RQ 3  \
+   * reads a worker's running jobs from (rq:worker:NAME:executions). */                  \
   "local function end_execution(q, id, ex)\n"                                             \
   "  if not ex then return end\n"                                                         \
+  "  local w = redis.call('HGET', 'rq:execution:' .. id .. ':' .. ex, 'worker_name')\n"   \
+  "  if w then redis.call('SREM', 'rq:worker:' .. w .. ':executions', id .. ':' .. ex) end\n" \
   "  redis.call('ZREM', 'rq:wip:' .. q, id .. ':' .. ex)\n"                               \
   "  redis.call('DEL', 'rq:execution:' .. id .. ':' .. ex)\n"                             \
   "  redis.call('ZREM', 'rq:executions:' .. id, ex)\n"                                    \
@@ -110,6 +118,50 @@
   "  redis.call(unpack(x))\n"                                                             \
   "  keep(id, 'rq:failed:' .. q, now, tonumber(ttl) or FAILURE_TTL)\n"                    \
   "end\n"                                                                                 \
+  /* RQ's Job.dependencies_are_met: every parent named in the child's dependency_ids    \
+   * (JSON list; older RQ wrote only dependency_id) is finished, or failed when the child \
+   * allows failures. A parent whose hash is gone does not hold a child back (as RQ). */  \
+  "local function deps_met(cid, allow)\n"                                                 \
+  "  local h = redis.call('HMGET', 'rq:job:' .. cid, 'dependency_ids', 'dependency_id')\n" \
+  "  local ids = nil\n"                                                                   \
+  "  if h[1] and h[1] ~= '' then\n"                                                       \
+  "    local ok, v = pcall(cjson.decode, h[1])\n"                                         \
+  "    if ok and type(v) == 'table' then ids = v end\n"                                   \
+  "  end\n"                                                                               \
+  "  if not ids then ids = (h[2] and h[2] ~= '') and {h[2]} or {} end\n"                   \
+  "  for _, d in ipairs(ids) do\n"                                                        \
+  "    local st = redis.call('HGET', 'rq:job:' .. tostring(d), 'status')\n"               \
+  "    if st and st ~= 'finished' and not (allow and st == 'failed') then return false end\n" \
+  "  end\n"                                                                               \
+  "  return true\n"                                                                       \
+  "end\n"                                                                                 \
+  /* RQ's Queue.enqueue_dependents, called once a parent's outcome is stored: each       \
+   * deferred child in rq:job:PARENT:dependents whose parents are all done leaves         \
+   * rq:deferred:Q for its queue (the front when enqueue_at_front); the rest stay, as in  \
+   * RQ (a failed parent keeps a child that does not allow failures deferred for good).   \
+   * The set goes when no child is left waiting. */                                       \
+  "local function release_dependents(pid, now_text)\n"                                    \
+  "  local key = 'rq:job:' .. pid .. ':dependents'\n"                                     \
+  "  local waiting = 0\n"                                                                 \
+  "  for _, cid in ipairs(redis.call('SMEMBERS', key)) do\n"                              \
+  "    local job = 'rq:job:' .. cid\n"                                                    \
+  "    local h = redis.call('HMGET', job, 'status', 'origin', 'allow_dependency_failures',\n" \
+  "                         'enqueue_at_front')\n"                                        \
+  "    if h[1] == 'deferred' and deps_met(cid, h[3] == '1') then\n"                        \
+  "      local q = (h[2] and h[2] ~= '') and h[2] or 'default'\n"                          \
+  "      redis.call('ZREM', 'rq:deferred:' .. q, cid)\n"                                   \
+  "      redis.call('HSET', job, 'status', 'queued', 'enqueued_at', now_text)\n"           \
+  "      redis.call(h[4] == '1' and 'LPUSH' or 'RPUSH', 'rq:queue:' .. q, cid)\n"          \
+  "      redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n"                              \
+  "      redis.call('SREM', key, cid)\n"                                                   \
+  "    elseif h[1] then\n"                                                                \
+  "      waiting = waiting + 1\n"                                                         \
+  "    else\n"                                                                            \
+  "      redis.call('SREM', key, cid)\n"                                                   \
+  "    end\n"                                                                             \
+  "  end\n"                                                                               \
+  "  if waiting == 0 then redis.call('DEL', key) end\n"                                    \
+  "end\n"                                                                                 \
   /* RQ's Job.retry: retries_left counts down; scheduled when there is a delay. */        \
   "local function to_retry(id, q, st, run_at, now_text, err)\n"                           \
   "  local job = 'rq:job:' .. id\n"                                                       \
@@ -137,8 +189,22 @@ static const char enqueue_lua[] = PRELUDE
     "if redis.call('EXISTS', job) == 1 then return 0 end\n"
     "redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n"
     "redis.call('HSET', job, unpack(ARGV, 8))\n"
-    "if ARGV[3] == 'scheduled' then redis.call('ZADD', 'rq:scheduled:' .. q, ARGV[4], id)\n"
-    "else redis.call('RPUSH', 'rq:queue:' .. q, id) end\n"
+    /* A job with parents (RQ's register_dependency): in each parent's dependents set and
+     * its own dependencies set (RQ's key, with its double colon); queued at once when the
+     * parents are all finished, which no finish can slip between, else deferred. */
+    "local st = ARGV[3]\n"
+    "if st == 'deferred' and deps_met(id, false) then\n"
+    "  st = 'queued'\n"
+    "  redis.call('HSET', job, 'status', st, 'enqueued_at', redis.call('HGET', job, 'created_at'))\n"
+    "elseif st == 'deferred' then\n"
+    "  for _, p in ipairs(cjson.decode(redis.call('HGET', job, 'dependency_ids'))) do\n"
+    "    redis.call('SADD', 'rq:job:' .. p .. ':dependents', id)\n"
+    "    redis.call('SADD', 'rq:job::' .. id .. ':dependencies', p)\n"
+    "  end\n"
+    "  redis.call('ZADD', 'rq:deferred:' .. q, ARGV[5], id)\n"
+    "end\n"
+    "if st == 'scheduled' then redis.call('ZADD', 'rq:scheduled:' .. q, ARGV[4], id)\n"
+    "elseif st == 'queued' then redis.call('RPUSH', 'rq:queue:' .. q, id) end\n"
     "redis.call('ZADD', ARGV[6], ARGV[5], id)\n"
     "redis.call('ZADD', ARGV[7], ARGV[5], id)\n"
     "redis.call('SADD', 'fpq:indexes', ARGV[6], ARGV[7])\n"
@@ -155,6 +221,9 @@ static const char enqueue_lua[] = PRELUDE
  * later round trip) loses the job if it dies in between. Strict priority: queues are
  * tried in the order given, each emptied of dead ids before the next is looked at. */
 static const char take_lua[] = PRELUDE
+    /* `rq suspend` sets rq:suspended: no worker, RQ's or ours, takes a job until
+     * `rq resume` deletes it (the watch tracks the key, so resuming wakes us). */
+    "if redis.call('EXISTS', 'rq:suspended') == 1 then return {0, ''} end\n"
     "local now, now_text = tonumber(ARGV[1]), ARGV[2]\n"
     "local worker, ex = ARGV[5], ARGV[6]\n"
     "local nq = tonumber(ARGV[7])\n"
@@ -179,6 +248,13 @@ static const char take_lua[] = PRELUDE
     "        redis.call('HSET', job, 'origin', q)\n"
     "      end\n"
     /* Attempts so far: ours, or what RQ's retries_left says if a Python worker ran it. */
+    /* A status RQ never writes ('bogus') is not taken for queued: the job is failed with
+     * the reason by the caller (fpq_bad_status), like an unreadable payload. */
+    "      local known = {queued = 1, scheduled = 1, deferred = 1, created = 1,\n"
+    "                     ready_to_enqueue = 1}\n"
+    "      if st and st ~= '' and not known[st] then\n"
+    "        redis.call('HSET', job, 'fpq_bad_status', st)\n"
+    "      end\n"
     "      local att = tonumber(h[3]) or 0\n"
     "      local mx, left = tonumber(h[4]), tonumber(h[5])\n"
     "      if mx and left and mx - left > att then att = mx - left end\n"
@@ -186,9 +262,12 @@ static const char take_lua[] = PRELUDE
     "      local member = id .. ':' .. ex\n"
     "      redis.call('ZADD', 'rq:wip:' .. origin, ARGV[3], member)\n"
     "      local exkey = 'rq:execution:' .. member\n"
-    "      redis.call('HSET', exkey, 'id', ex, 'created_at', ARGV[1], 'last_heartbeat', ARGV[1],\n"
-    "                 'worker_name', worker)\n"
+    "      redis.call('HSET', exkey, 'id', ex, 'job_id', id, 'created_at', ARGV[1],\n"
+    "                 'last_heartbeat', ARGV[1], 'worker_name', worker)\n"
     "      redis.call('EXPIRE', exkey, ARGV[4])\n"
+    "      local wex = 'rq:worker:' .. worker .. ':executions'\n"
+    "      redis.call('SADD', wex, member)\n"
+    "      redis.call('EXPIRE', wex, tonumber(ARGV[4]) + 60)\n"
     "      redis.call('ZADD', 'rq:executions:' .. id, tonumber(ARGV[3]) + 60, ex)\n"
     "      redis.call('EXPIRE', 'rq:executions:' .. id, tonumber(ARGV[4]) + 60)\n"
     "      redis.call('HSET', job, 'status', 'started', 'started_at', now_text, 'ended_at', '',\n"
@@ -235,6 +314,9 @@ static const char extend_lua[] =
     "redis.call('ZADD', 'rq:executions:' .. id, tonumber(ARGV[3]) + 60, h[3])\n"
     "redis.call('EXPIRE', 'rq:executions:' .. id, tonumber(ARGV[4]) + 60)\n"
     "redis.call('HSET', job, 'last_heartbeat', ARGV[6])\n"
+    "local wex = 'rq:worker:' .. ARGV[2] .. ':executions'\n"
+    "redis.call('SADD', wex, member)\n"
+    "redis.call('EXPIRE', wex, tonumber(ARGV[4]) + 60)\n"
     "return 1\n";
 
 /* ARGV: id, worker, status, now, now_text, ttl (result_ttl when finished, failure_ttl
@@ -290,6 +372,7 @@ static const char finish_lua[] = PRELUDE
     "end\n"
     "if st == 'finished' or st == 'failed' or st == 'stopped' then\n"
     "  record_end(id, ARGV[14], q, st, ARGV[15], now)\n"
+    "  release_dependents(id, now_text)\n"
     "end\n"
     "return 1\n";
 
@@ -346,6 +429,7 @@ static const char reap_lua[] = PRELUDE
     "if ARGV[5] == 'failed' then\n"
     "  to_failed(id, q, 'failed', now, ARGV[4], h[2] or '', ex, nil, ARGV[7], ARGV[8], '',\n"
     "            ARGV[9])\n"
+    "  release_dependents(id, ARGV[4])\n"
     "else\n"
     "  to_retry(id, q, ARGV[5], ARGV[6], ARGV[4], ARGV[7])\n"
     "end\n"

@@ -58,8 +58,9 @@ int fpq__rq_watch_arm(fpq__rq_watch *w, const fpq__rq_target *t) {
   snprintf(id, sizeof id, "%lld", r->integer);
   freeReplyObject(r);
   const char *track[] = {"CLIENT", "TRACKING", "on", "REDIRECT", id, "BCAST",
-                         "PREFIX", "rq:queue:", "PREFIX", "rq:scheduled:"};
-  r = setup(c, 10, track);
+                         "PREFIX", "rq:queue:", "PREFIX", "rq:scheduled:",
+                         "PREFIX", "rq:suspended"};
+  r = setup(c, 12, track);
   if (r == NULL) {
     if (!c->err) w->unsupported = 1;
     watch_broken(w);

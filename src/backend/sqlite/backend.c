@@ -50,8 +50,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT] =
         "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status, description, func,"
         " created_at, enqueued_at, run_at, attempts, max_retries, retry_delay, jitter_factor,"
-        " timeout, result_ttl, failure_ttl) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1"
-        " FROM jobs), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16, ?17)",
+        " timeout, result_ttl, failure_ttl, depends_on) VALUES (?1, (SELECT COALESCE(MAX(seq),"
+        " 0) + 1 FROM jobs), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15,"
+        " ?16, ?17, ?18)",
     /* A job past its retention is gone, whether or not maintenance has deleted it yet. */
     [ST_GET] = "SELECT * FROM jobs WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
     [ST_DATA_VERSION] = "PRAGMA data_version",
@@ -82,6 +83,15 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHEN ?3 = 'queued' THEN (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)"
         " ELSE seq END WHERE id = ?1 AND status = 'started' AND worker = ?2"
         " AND (?11 IS NULL OR execution = ?11)",
+    /* A parent that is not finished (failed, stopped, canceled or still to run) holds its
+     * children; one whose row is gone (expired) does not, as in RQ. Queued children go to
+     * the back of their queue in enqueue order. */
+    [ST_RELEASE] =
+        "UPDATE jobs SET status = 'queued', enqueued_at = ?1,"
+        " seq = (SELECT COALESCE(MAX(seq), 0) FROM jobs) + rowid"
+        " WHERE status = 'deferred' AND depends_on IS NOT NULL AND NOT EXISTS ("
+        " SELECT 1 FROM json_each(jobs.depends_on) AS d JOIN jobs AS p ON p.id = d.value"
+        " WHERE p.status != 'finished')",
 };
 
 static const char schema_sql[] =
@@ -94,7 +104,7 @@ static const char schema_sql[] =
     " jitter_factor REAL NOT NULL DEFAULT 0, timeout REAL NOT NULL DEFAULT 0,"
     " result_ttl REAL NOT NULL DEFAULT 0, worker TEXT, lease_until REAL, result TEXT,"
     " error TEXT, duration REAL, expires_at REAL, execution TEXT,"
-    " failure_ttl REAL NOT NULL DEFAULT -2, log TEXT);"
+    " failure_ttl REAL NOT NULL DEFAULT -2, log TEXT, depends_on TEXT);"
     "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(queue, seq) WHERE status = 'queued';"
     "CREATE INDEX IF NOT EXISTS jobs_seq ON jobs(seq);"
     "CREATE INDEX IF NOT EXISTS jobs_due ON jobs(run_at) WHERE status = 'scheduled';"
@@ -103,6 +113,7 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS jobs_pipeline ON jobs(project, pipeline, created_at);"
     "CREATE INDEX IF NOT EXISTS jobs_project ON jobs(project, created_at);"
     "CREATE INDEX IF NOT EXISTS jobs_ended ON jobs(ended_at) WHERE ended_at IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS jobs_deferred ON jobs(seq) WHERE status = 'deferred';"
     "CREATE TABLE IF NOT EXISTS workers ("
     " name TEXT PRIMARY KEY, hostname TEXT, pid INTEGER, state TEXT, queues TEXT,"
     " current_job TEXT, birth REAL, last_heartbeat REAL, expires_at REAL,"
@@ -136,6 +147,7 @@ static const struct column_addition {
     /* -2 (FPQ_TTL_DEFAULT) marks rows an older fpq wrote: see row_to_job. */
     {"jobs", "failure_ttl", "REAL NOT NULL DEFAULT -2"},
     {"jobs", "log", "TEXT"},
+    {"jobs", "depends_on", "TEXT"}, /* JSON array of parent ids; NULL: none */
     {NULL, NULL, NULL},
 };
 
@@ -462,7 +474,8 @@ static int row_to_job(sqlite_backend *s, sqlite3_stmt *st, fpq_job **out) {
             read_text(st, "func", &job->func) | read_text(st, "worker", &job->worker) |
             read_text(st, "result", &job->result_json) |
             read_text(st, "error", &job->error_json) |
-            read_text(st, "execution", &job->execution) | read_text(st, "log", &job->log);
+            read_text(st, "execution", &job->execution) | read_text(st, "log", &job->log) |
+            read_text(st, "depends_on", &job->depends_on);
   if (oom) {
     fpq_job_free(job);
     return fpq_backend_fail(&s->base, FPQ_ENOMEM, "out of memory");
@@ -492,6 +505,14 @@ static int row_to_job(sqlite_backend *s, sqlite3_stmt *st, fpq_job **out) {
 
 /* ---- producer side ---- */
 
+static int release_deferred(sqlite_backend *s, double now) {
+  sqlite3_stmt *st = stmt(s, ST_RELEASE);
+  sqlite3_bind_double(st, 1, now);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : db_fail(s, rc, "release deferred jobs");
+}
+
 static int sqlite_enqueue(fpq_backend *b, const fpq_job *job) {
   sqlite_backend *s = as_sqlite(b);
   int opened = need_db(s, 1);
@@ -514,9 +535,13 @@ static int sqlite_enqueue(fpq_backend *b, const fpq_job *job) {
   sqlite3_bind_double(st, 15, job->timeout);
   sqlite3_bind_double(st, 16, job->result_ttl);
   sqlite3_bind_double(st, 17, job->failure_ttl);
+  bind_text(st, 18, job->depends_on);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
-  if (rc == SQLITE_DONE) return 0;
+  /* Its parents may all have finished already: queue it now. A parent finishing after the
+   * insert releases it itself (sqlite_finish), so it is never missed. */
+  if (rc == SQLITE_DONE)
+    return job->status == FPQ_STATUS_DEFERRED ? release_deferred(s, job->created_at) : 0;
   if (rc == SQLITE_CONSTRAINT)
     return fpq_backend_fail(b, FPQ_EEXIST, "job id '%s' is already taken", job->id);
   return db_fail(s, rc, "enqueue");
@@ -838,7 +863,8 @@ static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
   if (rc != SQLITE_DONE) return db_fail(s, rc, "finish");
   if (sqlite3_changes(s->db) != 1) return fpq__not_held(b, a->id, a->worker, a->execution);
   if (a->status == FPQ_STATUS_SCHEDULED && a->run_at < s->next_due) s->next_due = a->run_at;
-  return 0;
+  /* A separate statement: if this process dies between the two, maintenance releases. */
+  return a->status == FPQ_STATUS_FINISHED ? release_deferred(s, a->now) : 0;
 }
 
 /* A started job whose lease ran out lost its worker: retry it or fail it with the reason,
@@ -986,7 +1012,7 @@ static int sqlite_maintain(fpq_backend *b, double now, int *moved) {
   int rc = exec(s, "BEGIN IMMEDIATE", "maintain");
   if (rc) return rc;
   if ((rc = fail_bad_ids(s, now, moved)) || (rc = promote_due(s, now, moved)) ||
-      (rc = reap_expired(s, now, moved)))
+      (rc = reap_expired(s, now, moved)) || (rc = release_deferred(s, now)))
     goto rollback;
   int64_t removed = 0;
   if ((rc = delete_expired(s, now, &removed))) goto rollback;

@@ -19,6 +19,7 @@ enum stmt_id {
   ST_EXTEND,
   ST_FINISH,
   ST_DATA_VERSION, /* other connections' commits, for the idle poll */
+  ST_RELEASE, /* deferred -> queued once every parent has finished */
   ST_COUNT
 };
 

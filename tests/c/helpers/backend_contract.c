@@ -92,6 +92,19 @@ static fpq_status status_of(fpq_queue *q, const char *id) {
   return s;
 }
 
+/* Enqueues a job of "alpha" waiting for the jobs in parents (a JSON array); returns the
+ * enqueue's code and the id in id. */
+static int put_after(fpq_queue *q, const char *parents, char id[FPQ_ID_MAX + 1]) {
+  fpq_job *job = fpq_job_new();
+  fpq_job_set(&job->pipeline, "alpha");
+  fpq_job_set(&job->depends_on, parents);
+  job->max_retries = 0;
+  int rc = fpq_enqueue(q, job);
+  snprintf(id, FPQ_ID_MAX + 1, "%s", job->id);
+  fpq_job_free(job);
+  return rc;
+}
+
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
@@ -516,6 +529,54 @@ typedef struct taker {
   int taken;
   char (*ids)[FPQ_ID_MAX + 1];
 } taker;
+
+static void a_chain_runs_in_order_and_a_failed_parent_holds_its_child(void **state) {
+  fixture *f = *state;
+  char a[FPQ_ID_MAX + 1], b[FPQ_ID_MAX + 1], c[FPQ_ID_MAX + 1], json[3 * FPQ_ID_MAX];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, a);
+  snprintf(json, sizeof json, "[\"%s\"]", a);
+  if (contract->no_dependencies) {
+    assert_int_equal(put_after(f->q, json, b), FPQ_ENOTSUP);
+    fpq_job *none = NULL;
+    assert_int_equal(fpq_get(f->q, b, &none), FPQ_ENOTFOUND);
+    return;
+  }
+  assert_int_equal(put_after(f->q, "[\"no-such-job\"]", b), FPQ_ENOTFOUND);
+  assert_int_equal(put_after(f->q, json, b), 0);
+  snprintf(json, sizeof json, "[\"%s\"]", b);
+  assert_int_equal(put_after(f->q, json, c), 0);
+  assert_int_equal(status_of(f->q, b), FPQ_STATUS_DEFERRED);
+  assert_int_equal(status_of(f->q, c), FPQ_STATUS_DEFERRED);
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, c, &got), 0);
+  assert_string_equal(got->depends_on, json);
+  fpq_job_free(got);
+
+  fpq_job *job = take(f->q, "w1", 30);
+  assert_string_equal(job->id, a);
+  assert_null(take(f->q, "w1", 30)); /* b and c wait */
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
+  assert_int_equal(fpq_finish(f->q, job, "w1", &ok, NULL), 0);
+  fpq_job_free(job);
+  assert_int_equal(status_of(f->q, b), FPQ_STATUS_QUEUED);
+  job = take(f->q, "w1", 30);
+  assert_string_equal(job->id, b);
+  fpq_outcome bad = {.kind = FPQ_OUTCOME_FAILURE, .error_json = "{\"type\":\"E\"}"};
+  assert_int_equal(fpq_finish(f->q, job, "w1", &bad, NULL), 0);
+  fpq_job_free(job);
+  /* As RQ: a child of a failed parent stays deferred (until the parent is requeued and
+   * finishes). */
+  assert_int_equal(status_of(f->q, b), FPQ_STATUS_FAILED);
+  int moved = 0;
+  assert_int_equal(fpq_maintain(f->q, &moved), 0);
+  assert_int_equal(status_of(f->q, c), FPQ_STATUS_DEFERRED);
+  assert_null(take(f->q, "w1", 30));
+
+  /* A child of a parent that has already finished is queued at once. */
+  snprintf(json, sizeof json, "[\"%s\"]", a);
+  assert_int_equal(put_after(f->q, json, c), 0);
+  assert_int_equal(status_of(f->q, c), FPQ_STATUS_QUEUED);
+}
 
 static void *take_all(void *arg) {
   taker *t = arg;
@@ -1086,6 +1147,8 @@ int backend_contract_run(const backend_contract *c) {
       cmocka_unit_test_setup_teardown(pause_resume_and_remove, setup, teardown),
       cmocka_unit_test_setup_teardown(a_lease_has_one_holder_until_it_expires, setup, teardown),
       cmocka_unit_test_setup_teardown(racing_schedulers_get_one_lease, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_chain_runs_in_order_and_a_failed_parent_holds_its_child,
+                                      setup, teardown),
   };
   /* The first 22 tests need only the version-1 methods (a version-1 backend keeps what it
    * likes, but the core refuses a bad retention); the rest retention, schedules and

@@ -15,6 +15,8 @@ typedef struct backend_contract {
   int version1_only;
   /* 1: runs are fenced by execution (version 3's extend_execution and take's token). */
   int fenced;
+  /* 1: the backend is older than version 3 (no depends_on). */
+  int no_dependencies;
 } backend_contract;
 
 /* Runs the suite; returns the number of failed tests (cmocka's convention). */
