@@ -136,8 +136,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 }
 
 fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const char *isolation,
-                                   const fpq__executor_events *events, void *data, char *err,
-                                   size_t errlen) {
+                                   int pipeline_cache, const fpq__executor_events *events,
+                                   void *data, char *err, size_t errlen) {
   fpq__executor *e = fpq__calloc(1, sizeof *e);
   if (e == NULL) {
     snprintf(err, errlen, "out of memory");
@@ -149,8 +149,10 @@ fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const ch
   uv_timer_init(loop, &e->drain_timer);
   e->channel.data = e->drain_timer.data = e->process.data = e;
 
+  char cache[16];
+  snprintf(cache, sizeof cache, "%d", pipeline_cache);
   char *args[] = {(char *)python, "-m", "flowerpower_job_queue.executor", "--isolation",
-                  (char *)isolation, NULL};
+                  (char *)isolation, "--pipeline-cache", cache, NULL};
   uv_stdio_container_t stdio[4];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = UV_INHERIT_FD;

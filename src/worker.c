@@ -87,6 +87,7 @@ typedef struct worker {
   const char *queues[16];
   size_t nqueues;
   char python[PATH_MAX];
+  int pipeline_cache; /* executor.pipeline_cache, passed to each executor */
   slot *slots;
   int nslots;
   uv_work_t take_req;
@@ -381,8 +382,8 @@ static void start_executor(slot *s) {
   if (w->stopping) return;
   static const fpq__executor_events events = {.on_message = on_message, .on_gone = on_gone};
   char err[512];
-  s->exec = fpq__executor_start(&w->loop, w->python, w->opt.isolation, &events, s, err,
-                                sizeof err);
+  s->exec = fpq__executor_start(&w->loop, w->python, w->opt.isolation, w->pipeline_cache,
+                                &events, s, err, sizeof err);
   if (s->exec == NULL) {
     wlog(w, 1, "slot %d: %s", s->index, err);
     w->exit_code = 1;
@@ -720,6 +721,23 @@ static void free_worker(worker *w) {
   fpq_close(w->take_q);
 }
 
+/* The executors' settings from conf/job_queue.yml and the environment; a bad value stops
+ * the worker before it takes a job (exit 2). A config that does not resolve at all is
+ * left for fpq_open to report. */
+static int read_executor_settings(worker *w) {
+  fpq__config cfg;
+  char err[512];
+  int rc = fpq__config_resolve(&cfg, &w->opt.open);
+  w->pipeline_cache = FPQ_PIPELINE_CACHE_DEFAULT;
+  if (rc == 0 && fpq__config_pipeline_cache(&cfg, &w->pipeline_cache, err, sizeof err) != 0) {
+    fprintf(stderr, "fpq: %s\n", err);
+    fpq__config_free(&cfg);
+    return -1;
+  }
+  fpq__config_free(&cfg);
+  return 0;
+}
+
 int fpq_worker_run(const fpq_worker_options *opts) {
   worker wk;
   worker *w = &wk;
@@ -741,6 +759,7 @@ int fpq_worker_run(const fpq_worker_options *opts) {
             queues);
     return 2;
   }
+  if (read_executor_settings(w) != 0) return 2;
   fpq_options open = w->opt.open;
   open.create = 1;
   int rc = fpq_open(&w->q, &open);
