@@ -454,7 +454,9 @@ def prepare_job(job: Job, projects: Projects) -> bool:
         loaded = projects.get(job.project)
         if not projects.has_pipeline(job.project, job.pipeline):
             return False
-        projects.activate(job.project, purge=False)
+        # The parent prepares jobs of every project in turn: another project's modules
+        # (and the entries built from them) must go, as in an isolation-none executor.
+        projects.activate(job.project, purge=True)
         before = cache.stats.builds
         with _working_directory(_normalize(job.project)):
             cache.entry(loaded, _normalize(job.project), job.pipeline, job.run,
