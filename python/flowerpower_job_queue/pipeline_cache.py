@@ -327,8 +327,11 @@ def _per_job_merged(pipeline_run: Any, kwargs: Mapping[str, Any]) -> tuple[Any, 
     """FlowerPower's merges on RunConfigs that hold only inputs and final_vars (each
     field merges on its own, so the others cannot change the outcome)."""
     from flowerpower.cfg.pipeline.run import RunConfig
-    from flowerpower.utils.config import clone_run_config, merge_run_config_with_kwargs
-    from flowerpower.utils.config import merge_run_configs
+    from flowerpower.utils.config import (
+        clone_run_config,
+        merge_run_config_with_kwargs,
+        merge_run_configs,
+    )
 
     per_job = {k: kwargs[k] for k in _PER_JOB if k in kwargs}
     override = merge_run_config_with_kwargs(RunConfig(), per_job)
@@ -394,8 +397,10 @@ def _purge_project_modules(project: str) -> None:
     prefix = project.rstrip(os.sep) + os.sep
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if name == "pipelines" or name.startswith("pipelines.") or (
-            isinstance(path, str) and path.startswith(prefix)
+        if (
+            name == "pipelines"
+            or name.startswith("pipelines.")
+            or (isinstance(path, str) and path.startswith(prefix))
         ):
             del sys.modules[name]
     importlib.invalidate_caches()
@@ -409,5 +414,10 @@ def _flowerpower_supported() -> bool:
         return False
     return all(
         hasattr(PipelineRunner, n)
-        for n in ("_prepare_run_config", "_resolve_modules", "_execute_sync", "_build_context_builder")
+        for n in (
+            "_prepare_run_config",
+            "_resolve_modules",
+            "_execute_sync",
+            "_build_context_builder",
+        )
     ) and hasattr(PipelineExecutor, "_build_run_plan")

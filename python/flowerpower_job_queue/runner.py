@@ -184,7 +184,7 @@ def speed_up_runs() -> None:
                 return original_get_paths(expand=expand)
             return original_get_paths(scheme, expand=expand)
 
-        def get_paths(scheme: str | None = None, vars: dict[str, Any] | None = None,  # noqa: A002
+        def get_paths(scheme: str | None = None, vars: dict[str, Any] | None = None,
                       expand: bool = True) -> dict[str, str]:
             if vars is None:
                 return dict(_default_paths(scheme, expand))
@@ -202,7 +202,7 @@ def speed_up_runs() -> None:
     if loader is not None and not getattr(yaml.safe_load, "_fpq_fast", False):
 
         def safe_load(stream: Any) -> Any:
-            return yaml.load(stream, Loader=loader)  # noqa: S506 - CSafeLoader is safe
+            return yaml.load(stream, Loader=loader)
 
         safe_load._fpq_fast = True  # type: ignore[attr-defined]
         yaml.safe_load = safe_load
@@ -459,8 +459,13 @@ def prepare_job(job: Job, projects: Projects) -> bool:
         projects.activate(job.project, purge=True)
         before = cache.stats.builds
         with _working_directory(_normalize(job.project)):
-            cache.entry(loaded, _normalize(job.project), job.pipeline, job.run,
-                        {**kwargs, "retry": dict(NO_RETRY)})
+            cache.entry(
+                loaded,
+                _normalize(job.project),
+                job.pipeline,
+                job.run,
+                {**kwargs, "retry": dict(NO_RETRY)},
+            )
         return cache.stats.builds != before
     except Exception:  # noqa: BLE001 - the job process reports it
         return False

@@ -7,6 +7,7 @@ two cold runs."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from projects import make_project
 
 SYNC = "  retry: {max_retries: 0}\n"
 
-MATH = '''
+MATH = """
 from hamilton.function_modifiers import config
 
 
@@ -45,13 +46,13 @@ def label__a(result: int) -> str:
 @config.when(mode="b")
 def label__b(result: int) -> str:
     return f"b{result}"
-'''
+"""
 MATH_YML = (
     "run:\n  inputs: {x: 1}\n  final_vars: [result]\n  config: {mode: a}\n"
     "  executor: {type: synchronous}\n" + SYNC
 )
 
-FRAME = '''
+FRAME = """
 import pandas as pd
 
 
@@ -61,14 +62,16 @@ def frame(n: int) -> pd.DataFrame:
 
 def total(frame: pd.DataFrame) -> float:
     return float(frame["v"].sum())
-'''
-FRAME_YML = "run:\n  inputs: {n: 3}\n  final_vars: [total, frame]\n  executor: {type: synchronous}\n" + SYNC
+"""
+FRAME_YML = (
+    "run:\n  inputs: {n: 3}\n  final_vars: [total, frame]\n  executor: {type: synchronous}\n" + SYNC
+)
 
-MUTATES = '''
+MUTATES = """
 def grown(items: list) -> list:
     items.append(len(items))   # mutates its input: each run must get its own copy
     return list(items)
-'''
+"""
 MUTATES_YML = "run:\n  inputs: {items: [1, 2]}\n  final_vars: [grown]\n" + SYNC
 
 # Each job: (pipeline, run kwargs as a job stores them).
@@ -138,7 +141,7 @@ def test_warm_runs_match_cold_runs(project: Path) -> None:
     warm = runner.Projects(PipelineCache(16))
     for pipeline, run in JOBS:
         want = _cold(project, pipeline, run)
-        got = _outcome(lambda: runner.run_job(str(project), pipeline, run, projects=warm))
+        got = _outcome(lambda p=pipeline, r=run: runner.run_job(str(project), p, r, projects=warm))
         assert got == want, (pipeline, run)
     stats = warm.cache.stats
     assert stats.hits >= len(JOBS) - 3, stats  # all but the jobs that cannot be keyed
@@ -166,7 +169,7 @@ def test_an_edited_module_or_yaml_is_picked_up_on_the_next_job(project: Path) ->
         edit()
         for run in runs:
             want = _cold(project, "pc_math", run)
-            got = _outcome(lambda: runner.run_job(str(project), "pc_math", run, projects=warm))
+            got = _outcome(lambda r=run: runner.run_job(str(project), "pc_math", r, projects=warm))
             assert got == want, run
     assert warm.cache.stats.invalidations == len(edits)
     assert warm.cache.stats.fallbacks == 2  # the module that does not import, then fixed
@@ -190,15 +193,22 @@ def test_callbacks_run_as_project_run_runs_them(project: Path) -> None:
     cache = warm_projects.cache
     assert cache is not None
     for x in (1, 2, -1):
-        cache_call = lambda: cache.run(  # noqa: E731
-            loaded, str(project), "pc_math", {"callbacks": "test"},
-            {**kwargs("warm", x), "retry": {"max_retries": 0}},
-            fallback=lambda: pytest.fail("the cache fell back to project.run()"),
+        warm_kwargs = {**kwargs("warm", x), "retry": {"max_retries": 0}}
+        got = _outcome(
+            lambda k=warm_kwargs: cache.run(
+                loaded,
+                str(project),
+                "pc_math",
+                {"callbacks": "test"},
+                k,
+                fallback=lambda: pytest.fail("the cache fell back to project.run()"),
+            )
         )
-        cold_loaded = runner.Projects().get(str(project))
-        cold_call = lambda: runner._run_unwrapped(cold_loaded, "pc_math", kwargs("cold", x))  # noqa: E731
         _forget_modules(project)
-        assert _outcome(cache_call) == _outcome(cold_call)
+        cold_loaded = runner.Projects().get(str(project))
+        cold_kwargs = kwargs("cold", x)
+        want = _outcome(lambda k=cold_kwargs: runner._run_unwrapped(cold_loaded, "pc_math", k))  # noqa: B023
+        assert got == want
     assert calls["warm"] == calls["cold"]
     assert [c[0] for c in calls["warm"]] == ["ok", "ok", "failed"]
     assert cache.stats.hits == 3 and cache.stats.builds == 1
@@ -225,12 +235,19 @@ def test_runtime_adapters_get_a_driver_per_job(project: Path) -> None:
     cache = warm_projects.cache
     assert cache is not None
     for x in (1, 2, 3):
-        got = cache.run(loaded, str(project), "pc_math", {"adapter": "counting"},
-                        {"inputs": {"x": x}, "adapter": {"c": warm_adapter},
-                         "retry": {"max_retries": 0}},
-                        fallback=lambda: pytest.fail("fell back"))
-        want = runner._run_unwrapped(runner.Projects().get(str(project)), "pc_math",
-                                     {"inputs": {"x": x}, "adapter": {"c": cold_adapter}})
+        got = cache.run(
+            loaded,
+            str(project),
+            "pc_math",
+            {"adapter": "counting"},
+            {"inputs": {"x": x}, "adapter": {"c": warm_adapter}, "retry": {"max_retries": 0}},
+            fallback=lambda: pytest.fail("fell back"),
+        )
+        want = runner._run_unwrapped(
+            runner.Projects().get(str(project)),
+            "pc_math",
+            {"inputs": {"x": x}, "adapter": {"c": cold_adapter}},
+        )
         assert got == want
     assert warm_adapter.runs == cold_adapter.runs == 3
     assert cache.stats.drivers_per_job == 3
@@ -255,3 +272,43 @@ def test_size_zero_turns_the_cache_off(project: Path) -> None:
         "result": 3
     }
     assert off.cache.stats.hits == off.cache.stats.builds == 0
+
+
+@pytest.mark.parametrize("isolation", ["fork", "none"])
+def test_a_worker_gives_the_same_results_with_the_cache_on_and_off(
+    fpq_bin: str, project: Path, tmp_path: Path, isolation: str
+) -> None:
+    from fpqtest import enqueue, job, run_burst
+
+    conf = project / "conf" / "job_queue.yml"
+    results = {}
+    for setting in ("false", "4"):
+        conf.write_text(f"executor:\n  pipeline_cache: {setting}\n")
+        ids = [
+            enqueue(fpq_bin, project, "pc_math", "--inputs", json.dumps({"x": x}))
+            for x in (1, 2, -1)
+        ]
+        log = tmp_path / f"worker-{isolation}-{setting}.log"
+        assert run_burst(fpq_bin, project, "--isolation", isolation, log=log) == 0
+        done = [job(fpq_bin, project, i) for i in ids]
+        results[setting] = [
+            (
+                d["status"],
+                d.get("result"),
+                *((d.get("error") or {}).get(k) for k in ("type", "message")),
+            )
+            for d in done
+        ]
+    assert results["false"] == results["4"]
+    assert [r[0] for r in results["4"]] == ["finished", "finished", "failed"]
+
+
+def test_a_bad_pipeline_cache_setting_stops_the_worker_naming_it(
+    fpq_bin: str, project: Path
+) -> None:
+    from fpqtest import run_fpq
+
+    (project / "conf" / "job_queue.yml").write_text("executor:\n  pipeline_cache: lots\n")
+    proc = run_fpq(fpq_bin, "worker", "start", "--burst", project=project)
+    assert proc.returncode == 2
+    assert "executor.pipeline_cache 'lots' is not valid" in proc.stderr
