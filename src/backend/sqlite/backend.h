@@ -29,6 +29,7 @@ typedef struct sqlite_backend {
   sqlite_int64 data_version; /* last seen PRAGMA data_version: skip polls when unchanged */
   sqlite_int64 own_changes;  /* sqlite3_total_changes at that time: data_version misses ours */
   double next_due;           /* earliest scheduled run_at seen, or INFINITY */
+  int durability_full;       /* backends.sqlite.durability: full -> synchronous=FULL */
 } sqlite_backend;
 
 /* The database is created by the first write: returns 0 when it is open,
