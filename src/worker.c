@@ -106,6 +106,7 @@ typedef struct worker {
   int exit_code;
   int64_t successful, failed;
   double busy_seconds, birth;
+  int announced_ready; /* "ready" logged once every slot's first executor said hello */
   unsigned long ticks;
   unrecorded *unrecorded; /* outcomes to record again, oldest first */
   /* Take-ahead: while every slot is busy with short jobs, the next job is taken already
@@ -284,12 +285,23 @@ static void on_done(slot *s, json_t *msg) {
 
 /* ---- executors ---- */
 
+/* Once, when the last slot's first executor said hello: the time to first job a user
+ * waits for (executors start in parallel, so this is the slowest one's start). */
+static void announce_ready(worker *w) {
+  if (w->announced_ready) return;
+  for (int i = 0; i < w->nslots; i++)
+    if (w->slots[i].state == SLOT_STARTING || w->slots[i].state == SLOT_DOWN) return;
+  w->announced_ready = 1;
+  wlog(w, 1, "ready: %d executor(s) started in %.2fs", w->nslots, fpq__now() - w->birth);
+}
+
 static void on_message(fpq__executor *e, json_t *msg) {
   slot *s = fpq__executor_data(e);
   const char *type = json_string_value(json_object_get(msg, "type"));
   if (strcmp(type, "hello") == 0 && s->state == SLOT_STARTING) {
     s->state = SLOT_IDLE;
     s->failed_starts = 0;
+    announce_ready(s->w);
     if (s->w->stopping) {
       check_stopped(s->w);
     } else if (!run_ahead(s)) { /* a fresh executor (after a crash) runs the job held */

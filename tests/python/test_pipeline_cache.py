@@ -8,6 +8,7 @@ two cold runs."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -290,6 +291,8 @@ def test_a_worker_gives_the_same_results_with_the_cache_on_and_off(
         ]
         log = tmp_path / f"worker-{isolation}-{setting}.log"
         assert run_burst(fpq_bin, project, "--isolation", isolation, log=log) == 0
+        # Time to first job: the worker says when its executors are ready.
+        assert re.search(r"ready: 1 executor\(s\) started in \d+\.\d\ds", log.read_text())
         done = [job(fpq_bin, project, i) for i in ids]
         results[setting] = [
             (
