@@ -20,25 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import first
 
-TINY = """import pandas as pd
-
-
-def x_plus_one(x: int) -> int:
-    return x + 1
-
-
-def frame(x_plus_one: int) -> pd.DataFrame:
-    data = pd.DataFrame({"k": [x_plus_one, x_plus_one, 2], "v": [1.0, 2.0, 3.0]})
-    return data.groupby("k").sum()
-
-
-def total(frame: pd.DataFrame) -> float:
-    return float(frame["v"].sum())
-"""
-TINY_YML = (
-    "run:\n  inputs: {x: 1}\n  final_vars: [total]\n  executor: {type: synchronous}\n"
-    "  retry: {max_retries: 0}\n"
-)
+# bench/compare's tiny real pipeline (workload 4).
+from compare import TINY_PY as TINY
+from compare import TINY_YML
 
 
 def measure(loop: Path, base: Path, jobs: int, isolation: str, cache: str) -> dict[str, float]:

@@ -47,7 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULT_SIZE", "PipelineCache", "Stats"]
+__all__ = ["DEFAULT_SIZE", "PipelineCache", "Stats", "purge_project_modules"]
 
 DEFAULT_SIZE = 32
 """Entries kept when conf/job_queue.yml does not say (``executor.pipeline_cache``)."""
@@ -183,7 +183,7 @@ class PipelineCache:
         """A watched file of ``project`` changed: forget what was built from it."""
         self.stats.invalidations += 1
         self.clear(project)
-        _purge_project_modules(project)
+        purge_project_modules(project)
         registry = getattr(getattr(loaded, "pipeline_manager", None), "registry", None)
         if registry is not None:
             registry.clear_cache()
@@ -390,8 +390,9 @@ def _project_module_files(project: str, already: tuple[str, ...]) -> tuple[str, 
     return tuple(sorted(files - set(already)))
 
 
-def _purge_project_modules(project: str) -> None:
-    """Drop the project's modules so the next import reads the files again."""
+def purge_project_modules(project: str) -> None:
+    """Drop the project's modules (and every ``pipelines.*``) so the next import reads
+    the files again."""
     import importlib
 
     prefix = project.rstrip(os.sep) + os.sep

@@ -365,15 +365,9 @@ def _module_file_exists(project: str, pipeline: str) -> bool:
 
 
 def _purge_modules(project: str) -> None:
-    prefix = project.rstrip(os.sep) + os.sep
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if (
-            name == "pipelines"
-            or name.startswith("pipelines.")
-            or (isinstance(path, str) and path.startswith(prefix))
-        ):
-            del sys.modules[name]
+    from .pipeline_cache import purge_project_modules
+
+    purge_project_modules(project)
 
 
 _DEFAULT_PROJECTS = Projects()
