@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shlex
 import shutil
 import signal
@@ -536,24 +537,36 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
                      f"{direct['plain'] * 1e3:.2f} ms (plain process); "
                      f"{direct['fast'] * 1e3:.2f} ms with runner.speed_up_runs()"))
         self.log(f"  direct: {direct['plain'] * 1e3:.2f} ms, sped up {direct['fast'] * 1e3:.2f} ms")
+        # Each mode with the executors' warm pipeline cache on (the default) and off
+        # (every run builds what project.run() builds), with the minor page faults per
+        # job of the whole worker tree (job processes included, from RUSAGE_CHILDREN).
         for backend, isolation in (("sqlite", "none"), ("sqlite", "fork"), ("rq", "none")):
             if self.quick and ("fp", f"{backend}-{isolation}") in QUICK_SKIP:
                 continue
-            self.reset("fpq-" + backend)
-            self.c_loop(backend, n, "tiny")
-            cmd = [FPQ, "worker", "start", "--project", str(self.project), "--count", "1",
-                   "--isolation", isolation, "--burst", "--quiet"]
-            self.command(f"workload 4, {backend} {isolation}", cmd, self.fpq_env(backend))
-            subprocess.run(cmd, env=self.fpq_env(backend), check=True,
-                           stderr=subprocess.DEVNULL, cwd=self.tmp)
-            per_job = self.busy_per_job(backend, n)
-            over_plain = per_job - direct["plain"]
-            over_fast = per_job - direct["fast"]
-            self.add(Row(f"fpq {backend}, isolation {isolation}, 1 slot",
-                         "4. per job, tiny pipeline",
-                         f"{per_job * 1e3:.2f} ms: {over_fast * 1e3:+.2f} ms vs sped-up run(), "
-                         f"{over_plain * 1e3:+.2f} ms vs plain run()"))
-            self.log(f"  {backend} {isolation}: {per_job * 1e3:.2f} ms/job")
+            for cache in ("on", "off"):
+                self.reset("fpq-" + backend)
+                self.c_loop(backend, n, "tiny")
+                cmd = [FPQ, "worker", "start", "--project", str(self.project), "--count", "1",
+                       "--isolation", isolation, "--burst", "--quiet"]
+                env = {**self.fpq_env(backend), "FPQ_EXECUTOR_PIPELINE_CACHE": cache}
+                self.command(f"workload 4, {backend} {isolation}, pipeline cache {cache}",
+                             cmd, env)
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                subprocess.run(cmd, env=env, check=True, stderr=subprocess.DEVNULL, cwd=self.tmp)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                faults = (after.ru_minflt - before.ru_minflt) / n
+                cpu = ((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)) / n
+                per_job = self.busy_per_job(backend, n)
+                over_plain = per_job - direct["plain"]
+                over_fast = per_job - direct["fast"]
+                self.add(Row(f"fpq {backend}, isolation {isolation}, 1 slot, pipeline cache {cache}",
+                             "4. per job, tiny pipeline",
+                             f"{per_job * 1e3:.2f} ms: {over_fast * 1e3:+.2f} ms vs sped-up run(), "
+                             f"{over_plain * 1e3:+.2f} ms vs plain run(); worker tree CPU "
+                             f"{cpu * 1e3:.2f} ms/job (start-up included), "
+                             f"{faults:.0f} minor faults/job"))
+                self.log(f"  {backend} {isolation} cache {cache}: {per_job * 1e3:.2f} ms/job, "
+                         f"{faults:.0f} minor faults/job")
             self.reset("fpq-" + backend)
 
     def busy_per_job(self, backend: str, n: int) -> float:

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
@@ -460,6 +461,30 @@ void fpq__config_free(fpq__config *c) {
   fpq__settings_free(c->settings, c->nsettings);
   c->settings = NULL;
   c->nsettings = 0;
+}
+
+int fpq__config_pipeline_cache(const fpq__config *c, int *size, char *err, size_t errlen) {
+  static const char *const off[] = {"false", "off", "no", "0", NULL};
+  static const char *const on[] = {"true", "on", "yes", NULL};
+  const char *v = fpq__config_get(c, "executor.pipeline_cache");
+  *size = FPQ_PIPELINE_CACHE_DEFAULT;
+  if (v == NULL) return 0;
+  for (const char *const *w = off; *w; w++)
+    if (strcasecmp(v, *w) == 0) return *size = 0, 0;
+  for (const char *const *w = on; *w; w++)
+    if (strcasecmp(v, *w) == 0) return 0;
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || end == v || *end != '\0' || n < 1 || n > FPQ_PIPELINE_CACHE_MAX) {
+    char q[80];
+    fpq__quote(v, q, sizeof q);
+    snprintf(err, errlen, "executor.pipeline_cache '%s' is not valid: expected true, false or "
+             "a number of entries from 1 to %d", q, FPQ_PIPELINE_CACHE_MAX);
+    return FPQ_ECONFIG;
+  }
+  *size = (int)n;
+  return 0;
 }
 
 /* ---- the public view (fpq.h): settings resolved without connecting ---- */

@@ -50,6 +50,14 @@ int fpq__read_file(const char *path, size_t max, char **out, size_t *len, char *
 /* The value of key in a settings list, or NULL. */
 const char *fpq__settings_get(const fpq__setting *s, size_t n, const char *key);
 void fpq__settings_free(fpq__setting *s, size_t n);
+/* executor.pipeline_cache: how many warm pipeline plans/drivers each executor keeps
+ * (python/flowerpower_job_queue/pipeline_cache.py). Unset = FPQ_PIPELINE_CACHE_DEFAULT;
+ * false/off/no/0 = none (every run builds afresh, as project.run() does); true/on/yes =
+ * the default; else a count in 1..FPQ_PIPELINE_CACHE_MAX. Returns 0, or FPQ_ECONFIG with
+ * one line in err naming the value and what was expected. */
+#define FPQ_PIPELINE_CACHE_DEFAULT 32
+#define FPQ_PIPELINE_CACHE_MAX 4096
+int fpq__config_pipeline_cache(const fpq__config *c, int *size, char *err, size_t errlen);
 /* Copies url into buf with any password replaced by "***" (redis://user:***@host), for
  * logs and messages. */
 void fpq__redact_url(const char *url, char *buf, size_t len);

@@ -227,8 +227,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 }
 
 fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const char *isolation,
-                                   const fpq__executor_events *events, void *data, char *err,
-                                   size_t errlen) {
+                                   int pipeline_cache, const fpq__executor_events *events,
+                                   void *data, char *err, size_t errlen) {
   fpq__executor *e = fpq__calloc(1, sizeof *e);
   if (e == NULL) {
     snprintf(err, errlen, "out of memory");
@@ -243,10 +243,12 @@ fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const ch
   /* --supervisor: the executor dies with this process (PR_SET_PDEATHSIG, then a check
    * that its parent is still this pid, in case we died before it was set), so no run
    * outlives a SIGKILLed worker and overlaps its retry. */
-  char supervisor[32];
+  char supervisor[32], cache[16];
   snprintf(supervisor, sizeof supervisor, "%d", (int)getpid());
+  snprintf(cache, sizeof cache, "%d", pipeline_cache);
   char *args[] = {(char *)python, "-m", "flowerpower_job_queue.executor", "--isolation",
-                  (char *)isolation, "--supervisor", supervisor, NULL};
+                  (char *)isolation, "--supervisor", supervisor, "--pipeline-cache", cache,
+                  NULL};
   uv_stdio_container_t stdio[4];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = UV_INHERIT_FD;

@@ -21,12 +21,13 @@ typedef struct fpq__executor_events {
   void (*on_gone)(fpq__executor *e, int64_t exit_status, int term_signal, const char *reason);
 } fpq__executor_events;
 
-/* Spawns `python -m flowerpower_job_queue.executor --isolation ISO` as the leader of a new
- * process group, with the channel on fd 3. Returns the executor (owned by the loop until
+/* Spawns `python -m flowerpower_job_queue.executor --isolation ISO --pipeline-cache N` as
+ * the leader of a new process group, with the channel on fd 3. pipeline_cache is the
+ * resolved executor.pipeline_cache (0 = off). Returns the executor (owned by the loop until
  * on_gone) or NULL with one line in err. data is the caller's. */
 fpq__executor *fpq__executor_start(uv_loop_t *loop, const char *python, const char *isolation,
-                                   const fpq__executor_events *events, void *data, char *err,
-                                   size_t errlen);
+                                   int pipeline_cache, const fpq__executor_events *events,
+                                   void *data, char *err, size_t errlen);
 void *fpq__executor_data(const fpq__executor *e);
 /* The executor's pid, which is also its process group (0 once it exited). */
 int fpq__executor_pid(const fpq__executor *e);

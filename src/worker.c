@@ -101,6 +101,7 @@ typedef struct worker {
   const char *queues[16];
   size_t nqueues;
   char python[PATH_MAX];
+  int pipeline_cache; /* executor.pipeline_cache, passed to each executor */
   slot *slots;
   int nslots;
   uv_work_t take_req;
@@ -120,6 +121,7 @@ typedef struct worker {
   int exit_code;
   int64_t successful, failed;
   double busy_seconds, birth;
+  int announced_ready; /* "ready" logged once every slot's first executor said hello */
   unsigned long ticks;
   unrecorded *unrecorded; /* outcomes to record again, oldest first */
   /* Take-ahead: while every slot is busy with short jobs, the next job is taken already
@@ -356,6 +358,16 @@ static void on_done(slot *s, json_t *msg, char *result_text) {
 
 /* ---- executors ---- */
 
+/* Once, when the last slot's first executor said hello: the time to first job a user
+ * waits for (executors start in parallel, so this is the slowest one's start). */
+static void announce_ready(worker *w) {
+  if (w->announced_ready) return;
+  for (int i = 0; i < w->nslots; i++)
+    if (w->slots[i].state == SLOT_STARTING || w->slots[i].state == SLOT_DOWN) return;
+  w->announced_ready = 1;
+  wlog(w, 1, "ready: %d executor(s) started in %.2fs", w->nslots, fpq__now() - w->birth);
+}
+
 static void on_message(fpq__executor *e, json_t *msg, char *result_text) {
   slot *s = fpq__executor_data(e);
   const char *type = json_string_value(json_object_get(msg, "type"));
@@ -363,6 +375,7 @@ static void on_message(fpq__executor *e, json_t *msg, char *result_text) {
   if (strcmp(type, "hello") == 0 && s->state == SLOT_STARTING) {
     s->state = SLOT_IDLE;
     s->failed_starts = 0;
+    announce_ready(s->w);
     if (s->w->stopping) {
       check_stopped(s->w);
     } else if (!run_ahead(s)) { /* a fresh executor (after a crash) runs the job held */
@@ -459,8 +472,8 @@ static void start_executor(slot *s) {
   if (w->stopping) return;
   static const fpq__executor_events events = {.on_message = on_message, .on_gone = on_gone};
   char err[512];
-  s->exec = fpq__executor_start(&w->loop, w->python, w->opt.isolation, &events, s, err,
-                                sizeof err);
+  s->exec = fpq__executor_start(&w->loop, w->python, w->opt.isolation, w->pipeline_cache,
+                                &events, s, err, sizeof err);
   if (s->exec == NULL) {
     wlog(w, 1, "slot %d: %s", s->index, err);
     w->exit_code = 1;
@@ -839,6 +852,23 @@ static int refuse_a_taken_name(worker *w) {
   return code;
 }
 
+/* The executors' settings from conf/job_queue.yml and the environment; a bad value stops
+ * the worker before it takes a job (exit 2). A config that does not resolve at all is
+ * left for fpq_open to report. */
+static int read_executor_settings(worker *w) {
+  fpq__config cfg;
+  char err[512];
+  int rc = fpq__config_resolve(&cfg, &w->opt.open);
+  w->pipeline_cache = FPQ_PIPELINE_CACHE_DEFAULT;
+  if (rc == 0 && fpq__config_pipeline_cache(&cfg, &w->pipeline_cache, err, sizeof err) != 0) {
+    fprintf(stderr, "fpq: %s\n", err);
+    fpq__config_free(&cfg);
+    return -1;
+  }
+  fpq__config_free(&cfg);
+  return 0;
+}
+
 int fpq_worker_run(const fpq_worker_options *opts) {
   worker wk;
   worker *w = &wk;
@@ -868,6 +898,7 @@ int fpq_worker_run(const fpq_worker_options *opts) {
             queues);
     return 2;
   }
+  if (read_executor_settings(w) != 0) return 2;
   fpq_options open = w->opt.open;
   open.create = 1;
   int rc = fpq_open(&w->q, &open);

@@ -36,7 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import _native, codec, joblog, runner
+from . import _native, codec, fork_prep, joblog, runner
+from .pipeline_cache import DEFAULT_SIZE, PipelineCache
 
 __all__ = [
     "MAX_FRAME",
@@ -302,6 +303,7 @@ class _Forker:
         self._waiting: _Child | None = None  # forked, waiting for a job
         self._running: _Child | None = None  # running a job
         self._exited: list[int] = []  # answered, not reaped yet
+        self._faults = fork_prep.ChildFaults()  # minor page faults of the job processes
         try:
             # Only to notice the worker closing while a job runs (MSG_PEEK).
             self._sock: socket.socket | None = socket.socket(fileno=os.dup(channel_fd))
@@ -363,6 +365,9 @@ class _Forker:
             self._load(job.project)
         except runner.JobError as exc:
             return _done_error(job_id, exc, started)
+        if runner.prepare_job(job, self._projects):
+            # The plan and driver were just built here: a child forked before lacks them.
+            self._discard_waiting()
         child = self._hand_over(body)
         if child is None:
             return _done_error(job_id, ChildCrashed("could not start a job process"), started)
@@ -382,6 +387,14 @@ class _Forker:
             ChildCrashed(f"the job process (pid {child.pid}) {_describe(status)} {problem}"),
             started,
         )
+
+    def _discard_waiting(self) -> None:
+        """The waiting child exits at EOF on its job pipe; it is reaped with the others."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            os.close(waiting.job_w)
+            os.close(waiting.result_r)
+            self._exited.append(waiting.pid)
 
     def _hand_over(self, body: bytes | bytearray) -> _Child | None:
         for _ in range(2):
@@ -500,17 +513,15 @@ class _Forker:
     def finish(self) -> None:
         """After a job was answered: reap the children that have exited, and make sure
         one is waiting."""
-        self._exited = [pid for pid in self._exited if os.waitpid(pid, os.WNOHANG)[0] == 0]
+        self._exited = [pid for pid in self._exited if not self._faults.reaped(pid, os.WNOHANG)]
         self.prepare()
 
-    @staticmethod
-    def _reap(child: _Child) -> int:
+    def _reap(self, child: _Child) -> int:
         for fd in (child.job_w, child.result_r):
             if fd >= 0:
                 os.close(fd)
         child.job_w = child.result_r = -1
-        _, status = os.waitpid(child.pid, 0)
-        return status
+        return self._faults.wait(child.pid)
 
     def close(self) -> None:
         """No more jobs: the waiting child sees EOF and exits; wait for every child."""
@@ -518,8 +529,10 @@ class _Forker:
         if waiting is not None:
             self._reap(waiting)
         for pid in self._exited:
-            os.waitpid(pid, 0)
+            self._faults.wait(pid)
         self._exited = []
+        if self._faults.children:
+            _log(self._faults.summary())
 
 
 def _gone_early(got: int, body: bytearray | None) -> str:
@@ -585,7 +598,7 @@ def _hello(isolation: str) -> bytes:
     )
 
 
-def serve(isolation: str, channel_fd: int = CHANNEL_FD) -> int:
+def serve(isolation: str, channel_fd: int = CHANNEL_FD, pipeline_cache: int = DEFAULT_SIZE) -> int:
     """Speak the protocol on channel_fd until EOF; return the exit status.
 
     Example:
@@ -596,13 +609,14 @@ def serve(isolation: str, channel_fd: int = CHANNEL_FD) -> int:
     joblog.quiet_hamilton()  # before FlowerPower's import calls disable_telemetry
     runner.import_flowerpower()
     runner.speed_up_runs()
-    projects = runner.Projects()
+    projects = runner.Projects(PipelineCache(pipeline_cache))
     forker = _Forker(projects, channel_fd) if isolation == "fork" else None
     if forker is not None:
         try:
             runner.warm_up()  # once here rather than in every job's child
         except Exception as exc:  # noqa: BLE001 - only slower jobs without it
             _log(f"warm-up failed, jobs start cold: {type(exc).__name__}: {exc}")
+        fork_prep.advise_huge_pages()
         forker.prepare()
     write_frame(channel_fd, [_hello(isolation)])
     _log(f"ready in {time.perf_counter() - started:.2f}s (isolation {isolation})")
@@ -646,6 +660,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--isolation", choices=("fork", "none"), default="fork")
     parser.add_argument("--supervisor", type=int, default=0,
                         help="pid of the worker: exit when it dies (it passes its own)")
+    parser.add_argument(
+        "--pipeline-cache",
+        type=int,
+        default=DEFAULT_SIZE,
+        metavar="N",
+        help="warm pipeline plans and drivers to keep (0: build each run afresh); the "
+        "worker passes conf/job_queue.yml's executor.pipeline_cache",
+    )
     args = parser.parse_args(argv)
     if args.supervisor > 0:
         # Before anything else: a worker SIGKILLed while this executor starts or runs a
@@ -663,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log(f"file descriptor {CHANNEL_FD} (the worker's channel) is not open")
         return 2
     try:
-        return serve(args.isolation)
+        return serve(args.isolation, pipeline_cache=max(0, args.pipeline_cache))
     except ProtocolError as exc:
         _log(str(exc))
         return EXIT_BROKEN

@@ -36,6 +36,8 @@ from .records import TASK_FUNC  # the only function a job may name
 if TYPE_CHECKING:
     from flowerpower import FlowerPowerProject
 
+    from .pipeline_cache import PipelineCache
+
 __all__ = [
     "TASK_FUNC",
     "InvalidJob",
@@ -48,6 +50,7 @@ __all__ = [
     "error_info",
     "import_flowerpower",
     "parse_job",
+    "prepare_job",
     "run_job",
     "warm_up",
 ]
@@ -183,7 +186,7 @@ def speed_up_runs() -> None:
                 return original_get_paths(expand=expand)
             return original_get_paths(scheme, expand=expand)
 
-        def get_paths(scheme: str | None = None, vars: dict[str, Any] | None = None,  # noqa: A002
+        def get_paths(scheme: str | None = None, vars: dict[str, Any] | None = None,
                       expand: bool = True) -> dict[str, str]:
             if vars is None:
                 return dict(_default_paths(scheme, expand))
@@ -201,7 +204,7 @@ def speed_up_runs() -> None:
     if loader is not None and not getattr(yaml.safe_load, "_fpq_fast", False):
 
         def safe_load(stream: Any) -> Any:
-            return yaml.load(stream, Loader=loader)  # noqa: S506 - CSafeLoader is safe
+            return yaml.load(stream, Loader=loader)
 
         safe_load._fpq_fast = True  # type: ignore[attr-defined]
         yaml.safe_load = safe_load
@@ -287,10 +290,12 @@ class Projects:
         >>> project = projects.get("/srv/project")  # doctest: +SKIP
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cache: PipelineCache | None = None) -> None:
         self._loaded: dict[str, FlowerPowerProject] = {}
         self._active: str | None = None
         self._found: set[tuple[str, str]] = set()
+        # Warm plans and drivers (pipeline_cache.py); None runs every job cold.
+        self.cache = cache
 
     def get(self, project: str) -> FlowerPowerProject:
         """The loaded project at ``project`` (loaded on first use); ProjectNotFound if none."""
@@ -343,6 +348,8 @@ class Projects:
         sys.path[:0] = mine
         if purge and previous is not None and previous != key:
             _purge_modules(previous)
+            if self.cache is not None:  # built from the modules just dropped
+                self.cache.clear(previous)
             left = self._loaded.get(previous)
             if left is not None:
                 left.pipeline_manager.registry.clear_cache()
@@ -360,15 +367,9 @@ def _module_file_exists(project: str, pipeline: str) -> bool:
 
 
 def _purge_modules(project: str) -> None:
-    prefix = project.rstrip(os.sep) + os.sep
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if (
-            name == "pipelines"
-            or name.startswith("pipelines.")
-            or (isinstance(path, str) and path.startswith(prefix))
-        ):
-            del sys.modules[name]
+    from .pipeline_cache import purge_project_modules
+
+    purge_project_modules(project)
 
 
 _DEFAULT_PROJECTS = Projects()
@@ -403,10 +404,25 @@ def run_job(
             f"no pipeline {pipeline!r} in project {_normalize(project)!r} (pipelines: {known})"
         )
     projects.activate(project, purge=purge)
+    cache = projects.cache
+    with _working_directory(_normalize(project)):
+        if cache is None or not cache.enabled:
+            return _run_unwrapped(loaded, pipeline, kwargs)
+        return cache.run(  # type: ignore[no-any-return]
+            loaded,
+            _normalize(project),
+            pipeline,
+            run or {},
+            {**kwargs, "retry": dict(NO_RETRY)},
+            fallback=lambda: _run_unwrapped(loaded, pipeline, kwargs),
+        )
+
+
+def _run_unwrapped(loaded: FlowerPowerProject, pipeline: str, kwargs: dict[str, Any]) -> Any:
+    """``loaded.run()`` with retries off, raising the pipeline's own exception."""
     real: BaseException | None = None
     try:
-        with _working_directory(_normalize(project)):
-            result: dict[str, Any] = loaded.run(pipeline, **kwargs, retry=dict(NO_RETRY))
+        result: dict[str, Any] = loaded.run(pipeline, **kwargs, retry=dict(NO_RETRY))
         return result
     except RuntimeError as exc:
         real = _unwrap(exc)
@@ -414,6 +430,41 @@ def run_job(
             raise
     # Raised outside the except block so the real exception's context stays its own.
     raise real
+
+
+def prepare_job(job: Job, projects: Projects) -> bool:
+    """Build ``job``'s warm pipeline-cache entry now, without running it: in a fork
+    executor's parent, so that every child forked afterwards inherits it. True when an
+    entry was built (children forked before it lack it). Failures are left for the
+    job process, which meets them again and reports them.
+
+    Example:
+        >>> prepare_job(Job("/srv/project", "etl", {}), Projects(PipelineCache(8)))  # doctest: +SKIP
+        True
+    """
+    cache = projects.cache
+    if cache is None or not cache.enabled or "://" in job.project:
+        return False
+    try:
+        kwargs = _run_kwargs(job.run)
+        loaded = projects.get(job.project)
+        if not projects.has_pipeline(job.project, job.pipeline):
+            return False
+        # The parent prepares jobs of every project in turn: another project's modules
+        # (and the entries built from them) must go, as in an isolation-none executor.
+        projects.activate(job.project, purge=True)
+        before = cache.stats.builds
+        with _working_directory(_normalize(job.project)):
+            cache.entry(
+                loaded,
+                _normalize(job.project),
+                job.pipeline,
+                job.run,
+                {**kwargs, "retry": dict(NO_RETRY)},
+            )
+        return cache.stats.builds != before
+    except Exception:  # noqa: BLE001 - the job process reports it
+        return False
 
 
 @contextlib.contextmanager

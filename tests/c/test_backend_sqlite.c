@@ -17,6 +17,8 @@
 
 #include "backend_contract.h"
 #include "fpq.h"
+#include "queue_handle.h"
+#include "backend/sqlite/backend.h"
 #include "testutil.h"
 
 static const char *const pipelines[] = {"alpha", NULL};
@@ -46,6 +48,52 @@ static void the_default_database_is_private_in_the_project_and_made_by_a_write(v
   assert_int_equal(stat(path, &st), 0);
   assert_int_equal(st.st_mode & 0777, 0700);
   fpq_close(q);
+  test_rmdir(project);
+}
+
+/* PRAGMA synchronous of the queue's own connection (per connection in SQLite, so it is
+ * read there): 1 NORMAL, 2 FULL. */
+static int synchronous_of(fpq_queue *q) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(as_sqlite(q->b)->db, "PRAGMA synchronous", -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  int v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+static void durability_full_syncs_every_commit_and_a_bad_value_writes_nothing(void **state) {
+  (void)state;
+  static const struct { const char *conf; int synchronous; } cases[] = {
+      {"", 1}, {"backends:\n  sqlite:\n    durability: normal\n", 1},
+      {"backends:\n  sqlite:\n    durability: full\n", 2}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *project = test_project(pipelines);
+    test_write_file(project, "conf/job_queue.yml", cases[i].conf);
+    fpq_options o = {.project_dir = project, .create = 1};
+    fpq_queue *q = NULL;
+    assert_int_equal(fpq_open(&q, &o), 0);
+    fpq_job *job = fpq_job_new();
+    fpq_job_set(&job->pipeline, "alpha");
+    assert_int_equal(fpq_enqueue(q, job), 0); /* opens the database */
+    fpq_job_free(job);
+    assert_int_equal(synchronous_of(q), cases[i].synchronous);
+    fpq_close(q);
+    test_rmdir(project);
+  }
+  char *project = test_project(pipelines);
+  test_write_file(project, "conf/job_queue.yml", "backends:\n  sqlite:\n    durability: max\n");
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), FPQ_ECONFIG);
+  assert_non_null(strstr(fpq_errmsg(q), "backends.sqlite.durability 'max' is not valid: "
+                                        "expected normal or full"));
+  fpq_close(q);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
+  struct stat st;
+  assert_int_not_equal(stat(path, &st), 0);
   test_rmdir(project);
 }
 
@@ -298,6 +346,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_default_database_is_private_in_the_project_and_made_by_a_write),
       cmocka_unit_test(reading_does_not_create_a_database),
+      cmocka_unit_test(durability_full_syncs_every_commit_and_a_bad_value_writes_nothing),
       cmocka_unit_test(a_newer_schema_is_refused),
       cmocka_unit_test(a_relative_url_is_refused),
       cmocka_unit_test(a_version_1_database_gains_schedules_and_keeps_its_jobs),

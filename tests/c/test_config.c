@@ -20,7 +20,8 @@
 #include "testutil.h"
 
 static const char *const env_names[] = {"FPQ_BACKEND", "FPQ_URL", "FPQ_REDIS_URL",
-                                        "FPQ_CONNECT_TIMEOUT", "FPQ_WORKER_QUEUES", NULL};
+                                        "FPQ_CONNECT_TIMEOUT", "FPQ_WORKER_QUEUES",
+                                        "FPQ_EXECUTOR_PIPELINE_CACHE", NULL};
 
 /* Each test starts and ends with none of our variables set and no allocation failing. */
 static int clean_env(void **state) {
@@ -769,10 +770,68 @@ static void passwords_are_redacted_from_urls(void **state) {
   }
 }
 
+/* ---- executor.pipeline_cache ---- */
+
+/* The size a conf file's `executor: {pipeline_cache: value}` resolves to; rc in *rc. */
+static int pipeline_cache_of(const char *value, int *rc, char *err, size_t errlen) {
+  char *project = test_project(NULL);
+  if (value) {
+    char text[256];
+    snprintf(text, sizeof text, "executor:\n  pipeline_cache: %s\n", value);
+    test_write_file(project, "conf/job_queue.yml", text);
+  }
+  fpq__config c;
+  assert_int_equal(resolve(&c, project, NULL, NULL), 0);
+  int size = -1;
+  err[0] = '\0';
+  *rc = fpq__config_pipeline_cache(&c, &size, err, errlen);
+  fpq__config_free(&c);
+  test_rmdir(project);
+  return size;
+}
+
+static void the_pipeline_cache_is_on_by_default_and_can_be_sized_or_turned_off(void **state) {
+  (void)state;
+  static const struct { const char *value; int size; } cases[] = {
+      {NULL, FPQ_PIPELINE_CACHE_DEFAULT}, {"true", FPQ_PIPELINE_CACHE_DEFAULT},
+      {"on", FPQ_PIPELINE_CACHE_DEFAULT}, {"false", 0}, {"off", 0}, {"No", 0}, {"0", 0},
+      {"1", 1}, {"64", 64}, {"4096", FPQ_PIPELINE_CACHE_MAX}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char err[256];
+    int rc;
+    int size = pipeline_cache_of(cases[i].value, &rc, err, sizeof err);
+    if (rc != 0 || size != cases[i].size)
+      fail_msg("pipeline_cache '%s': rc %d size %d, expected size %d", cases[i].value, rc, size,
+               cases[i].size);
+  }
+  /* The environment overrides the file, as for every setting. */
+  setenv("FPQ_EXECUTOR_PIPELINE_CACHE", "off", 1);
+  char err[256];
+  int rc;
+  assert_int_equal(pipeline_cache_of("8", &rc, err, sizeof err), 0);
+  assert_int_equal(rc, 0);
+}
+
+static void a_bad_pipeline_cache_value_is_refused_naming_it(void **state) {
+  (void)state;
+  static const char *const bad[] = {"maybe", "-1", "4097", "12x", "1.5", "''"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char err[256];
+    int rc;
+    pipeline_cache_of(bad[i], &rc, err, sizeof err);
+    if (rc != FPQ_ECONFIG) fail_msg("pipeline_cache %s was accepted", bad[i]);
+    assert_contains(err, "executor.pipeline_cache");
+    assert_contains(err, "expected true, false or a number of entries from 1 to 4096");
+    assert_null(strchr(err, '\n'));
+  }
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, clean_env, clean_env)
   const struct CMUnitTest tests[] = {
       T(nested_maps_flatten_to_dotted_keys_and_lists_join_with_commas),
+      T(the_pipeline_cache_is_on_by_default_and_can_be_sized_or_turned_off),
+      T(a_bad_pipeline_cache_value_is_refused_naming_it),
       T(passwords_are_redacted_from_urls),
       T(the_example_projects_conf_file_parses),
       T(scalars_are_kept_as_written),

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -335,8 +336,13 @@ static int open_db(sqlite_backend *s) {
   }
   s->checked_at = fpq__monotonic();
   /* synchronous=NORMAL in WAL: a commit survives any process crash (the point of "no
-   * lost jobs"); only a power loss can roll back the last commits. */
-  if ((rc = exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", "setup")))
+   * lost jobs"); only a power loss or OS crash can roll back the last commits, since the
+   * WAL is synced at checkpoints only. durability: full syncs the WAL at every commit,
+   * so a commit also survives those, at the price of an fsync per write. */
+  if ((rc = exec(s, s->durability_full
+                        ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                        : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                 "setup")))
     return rc;
   sqlite3_stmt *ver;
   if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &ver, NULL) != SQLITE_OK)
@@ -412,10 +418,29 @@ static int need_db(sqlite_backend *s, int writing) {
 int fpq__sqlite_need_db(sqlite_backend *s, int writing) { return need_db(s, writing); }
 int fpq__sqlite_fail(sqlite_backend *s, int rc, const char *doing) { return db_fail(s, rc, doing); }
 
+/* backends.sqlite.durability: normal (default) or full. Read before the database is
+ * opened, so a bad value writes nothing. */
+static int read_durability(sqlite_backend *s, const fpq_backend_settings *set) {
+  for (const char *const *o = set->options; o && o[0]; o += 2) {
+    if (strcmp(o[0], "durability") != 0) continue;
+    if (strcasecmp(o[1], "normal") == 0) s->durability_full = 0;
+    else if (strcasecmp(o[1], "full") == 0) s->durability_full = 1;
+    else {
+      char q[80];
+      fpq__quote(o[1], q, sizeof q);
+      return fpq_backend_fail(&s->base, FPQ_ECONFIG,
+                              "backends.sqlite.durability '%s' is not valid: expected normal "
+                              "or full", q);
+    }
+  }
+  return 0;
+}
+
 static int sqlite_open(fpq_backend *b, const char *url, const fpq_backend_settings *set) {
   sqlite_backend *s = as_sqlite(b);
   s->next_due = -1; /* unknown: look on the first poll */
   int rc = parse_url(s, url);
+  if (rc == 0) rc = read_durability(s, set);
   if (rc) return rc;
   if (access(s->path, F_OK) != 0) {
     if (!set->create)

@@ -37,6 +37,7 @@ typedef struct sqlite_backend {
   ino_t ino;
   double checked_at;  /* monotonic */
   int replaced;       /* reopened after that: maintain reports it once */
+  int durability_full;       /* backends.sqlite.durability: full -> synchronous=FULL */
 } sqlite_backend;
 
 /* The database is created by the first write: returns 0 when it is open,
