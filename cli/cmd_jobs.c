@@ -81,9 +81,15 @@ int cmd_enqueue(int argc, char **argv) {
       goto done;
     }
   }
-  if (inputs && (code = fpq_job_merge_inputs(job, inputs, msg, sizeof msg))) {
-    code = cli_inputs_error("enqueue", code, msg);
-    goto done;
+  if (inputs) {
+    char *text = cli_json_arg("--inputs", inputs);
+    if (text == NULL) goto done;
+    int rc = fpq_job_merge_inputs(job, text, msg, sizeof msg);
+    free(text);
+    if (rc) {
+      code = cli_inputs_error("enqueue", rc, msg);
+      goto done;
+    }
   }
   if (priority && fpq_priority_parse(priority, &job->priority)) {
     code = cli_usage_error("enqueue", "--priority '%s' is not known: expected high, medium or "

@@ -88,8 +88,13 @@ static int fill(fpq_schedule *s, const schedule_args *a, const char *pipeline) {
                     z, msg);
   }
   int rc;
-  if (a->inputs && (rc = fpq_schedule_merge_inputs(s, a->inputs, msg, sizeof msg)))
-    return cli_inputs_error("schedule", rc, msg);
+  if (a->inputs) {
+    char *text = cli_json_arg("--inputs", a->inputs);
+    if (text == NULL) return EXIT_BAD_INPUT;
+    rc = fpq_schedule_merge_inputs(s, text, msg, sizeof msg);
+    free(text);
+    if (rc) return cli_inputs_error("schedule", rc, msg);
+  }
   if (a->priority && fpq_priority_parse(a->priority, &s->priority))
     return cli_usage_error("schedule", "--priority '%s' is not known: expected high, medium or "
                            "low", a->priority);
@@ -304,7 +309,6 @@ int cmd_scheduler(int argc, char **argv) {
       case OPT_NAME: o.name = optarg; break;
       case OPT_TICK:
         if (cli_duration_arg("scheduler", "--tick", optarg, &o.tick)) return EXIT_BAD_INPUT;
-        if (o.tick < 0.01) return cli_usage_error("scheduler", "--tick must be at least 10ms");
         break;
       case OPT_LEASE_TTL:
         if (cli_duration_arg("scheduler", "--lease-ttl", optarg, &o.lease_ttl))
@@ -318,16 +322,7 @@ int cmd_scheduler(int argc, char **argv) {
   }
   if (optind != argc)
     return cli_usage_error("scheduler", "unexpected argument '%s'", argv[optind]);
-  if (o.name && (strlen(o.name) > 100 || strspn(o.name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij"
-                                                      "klmnopqrstuvwxyz0123456789_.-") !=
-                                             strlen(o.name) || !o.name[0]))
-    return cli_usage_error("scheduler", "--name '%s' is not valid: use 1-100 of letters, "
-                           "digits, '_', '-' and '.'", o.name);
-  double tick = o.tick > 0 ? o.tick : FPQ_SCHEDULER_TICK;
-  double ttl = o.lease_ttl > 0 ? o.lease_ttl : FPQ_SCHEDULER_LEASE_TTL;
-  if (ttl < 2 * tick)
-    return cli_usage_error("scheduler", "--lease-ttl %gs must be at least two ticks (%gs): the "
-                           "leader renews its lease once a tick", ttl, 2 * tick);
+  /* tick, lease and name: fpq_scheduler_run checks them, for every caller alike */
   o.json = c.json;
   o.open = (fpq_options){.project_dir = c.project, .backend = c.backend, .url = c.url};
   return fpq_scheduler_run(&o, once);

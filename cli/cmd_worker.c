@@ -75,7 +75,6 @@ static int worker_start(int argc, char **argv) {
         break;
       case OPT_LEASE:
         if (cli_duration_arg("worker start", "--lease", optarg, &o.lease)) return EXIT_BAD_INPUT;
-        if (o.lease < 3) return cli_usage_error("worker start", "--lease must be at least 3 s");
         break;
       case OPT_KILL_GRACE:
         if (cli_duration_arg("worker start", "--kill-grace", optarg, &o.kill_grace))

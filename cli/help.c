@@ -22,7 +22,8 @@ static const cli_help_option common[] = {
 
 static const cli_help_option enqueue_options[] = {
     {"--priority", NULL, "P", "high, medium (default) or low"},
-    {"--inputs", NULL, "JSON", "pipeline inputs, e.g. '{\"x\": 1}' (merged over --run-config's)"},
+    {"--inputs", NULL, "JSON", "pipeline inputs, e.g. '{\"x\": 1}', or @FILE (merged over\n"
+                               "--run-config's)"},
     {"--run-config", NULL, "JSON", "FlowerPower RunConfig fields as JSON, or @FILE to read them"},
     {"--at", NULL, "TIME", "run at an ISO 8601 time, e.g. 2026-12-01T02:00:00Z"},
     {"--in", NULL, "DURATION", "run after a delay, e.g. 90s, 10m, 2h"},
@@ -132,7 +133,7 @@ static const cli_help_option schedule_options[] = {
     {"--timezone", NULL, "TZ", "IANA zone the fields are read in, e.g. Europe/Berlin (UTC)"},
     {"--id", NULL, "ID", "the schedule's id: 1-100 of A-Z a-z 0-9 _ - (default: new)"},
     {"--priority", NULL, "P", "high, medium (default) or low"},
-    {"--inputs", NULL, "JSON", "pipeline inputs, e.g. '{\"x\": 1}'"},
+    {"--inputs", NULL, "JSON", "pipeline inputs, e.g. '{\"x\": 1}', or @FILE"},
     {"--run-config", NULL, "JSON", "FlowerPower RunConfig fields as JSON, or @FILE"},
     {"--misfire-grace", NULL, "DUR", "skip a fire that is more than DUR late, e.g. 10m (no limit)"},
     {"--no-coalesce", NULL, NULL, "after downtime run every missed fire, not one for all"},

@@ -327,7 +327,9 @@ static const char *env_value(const char *key) {
   char env[128] = "FPQ_";
   size_t o = 4;
   for (const char *p = key; *p && o + 1 < sizeof env; p++)
-    env[o++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+    /* '-' too: a shell cannot name FPQ_BACKENDS_MY-QUEUE_ADAPTER, and the Python side
+     * hands adapters over as FPQ_BACKENDS_MY_QUEUE_ADAPTER. */
+    env[o++] = *p == '.' || *p == '-' ? '_' : (char)toupper((unsigned char)*p);
   env[o] = '\0';
   const char *v = getenv(env);
   return v && *v ? v : NULL;

@@ -87,6 +87,20 @@ int fpq_open(fpq_queue **out, const fpq_options *opts) {
   const char **options = NULL;
   if (fpq__config_section(&q->cfg, prefix, where_from, &options))
     return fpq__fail(q, FPQ_ENOMEM, "out of memory");
+  /* The backend gets these from the core (an adapter class as its constructor's own
+   * arguments): a section key of the same name would collide with them. */
+  static const char *const reserved[] = {"project_dir", "url", "create", NULL};
+  for (const char **o = options; o[0]; o += 2)
+    for (const char *const *r = reserved; *r; r++)
+      if (strcmp(o[0], *r) == 0) {
+        fpq__fail(q, FPQ_ECONFIG,
+                  "backends.%s.%s (conf/job_queue.yml or the environment) is not a "
+                  "backend option: expected another name (project_dir, url and create are "
+                  "passed by the engine itself)", q->cfg.backend, *r);
+        snprintf(q->errfield, sizeof q->errfield, "backends.%.32s.%s", q->cfg.backend, *r);
+        fpq__free(options);
+        return FPQ_ECONFIG;
+      }
   fpq_backend_settings s = {.project_dir = q->cfg.project_dir,
                             .create = opts ? opts->create : 0,
                             .connect_timeout = timeout,

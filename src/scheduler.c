@@ -80,8 +80,36 @@ static int exit_code_of(int rc) {
   return rc == FPQ_EUNAVAIL || rc == FPQ_EIO ? 3 : (rc == FPQ_EINVAL || rc == FPQ_ECONFIG) ? 2 : 1;
 }
 
+/* The options every caller gets checked the same (fpq scheduler, worker
+ * --with-scheduler, the Python API's run_scheduler): 0, or 1 with the reason in err. */
+static int bad_options(const fpq_scheduler_options *o, char *err, size_t errlen) {
+  double tick = o->tick > 0 ? o->tick : FPQ_SCHEDULER_TICK;
+  double ttl = o->lease_ttl > 0 ? o->lease_ttl : FPQ_SCHEDULER_LEASE_TTL;
+  if (o->tick < 0 || (o->tick > 0 && o->tick < 0.01) || o->tick != o->tick) {
+    snprintf(err, errlen, "--tick %gs is too short: expected at least 10ms", o->tick);
+    return 1;
+  }
+  if (o->lease_ttl < 0 || o->lease_ttl != o->lease_ttl || ttl < 2 * tick) {
+    snprintf(err, errlen, "--lease-ttl %gs must be at least two ticks (%gs): the leader "
+             "renews its lease once a tick", ttl, 2 * tick);
+    return 1;
+  }
+  if (o->name && (strlen(o->name) > 100 || !o->name[0] ||
+                  strspn(o->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                  "0123456789_.-") != strlen(o->name))) {
+    snprintf(err, errlen, "--name '%.100s%s' is not valid: use 1-100 of letters, digits, "
+             "'_', '-' and '.'", o->name, strlen(o->name) > 100 ? "..." : "");
+    return 1;
+  }
+  return 0;
+}
+
 fpq__scheduler *fpq__scheduler_new(const fpq_scheduler_options *o, char *err, size_t errlen,
                                    int *code) {
+  if (bad_options(o, err, errlen)) {
+    if (code) *code = 2;
+    return NULL;
+  }
   fpq__scheduler *s = fpq__calloc(1, sizeof *s);
   if (s == NULL) {
     snprintf(err, errlen, "out of memory");

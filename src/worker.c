@@ -873,6 +873,12 @@ int fpq_worker_run(const fpq_worker_options *opts) {
   worker wk;
   worker *w = &wk;
   memset(w, 0, sizeof *w);
+  /* Checked here, not by each caller: fpq worker start and the Python API alike. */
+  if (opts->lease < 0 || opts->lease != opts->lease || (opts->lease > 0 && opts->lease < 3)) {
+    fprintf(stderr, "fpq: --lease %gs is too short: expected at least 3 s (it is renewed "
+            "every third of it)\n", opts->lease);
+    return 2;
+  }
   w->opt = *opts;
   if (w->opt.count < 1) w->opt.count = 1;
   if (!(w->opt.lease > 0)) w->opt.lease = 15;

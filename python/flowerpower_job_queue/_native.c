@@ -1033,8 +1033,11 @@ static PyObject *native_format_time(PyObject *module, PyObject *args, PyObject *
   double t = PyFloat_AsDouble(value);
   if (t == -1.0 && PyErr_Occurred()) return NULL;
   if (!(t > 0)) Py_RETURN_NONE;
-  int rc = zone ? fpq_format_zoned_time((int64_t)floor(t), zone, buf, sizeof buf)
-                : fpq_format_time(t, buf, sizeof buf);
+  /* Past year 9999 no format can show it; checked before the cast, which would be
+   * undefined for a double beyond int64_t. */
+  int rc = t >= 253402300800.0 ? FPQ_EINVAL
+           : zone             ? fpq_format_zoned_time((int64_t)floor(t), zone, buf, sizeof buf)
+                              : fpq_format_time(t, buf, sizeof buf);
   if (rc != 0)
     return raise_format(module_state(module), FPQ_EINVAL, "time %R cannot be shown%s%s", value,
                         zone ? " in zone " : "", zone ? zone : "");

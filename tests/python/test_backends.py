@@ -269,6 +269,17 @@ def test_the_conf_file_registers_an_adapter_with_its_options(
     assert JobQueueManager(project).queue().backend == "sqlite"
 
 
+def test_an_adapter_option_named_like_an_engine_argument_is_refused(
+        project: Path, tmp_path: Path) -> None:
+    _conf(project, "backend: fromconf\nbackends:\n  fromconf:\n"
+                   "    adapter: \"jsonl_adapter:JsonlAdapter\"\n    url: elsewhere\n")
+    with pytest.raises(InvalidInput) as info:
+        JobQueueManager(project).enqueue("reg_add")
+    assert str(info.value).startswith("backends.fromconf.url (conf/job_queue.yml or the "
+                                      "environment) is not a backend option")
+    assert not (project / ".flowerpower").exists()
+
+
 def test_an_adapter_that_cannot_be_imported_is_bad_input(project: Path) -> None:
     _conf(project, "backend: broken\nbackends:\n  broken:\n    adapter: no_such_mod:Thing\n")
     with pytest.raises(InvalidInput) as info:

@@ -121,8 +121,10 @@ def test_run_config_from_a_file_sets_inputs_and_retry_policy(
     config.write_text(json.dumps({"inputs": {"x": 1}, "retry": {"max_retries": 4,
                                                                 "retry_delay": 2.5},
                                   "executor": {"type": "synchronous"}, "log_level": None}))
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text('{"x": 5}')
     job_id = enqueue(fpq_bin, project, "c_hello", "--run-config", f"@{config}",
-                     "--inputs", '{"x": 5}')
+                     "--inputs", f"@{inputs}")
     stored = job(fpq_bin, project, job_id)
     assert stored["run"] == {"inputs": {"x": 5}, "executor_cfg": {"type": "synchronous"}}
     assert stored["max_retries"] == 4

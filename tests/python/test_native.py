@@ -262,6 +262,16 @@ def test_module_validators() -> None:
         _native.validate_pipeline("../etc")
 
 
+def test_format_time_shows_rq_times_and_refuses_what_no_calendar_has() -> None:
+    assert _native.format_time(0) is None and _native.format_time(None) is None
+    assert _native.format_time(1767225600.5).startswith("2026-01-01T00:00:00.5")
+    assert _native.format_time(1767225600, "Europe/Berlin").startswith("2026-01-01")
+    for huge in (1e300, float("inf")):
+        for zone in (None, "Europe/Berlin"):
+            with pytest.raises(InvalidInput, match="cannot be shown"):
+                _native.format_time(huge, zone)
+
+
 def test_threads_share_one_queue(queue: _native.Queue) -> None:
     ids: list[str] = []
     errors: list[BaseException] = []
@@ -312,3 +322,17 @@ def test_no_reference_leaks(queue: _native.Queue) -> None:
     assert [sys.getrefcount(c) for c in (InvalidInput, JobNotFound, JobTimeout,
                                          _native.Queue)] == refs
     assert sys.getallocatedblocks() - blocks < 200
+
+
+def test_worker_and_scheduler_options_are_checked_in_the_engine(
+        project: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    # The same checks as fpq's flags, for in-process callers too; nothing is started.
+    assert _native.run_worker(str(project), burst=True, lease=1.0) == 2
+    assert "--lease 1s is too short: expected at least 3 s" in capfd.readouterr().err
+    assert _native.run_scheduler(str(project), tick=0.001, once=True) == 2
+    assert "--tick 0.001s is too short" in capfd.readouterr().err
+    assert _native.run_scheduler(str(project), tick=1.0, lease_ttl=1.5, once=True) == 2
+    assert "must be at least two ticks (2s)" in capfd.readouterr().err
+    assert _native.run_scheduler(str(project), name="bad name", once=True) == 2
+    assert "--name 'bad name' is not valid" in capfd.readouterr().err
+    assert not (project / ".flowerpower").exists()

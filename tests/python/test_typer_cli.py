@@ -185,6 +185,8 @@ BAD = [
      "run option 'executor_typo' is not one"),
     (["enqueue", "tc_add", "--run-config", "@/no/such/file.json"],
      "cannot read /no/such/file.json"),
+    (["enqueue", "tc_add", "--inputs", "@/no/such/inputs.json"],
+     "--inputs @/no/such/inputs.json: cannot read /no/such/inputs.json"),
     (["enqueue", "tc_add", "--url", "redis://127.0.0.1:1/0", "--backend", "sqlite"],
      "does not fit backend"),
     (["enqueue"], "Missing argument 'PIPELINE'"),

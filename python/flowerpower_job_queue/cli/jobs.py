@@ -101,7 +101,7 @@ def enqueue(
         jq = manager(project, backend, url)
         handle = jq.queue()
         new_id = handle.enqueue(
-            pipeline, run_config_json=config, inputs_json=inputs, priority=priority,
+            pipeline, run_config_json=config, inputs_json=None if inputs is None else read_json_arg(ctx, "--inputs", inputs), priority=priority,
             job_id=job_id, run_at=when or (clock.time() + wait if wait else 0.0),
             timeout=limit or 0.0,
             max_retries=-1 if retries is None else retries,

@@ -224,7 +224,7 @@ static int has_column(sqlite_backend *s, const char *table, const char *column) 
   sqlite3_bind_text(q, 2, column, -1, SQLITE_STATIC);
   int rc = sqlite3_step(q);
   sqlite3_finalize(q);
-  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -rc; /* -rc: the step's error code */
 }
 
 static int add_missing_columns(sqlite_backend *s) {
@@ -232,15 +232,22 @@ static int add_missing_columns(sqlite_backend *s) {
   for (const struct column_addition *c = column_additions; c->table; c++) {
     int has = has_column(s, c->table, c->column);
     if (has < 0) {
-      rc = db_fail(s, sqlite3_errcode(s->db), "read schema");
+      rc = db_fail(s, -has, "read schema");
       break;
     }
     if (has) continue;
+    if (sqlite3_db_readonly(s->db, "main") == 1) { /* no write lock to take: say why */
+      rc = fpq_backend_fail(&s->base, FPQ_EIO,
+                            "%.300s was written by an older fpq and is read-only here: open "
+                            "it once with write access (any fpq command) to add column %s",
+                            s->path, c->column);
+      break;
+    }
     if (!began && (rc = exec(s, "BEGIN IMMEDIATE", "add columns"))) return rc;
     began = 1;
     /* Another process may have added it while this one waited for the write lock. */
     if ((has = has_column(s, c->table, c->column)) != 0) {
-      if (has < 0) rc = db_fail(s, sqlite3_errcode(s->db), "read schema");
+      if (has < 0) rc = db_fail(s, -has, "read schema");
       if (rc) break;
       continue;
     }
