@@ -75,8 +75,11 @@ void cli_format_time(double t, char *buf, size_t len);
 /* Formats a byte count as "812 B", "3.4 KiB", "1.2 MiB", "2.0 GiB". */
 void cli_format_bytes(long long n, char *buf, size_t len);
 /* Prints a job as one line of a table, or its header. */
-void cli_print_job_header(void);
-void cli_print_job_row(const fpq_job *job);
+/* The status table: the ID column as wide as the longest id shown (never cut: people
+ * copy ids from it), at least a uuid's 36. */
+int cli_job_id_width(fpq_job *const *jobs, size_t n);
+void cli_print_job_header(int id_width);
+void cli_print_job_row(const fpq_job *job, int id_width);
 void cli_print_job_detail(const fpq_job *job);
 
 /* Commands: each returns the process exit code. argv[0] is the command's name. */

@@ -264,8 +264,9 @@ int cmd_status(int argc, char **argv) {
   } else if (n == 0) {
     printf("no jobs%s%s\n", target ? " for pipeline " : " yet", target ? target : "");
   } else {
-    cli_print_job_header();
-    for (size_t i = 0; i < n; i++) cli_print_job_row(jobs[i]);
+    int width = cli_job_id_width(jobs, n);
+    cli_print_job_header(width);
+    for (size_t i = 0; i < n; i++) cli_print_job_row(jobs[i], width);
   }
   fpq_jobs_free(jobs, n);
   fpq_close(q);
@@ -324,7 +325,7 @@ int cmd_result(int argc, char **argv) {
     code = cli_fail(rc, "no jobs%s%s", target ? " for pipeline " : "", target ? target : "");
   else if (rc) code = cli_fail(rc, "%s", fpq_errmsg(q));
   else if (c.json) {
-    char *text = fpq_job_to_json(job);
+    char *text = fpq_job_outcome_json(job);
     printf("%s\n", text ? text : "{}");
     free(text);
     code = job->status == FPQ_STATUS_FINISHED ? EXIT_DONE : EXIT_NOT_DONE;

@@ -24,11 +24,11 @@ static void format_fire(int64_t t, const char *tz, char *buf, size_t len) {
   else if (fpq_format_zoned_time(t, tz, buf, len)) fpq_format_zoned_time(t, NULL, buf, len);
 }
 
-static void print_schedule_row(const fpq_schedule *s) {
+static void print_schedule_row(const fpq_schedule *s, int id_width) {
   char next[40], last[40];
   format_fire(s->paused ? 0 : s->next_fire, s->timezone, next, sizeof next);
   format_fire(s->last_fire, s->timezone, last, sizeof last);
-  printf("%-36.36s  %-16.16s  %-20.20s  %-16.16s  %-6s  %-26s  %-26s  %6lld  %6lld\n", s->id,
+  printf("%-*s  %-16.16s  %-20.20s  %-16.16s  %-6s  %-26s  %-26s  %6lld  %6lld\n", id_width, s->id,
          s->pipeline, s->trigger, s->timezone ? s->timezone : "UTC",
          s->paused ? "paused" : s->next_fire == 0 ? "done" : "active", next, last,
          (long long)s->fired, (long long)s->skipped);
@@ -197,9 +197,12 @@ static int schedules_list(fpq_queue *q, const cli_common *c) {
   } else if (n == 0) {
     puts("no schedules (add one with 'fpq schedule PIPELINE --schedule CRON')");
   } else {
-    printf("%-36s  %-16s  %-20s  %-16s  %-6s  %-26s  %-26s  %6s  %6s\n", "ID", "PIPELINE",
+    int width = 2; /* the longest id, never cut: people copy ids from here */
+    for (size_t i = 0; i < n; i++)
+      if ((int)strlen(list[i]->id) > width) width = (int)strlen(list[i]->id);
+    printf("%-*s  %-16s  %-20s  %-16s  %-6s  %-26s  %-26s  %6s  %6s\n", width, "ID", "PIPELINE",
            "SCHEDULE", "TIMEZONE", "STATE", "NEXT FIRE", "LAST FIRE", "FIRED", "SKIPPED");
-    for (size_t i = 0; i < n; i++) print_schedule_row(list[i]);
+    for (size_t i = 0; i < n; i++) print_schedule_row(list[i], width);
   }
   fpq_schedules_free(list, n);
   return EXIT_DONE;

@@ -190,18 +190,25 @@ void cli_format_time(double t, char *buf, size_t len) {
   strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-void cli_print_job_header(void) {
-  printf("%-36s  %-20s  %-9s  %-6s  %-19s  %8s  %s\n", "ID", "PIPELINE", "STATUS", "PRIO",
-         "CREATED", "RAN", "TRIES");
+int cli_job_id_width(fpq_job *const *jobs, size_t n) {
+  size_t width = 36; /* a uuid4: the ids fpq makes */
+  for (size_t i = 0; i < n; i++)
+    if (strlen(jobs[i]->id) > width) width = strlen(jobs[i]->id);
+  return (int)width;
 }
 
-void cli_print_job_row(const fpq_job *job) {
+void cli_print_job_header(int id_width) {
+  printf("%-*s  %-20s  %-9s  %-6s  %-19s  %8s  %s\n", id_width, "ID", "PIPELINE", "STATUS",
+         "PRIO", "CREATED", "RAN", "TRIES");
+}
+
+void cli_print_job_row(const fpq_job *job, int id_width) {
   char created[32], ran[32];
   cli_format_time(job->created_at, created, sizeof created);
   if (job->started_at > 0 && job->ended_at >= job->started_at)
     cli_format_duration(job->ended_at - job->started_at, ran, sizeof ran);
   else snprintf(ran, sizeof ran, "-");
-  printf("%-36s  %-20.20s  %-9s  %-6s  %-19s  %8s  %d/%d\n", job->id,
+  printf("%-*s  %-20.20s  %-9s  %-6s  %-19s  %8s  %d/%d\n", id_width, job->id,
          job->pipeline ? job->pipeline : "?", fpq_status_name(job->status),
          fpq_priority_name(job->priority), created, ran, job->attempts, job->max_retries + 1);
 }

@@ -248,6 +248,9 @@ FPQ_EXPORT int fpq_job_merge_inputs(fpq_job *job, const char *inputs_json, char 
 
 /* JSON form of a job (the one `fpq status --json` prints). Caller frees with free(). */
 FPQ_EXPORT char *fpq_job_to_json(const fpq_job *job);
+/* The run's outcome alone, what `fpq result --json` prints: id, pipeline, status,
+ * ended_at, result, error of that form. Caller frees with free(). */
+FPQ_EXPORT char *fpq_job_outcome_json(const fpq_job *job);
 /* Parses that form. Returns 0 and a job the caller owns, or FPQ_EINVAL / FPQ_EFORMAT
  * with one line in msg. */
 FPQ_EXPORT int fpq_job_from_json(const char *json, size_t len, fpq_job **out, char *msg,

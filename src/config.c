@@ -227,8 +227,18 @@ int fpq__settings_parse(const char *text, size_t len, int lenient, fpq__setting 
   for (;;) {
     yaml_event_t ev;
     if (!yaml_parser_parse(&parser, &ev)) {
-      snprintf(err, errlen, "%s: %s at line %zu", file_name(&st),
-               parser.problem ? parser.problem : "invalid YAML", parser.problem_mark.line + 1);
+      /* libyaml marks a problem found at the end of input on the line after the last
+       * newline, one a file of N lines does not have: name the last line instead. */
+      size_t lines = 0;
+      for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
+      if (len > 0 && text[len - 1] != '\n') lines++;
+      size_t line = parser.problem_mark.line + 1;
+      const char *problem = parser.problem ? parser.problem : "invalid YAML";
+      if (line > lines && lines > 0)
+        snprintf(err, errlen, "%s: %s at the end of the file (line %zu)", file_name(&st),
+                 problem, lines);
+      else
+        snprintf(err, errlen, "%s: %s at line %zu", file_name(&st), problem, line);
       rc = FPQ_ECONFIG;
       break;
     }

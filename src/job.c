@@ -526,11 +526,58 @@ json_t *fpq__job_to_object(const fpq_job *job) {
   return o;
 }
 
+/* The fewest significant digits, 15 to 17, that give back every real in v exactly
+ * (jansson's default, 17, shows 0.1 as 0.10000000000000001): the JSON people read stays
+ * short and no value changes. */
+static int digits_needed(json_t *v) {
+  int most = 15;
+  if (json_is_real(v)) {
+    double d = json_real_value(v);
+    char text[40];
+    for (most = 15; most < 17; most++) {
+      snprintf(text, sizeof text, "%.*g", most, d);
+      if (strtod(text, NULL) == d) break;
+    }
+  } else if (json_is_object(v)) {
+    const char *key;
+    json_t *item;
+    json_object_foreach(v, key, item) {
+      int n = digits_needed(item);
+      if (n > most) most = n;
+    }
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item) {
+      int n = digits_needed(item);
+      if (n > most) most = n;
+    }
+  }
+  return most;
+}
+
+static char *dump_readable(json_t *o) {
+  return json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER |
+                           JSON_REAL_PRECISION(digits_needed(o)));
+}
+
 char *fpq_job_to_json(const fpq_job *job) {
   json_t *o = fpq__job_to_object(job);
   if (o == NULL) return NULL;
-  char *text = json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY);
+  char *text = dump_readable(o);
   json_decref(o);
+  return text;
+}
+
+char *fpq_job_outcome_json(const fpq_job *job) {
+  static const char *const keys[] = {"id", "pipeline", "status", "ended_at", "result", "error"};
+  json_t *all = fpq__job_to_object(job), *out = json_object();
+  int bad = all == NULL || out == NULL;
+  for (size_t i = 0; !bad && i < sizeof keys / sizeof keys[0]; i++)
+    bad = json_object_set(out, keys[i], json_object_get(all, keys[i])) != 0;
+  char *text = bad ? NULL : dump_readable(out);
+  json_decref(out);
+  json_decref(all);
   return text;
 }
 

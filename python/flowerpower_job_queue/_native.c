@@ -948,10 +948,11 @@ static PyObject *native_retry_decision(PyObject *Py_UNUSED(module), PyObject *ar
 }
 
 PyDoc_STRVAR(job_json_doc,
-"job_json(job) -> str\n"
+"job_json(job, outcome=False) -> str\n"
 "\n"
 "A job record (a dict as Queue.get returns it) in the JSON form `fpq status id=ID --json`\n"
-"prints: run, result and error as JSON values, times as ISO 8601 UTC text.\n"
+"prints: run, result and error as JSON values, times as ISO 8601 UTC text. outcome: only\n"
+"what `fpq result --json` prints (id, pipeline, status, ended_at, result, error).\n"
 "\n"
 "Example:\n"
 "    >>> json.loads(_native.job_json(q.get(job_id)))['status']\n"
@@ -959,10 +960,11 @@ PyDoc_STRVAR(job_json_doc,
 
 static PyObject *native_job_json(PyObject *Py_UNUSED(module), PyObject *args) {
   PyObject *d;
-  if (!PyArg_ParseTuple(args, "O:job_json", &d)) return NULL;
+  int outcome = 0;
+  if (!PyArg_ParseTuple(args, "O|p:job_json", &d, &outcome)) return NULL;
   fpq_job *job = dict_to_job(d);
   if (job == NULL) return NULL;
-  char *text = fpq_job_to_json(job);
+  char *text = outcome ? fpq_job_outcome_json(job) : fpq_job_to_json(job);
   fpq_job_free(job);
   if (text == NULL) return PyErr_NoMemory();
   PyObject *out = str_or_none(text);

@@ -193,8 +193,11 @@ static void a_top_level_that_is_not_a_mapping_is_refused(void **state) {
 
 static void invalid_yaml_is_refused_with_libyamls_reason_and_line(void **state) {
   (void)state;
+  /* Found at the end of input: the last line of the two, not a third. */
   assert_refused("a: 1\nb: [1, 2\n", 0,
-                 "conf/job_queue.yml: did not find expected ',' or ']' at line 3");
+                 "conf/job_queue.yml: did not find expected ',' or ']' at the end of the file "
+                 "(line 2)");
+  assert_refused("a: 1\nb: [1, 2", 0, "at the end of the file (line 2)");
   assert_refused("a: b: c\n", 0,
                  "conf/job_queue.yml: mapping values are not allowed in this context at line 1");
   assert_refused("a:\n\tb: 1\n", 0, "found character that cannot start any token at line 2");
@@ -372,7 +375,7 @@ static void lenient_parsing_skips_values_nested_too_deep(void **state) {
 static void lenient_parsing_still_refuses_what_is_not_a_mapping_and_names_the_file(void **state) {
   (void)state;
   assert_refused("- a\n- b\n", 1, "pipeline YAML: the file must be a mapping of settings at line 1");
-  assert_refused("run: [\n", 1, "pipeline YAML: did not find expected node content at line 2");
+  assert_refused("run: [\n", 1, "pipeline YAML: did not find expected node content at the end of the file (line 1)");
   assert_refused("text", 1, "pipeline YAML: the file must be a mapping of settings");
 }
 
@@ -699,7 +702,7 @@ static void an_invalid_conf_file_is_a_config_error_with_its_line(void **state) {
   fpq__config c;
   assert_int_equal(resolve(&c, project, NULL, NULL), FPQ_ECONFIG);
   assert_contains(c.errmsg, "conf/job_queue.yml: ");
-  assert_contains(c.errmsg, "at line 3");
+  assert_contains(c.errmsg, "at the end of the file (line 2)");
   fpq__config_free(&c);
   test_rmdir(project);
 }

@@ -898,6 +898,30 @@ static void a_new_job_survives_a_round_trip_through_json(void **state) {
   fpq_job_free(job);
 }
 
+/* Reals are shown with the fewest digits that read back exactly: 0.1, not
+ * 0.10000000000000001, and a value that needs 17 digits keeps them. */
+static void the_json_form_shows_short_exact_numbers(void **state) {
+  (void)state;
+  fpq_job *job = fpq_job_new();
+  fpq_job_set(&job->pipeline, "p");
+  job->jitter_factor = 0.1;
+  fpq_job_set(&job->run_json, "{\"inputs\": {\"x\": 0.1}}");
+  char *text = fpq_job_to_json(job);
+  assert_non_null(strstr(text, "\"jitter_factor\":0.1,"));
+  assert_non_null(strstr(text, "{\"x\":0.1}"));
+  free(text);
+  fpq_job_set(&job->run_json, "{\"inputs\": {\"x\": 0.30000000000000004}}");
+  text = fpq_job_to_json(job);
+  assert_non_null(strstr(text, "0.30000000000000004"));
+  free(text);
+  fpq_job_set(&job->result_json, "{\"result\": 2.5}");
+  text = fpq_job_outcome_json(job);
+  assert_string_equal(text, "{\"id\":\"\",\"pipeline\":\"p\",\"status\":\"queued\","
+                            "\"ended_at\":null,\"result\":{\"result\":2.5},\"error\":null}");
+  free(text);
+  fpq_job_free(job);
+}
+
 static void the_json_form_has_rq_times_names_and_embedded_json(void **state) {
   (void)state;
   fpq_job *job = full_job();
@@ -1180,6 +1204,7 @@ int main(void) {
       T(every_field_survives_a_round_trip_through_json),
       T(a_new_job_survives_a_round_trip_through_json),
       T(the_json_form_has_rq_times_names_and_embedded_json),
+      T(the_json_form_shows_short_exact_numbers),
       T(stored_text_that_is_not_json_is_shown_as_a_string),
       T(from_json_takes_epoch_numbers_for_times_and_reads_only_len_bytes),
       T(from_json_refuses_bad_input_with_the_field_named),

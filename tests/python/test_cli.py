@@ -115,6 +115,17 @@ def test_enqueue_prints_the_id_alone_and_status_finds_it(fpq_bin: str, project: 
     assert "already taken" in again.stderr
 
 
+def test_the_status_table_keeps_long_ids_whole_and_columns_aligned(
+        fpq_bin: str, project: Path) -> None:
+    long_id = "sched-nightly-etl-" + "x" * 50
+    enqueue(fpq_bin, project, "c_hello", "--job-id", long_id)
+    enqueue(fpq_bin, project, "c_hello")
+    header, *rows = run_fpq(fpq_bin, "status", project=project).stdout.splitlines()
+    column = header.index("PIPELINE")
+    assert any(row.startswith(long_id + "  ") for row in rows)
+    assert all(row[column:].startswith("c_hello") for row in rows), rows
+
+
 def test_run_config_from_a_file_sets_inputs_and_retry_policy(
         fpq_bin: str, project: Path, tmp_path: Path) -> None:
     config = tmp_path / "run.json"

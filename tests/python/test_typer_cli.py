@@ -124,6 +124,11 @@ def test_enqueue_worker_result_round_trip_in_both_commands(project: Path, fpq_bi
                                         project=project).stdout)
     by_name = run(QUEUE, "result", "tc_add", "--json", *p)
     assert by_name.returncode == 0 and json.loads(by_name.stdout)["id"] == job_id
+    # The outcome, not the whole record, and the same from both command lines.
+    outcome = json.loads(by_name.stdout)
+    assert list(outcome) == ["id", "pipeline", "status", "ended_at", "result", "error"]
+    assert outcome == json.loads(run_fpq(fpq_bin, "result", "tc_add", "--json",
+                                         project=project).stdout)
     table = run(QUEUE, "status", *p)
     assert table.returncode == 0 and job_id in table.stdout and "finished" in table.stdout
     detail = run(QUEUE, "status", f"id={job_id}", *p)

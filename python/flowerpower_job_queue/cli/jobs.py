@@ -174,7 +174,7 @@ def result(
             job = jobs[0]
         if wait and job["status"] not in TERMINAL:
             job = handle.wait(job["id"], -1.0 if seconds is None else seconds)
-    shown: dict[str, Any] = render.job_json(job)
+    shown: dict[str, Any] = render.outcome_json(job)
     if json_:
         render.print_json(shown)
         raise typer.Exit(EXIT_DONE if job["status"] == "finished" else EXIT_NOT_DONE)

@@ -43,6 +43,17 @@ def job_json(record: Mapping[str, Any]) -> Any:
     return json.loads(_native.job_json(dict(record)))
 
 
+def outcome_json(record: Mapping[str, Any]) -> Any:
+    """What ``result --json`` prints: id, pipeline, status, ended_at, result and error of
+    :func:`job_json` (the engine picks them, for both command lines).
+
+    Example:
+        >>> sorted(outcome_json({"id": "j1", "status": "queued", "run_json": "{}"}))
+        ['ended_at', 'error', 'id', 'pipeline', 'result', 'status']
+    """
+    return json.loads(_native.job_json(dict(record), True))
+
+
 def schedule_json(record: Mapping[str, Any]) -> Any:
     """A schedule record in the form ``fpq schedules list --json`` prints.
 
