@@ -286,7 +286,8 @@ static void yaml_that_does_not_parse_is_a_config_error_naming_the_file(void **st
   char *project = test_project(NULL);
   test_write_file(project, "conf/pipelines/sub/etl.yml", "run:\n  retry: [\n");
   assert_config_error(read_policy(project, "sub.etl", -1, -1, -1),
-                      "conf/pipelines/sub/etl.yml: did not find expected node content at line 3");
+                      "conf/pipelines/sub/etl.yml: did not find expected node content at the "
+                      "end of the file (line 2)");
   test_write_file(project, "conf/pipelines/sub/etl.yml", "- a\n- b\n");
   assert_config_error(read_policy(project, "sub.etl", -1, -1, -1),
                       "conf/pipelines/sub/etl.yml: the file must be a mapping of settings at line 1");
