@@ -1,0 +1,199 @@
+"""Job callbacks (`on_success`, `on_failure`, `on_stopped`) on both built-in backends, run by
+the real worker in the project's directory after the job's outcome is recorded: on_failure
+once after the last retry, on_success with the result, a callback that raises or overruns
+its time limit logged and never changing the job, callbacks Python rq wrote run by our
+worker, and references that do not import refused at enqueue with nothing written."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flowerpower_job_queue import InvalidInput, JobQueueManager
+from fpqtest import enqueue, job, jobs, run_burst, run_fpq
+from projects import make_project
+
+FAIL = "def result() -> int:\n    raise ValueError('no data')\n"
+ADD = "def result(x: int = 1) -> int:\n    return x + 1\n"
+# The callbacks write to callbacks.log in the directory they run in: the project's.
+HOOKS = '''import time
+
+
+def _note(line):
+    with open("callbacks.log", "a") as f:
+        f.write(line + "\\n")
+
+
+def failed(job, connection, type, value, traceback):
+    _note(f"failed {job.id} {job.status} attempts={job.attempts} {type}: {value} "
+          f"traceback={'no data' in traceback} connection={connection}")
+
+
+def done(job, connection, result):
+    _note(f"done {job.id} {job.status} {json.dumps(result, sort_keys=True)}")
+
+
+def stopped(job, connection):
+    _note(f"stopped {job.id} {job.status}")
+
+
+def boom(job, connection, result):
+    raise RuntimeError("callback broke")
+
+
+def slow(job, connection, result):
+    _note("slow started")
+    time.sleep(60)
+    _note("slow ended")
+
+
+import json  # noqa: E402 - after the functions on purpose: module order does not matter
+'''
+
+
+@pytest.fixture(params=["sqlite", "rq"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "rq":
+        monkeypatch.setenv("FPQ_BACKEND", "rq")
+        monkeypatch.setenv("FPQ_URL", request.getfixturevalue("redis_server").url)
+    return str(request.param)
+
+
+def project_with_hooks(tmp_path: Path, name: str, pipelines: dict[str, str],
+                       module: str = "hooks") -> Path:
+    project = make_project(tmp_path, name, pipelines)
+    (project / f"{module}.py").write_text(HOOKS)
+    return project
+
+
+def notes(project: Path) -> list[str]:
+    log = project / "callbacks.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_on_failure_runs_once_after_the_last_retry(
+        tmp_path: Path, fpq_bin: str, backend: str) -> None:
+    project = project_with_hooks(tmp_path, "fails", {f"cb_fail_{backend}": FAIL})
+    failing = enqueue(fpq_bin, project, f"cb_fail_{backend}", "--max-retries", "1",
+                      "--retry-delay", "0", "--on-failure", "hooks:failed")
+    # RQ's dotted form on our API; no retries (the pipeline's YAML): its first failure is final.
+    with JobQueueManager(project) as jq:
+        once = jq.enqueue(f"cb_fail_{backend}", on_failure="hooks.failed")
+    # rq keeps RQ's one dotted form, so an rq worker can import it too.
+    stored = "hooks.failed" if backend == "rq" else "hooks:failed"
+    assert job(fpq_bin, project, failing)["on_failure"] == stored
+    log = tmp_path / "worker.log"
+
+    assert run_burst(fpq_bin, project, log=log) == 0, log.read_text()
+
+    record = job(fpq_bin, project, failing)
+    assert record["status"] == "failed" and record["attempts"] == 2
+    # Exactly one line for the failing job: its first attempt was retried, not final.
+    mine = [line for line in notes(project) if failing in line]
+    assert mine == [f"failed {failing} failed attempts=2 ValueError: no data traceback=True "
+                    f"connection=None"], log.read_text()
+    assert [line for line in notes(project) if once in line] == [
+        f"failed {once} failed attempts=1 ValueError: no data traceback=True connection=None"]
+
+
+def test_on_success_gets_the_result(tmp_path: Path, fpq_bin: str, backend: str) -> None:
+    project = project_with_hooks(tmp_path, "succeeds", {f"cb_add_{backend}": ADD},
+                                 module=f"hooks_{backend}")
+    # A function object is taken by its importable name (module:qualname).
+    sys.path.insert(0, str(project))
+    try:
+        done = importlib.import_module(f"hooks_{backend}").done
+    finally:
+        sys.path.remove(str(project))
+    with JobQueueManager(project) as jq:
+        job_id = jq.enqueue(f"cb_add_{backend}", inputs={"x": 41}, on_success=done)
+    assert job(fpq_bin, project, job_id)["on_success"] == f"hooks_{backend}{'.' if backend == 'rq' else ':'}done"
+
+    assert run_burst(fpq_bin, project, log=tmp_path / "worker.log") == 0
+
+    assert notes(project) == [f'done {job_id} finished {{"result": 42}}']
+    assert job(fpq_bin, project, job_id)["result"] == {"result": 42}
+
+
+def test_a_callback_that_raises_or_overruns_leaves_the_job_alone_and_is_logged(
+        tmp_path: Path, fpq_bin: str, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = project_with_hooks(tmp_path, "broken", {f"cb_broken_{backend}": ADD})
+    monkeypatch.setenv("FPQ_EXECUTOR_CALLBACK_TIMEOUT", "2s")
+    raises = enqueue(fpq_bin, project, f"cb_broken_{backend}", "--on-success", "hooks:boom")
+    overruns = enqueue(fpq_bin, project, f"cb_broken_{backend}", "--on-success", "hooks:slow")
+    log = tmp_path / "worker.log"
+
+    assert run_burst(fpq_bin, project, log=log) == 0
+
+    text = log.read_text()
+    sep = "." if backend == "rq" else ":"  # the reference as the backend keeps it
+    assert f"job {raises}: callback on_success hooks{sep}boom exited with status 1" in text
+    assert "RuntimeError: callback broke" in text
+    assert f"job {overruns}: callback on_success hooks{sep}slow timed out after 2 s" in text
+    assert "the job's outcome stands" in text
+    # The time limit was a kill: the callback never got to its last line.
+    assert notes(project) == ["slow started"]
+    for job_id in (raises, overruns):
+        record = job(fpq_bin, project, job_id)
+        assert record["status"] == "finished" and record["result"] == {"result": 2}
+
+
+def test_a_callback_that_does_not_import_is_refused_with_nothing_written(
+        tmp_path: Path, fpq_bin: str) -> None:
+    project = project_with_hooks(tmp_path, "refused", {"cb_refused": ADD})
+    with JobQueueManager(project) as jq:
+        with pytest.raises(InvalidInput, match="on_failure 'hooks:missing' is not importable: "
+                                               "AttributeError"):
+            jq.enqueue("cb_refused", on_failure="hooks:missing")
+        with pytest.raises(InvalidInput, match="on_success 'no_such_module:f' is not "
+                                               "importable: ModuleNotFoundError"):
+            jq.enqueue("cb_refused", on_success="no_such_module:f")
+        with pytest.raises(InvalidInput, match="on_stopped 'a:b:c' is not a reference"):
+            jq.enqueue("cb_refused", on_stopped="a:b:c")
+        with pytest.raises(InvalidInput, match="has no importable name"):
+            jq.enqueue("cb_refused", on_failure=lambda *a: None)
+    assert jobs(fpq_bin, project) == []
+    # fpq checks the shape (it cannot import Python): exit 2, nothing written.
+    bad = run_fpq(fpq_bin, "enqueue", "cb_refused", "--on-failure", "hooks", project=project)
+    assert bad.returncode == 2
+    assert "--on-failure 'hooks' is not a reference" in bad.stderr
+    assert jobs(fpq_bin, project) == []
+
+
+def test_callbacks_python_rq_wrote_run_on_our_worker_and_ours_are_rqs(
+        tmp_path: Path, fpq_bin: str, redis_server: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    redis = pytest.importorskip("redis")
+    from rq import Callback, Queue, Retry
+
+    monkeypatch.setenv("FPQ_BACKEND", "rq")
+    monkeypatch.setenv("FPQ_URL", redis_server.url)
+    project = project_with_hooks(tmp_path, "fromrq", {"cb_rq_fail": FAIL, "cb_rq_add": ADD})
+    conn = redis.Redis.from_url(redis_server.url)
+    queue = Queue("default", connection=conn, serializer="json")
+    task = "flowerpower_job_queue.tasks.run_pipeline"
+    failing = queue.enqueue(task, kwargs={"project": str(project), "pipeline": "cb_rq_fail"},
+                            retry=Retry(max=1), on_failure=Callback("hooks.failed"))
+    adding = queue.enqueue(task, kwargs={"project": str(project), "pipeline": "cb_rq_add",
+                                         "run": {"inputs": {"x": 1}}},
+                           on_success=Callback("hooks.done"))
+    ours = enqueue(fpq_bin, project, "cb_rq_add", "--on-failure", "hooks:failed",
+                   "--on-stopped", "hooks:stopped")
+    # RQ's own fields, in its dotted form, so an rq worker runs our callbacks too.
+    assert conn.hget(f"rq:job:{ours}", "failure_callback_name") == b"hooks.failed"
+    assert conn.hget(f"rq:job:{ours}", "stopped_callback_name") == b"hooks.stopped"
+    assert conn.hget(f"rq:job:{ours}", "success_callback_name") == b""
+
+    assert run_burst(fpq_bin, project, log=tmp_path / "worker.log") == 0
+
+    failing.refresh()
+    assert failing.get_status() == "failed"
+    assert [line for line in notes(project) if failing.id in line] == [
+        f"failed {failing.id} failed attempts=2 ValueError: no data traceback=True "
+        f"connection=None"]
+    assert f'done {adding.id} finished {{"result": 2}}' in notes(project)
+    assert not [line for line in notes(project) if ours in line]
+    assert job(fpq_bin, project, adding.id)["on_success"] == "hooks.done"
