@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
-from . import _native, callback
+from . import _native
 from .exceptions import InvalidInput, JobNotFound, JobTimeout
 from .records import TERMINAL, api_job, decode_result, job_failed, to_datetime
 from .runconfig import check_text, merge_run_kwargs, run_at, run_config_to_dict, seconds
@@ -111,6 +111,10 @@ def callback_refs(project_dir: str, **given: Any) -> dict[str, str]:
         >>> callback_refs("/tmp", on_failure=json.dumps, on_success=None)
         {'on_failure': 'json:dumps'}
     """
+    # Imported here: `python -m flowerpower_job_queue.callback` imports this package
+    # first, which must not have imported that module already.
+    from . import callback
+
     refs = {}
     for which, value in given.items():
         if value is None:

@@ -155,12 +155,24 @@ def test_a_callback_that_does_not_import_is_refused_with_nothing_written(
             jq.enqueue("cb_refused", on_stopped="a:b:c")
         with pytest.raises(InvalidInput, match="has no importable name"):
             jq.enqueue("cb_refused", on_failure=lambda *a: None)
+    from flowerpower import FlowerPowerProject
+
+    flowerpower_project = FlowerPowerProject.load(str(project))
+    with pytest.raises(InvalidInput, match="on_failure 'hooks.nope' is not importable"):
+        flowerpower_project.enqueue("cb_refused", on_failure="hooks.nope")
     assert jobs(fpq_bin, project) == []
+    kept = flowerpower_project.enqueue("cb_refused", on_failure="hooks.failed")
+    assert job(fpq_bin, project, kept)["on_failure"] == "hooks.failed"
+    run_fpq(fpq_bin, "cancel", kept, project=project, check=True)
+    shown = run_fpq(fpq_bin, "status", f"id={kept}", project=project, check=True).stdout
+    assert "on failure:  hooks.failed\n" in shown
+    project_jobs = [j["id"] for j in jobs(fpq_bin, project)]
+    assert project_jobs == [kept]
     # fpq checks the shape (it cannot import Python): exit 2, nothing written.
     bad = run_fpq(fpq_bin, "enqueue", "cb_refused", "--on-failure", "hooks", project=project)
     assert bad.returncode == 2
     assert "--on-failure 'hooks' is not a reference" in bad.stderr
-    assert jobs(fpq_bin, project) == []
+    assert [j["id"] for j in jobs(fpq_bin, project)] == [kept]
 
 
 def test_callbacks_python_rq_wrote_run_on_our_worker_and_ours_are_rqs(
