@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "job.h"
@@ -131,7 +132,12 @@ int fpq__callback_start(uv_loop_t *loop, const char *python, const fpq_job *job,
   uv_pipe_init(loop, &c->in, 0);
   uv_timer_init(loop, &c->timer);
   c->in.data = c->timer.data = c->process.data = c->write.data = c;
-  char *args[] = {(char *)python, "-m", "flowerpower_job_queue.callback", NULL};
+  /* --supervisor: it dies with the worker (as an executor does), so a worker that is
+   * SIGKILLed leaves no callback running past its time limit. */
+  char supervisor[32];
+  snprintf(supervisor, sizeof supervisor, "%d", (int)getpid());
+  char *args[] = {(char *)python, "-m", "flowerpower_job_queue.callback", "--supervisor",
+                  supervisor, NULL};
   uv_stdio_container_t stdio[3];
   stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
   stdio[0].data.stream = (uv_stream_t *)&c->in;

@@ -445,10 +445,12 @@ int fpq_validate_callback(const char *what, const char *ref, char *msg, size_t m
 int fpq_job_validate(const fpq_job *job, char *msg, size_t msglen) {
   int rc;
   if ((rc = validate_depends(job, msg, msglen))) return rc;
-  if ((job->on_success && (rc = fpq_validate_callback("on_success", job->on_success, msg, msglen))) ||
-      (job->on_failure && (rc = fpq_validate_callback("on_failure", job->on_failure, msg, msglen))) ||
-      (job->on_stopped && (rc = fpq_validate_callback("on_stopped", job->on_stopped, msg, msglen))))
-    return rc;
+  const char *const hooks[][2] = {{"on_success", job->on_success},
+                                  {"on_failure", job->on_failure},
+                                  {"on_stopped", job->on_stopped}};
+  for (size_t i = 0; i < 3; i++)
+    if (hooks[i][1] && (rc = fpq_validate_callback(hooks[i][0], hooks[i][1], msg, msglen)))
+      return rc;
   if (job->id[0] && (rc = fpq_validate_id(job->id, msg, msglen))) return rc;
   if ((rc = fpq_validate_pipeline(job->pipeline, msg, msglen))) return rc;
   if ((rc = fpq_validate_run_json(job->run_json, msg, msglen))) return rc;

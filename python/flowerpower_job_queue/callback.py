@@ -155,8 +155,14 @@ def run(message: Mapping[str, Any]) -> None:
         fn(job, None)
 
 
-def main() -> int:
-    """``python -m flowerpower_job_queue.callback``: the worker's side (see above)."""
+def main(argv: list[str] | None = None) -> int:
+    """``python -m flowerpower_job_queue.callback [--supervisor PID]``: the worker's side
+    (see above). With ``--supervisor`` it dies with that process (the worker)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 2 and args[0] == "--supervisor":
+        from . import _native
+
+        _native.die_with_parent(int(args[1]))
     message = json.load(sys.stdin)
     job_id = message.get("job", {}).get("id")
     try:

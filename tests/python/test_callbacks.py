@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from flowerpower_job_queue import InvalidInput, JobQueueManager
-from fpqtest import enqueue, job, jobs, run_burst, run_fpq
+from fpqtest import enqueue, job, jobs, run_burst, run_fpq, start_worker, stop, wait_for
 from projects import make_project
 
 FAIL = "def result() -> int:\n    raise ValueError('no data')\n"
@@ -54,14 +54,6 @@ import json  # noqa: E402 - after the functions on purpose: module order does no
 '''
 
 
-@pytest.fixture(params=["sqlite", "rq"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "rq":
-        monkeypatch.setenv("FPQ_BACKEND", "rq")
-        monkeypatch.setenv("FPQ_URL", request.getfixturevalue("redis_server").url)
-    return str(request.param)
-
-
 def project_with_hooks(tmp_path: Path, name: str, pipelines: dict[str, str],
                        module: str = "hooks") -> Path:
     project = make_project(tmp_path, name, pipelines)
@@ -75,15 +67,15 @@ def notes(project: Path) -> list[str]:
 
 
 def test_on_failure_runs_once_after_the_last_retry(
-        tmp_path: Path, fpq_bin: str, backend: str) -> None:
-    project = project_with_hooks(tmp_path, "fails", {f"cb_fail_{backend}": FAIL})
-    failing = enqueue(fpq_bin, project, f"cb_fail_{backend}", "--max-retries", "1",
+        tmp_path: Path, fpq_bin: str, builtin_backend: str) -> None:
+    project = project_with_hooks(tmp_path, "fails", {f"cb_fail_{builtin_backend}": FAIL})
+    failing = enqueue(fpq_bin, project, f"cb_fail_{builtin_backend}", "--max-retries", "1",
                       "--retry-delay", "0", "--on-failure", "hooks:failed")
     # RQ's dotted form on our API; no retries (the pipeline's YAML): its first failure is final.
     with JobQueueManager(project) as jq:
-        once = jq.enqueue(f"cb_fail_{backend}", on_failure="hooks.failed")
+        once = jq.enqueue(f"cb_fail_{builtin_backend}", on_failure="hooks.failed")
     # rq keeps RQ's one dotted form, so an rq worker can import it too.
-    stored = "hooks.failed" if backend == "rq" else "hooks:failed"
+    stored = "hooks.failed" if builtin_backend == "rq" else "hooks:failed"
     assert job(fpq_bin, project, failing)["on_failure"] == stored
     log = tmp_path / "worker.log"
 
@@ -99,18 +91,19 @@ def test_on_failure_runs_once_after_the_last_retry(
         f"failed {once} failed attempts=1 ValueError: no data traceback=True connection=None"]
 
 
-def test_on_success_gets_the_result(tmp_path: Path, fpq_bin: str, backend: str) -> None:
-    project = project_with_hooks(tmp_path, "succeeds", {f"cb_add_{backend}": ADD},
-                                 module=f"hooks_{backend}")
+def test_on_success_gets_the_result(tmp_path: Path, fpq_bin: str, builtin_backend: str) -> None:
+    project = project_with_hooks(tmp_path, "succeeds", {f"cb_add_{builtin_backend}": ADD},
+                                 module=f"hooks_{builtin_backend}")
     # A function object is taken by its importable name (module:qualname).
     sys.path.insert(0, str(project))
     try:
-        done = importlib.import_module(f"hooks_{backend}").done
+        done = importlib.import_module(f"hooks_{builtin_backend}").done
     finally:
         sys.path.remove(str(project))
     with JobQueueManager(project) as jq:
-        job_id = jq.enqueue(f"cb_add_{backend}", inputs={"x": 41}, on_success=done)
-    assert job(fpq_bin, project, job_id)["on_success"] == f"hooks_{backend}{'.' if backend == 'rq' else ':'}done"
+        job_id = jq.enqueue(f"cb_add_{builtin_backend}", inputs={"x": 41}, on_success=done)
+    sep = "." if builtin_backend == "rq" else ":"  # rq keeps RQ's dotted form
+    assert job(fpq_bin, project, job_id)["on_success"] == f"hooks_{builtin_backend}{sep}done"
 
     assert run_burst(fpq_bin, project, log=tmp_path / "worker.log") == 0
 
@@ -119,17 +112,20 @@ def test_on_success_gets_the_result(tmp_path: Path, fpq_bin: str, backend: str) 
 
 
 def test_a_callback_that_raises_or_overruns_leaves_the_job_alone_and_is_logged(
-        tmp_path: Path, fpq_bin: str, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    project = project_with_hooks(tmp_path, "broken", {f"cb_broken_{backend}": ADD})
+        tmp_path: Path, fpq_bin: str, builtin_backend: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    project = project_with_hooks(tmp_path, "broken", {f"cb_broken_{builtin_backend}": ADD})
     monkeypatch.setenv("FPQ_EXECUTOR_CALLBACK_TIMEOUT", "2s")
-    raises = enqueue(fpq_bin, project, f"cb_broken_{backend}", "--on-success", "hooks:boom")
-    overruns = enqueue(fpq_bin, project, f"cb_broken_{backend}", "--on-success", "hooks:slow")
+    raises = enqueue(fpq_bin, project, f"cb_broken_{builtin_backend}", "--on-success",
+                     "hooks:boom")
+    overruns = enqueue(fpq_bin, project, f"cb_broken_{builtin_backend}", "--on-success",
+                       "hooks:slow")
     log = tmp_path / "worker.log"
 
     assert run_burst(fpq_bin, project, log=log) == 0
 
     text = log.read_text()
-    sep = "." if backend == "rq" else ":"  # the reference as the backend keeps it
+    sep = "." if builtin_backend == "rq" else ":"  # the reference as the builtin_backend keeps it
     assert f"job {raises}: callback on_success hooks{sep}boom exited with status 1" in text
     assert "RuntimeError: callback broke" in text
     assert f"job {overruns}: callback on_success hooks{sep}slow timed out after 2 s" in text
@@ -209,3 +205,34 @@ def test_callbacks_python_rq_wrote_run_on_our_worker_and_ours_are_rqs(
     assert f'done {adding.id} finished {{"result": 2}}' in notes(project)
     assert not [line for line in notes(project) if ours in line]
     assert job(fpq_bin, project, adding.id)["on_success"] == "hooks.done"
+
+
+SLEEPY = "import time\n\n\ndef result(seconds: int = 60) -> int:\n    time.sleep(seconds)\n" \
+         "    return seconds\n"
+
+
+def test_on_stopped_runs_when_rqs_stop_command_stops_our_job(
+        tmp_path: Path, fpq_bin: str, redis_server: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    redis = pytest.importorskip("redis")
+    from rq.command import send_shutdown_command, send_stop_job_command
+    from rq.serializers import JSONSerializer
+
+    monkeypatch.setenv("FPQ_BACKEND", "rq")
+    monkeypatch.setenv("FPQ_URL", redis_server.url)
+    project = project_with_hooks(tmp_path, "stops", {"cb_stop": SLEEPY})
+    worker = start_worker(fpq_bin, project, "--name", "cb-stopper", log=tmp_path / "worker.log")
+    conn = redis.Redis.from_url(redis_server.url)
+    try:
+        job_id = enqueue(fpq_bin, project, "cb_stop", "--on-stopped", "hooks:stopped",
+                         "--on-failure", "hooks:failed")
+        wait_for(lambda: job(fpq_bin, project, job_id)["status"] == "started", what="started")
+        send_stop_job_command(conn, job_id, serializer=JSONSerializer)
+        wait_for(lambda: f"stopped {job_id} stopped" in notes(project), what="on_stopped")
+        send_shutdown_command(conn, "cb-stopper")
+        assert worker.wait(60) == 0
+    finally:
+        stop(worker)
+    # on_stopped alone: a stop is not a failure.
+    assert notes(project) == [f"stopped {job_id} stopped"]
+    assert job(fpq_bin, project, job_id)["status"] == "stopped"
