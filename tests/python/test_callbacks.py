@@ -7,6 +7,7 @@ worker, and references that do not import refused at enqueue with nothing writte
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,10 @@ def stopped(job, connection):
 
 def boom(job, connection, result):
     raise RuntimeError("callback broke")
+
+
+def rq_side(job, connection, result):
+    _note(f"rq_side {job.id} {json.dumps(result, sort_keys=True)} {type(connection).__name__}")
 
 
 def slow(job, connection, result):
@@ -236,3 +241,46 @@ def test_on_stopped_runs_when_rqs_stop_command_stops_our_job(
     # on_stopped alone: a stop is not a failure.
     assert notes(project) == [f"stopped {job_id} stopped"]
     assert job(fpq_bin, project, job_id)["status"] == "stopped"
+
+
+def test_a_real_rq_worker_runs_the_callback_fpq_stored(
+        tmp_path: Path, fpq_bin: str, redis_server: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FPQ_BACKEND", "rq")
+    monkeypatch.setenv("FPQ_URL", redis_server.url)
+    project = project_with_hooks(tmp_path, "byrq", {"cb_by_rq": ADD})
+    job_id = enqueue(fpq_bin, project, "cb_by_rq", "--inputs", '{"x": 2}',
+                     "--on-success", "hooks:rq_side")
+    rq_bin = str(Path(sys.executable).parent / "rq")
+    # In the project's directory, as our worker runs callbacks: rq imports hooks from there.
+    proc = subprocess.run([rq_bin, "worker", "--serializer", "json", "default", "--burst",
+                           "--url", redis_server.url], capture_output=True, text=True,
+                          timeout=300, cwd=project)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert job(fpq_bin, project, job_id)["status"] == "finished", proc.stderr[-3000:]
+    # rq called it its way: with its Redis connection.
+    assert notes(project) == [f'rq_side {job_id} {{"result": 3}} Redis'], proc.stderr[-3000:]
+
+
+def test_the_typer_cli_imports_the_reference_and_stores_it(tmp_path: Path, fpq_bin: str) -> None:
+    project = project_with_hooks(tmp_path, "typer", {"cb_typer": ADD})
+
+    def queue_cli(*args: str, command: str = "enqueue") -> subprocess.CompletedProcess[str]:
+        target = () if command != "enqueue" else ("cb_typer",)
+        return subprocess.run([sys.executable, "-m", "flowerpower_job_queue", command,
+                               *target, "--project", str(project), *args],
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    missing = queue_cli("--on-failure", "hooks:missing")
+    assert missing.returncode == 2, missing.stderr
+    assert "on_failure 'hooks:missing' is not importable" in missing.stderr
+    assert jobs(fpq_bin, project) == []
+    kept = queue_cli("--on-success", "hooks:done", "--on-stopped", "hooks.stopped")
+    assert kept.returncode == 0, kept.stderr
+    stored = job(fpq_bin, project, kept.stdout.strip())
+    assert (stored["on_success"], stored["on_failure"], stored["on_stopped"]) == (
+        "hooks:done", None, "hooks.stopped")
+    shown = queue_cli(f"id={stored['id']}", command="status")
+    assert "on success:  hooks:done\n" in shown.stdout, shown.stderr
+    assert "on stopped:  hooks.stopped\n" in shown.stdout
+    assert "on failure" not in shown.stdout
