@@ -20,12 +20,17 @@ Example:
     'json:dumps'
     >>> resolve("json:dumps") is json.dumps, resolve("json.dumps") is json.dumps
     (True, True)
+    >>> resolve("json:dumps", project_dir="/srv/etl")
+    Traceback (most recent call last):
+    flowerpower_job_queue.callback.NotProjectCode: 'json' is not a module of the project (/srv/etl): a callback must be the project's own code, e.g. a function in /srv/etl/json.py
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping
@@ -59,10 +64,46 @@ def reference(value: Any, which: str = "callback") -> str:
     return f"{module}:{qualname}"
 
 
-def resolve(ref: str) -> Callable[..., Any]:
+class NotProjectCode(ImportError):
+    """A reference to a module that is not the project's own code."""
+
+
+def _check_in_project(ref: str, project_dir: str) -> None:
+    """Raises NotProjectCode unless the reference's top-level module or package lives in
+    the project directory. Found, not imported: nothing outside the project runs.
+
+    Why: a job's payload must not choose code to run on a worker (docs/security.md: the
+    same rule refuses ``additional_modules``). A worker already trusts the project's own
+    code, so a callback may be any function of it, and only that."""
+    conf = os.path.join(project_dir, "conf")
+    if not any(os.path.isfile(os.path.join(conf, name))
+               for name in ("project.yml", "job_queue.yml")):
+        # A record may name any directory; only a FlowerPower project's code is trusted.
+        raise NotProjectCode(f"{project_dir} is not a FlowerPower project (no "
+                             f"conf/project.yml or conf/job_queue.yml)")
+    top = ref.partition(":")[0].split(".")[0]
+    spec = importlib.util.find_spec(top)
+    if spec is None:
+        raise ModuleNotFoundError(f"No module named '{top}'", name=top)
+    # A file's module has its path as origin; built-in and frozen ones ("frozen", which a
+    # relative realpath would place in the working directory) have none, and are refused.
+    places = [spec.origin] if spec.has_location else []
+    places += list(spec.submodule_search_locations or [])
+    root = os.path.realpath(project_dir) + os.sep
+    if not places or not all(place and os.path.isabs(place) and
+                             os.path.realpath(place).startswith(root) for place in places):
+        raise NotProjectCode(
+            f"'{top}' is not a module of the project ({project_dir}): a callback must be "
+            f"the project's own code, e.g. a function in {project_dir}/{top}.py")
+
+
+def resolve(ref: str, project_dir: str | None = None) -> Callable[..., Any]:
     """Imports what a reference names. ``"m:a.b"`` is module ``m``'s attribute ``a.b``;
-    ``"a.b.c"`` (RQ's form) is the longest importable module prefix's attribute. Raises
+    ``"a.b.c"`` (RQ's form) is the longest importable module prefix's attribute. With
+    ``project_dir``, only a module of that project is imported (NotProjectCode). Raises
     ImportError or AttributeError, or TypeError when it is not callable."""
+    if project_dir is not None:
+        _check_in_project(ref, project_dir)
     if ":" in ref:
         module_name, _, path = ref.partition(":")
         target: Any = importlib.import_module(module_name)
@@ -89,18 +130,27 @@ def resolve(ref: str) -> Callable[..., Any]:
 
 def check_importable(ref: str, project_dir: str, which: str = "callback") -> None:
     """Raises ValueError (one line) unless ``ref`` imports as the worker will import it:
-    with the project directory first on the module path."""
-    added = project_dir not in sys.path
-    if added:
-        sys.path.insert(0, project_dir)
+    a module of the project, with the project directory first on the module path."""
+    # Modules are cached by name, and another project of this process may have its own
+    # `alerts`: the check sees this project's, and leaves the cache as it found it.
+    top = ref.partition(":")[0].split(".")[0]
+    saved = {name: module for name, module in sys.modules.items()
+             if name == top or name.startswith(top + ".")}
+    for name in saved:
+        del sys.modules[name]
+    sys.path.insert(0, project_dir)
     try:
-        resolve(ref)
+        resolve(ref, project_dir)
+    except NotProjectCode as error:
+        raise ValueError(f"{which} '{ref}' is refused: {error}") from None
     except Exception as error:  # any import-time failure is the user's to see
         raise ValueError(f"{which} '{ref}' is not importable: {type(error).__name__}: "
                          f"{error}") from None
     finally:
-        if added:
-            sys.path.remove(project_dir)
+        sys.path.remove(project_dir)
+        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
 
 
 class CallbackJob:
@@ -142,7 +192,8 @@ class CallbackJob:
 def run(message: Mapping[str, Any]) -> None:
     """Calls the callback a worker's message names, in RQ's call shape."""
     job = CallbackJob(message["job"])
-    fn = resolve(str(message["ref"]))
+    # The worker started this process in the job's project directory (sys.path[0]).
+    fn = resolve(str(message["ref"]), str(job.record.get("project") or os.getcwd()))
     which = message["which"]
     if which == "on_success":
         fn(job, None, job.result)

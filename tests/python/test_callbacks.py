@@ -7,6 +7,7 @@ worker, and references that do not import refused at enqueue with nothing writte
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -284,3 +285,33 @@ def test_the_typer_cli_imports_the_reference_and_stores_it(tmp_path: Path, fpq_b
     assert "on success:  hooks:done\n" in shown.stdout, shown.stderr
     assert "on stopped:  hooks.stopped\n" in shown.stdout
     assert "on failure" not in shown.stdout
+
+
+def test_a_callback_must_be_the_projects_own_code(tmp_path: Path, fpq_bin: str,
+                                                  redis_server: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    redis = pytest.importorskip("redis")
+    from rq import Callback, Queue
+
+    project = project_with_hooks(tmp_path, "foreign", {"cb_foreign": FAIL})
+    # Importable, but not the project's: a payload may not choose code to run (security.md).
+    with JobQueueManager(project) as jq, pytest.raises(
+            InvalidInput, match=r"on_failure 'json:dumps' is refused: 'json' is not a module "
+                                r"of the project"):
+        jq.enqueue("cb_foreign", on_failure=json.dumps)
+    assert jobs(fpq_bin, project) == []
+    # Written around our API (rq, or fpq, which checks the shape only): the worker refuses
+    # it when the job ends, and the job is as it was.
+    monkeypatch.setenv("FPQ_BACKEND", "rq")
+    monkeypatch.setenv("FPQ_URL", redis_server.url)
+    queue = Queue("default", connection=redis.Redis.from_url(redis_server.url),
+                  serializer="json")
+    foreign = queue.enqueue("flowerpower_job_queue.tasks.run_pipeline",
+                            kwargs={"project": str(project), "pipeline": "cb_foreign"},
+                            on_failure=Callback("os.abort"))
+    log = tmp_path / "worker.log"
+    assert run_burst(fpq_bin, project, log=log) == 0
+    text = log.read_text()
+    assert "NotProjectCode: 'os' is not a module of the project" in text, text
+    assert f"job {foreign.id}: callback on_failure os.abort exited with status 1" in text
+    assert job(fpq_bin, project, foreign.id)["status"] == "failed"
