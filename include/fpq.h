@@ -188,14 +188,16 @@ typedef struct fpq_job {
   char *on_stopped;
 } fpq_job;
 
-/* Seconds a callback may run (RQ's CALLBACK_TIMEOUT). */
+/* Seconds a callback may run unless executor.callback_timeout says otherwise (RQ's
+ * CALLBACK_TIMEOUT). */
 #define FPQ_CALLBACK_TIMEOUT 60
 /* Longest callback reference accepted. */
 #define FPQ_CALLBACK_MAX 512
-/* Checks a callback reference's shape (what names is: "on_failure", ...): dotted Python
- * identifiers, with at most one ':' between the module and the attribute path, and at
- * least one '.' when there is no ':' (RQ's "module.function"). Whether it imports can only
- * be checked in Python (the Python API does, before it enqueues). Returns 0, or
+/* Checks a callback reference's shape (what names it in the message: "on_failure", ...):
+ * dotted Python identifiers, with at most one ':' between the module and the attribute
+ * path, and at least one '.' when there is no ':' (RQ's "module.function"). Whether it
+ * imports, and is the project's own code, only Python can tell (the Python API checks
+ * before it enqueues; the worker's callback runner before it imports). Returns 0, or
  * FPQ_EINVAL with one line in msg naming the value and what was expected. */
 FPQ_EXPORT int fpq_validate_callback(const char *what, const char *ref, char *msg,
                                      size_t msglen);

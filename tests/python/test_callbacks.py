@@ -315,3 +315,14 @@ def test_a_callback_must_be_the_projects_own_code(tmp_path: Path, fpq_bin: str,
     assert "NotProjectCode: 'os' is not a module of the project" in text, text
     assert f"job {foreign.id}: callback on_failure os.abort exited with status 1" in text
     assert job(fpq_bin, project, foreign.id)["status"] == "failed"
+
+
+def test_a_bad_callback_timeout_stops_the_worker_before_it_takes_a_job(
+        tmp_path: Path, fpq_bin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = project_with_hooks(tmp_path, "badlimit", {"cb_limit": ADD})
+    job_id = enqueue(fpq_bin, project, "cb_limit", "--on-success", "hooks:done")
+    monkeypatch.setenv("FPQ_EXECUTOR_CALLBACK_TIMEOUT", "soon")
+    log = tmp_path / "worker.log"
+    assert run_burst(fpq_bin, project, log=log) == 2
+    assert "executor.callback_timeout 'soon' is not valid" in log.read_text()
+    assert job(fpq_bin, project, job_id)["status"] == "queued"
