@@ -105,11 +105,12 @@ def _ttl(name: str, value: Any) -> float | str | None:
 def callback_refs(project_dir: str, **given: Any) -> dict[str, str]:
     """The references of the callbacks given (None ones left out), each checked: its shape
     by the engine, then that it imports as the worker will import it (with the project
-    directory on the module path), which only Python can tell. Raises InvalidInput.
+    directory on the module path) and is the project's own code, which only Python can
+    tell. Raises InvalidInput.
 
     Example:
-        >>> callback_refs("/tmp", on_failure=json.dumps, on_success=None)
-        {'on_failure': 'json:dumps'}
+        >>> callback_refs("/srv/etl", on_failure="alerts:page", on_success=None)  # doctest: +SKIP
+        {'on_failure': 'alerts:page'}
     """
     # Imported here: `python -m flowerpower_job_queue.callback` imports this package
     # first, which must not have imported that module already.

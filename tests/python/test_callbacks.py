@@ -60,6 +60,15 @@ import json  # noqa: E402 - after the functions on purpose: module order does no
 '''
 
 
+@pytest.fixture
+def rq_conn(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A connection to the test's Redis, which every fpq process of the test uses too."""
+    redis = pytest.importorskip("redis")
+    monkeypatch.setenv("FPQ_BACKEND", "rq")
+    monkeypatch.setenv("FPQ_URL", redis_server.url)
+    return redis.Redis.from_url(redis_server.url)
+
+
 def project_with_hooks(tmp_path: Path, name: str, pipelines: dict[str, str],
                        module: str = "hooks") -> Path:
     project = make_project(tmp_path, name, pipelines)
@@ -178,15 +187,11 @@ def test_a_callback_that_does_not_import_is_refused_with_nothing_written(
 
 
 def test_callbacks_python_rq_wrote_run_on_our_worker_and_ours_are_rqs(
-        tmp_path: Path, fpq_bin: str, redis_server: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    redis = pytest.importorskip("redis")
+        tmp_path: Path, fpq_bin: str, rq_conn: Any) -> None:
     from rq import Callback, Queue, Retry
 
-    monkeypatch.setenv("FPQ_BACKEND", "rq")
-    monkeypatch.setenv("FPQ_URL", redis_server.url)
     project = project_with_hooks(tmp_path, "fromrq", {"cb_rq_fail": FAIL, "cb_rq_add": ADD})
-    conn = redis.Redis.from_url(redis_server.url)
+    conn = rq_conn
     queue = Queue("default", connection=conn, serializer="json")
     task = "flowerpower_job_queue.tasks.run_pipeline"
     failing = queue.enqueue(task, kwargs={"project": str(project), "pipeline": "cb_rq_fail"},
@@ -218,17 +223,13 @@ SLEEPY = "import time\n\n\ndef result(seconds: int = 60) -> int:\n    time.sleep
 
 
 def test_on_stopped_runs_when_rqs_stop_command_stops_our_job(
-        tmp_path: Path, fpq_bin: str, redis_server: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    redis = pytest.importorskip("redis")
+        tmp_path: Path, fpq_bin: str, rq_conn: Any) -> None:
     from rq.command import send_shutdown_command, send_stop_job_command
     from rq.serializers import JSONSerializer
 
-    monkeypatch.setenv("FPQ_BACKEND", "rq")
-    monkeypatch.setenv("FPQ_URL", redis_server.url)
     project = project_with_hooks(tmp_path, "stops", {"cb_stop": SLEEPY})
     worker = start_worker(fpq_bin, project, "--name", "cb-stopper", log=tmp_path / "worker.log")
-    conn = redis.Redis.from_url(redis_server.url)
+    conn = rq_conn
     try:
         job_id = enqueue(fpq_bin, project, "cb_stop", "--on-stopped", "hooks:stopped",
                          "--on-failure", "hooks:failed")
@@ -245,10 +246,7 @@ def test_on_stopped_runs_when_rqs_stop_command_stops_our_job(
 
 
 def test_a_real_rq_worker_runs_the_callback_fpq_stored(
-        tmp_path: Path, fpq_bin: str, redis_server: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FPQ_BACKEND", "rq")
-    monkeypatch.setenv("FPQ_URL", redis_server.url)
+        tmp_path: Path, fpq_bin: str, redis_server: Any, rq_conn: Any) -> None:
     project = project_with_hooks(tmp_path, "byrq", {"cb_by_rq": ADD})
     job_id = enqueue(fpq_bin, project, "cb_by_rq", "--inputs", '{"x": 2}',
                      "--on-success", "hooks:rq_side")
@@ -288,9 +286,7 @@ def test_the_typer_cli_imports_the_reference_and_stores_it(tmp_path: Path, fpq_b
 
 
 def test_a_callback_must_be_the_projects_own_code(tmp_path: Path, fpq_bin: str,
-                                                  redis_server: Any,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    redis = pytest.importorskip("redis")
+                                                  rq_conn: Any) -> None:
     from rq import Callback, Queue
 
     project = project_with_hooks(tmp_path, "foreign", {"cb_foreign": FAIL})
@@ -302,10 +298,7 @@ def test_a_callback_must_be_the_projects_own_code(tmp_path: Path, fpq_bin: str,
     assert jobs(fpq_bin, project) == []
     # Written around our API (rq, or fpq, which checks the shape only): the worker refuses
     # it when the job ends, and the job is as it was.
-    monkeypatch.setenv("FPQ_BACKEND", "rq")
-    monkeypatch.setenv("FPQ_URL", redis_server.url)
-    queue = Queue("default", connection=redis.Redis.from_url(redis_server.url),
-                  serializer="json")
+    queue = Queue("default", connection=rq_conn, serializer="json")
     foreign = queue.enqueue("flowerpower_job_queue.tasks.run_pipeline",
                             kwargs={"project": str(project), "pipeline": "cb_foreign"},
                             on_failure=Callback("os.abort"))
