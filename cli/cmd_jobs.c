@@ -10,7 +10,7 @@
 
 enum { OPT_PRIORITY = 2000, OPT_INPUTS, OPT_RUN_CONFIG, OPT_AT, OPT_IN, OPT_MAX_RETRIES,
        OPT_RETRY_DELAY, OPT_TIMEOUT, OPT_JOB_ID, OPT_LIMIT, OPT_WAIT, OPT_RESULT_TTL,
-       OPT_FAILURE_TTL, OPT_AFTER };
+       OPT_FAILURE_TTL, OPT_AFTER, OPT_ON_SUCCESS, OPT_ON_FAILURE, OPT_ON_STOPPED };
 
 int cmd_enqueue(int argc, char **argv) {
   static const struct option longopts[] = {
@@ -26,12 +26,16 @@ int cmd_enqueue(int argc, char **argv) {
       {"result-ttl", required_argument, NULL, OPT_RESULT_TTL},
       {"failure-ttl", required_argument, NULL, OPT_FAILURE_TTL},
       {"after", required_argument, NULL, OPT_AFTER},
+      {"on-success", required_argument, NULL, OPT_ON_SUCCESS},
+      {"on-failure", required_argument, NULL, OPT_ON_FAILURE},
+      {"on-stopped", required_argument, NULL, OPT_ON_STOPPED},
       CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   cli_common c = {0};
   const char *priority = NULL, *inputs = NULL, *run_config = NULL, *at = NULL, *in = NULL,
              *max_retries = NULL, *retry_delay = NULL, *timeout = NULL, *job_id = NULL,
-             *result_ttl = NULL, *failure_ttl = NULL;
+             *result_ttl = NULL, *failure_ttl = NULL, *on_success = NULL, *on_failure = NULL,
+             *on_stopped = NULL;
   const char *after[FPQ_DEPENDS_MAX + 1];
   int nafter = 0, opt;
   optind = 1;
@@ -49,6 +53,9 @@ int cmd_enqueue(int argc, char **argv) {
       case OPT_JOB_ID: job_id = optarg; break;
       case OPT_RESULT_TTL: result_ttl = optarg; break;
       case OPT_FAILURE_TTL: failure_ttl = optarg; break;
+      case OPT_ON_SUCCESS: on_success = optarg; break;
+      case OPT_ON_FAILURE: on_failure = optarg; break;
+      case OPT_ON_STOPPED: on_stopped = optarg; break;
       case OPT_AFTER:
         if (nafter > FPQ_DEPENDS_MAX)
           return cli_usage_error("enqueue", "--after: more than %d jobs to wait for",
@@ -145,6 +152,19 @@ int cmd_enqueue(int argc, char **argv) {
                               : cli_usage_error("enqueue", "--%s", msg);
       goto done;
     }
+  }
+  /* Their shape only: this program cannot import Python, so whether a reference imports
+   * shows when the worker runs it (its log says so); the Python API and CLI check that too. */
+  const char *const hooks[][2] = {{"--on-success", on_success}, {"--on-failure", on_failure},
+                                  {"--on-stopped", on_stopped}};
+  char **fields[] = {&job->on_success, &job->on_failure, &job->on_stopped};
+  for (int i = 0; i < 3; i++) {
+    if (hooks[i][1] == NULL) continue;
+    if (fpq_validate_callback(hooks[i][0], hooks[i][1], msg, sizeof msg)) {
+      code = cli_usage_error("enqueue", "%s", msg);
+      goto done;
+    }
+    if (fpq_job_set(fields[i], hooks[i][1])) goto oom;
   }
   fpq_queue *q = cli_open(&c, &code);
   if (q == NULL) goto done;

@@ -36,12 +36,19 @@ static const cli_help_option enqueue_options[] = {
     {"--failure-ttl", NULL, "TTL", "keep a failed or stopped job this long (default: the\n"
                                     "conf's failure_ttl, else 7d)"},
     {"--after", NULL, "ID", "wait until job ID has finished (repeat for several)"},
+    {"--on-success", NULL, "REF", "callback run once the job finished: package.module:function,\n"
+                                  "run by the worker in the project's directory"},
+    {"--on-failure", NULL, "REF", "callback run once the job failed for good (after its last\n"
+                                  "retry)"},
+    {"--on-stopped", NULL, "REF", "callback run once the job was stopped. fpq checks a\n"
+                                  "reference's shape only; the Python API and CLI also import it"},
     END,
 };
 static const char *const enqueue_examples[] = {
     "fpq enqueue hello --inputs '{\"name\": \"Ada\"}' --priority high",
     "fpq enqueue etl --run-config @run.json --in 10m",
     "fpq enqueue hello --result-ttl 30d --failure-ttl -1",
+    "fpq enqueue etl --max-retries 2 --on-failure hooks:alert",
     NULL,
 };
 

@@ -246,6 +246,9 @@ void cli_print_job_detail(const fpq_job *job) {
     printf("\n");
   }
   json_decref(after);
+  if (job->on_success) printf("on success:  %s\n", job->on_success);
+  if (job->on_failure) printf("on failure:  %s\n", job->on_failure);
+  if (job->on_stopped) printf("on stopped:  %s\n", job->on_stopped);
 }
 
 /* ---- help ---- */

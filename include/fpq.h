@@ -177,7 +177,30 @@ typedef struct fpq_job {
    * one of them has finished; a parent that fails, stops or is canceled keeps it deferred
    * (as RQ), one whose record is gone does not hold it back. */
   char *depends_on;
+  /* Callbacks (RQ's on_success / on_failure / on_stopped): importable references,
+   * "package.module:function" or RQ's dotted "package.module.function"; NULL: none.
+   * The worker runs the one that matches the job's final outcome (finished, failed after
+   * its last attempt, stopped) once that outcome is recorded, in the project's Python,
+   * for at most FPQ_CALLBACK_TIMEOUT seconds; a callback's own failure is logged and
+   * never changes the job. */
+  char *on_success;
+  char *on_failure;
+  char *on_stopped;
 } fpq_job;
+
+/* Seconds a callback may run unless executor.callback_timeout says otherwise (RQ's
+ * CALLBACK_TIMEOUT). */
+#define FPQ_CALLBACK_TIMEOUT 60
+/* Longest callback reference accepted. */
+#define FPQ_CALLBACK_MAX 512
+/* Checks a callback reference's shape (what names it in the message: "on_failure", ...):
+ * dotted Python identifiers, with at most one ':' between the module and the attribute
+ * path, and at least one '.' when there is no ':' (RQ's "module.function"). Whether it
+ * imports, and is the project's own code, only Python can tell (the Python API checks
+ * before it enqueues; the worker's callback runner before it imports). Returns 0, or
+ * FPQ_EINVAL with one line in msg naming the value and what was expected. */
+FPQ_EXPORT int fpq_validate_callback(const char *what, const char *ref, char *msg,
+                                     size_t msglen);
 
 /* A run's log is kept to this many bytes: its first FPQ_LOG_MAX - 4 KiB and its last
  * 4 KiB, with FPQ_LOG_CUT between them saying how much was left out. */

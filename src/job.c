@@ -92,7 +92,8 @@ fpq_job *fpq_job_new(void) {
 /* The owned strings of a job, for free and dup to walk in one place. */
 #define JOB_STRINGS(XX)                                                                \
   XX(project) XX(pipeline) XX(run_json) XX(queue) XX(description) XX(worker) \
-  XX(result_json) XX(error_json) XX(func) XX(execution) XX(log) XX(depends_on)
+  XX(result_json) XX(error_json) XX(func) XX(execution) XX(log) XX(depends_on)   \
+  XX(on_success) XX(on_failure) XX(on_stopped)
 
 void fpq_job_free(fpq_job *job) {
   if (job == NULL) return;
@@ -406,9 +407,50 @@ int fpq_job_add_dependency(fpq_job *job, const char *id, char *msg, size_t msgle
   return rc;
 }
 
+static int is_ident_start(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+/* ASCII identifiers only: a reference is a Python import path, written in code. */
+int fpq_validate_callback(const char *what, const char *ref, char *msg, size_t msglen) {
+  static const char rule[] = "expected an importable reference like 'package.module:function'";
+  char q[80];
+  fpq__quote(ref, q, sizeof q);
+  size_t n = ref ? strlen(ref) : 0;
+  if (n == 0) return fpq__invalid(msg, msglen, "%s is empty: %s", what, rule);
+  if (n > FPQ_CALLBACK_MAX)
+    return fpq__invalid(msg, msglen, "%s '%s' is %zu characters long: at most %d allowed", what,
+                        q, n, FPQ_CALLBACK_MAX);
+  int colons = 0, dots = 0;
+  size_t part = 0; /* length of the identifier being read */
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)ref[i];
+    if (c == ':' || c == '.') {
+      if (part == 0) break; /* an empty part: refused below */
+      colons += c == ':';
+      dots += c == '.';
+      part = 0;
+    } else if (is_ident_start(c) || (part > 0 && c >= '0' && c <= '9')) {
+      part++;
+    } else {
+      return fpq__invalid(msg, msglen, "%s '%s' has a character not allowed at position %zu: %s",
+                          what, q, i + 1, rule);
+    }
+  }
+  if (part == 0 || colons > 1 || (colons == 0 && dots == 0))
+    return fpq__invalid(msg, msglen, "%s '%s' is not a reference: %s", what, q, rule);
+  return 0;
+}
+
 int fpq_job_validate(const fpq_job *job, char *msg, size_t msglen) {
   int rc;
   if ((rc = validate_depends(job, msg, msglen))) return rc;
+  const char *const hooks[][2] = {{"on_success", job->on_success},
+                                  {"on_failure", job->on_failure},
+                                  {"on_stopped", job->on_stopped}};
+  for (size_t i = 0; i < 3; i++)
+    if (hooks[i][1] && (rc = fpq_validate_callback(hooks[i][0], hooks[i][1], msg, msglen)))
+      return rc;
   if (job->id[0] && (rc = fpq_validate_id(job->id, msg, msglen))) return rc;
   if ((rc = fpq_validate_pipeline(job->pipeline, msg, msglen))) return rc;
   if ((rc = fpq_validate_run_json(job->run_json, msg, msglen))) return rc;
@@ -518,7 +560,10 @@ json_t *fpq__job_to_object(const fpq_job *job) {
             set_string(o, "worker", job->worker) | set_raw(o, "result", job->result_json) |
             set_raw(o, "error", job->error_json) | set_string(o, "func", job->func) |
             set_string(o, "execution", job->execution) |
-            set_raw(o, "depends_on", job->depends_on);
+            set_raw(o, "depends_on", job->depends_on) |
+            set_string(o, "on_success", job->on_success) |
+            set_string(o, "on_failure", job->on_failure) |
+            set_string(o, "on_stopped", job->on_stopped);
   if (bad) {
     json_decref(o);
     return NULL;
@@ -692,7 +737,10 @@ int fpq_job_from_json(const char *text, size_t len, fpq_job **out, char *msg, si
       (rc = get_raw(o, "error", &job->error_json)) ||
       (rc = get_string(o, "func", &job->func, msg, msglen)) ||
       (rc = get_string(o, "execution", &job->execution, msg, msglen)) ||
-      (rc = get_raw(o, "depends_on", &job->depends_on))) {
+      (rc = get_raw(o, "depends_on", &job->depends_on)) ||
+      (rc = get_string(o, "on_success", &job->on_success, msg, msglen)) ||
+      (rc = get_string(o, "on_failure", &job->on_failure, msg, msglen)) ||
+      (rc = get_string(o, "on_stopped", &job->on_stopped, msg, msglen))) {
     if (rc != FPQ_ENOMEM) rc = FPQ_EFORMAT;
     goto fail;
   }

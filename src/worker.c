@@ -28,6 +28,7 @@
 #include <uv.h>
 
 #include "alloc.h"
+#include "callback.h"
 #include "clock.h"
 #include "random.h"
 #include "config.h"
@@ -132,6 +133,8 @@ typedef struct worker {
   double recent_run; /* moving average of run times, seconds */
   char **retrying; /* burst: ids of jobs this worker scheduled for a retry */
   size_t nretrying;
+  double callback_timeout; /* executor.callback_timeout, seconds */
+  int callbacks;           /* callback processes running; a stop waits for them */
 } worker;
 
 static void maybe_take(worker *w);
@@ -186,6 +189,29 @@ static void remember_retry(worker *w, const char *id) {
   if ((w->retrying[w->nretrying] = fpq__strdup(id)) != NULL) w->nretrying++;
 }
 
+/* ---- callbacks ---- */
+
+static void callback_done(void *data, const char *job_id, const char *which, const char *ref,
+                          const char *failure) {
+  worker *w = data;
+  w->callbacks--;
+  if (failure)
+    wlog(w, 1, "job %s: callback %s %s %s; the job's outcome stands", job_id, which, ref,
+         failure);
+  if (w->stopping) check_stopped(w);
+}
+
+/* A final outcome is recorded: run the job's callback for it, if it names one. Only here,
+ * after fpq_finish, so a retried attempt (final queued or scheduled) runs none and the
+ * last one runs on_failure once. */
+static void start_callback(worker *w, const unrecorded *u, fpq_status final) {
+  char err[512];
+  int rc = fpq__callback_start(&w->loop, w->python, u->job, final, u->result, u->error,
+                               w->callback_timeout, callback_done, w, err, sizeof err);
+  if (rc > 0) w->callbacks++;
+  else if (rc < 0) wlog(w, 1, "job %s: its callback was not run: %s", u->job->id, err);
+}
+
 /* What recording an outcome came to (rc, final, err from record_work). Returns 0 when
  * done with it (recorded, or the job is no longer this run's), or the error when the
  * backend should be asked again later. */
@@ -213,6 +239,7 @@ static int recorded(worker *w, unrecorded *u, int rc, fpq_status final, const ch
          u->job->pipeline ? u->job->pipeline : "?",
          u->outcome.kind == FPQ_OUTCOME_RETURN ? "returned to the queue" : what,
          u->outcome.duration, u->job->attempts, u->job->max_retries + 1);
+    start_callback(w, u, final);
   }
   return 0;
 }
@@ -765,7 +792,9 @@ static void on_closed(uv_handle_t *h) { (void)h; }
 
 /* Once nothing runs and no take is in flight: stop the executors, then the loop. */
 static void check_stopped(worker *w) {
-  if (!w->stopping || w->taking || w->recording || w->closing) return;
+  /* Callbacks finish first (each within its time limit): a burst's last job's callback
+   * runs before the worker exits. */
+  if (!w->stopping || w->taking || w->recording || w->closing || w->callbacks) return;
   if (w->ahead) { /* taken ahead but not started: back to the front of its queue */
     fpq_job *job = w->ahead;
     w->ahead = NULL;
@@ -860,8 +889,19 @@ static int read_executor_settings(worker *w) {
   char err[512];
   int rc = fpq__config_resolve(&cfg, &w->opt.open);
   w->pipeline_cache = FPQ_PIPELINE_CACHE_DEFAULT;
+  w->callback_timeout = FPQ_CALLBACK_TIMEOUT;
   if (rc == 0 && fpq__config_pipeline_cache(&cfg, &w->pipeline_cache, err, sizeof err) != 0) {
     fprintf(stderr, "fpq: %s\n", err);
+    fpq__config_free(&cfg);
+    return -1;
+  }
+  const char *limit = rc == 0 ? fpq__config_get(&cfg, "executor.callback_timeout") : NULL;
+  if (limit && (fpq_parse_duration(limit, &w->callback_timeout, NULL, 0) != 0 ||
+                !(w->callback_timeout > 0 && w->callback_timeout <= 86400))) {
+    char q[80];
+    fpq__quote(limit, q, sizeof q);
+    fprintf(stderr, "fpq: executor.callback_timeout '%s' is not valid: expected a duration "
+            "above 0 and up to 1d, like 60s\n", q);
     fpq__config_free(&cfg);
     return -1;
   }

@@ -53,3 +53,13 @@ def _no_queue_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         if key.startswith("FPQ_") and key not in ("FPQ_PYTHON", "FPQ_TEST_FPQ_BIN",
                                                     "FPQ_TEST_PLUGIN"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture(params=["sqlite", "rq"])
+def builtin_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test once per built-in backend: sqlite (the default), then rq on a Redis of
+    its own, which every fpq process of the test reaches through FPQ_BACKEND/FPQ_URL."""
+    if request.param == "rq":
+        monkeypatch.setenv("FPQ_BACKEND", "rq")
+        monkeypatch.setenv("FPQ_URL", request.getfixturevalue("redis_server").url)
+    return str(request.param)

@@ -230,7 +230,7 @@ PyDoc_STRVAR(enqueue_doc,
 "enqueue(pipeline, *, run_config_json=None, run_json=None, inputs_json=None,\n"
 "        priority=None, job_id=None, run_at=0.0, timeout=0.0, max_retries=-1,\n"
 "        retry_delay=-1.0, jitter_factor=-1.0, result_ttl=None, failure_ttl=None,\n"
-"        depends_on=None) -> str\n"
+"        depends_on=None, on_success=None, on_failure=None, on_stopped=None) -> str\n"
 "\n"
 "Validates and stores one job; returns its id. run_json is the stored run() keyword\n"
 "arguments as a JSON object; run_config_json is a FlowerPower RunConfig as a JSON object,\n"
@@ -242,7 +242,9 @@ PyDoc_STRVAR(enqueue_doc,
 "YAML; run_at 0: now; timeout 0: the worker's default; result_ttl/failure_ttl None: the\n"
 "project's retention, else seconds or text as fpq_parse_ttl reads it: '7d', 0, -1).\n"
 "depends_on, a list of job ids, makes the job wait (deferred) until they have all\n"
-"finished (fpq enqueue --after).\n"
+"finished (fpq enqueue --after). on_success/on_failure/on_stopped are callback\n"
+"references ('package.module:function'), checked for shape by the engine\n"
+"(fpq_validate_callback); whether they import is the caller's check.\n"
 "Raises InvalidInput (nothing\n"
 "written) for bad input, BackendUnavailable when the backend cannot be reached.\n"
 "\n"
@@ -304,9 +306,9 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
   static char *kwlist[] = {"pipeline", "run_config_json", "run_json", "inputs_json",
                            "priority", "job_id", "run_at", "timeout", "max_retries",
                            "retry_delay", "jitter_factor", "result_ttl", "failure_ttl",
-                           "depends_on", NULL};
+                           "depends_on", "on_success", "on_failure", "on_stopped", NULL};
   const char *pipeline, *run_config_json = NULL, *run_json = NULL, *inputs_json = NULL,
-             *job_id = NULL;
+             *job_id = NULL, *on_success = NULL, *on_failure = NULL, *on_stopped = NULL;
   PyObject *priority = Py_None, *depends_on = Py_None;
   double run_at = 0, timeout = 0, retry_delay = -1, jitter_factor = -1;
   PyObject *result_ttl = Py_None, *failure_ttl = Py_None;
@@ -316,10 +318,11 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
   char err[ERR_MAX] = "";
   native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzzOzddiddOOO:enqueue", kwlist, &pipeline,
-                                   &run_config_json, &run_json, &inputs_json, &priority,
-                                   &job_id, &run_at, &timeout, &max_retries, &retry_delay,
-                                   &jitter_factor, &result_ttl, &failure_ttl, &depends_on))
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzzOzddiddOOOzzz:enqueue", kwlist,
+                                   &pipeline, &run_config_json, &run_json, &inputs_json,
+                                   &priority, &job_id, &run_at, &timeout, &max_retries,
+                                   &retry_delay, &jitter_factor, &result_ttl, &failure_ttl,
+                                   &depends_on, &on_success, &on_failure, &on_stopped))
     return NULL;
   job = fpq_job_new();
   if (job == NULL) return PyErr_NoMemory();
@@ -368,6 +371,12 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
       read_ttl(st, "failure_ttl", failure_ttl, &job->failure_ttl))
     goto error;
   if (depends_on != Py_None && read_depends_on(st, depends_on, job)) goto error;
+  /* Checked with the rest of the job by fpq_enqueue (fpq_validate_callback). */
+  if (fpq_job_set(&job->on_success, on_success) || fpq_job_set(&job->on_failure, on_failure) ||
+      fpq_job_set(&job->on_stopped, on_stopped)) {
+    PyErr_NoMemory();
+    goto error;
+  }
   int rc;
   WITH_HANDLE(self, rc, err, rc = fpq_enqueue(self->q, job));
   if (rc != 0) {
@@ -834,6 +843,15 @@ static PyObject *native_validate_pipeline(PyObject *module, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+static PyObject *native_check_callback(PyObject *module, PyObject *args) {
+  const char *which, *ref;
+  char err[ERR_MAX];
+  if (!PyArg_ParseTuple(args, "ss:check_callback", &which, &ref)) return NULL;
+  if (fpq_validate_callback(which, ref, err, sizeof err) != 0)
+    return raise_code(module_state(module), FPQ_EINVAL, err);
+  Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(register_backend_doc,
 "register_backend(name, cls) -> None\n"
 "\n"
@@ -1065,6 +1083,10 @@ static PyMethodDef native_methods[] = {
     {"validate_pipeline", native_validate_pipeline, METH_VARARGS,
      "validate_pipeline(name) -> None\n\nRaises InvalidInput for a malformed pipeline name "
      "(path separators, empty parts, other characters)."},
+    {"check_callback", native_check_callback, METH_VARARGS,
+     "check_callback(which, ref) -> None\n\nRaises InvalidInput unless ref has the shape of a "
+     "callback reference ('package.module:function' or 'package.module.function'); which "
+     "names it in the message (fpq_validate_callback). Whether it imports is not checked."},
     {"register_backend", native_register_backend, METH_VARARGS, register_backend_doc},
     {"backend_names", native_backend_names, METH_NOARGS,
      "backend_names() -> list[str]\n\nNames of the engine's registered backends (built-in, "

@@ -197,7 +197,10 @@ PyObject *job_to_dict(const fpq_job *job) {
       put(d, "error_json", str_or_none(job->error_json)) < 0 ||
       put(d, "func", str_or_none(job->func)) < 0 ||
       put(d, "execution", str_or_none(job->execution)) < 0 ||
-      put(d, "depends_on", str_or_none(job->depends_on)) < 0) {
+      put(d, "depends_on", str_or_none(job->depends_on)) < 0 ||
+      put(d, "on_success", str_or_none(job->on_success)) < 0 ||
+      put(d, "on_failure", str_or_none(job->on_failure)) < 0 ||
+      put(d, "on_stopped", str_or_none(job->on_stopped)) < 0) {
     Py_DECREF(d);
     return NULL;
   }
@@ -228,7 +231,10 @@ fpq_job *dict_to_job(PyObject *d) {
       read_str(d, R, "worker", 0, &job->worker) || read_str(d, R, "result_json", 0, &job->result_json) ||
       read_str(d, R, "error_json", 0, &job->error_json) || read_str(d, R, "func", 0, &job->func) ||
       read_str(d, R, "execution", 0, &job->execution) ||
-      read_str(d, R, "depends_on", 0, &job->depends_on)) {
+      read_str(d, R, "depends_on", 0, &job->depends_on) ||
+      read_str(d, R, "on_success", 0, &job->on_success) ||
+      read_str(d, R, "on_failure", 0, &job->on_failure) ||
+      read_str(d, R, "on_stopped", 0, &job->on_stopped)) {
     fpq_job_free(job);
     return NULL;
   }

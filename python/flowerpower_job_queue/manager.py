@@ -26,7 +26,7 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 from . import _native
@@ -100,6 +100,34 @@ def _ttl(name: str, value: Any) -> float | str | None:
         return float(value)
     raise InvalidInput(f"{name} {value!r} is not a retention: expected seconds, a timedelta, "
                        "text like '7d', 0 (keep none) or -1 (keep forever)")
+
+
+def callback_refs(project_dir: str, **given: Any) -> dict[str, str]:
+    """The references of the callbacks given (None ones left out), each checked: its shape
+    by the engine, then that it imports as the worker will import it (with the project
+    directory on the module path) and is the project's own code, which only Python can
+    tell. Raises InvalidInput.
+
+    Example:
+        >>> callback_refs("/srv/etl", on_failure="alerts:page", on_success=None)  # doctest: +SKIP
+        {'on_failure': 'alerts:page'}
+    """
+    # Imported here: `python -m flowerpower_job_queue.callback` imports this package
+    # first, which must not have imported that module already.
+    from . import callback
+
+    refs = {}
+    for which, value in given.items():
+        if value is None:
+            continue
+        try:
+            ref = callback.reference(value, which)
+            _native.check_callback(which, ref)  # InvalidInput: not a reference
+            callback.check_importable(ref, project_dir, which)
+        except ValueError as error:
+            raise InvalidInput(str(error)) from None
+        refs[which] = ref
+    return refs
 
 
 class JobQueueManager(SchedulingMixin):
@@ -216,6 +244,9 @@ class JobQueueManager(SchedulingMixin):
         result_ttl: float | str | dt.timedelta | None = None,
         failure_ttl: float | str | dt.timedelta | None = None,
         depends_on: str | list[str] | tuple[str, ...] | None = None,
+        on_success: str | Callable[..., Any] | None = None,
+        on_failure: str | Callable[..., Any] | None = None,
+        on_stopped: str | Callable[..., Any] | None = None,
         **run_kwargs: Any,
     ) -> str:
         """Queues one run of a pipeline and returns the job's id at once.
@@ -245,6 +276,11 @@ class JobQueueManager(SchedulingMixin):
             depends_on: a job id, or a list of them: this job waits (status
                 ``deferred``) until they have all finished, then is queued; a parent that
                 fails keeps it waiting (as RQ's ``depends_on``). Unknown ids are refused.
+            on_success, on_failure, on_stopped: callbacks, as RQ's: a top-level function
+                or its reference ``"package.module:function"``, run by the worker in the
+                project's directory once the job finished, failed for good (after its
+                last retry) or was stopped; see docs/python-api.md, "Callbacks". Refused
+                unless it imports here (with the project directory on the module path).
             **run_kwargs: ``project.run`` keyword arguments, merged over the run config
                 (``inputs`` and ``config`` key by key), e.g. ``inputs={"x": 1}``.
 
@@ -290,10 +326,12 @@ class JobQueueManager(SchedulingMixin):
             raise InvalidInput("timeout 0 is not a time limit: give more than 0 seconds")
         payload = json.dumps(options, separators=(",", ":"), allow_nan=False) if options else None
         parents = [depends_on] if isinstance(depends_on, str) else depends_on
+        hooks = callback_refs(self.project_dir, on_success=on_success, on_failure=on_failure,
+                              on_stopped=on_stopped)
         return str(self.queue(backend if backend is not None else config_backend).enqueue(
             pipeline_name, run_config_json=payload, priority=priority, job_id=job_id,
             run_at=when, timeout=limit, result_ttl=_ttl("result_ttl", result_ttl),
-            failure_ttl=_ttl("failure_ttl", failure_ttl), depends_on=parents))
+            failure_ttl=_ttl("failure_ttl", failure_ttl), depends_on=parents, **hooks))
 
     def _check_project(self, project: Any) -> None:
         other = project_dir_of(project)

@@ -44,7 +44,8 @@ JOB_FIELDS = (
     "id", "project", "pipeline", "run_json", "queue", "priority", "status", "description",
     "created_at", "enqueued_at", "started_at", "ended_at", "run_at", "attempts",
     "max_retries", "retry_delay", "jitter_factor", "timeout", "result_ttl", "worker",
-    "result_json", "error_json", "func", "execution", "failure_ttl", "log",
+    "result_json", "error_json", "func", "execution", "failure_ttl", "log", "depends_on",
+    "on_success", "on_failure", "on_stopped",
 )
 """The keys of a job record, in the engine's order."""
 

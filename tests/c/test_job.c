@@ -221,6 +221,9 @@ static fpq_job *full_job(void) {
               "{\"type\":\"ValueError\",\"message\":\"bad\",\"traceback\":\"line 1\\nline 2\"}");
   fpq_job_set(&job->func, "my.module.func");
   fpq_job_set(&job->depends_on, "[\"parent-1\"]");
+  fpq_job_set(&job->on_success, "hooks:done");
+  fpq_job_set(&job->on_failure, "hooks.alerts:page_someone");
+  fpq_job_set(&job->on_stopped, "hooks.stopped");
   return job;
 }
 
@@ -249,6 +252,9 @@ static void assert_same_job(const fpq_job *got, const fpq_job *want) {
   assert_string_equal(got->error_json, want->error_json);
   assert_string_equal(got->func, want->func);
   assert_string_equal(got->depends_on, want->depends_on);
+  assert_string_equal(got->on_success, want->on_success);
+  assert_string_equal(got->on_failure, want->on_failure);
+  assert_string_equal(got->on_stopped, want->on_stopped);
 }
 
 static void dup_is_a_deep_copy_of_every_field(void **state) {
@@ -307,8 +313,9 @@ static void dup_fails_cleanly_at_every_allocation(void **state) {
     }
     if (n > 100) fail_msg("fpq_job_dup still fails with allocation %ld failing", n);
   }
-  /* The struct and its ten strings: each of the eleven allocations was made to fail. */
-  assert_int_equal(n, 12);
+  /* The struct and its thirteen strings (three of them callbacks): each of the fourteen
+   * allocations was made to fail. */
+  assert_int_equal(n, 15);
   fpq_job_free(job);
 }
 
@@ -949,12 +956,39 @@ static void the_json_form_has_rq_times_names_and_embedded_json(void **state) {
       "queue",      "description", "created_at", "enqueued_at", "started_at",  "ended_at",
       "run_at",     "attempts",    "max_retries", "retry_delay", "jitter_factor", "timeout",
       "result_ttl", "worker",      "result",     "error",       "func",        "execution",
-      "failure_ttl", "log",         "depends_on"};
+      "failure_ttl", "log",         "depends_on", "on_success", "on_failure", "on_stopped"};
   assert_int_equal(json_object_size(o), sizeof keys / sizeof keys[0]);
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     if (json_object_get(o, keys[i]) == NULL) fail_msg("key '%s' missing from %s", keys[i], text);
   json_decref(o);
   free(text);
+  fpq_job_free(job);
+}
+
+/* A callback reference is a Python import path: dotted identifiers with at most one ':'
+ * (ours) or at least one '.' (RQ's dotted form); anything else is refused at enqueue. */
+static void callback_references_are_checked_for_shape(void **state) {
+  (void)state;
+  char msg[256];
+  static const char *const good[] = {"hooks:done", "pkg.mod:Class.method", "pkg.mod.fn",
+                                     "_private.x1:y_2"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+    if (fpq_validate_callback("on_failure", good[i], msg, sizeof msg))
+      fail_msg("'%s' refused: %s", good[i], msg);
+  static const char *const bad[] = {"", "hooks", "a:b:c", "a..b", ":f", "m:", "1mod:f",
+                                    "m:f()", "m f:g", "lambda x: x", "m:<lambda>"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    if (fpq_validate_callback("on_failure", bad[i], msg, sizeof msg) != FPQ_EINVAL)
+      fail_msg("'%s' accepted", bad[i]);
+  assert_int_equal(fpq_validate_callback("on_failure", "a:b:c", msg, sizeof msg), FPQ_EINVAL);
+  assert_string_equal(msg, "on_failure 'a:b:c' is not a reference: expected an importable "
+                           "reference like 'package.module:function'");
+  fpq_job *job = valid_job();
+  fpq_job_set(&job->on_success, "hooks:done");
+  assert_int_equal(fpq_job_validate(job, msg, sizeof msg), 0);
+  fpq_job_set(&job->on_stopped, "not a ref");
+  assert_int_equal(fpq_job_validate(job, msg, sizeof msg), FPQ_EINVAL);
+  assert_non_null(strstr(msg, "on_stopped 'not a ref'"));
   fpq_job_free(job);
 }
 
@@ -1165,6 +1199,7 @@ int main(void) {
       T(set_keeps_the_old_value_when_memory_runs_out),
       T(dup_is_a_deep_copy_of_every_field),
       T(dependencies_are_added_once_each_and_checked_at_enqueue),
+      T(callback_references_are_checked_for_shape),
       T(dup_keeps_unset_strings_unset),
       T(free_accepts_null),
       T(dup_fails_cleanly_at_every_allocation),

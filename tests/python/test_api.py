@@ -264,7 +264,10 @@ CALLBACK = print
         (lambda jq: jq.enqueue("api_add", backend="nosuch"), "nosuch"),
         (lambda jq: jq.enqueue("api_add", QueueRunConfig(backend="nosuch")), "nosuch"),
         (lambda jq: jq.enqueue("api_add", {"on_success": CALLBACK}), "callback"),
-        (lambda jq: jq.enqueue("api_add", on_failure=CALLBACK), "callback"),
+        # A callback is sent by its importable name (docs/callbacks.md): a lambda has none.
+        (lambda jq: jq.enqueue("api_add", on_failure=lambda *a: None), "no importable name"),
+        (lambda jq: jq.enqueue("api_add", on_failure="api_no_such_module:f"),
+         "on_failure 'api_no_such_module:f' is not importable"),
         (lambda jq: jq.enqueue("api_add", _run_config_with_callback()), "callback"),
         (lambda jq: jq.enqueue("api_add", inputs={"f": CALLBACK}), "callback"),
         (lambda jq: jq.enqueue("api_add", inputs={"when": dt.date(2026, 1, 1)}),

@@ -28,6 +28,8 @@ EXAMPLES = [
     ("docs/scheduling.md", "python", 0),
     ("docs/dependencies.md", "sh", 0),
     ("docs/dependencies.md", "python", 0),
+    ("docs/callbacks.md", "sh", 0),
+    ("docs/callbacks.md", "python", 0),
     ("examples/adapters/README.md", "sh", 0),
 ]
 

@@ -31,6 +31,7 @@ JOB_KEYS = {
     "created_at", "enqueued_at", "started_at", "ended_at", "run_at", "attempts",
     "max_retries", "retry_delay", "jitter_factor", "timeout", "result_ttl", "worker",
     "result_json", "error_json", "func", "execution", "failure_ttl", "log", "depends_on",
+    "on_success", "on_failure", "on_stopped",
 }
 
 

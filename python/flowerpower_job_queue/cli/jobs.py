@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import _native
+from ..manager import callback_refs
 from ..records import TERMINAL
 from . import render
 from .common import (
@@ -78,6 +79,9 @@ def enqueue(
     result_ttl: Annotated[str | None, option("enqueue", "--result-ttl")] = None,
     failure_ttl: Annotated[str | None, option("enqueue", "--failure-ttl")] = None,
     after: Annotated[list[str] | None, option("enqueue", "--after")] = None,
+    on_success: Annotated[str | None, option("enqueue", "--on-success")] = None,
+    on_failure: Annotated[str | None, option("enqueue", "--on-failure")] = None,
+    on_stopped: Annotated[str | None, option("enqueue", "--on-stopped")] = None,
     project: Project = ".",
     backend: Backend = None,
     url: Url = None,
@@ -99,6 +103,8 @@ def enqueue(
         if job_id is not None:
             _native.validate_id(job_id)
         jq = manager(project, backend, url)
+        hooks = callback_refs(jq.project_dir, on_success=on_success, on_failure=on_failure,
+                              on_stopped=on_stopped)
         handle = jq.queue()
         new_id = handle.enqueue(
             pipeline, run_config_json=config, inputs_json=None if inputs is None else read_json_arg(ctx, "--inputs", inputs), priority=priority,
@@ -106,7 +112,8 @@ def enqueue(
             timeout=limit or 0.0,
             max_retries=-1 if retries is None else retries,
             retry_delay=-1.0 if delay is None else delay,
-            result_ttl=result_ttl, failure_ttl=failure_ttl, depends_on=after or None)
+            result_ttl=result_ttl, failure_ttl=failure_ttl, depends_on=after or None,
+            **hooks)
         if json_:
             render.print_json(render.job_json(handle.get(new_id)))
         else:

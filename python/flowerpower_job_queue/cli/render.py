@@ -163,6 +163,8 @@ def print_job_detail(job: Mapping[str, Any]) -> None:
     if parents:
         label = "waits for" if job.get("status") == "deferred" else "after"
         rows.append((label, ", ".join(str(p) for p in parents)))
+    rows += [(which.replace("_", " "), job[which]) for which in
+             ("on_success", "on_failure", "on_stopped") if job.get(which)]
     for key, value in rows:
         print(f"{key + ':':<12} {value}")
 

@@ -193,6 +193,18 @@ static long long whole(double s) { return (long long)ceil(s); }
 /* A resolved retention in RQ's form: -1 forever, 0 none, else whole seconds. */
 static long long rq_ttl(double ttl) { return ttl < 0 ? -1 : whole(ttl); }
 
+
+/* RQ stores a callback as one dotted path (rq.utils.import_attribute resolves
+ * "package.module.function" and attributes below it), so our "module:function" is written
+ * with the ':' as a '.'; read back, the dotted form is a valid reference of its own. ""
+ * for none, as RQ writes it. ref is at most FPQ_CALLBACK_MAX (fpq_job_validate). */
+static const char *rq_callback_name(const char *ref, char buf[FPQ_CALLBACK_MAX + 1]) {
+  snprintf(buf, FPQ_CALLBACK_MAX + 1, "%s", ref ? ref : "");
+  char *colon = strchr(buf, ':');
+  if (colon) *colon = '.';
+  return buf;
+}
+
 static int rq_enqueue(fpq_backend *b, const fpq_job *job) {
   rq_backend *r = as_rq(b);
   unsigned char *data = NULL;
@@ -254,9 +266,11 @@ static int rq_enqueue(fpq_backend *b, const fpq_job *job) {
   FIELD("description", job->description ? job->description : "");
   FIELD("enqueued_at", enqueued);
   FIELD("timeout", timeout);
-  FIELD("success_callback_name", "");
-  FIELD("failure_callback_name", "");
-  FIELD("stopped_callback_name", "");
+  char on_success[FPQ_CALLBACK_MAX + 1], on_failure[FPQ_CALLBACK_MAX + 1],
+      on_stopped[FPQ_CALLBACK_MAX + 1];
+  FIELD("success_callback_name", rq_callback_name(job->on_success, on_success));
+  FIELD("failure_callback_name", rq_callback_name(job->on_failure, on_failure));
+  FIELD("stopped_callback_name", rq_callback_name(job->on_stopped, on_stopped));
   FIELD("started_at", "");
   FIELD("ended_at", "");
   FIELD("last_heartbeat", "");

@@ -536,6 +536,12 @@ int fpq__rq_job_from_reply(const char *id, const redisReply *hash, const redisRe
   int oom = fpq_job_set(&job->depends_on, deps ? deps : one_text);
   free(one_text);
   if (oom) goto oom;
+  /* RQ's callback names (dotted paths; "" for none). Not checked here: a malformed one is
+   * reported when the worker runs it, and never changes the job. */
+  if (fpq_job_set(&job->on_success, text_field(hash, "success_callback_name")) ||
+      fpq_job_set(&job->on_failure, text_field(hash, "failure_callback_name")) ||
+      fpq_job_set(&job->on_stopped, text_field(hash, "stopped_callback_name")))
+    goto oom;
   const char *fpq_error = text_field(hash, "fpq_error");
   const char *type = NULL;
   const redisReply *fields = latest_fields(latest, &type);

@@ -51,9 +51,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT] =
         "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status, description, func,"
         " created_at, enqueued_at, run_at, attempts, max_retries, retry_delay, jitter_factor,"
-        " timeout, result_ttl, failure_ttl, depends_on) VALUES (?1, (SELECT COALESCE(MAX(seq),"
-        " 0) + 1 FROM jobs), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15,"
-        " ?16, ?17, ?18)",
+        " timeout, result_ttl, failure_ttl, depends_on, on_success, on_failure, on_stopped)"
+        " VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+        " ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     /* A job past its retention is gone, whether or not maintenance has deleted it yet. */
     [ST_GET] = "SELECT * FROM jobs WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
     [ST_DATA_VERSION] = "PRAGMA data_version",
@@ -105,7 +105,8 @@ static const char schema_sql[] =
     " jitter_factor REAL NOT NULL DEFAULT 0, timeout REAL NOT NULL DEFAULT 0,"
     " result_ttl REAL NOT NULL DEFAULT 0, worker TEXT, lease_until REAL, result TEXT,"
     " error TEXT, duration REAL, expires_at REAL, execution TEXT,"
-    " failure_ttl REAL NOT NULL DEFAULT -2, log TEXT, depends_on TEXT);"
+    " failure_ttl REAL NOT NULL DEFAULT -2, log TEXT, depends_on TEXT,"
+    " on_success TEXT, on_failure TEXT, on_stopped TEXT);"
     "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(queue, seq) WHERE status = 'queued';"
     "CREATE INDEX IF NOT EXISTS jobs_seq ON jobs(seq);"
     "CREATE INDEX IF NOT EXISTS jobs_due ON jobs(run_at) WHERE status = 'scheduled';"
@@ -149,6 +150,10 @@ static const struct column_addition {
     {"jobs", "failure_ttl", "REAL NOT NULL DEFAULT -2"},
     {"jobs", "log", "TEXT"},
     {"jobs", "depends_on", "TEXT"}, /* JSON array of parent ids; NULL: none */
+    /* Callback references (fpq_job.on_*); NULL: none. */
+    {"jobs", "on_success", "TEXT"},
+    {"jobs", "on_failure", "TEXT"},
+    {"jobs", "on_stopped", "TEXT"},
     {NULL, NULL, NULL},
 };
 
@@ -507,7 +512,10 @@ static int row_to_job(sqlite_backend *s, sqlite3_stmt *st, fpq_job **out) {
             read_text(st, "result", &job->result_json) |
             read_text(st, "error", &job->error_json) |
             read_text(st, "execution", &job->execution) | read_text(st, "log", &job->log) |
-            read_text(st, "depends_on", &job->depends_on);
+            read_text(st, "depends_on", &job->depends_on) |
+            read_text(st, "on_success", &job->on_success) |
+            read_text(st, "on_failure", &job->on_failure) |
+            read_text(st, "on_stopped", &job->on_stopped);
   if (oom) {
     fpq_job_free(job);
     return fpq_backend_fail(&s->base, FPQ_ENOMEM, "out of memory");
@@ -568,6 +576,9 @@ static int sqlite_enqueue(fpq_backend *b, const fpq_job *job) {
   sqlite3_bind_double(st, 16, job->result_ttl);
   sqlite3_bind_double(st, 17, job->failure_ttl);
   bind_text(st, 18, job->depends_on);
+  bind_text(st, 19, job->on_success);
+  bind_text(st, 20, job->on_failure);
+  bind_text(st, 21, job->on_stopped);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   /* Its parents may all have finished already: queue it now. A parent finishing after the
