@@ -322,6 +322,19 @@ FPQ_EXPORT const char *fpq_setting(const fpq_queue *q, const char *key);
  * retry fields left at -1. FPQ_EINVAL (nothing written) for bad input, including a
  * pipeline the project does not have; FPQ_EEXIST when the id is taken. */
 FPQ_EXPORT int fpq_enqueue(fpq_queue *q, fpq_job *job);
+/* Validates and stores n jobs as n calls of fpq_enqueue would, in one go: one transaction
+ * on SQLite, one pipelined round trip on rq (RQ's records exactly as fpq_enqueue writes
+ * them). Every job is checked first (including two jobs of the batch asking for one id):
+ * if any is bad, nothing is written, FPQ_EINVAL is returned and the message begins
+ * "jobs[I]: " with the index of the first bad job, then why. Ids are written back into
+ * each job (fields may have been filled even when the batch is refused). Returns 0 with
+ * *failed == n. On error *failed is the index of the job at fault (n when no one job is,
+ * e.g. the backend is unreachable). What a refused batch leaves stored: nothing for bad
+ * input and on SQLite; on rq an id taken by another writer between the check and the
+ * write refuses that job only, and the message says how many of the others were stored;
+ * a backend without batch support (a plugin of version < 4) stores jobs one by one and
+ * keeps those before jobs[*failed]. */
+FPQ_EXPORT int fpq_enqueue_many(fpq_queue *q, fpq_job **jobs, size_t n, size_t *failed);
 /* Returns 0 and a job the caller owns, or FPQ_ENOTFOUND. */
 FPQ_EXPORT int fpq_get(fpq_queue *q, const char *id, fpq_job **out);
 /* Jobs of one project, newest first; pipeline NULL = all pipelines; limit <= 0 = 100.

@@ -196,8 +196,10 @@ static int parents_exist(fpq_queue *q, const fpq_job *job) {
   return rc;
 }
 
-int fpq_enqueue(fpq_queue *q, fpq_job *job) {
-  NEED_BACKEND(q);
+/* Everything fpq_enqueue decides about a job before it is stored: validation, the
+ * pipeline's retry policy, retention, id, queue, status and times. One function for one
+ * job and for a batch, so the two can never disagree. */
+static int prepare(fpq_queue *q, fpq_job *job, double now) {
   if (job->project == NULL && fpq_job_set(&job->project, q->cfg.project_dir))
     return fpq__fail(q, FPQ_ENOMEM, "out of memory");
   char msg[512];
@@ -210,7 +212,6 @@ int fpq_enqueue(fpq_queue *q, fpq_job *job) {
   if ((rc = resolve_ttls(q, &job->result_ttl, &job->failure_ttl))) return rc;
   if (job->id[0] == '\0' && fpq_job_new_id(job->id))
     return fpq__fail(q, FPQ_EIO, "cannot make a job id: %s", FPQ__RANDOM_FAILED);
-  double now = fpq__now();
   if ((job->queue == NULL && fpq_job_set(&job->queue, fpq_priority_queue(job->priority))) ||
       (job->description == NULL && describe(job)) ||
       (job->func == NULL && fpq_job_set(&job->func, FPQ_TASK_FUNC)))
@@ -236,7 +237,83 @@ int fpq_enqueue(fpq_queue *q, fpq_job *job) {
     job->enqueued_at = now;
     job->run_at = 0;
   }
+  return 0;
+}
+
+int fpq_enqueue(fpq_queue *q, fpq_job *job) {
+  NEED_BACKEND(q);
+  int rc = prepare(q, job, fpq__now());
+  if (rc) return rc;
   return fpq__from_backend(q, fpq__backend_enqueue(q->b, job));
+}
+
+static int compare_ids(const void *a, const void *b) {
+  return strcmp((*(fpq_job *const *)a)->id, (*(fpq_job *const *)b)->id);
+}
+
+/* Two jobs of one batch asking for the same id: the second would be refused by the store
+ * after the first was written, so refuse the batch before anything is. Only caller-given
+ * ids can repeat (a uuid4 does not), and those are checked here, before ids are made. */
+static int repeated_id(fpq_queue *q, fpq_job **jobs, size_t n, size_t *failed) {
+  size_t given = 0;
+  for (size_t i = 0; i < n; i++) given += jobs[i]->id[0] != '\0';
+  if (given < 2) return 0;
+  fpq_job **sorted = fpq__malloc(given * sizeof *sorted);
+  if (sorted == NULL) return fpq__fail(q, FPQ_ENOMEM, "out of memory");
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (jobs[i]->id[0]) sorted[k++] = jobs[i];
+  qsort(sorted, given, sizeof *sorted, compare_ids);
+  const char *dup = NULL;
+  for (size_t i = 1; i < given && dup == NULL; i++)
+    if (strcmp(sorted[i - 1]->id, sorted[i]->id) == 0) dup = sorted[i]->id;
+  fpq__free(sorted);
+  if (dup == NULL) return 0;
+  /* Name the later of the two, in batch order, as the one at fault. */
+  size_t first = n;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(jobs[i]->id, dup) == 0) {
+      if (first == n) {
+        first = i;
+        continue;
+      }
+      *failed = i;
+      return fpq__fail(q, FPQ_EINVAL, "jobs[%zu]: job id '%s' is already given to jobs[%zu]"
+                       " of this batch: expected each id once", i, dup, first);
+    }
+  return 0;
+}
+
+int fpq_enqueue_many(fpq_queue *q, fpq_job **jobs, size_t n, size_t *failed) {
+  *failed = n;
+  NEED_BACKEND(q);
+  if (n == 0) {
+    ok(q);
+    return 0;
+  }
+  int rc = repeated_id(q, jobs, n, failed);
+  if (rc) return rc;
+  /* Every job is checked before any is stored: a bad one refuses the batch, nothing
+   * written, and the message says which (its index) and why. */
+  for (size_t i = 0; i < n; i++) {
+    /* Each its own clock reading, so created_at orders the batch as given (find's newest
+     * first) exactly as n single enqueues would. */
+    if ((rc = prepare(q, jobs[i], fpq__now()))) {
+      char why[sizeof q->errmsg];
+      snprintf(why, sizeof why, "%s", q->errmsg);
+      *failed = i;
+      return fpq__fail(q, rc, "jobs[%zu]: %s", i, why);
+    }
+  }
+  rc = fpq__backend_enqueue_many(q->b, (const fpq_job *const *)jobs, n, failed);
+  if (rc == 0) return fpq__from_backend(q, 0);
+  fpq__from_backend(q, rc);
+  if (*failed < n) {
+    char why[sizeof q->errmsg];
+    snprintf(why, sizeof why, "%s", q->errmsg);
+    fpq__fail(q, rc, "jobs[%zu]: %s", *failed, why);
+  }
+  return rc;
 }
 
 /* A finished job has no error: one a backend still keeps is an earlier attempt's (the

@@ -635,6 +635,18 @@ static redisReply *load(redisContext *c, fpq__rq_shas *shas, fpq__rq_script whic
   return r ? r : (redisReply *)-1; /* an error reply, or -1: the connection failed */
 }
 
+const char *fpq__rq_script_sha(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which) {
+  if (shas->sha[which][0] == '\0') {
+    redisReply *err = load(c, shas, which);
+    if (err == (redisReply *)-1) return NULL;
+    if (err) {
+      freeReplyObject(err);
+      return NULL;
+    }
+  }
+  return shas->sha[which];
+}
+
 redisReply *fpq__rq_eval(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which, int argc,
                          const char *const *argv, const size_t *lens) {
   const char **args = fpq__malloc((size_t)(argc + 3) * sizeof *args);

@@ -47,6 +47,9 @@ typedef struct fpq__rq_shas {
  * LOAD on first use and again on NOSCRIPT (the server restarted or ran SCRIPT FLUSH).
  * Returns the reply (possibly an error reply; caller frees it), or NULL when the
  * connection failed (c->err says why) or out of memory. lens may be NULL. */
+/* The script's sha, loading it first when the server has not got it (for callers that
+ * pipeline EVALSHA themselves). NULL when the connection failed or the load was refused. */
+const char *fpq__rq_script_sha(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which);
 redisReply *fpq__rq_eval(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which, int argc,
                          const char *const *argv, const size_t *lens);
 
