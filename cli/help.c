@@ -36,12 +36,17 @@ static const cli_help_option enqueue_options[] = {
     {"--failure-ttl", NULL, "TTL", "keep a failed or stopped job this long (default: the\n"
                                     "conf's failure_ttl, else 7d)"},
     {"--after", NULL, "ID", "wait until job ID has finished (repeat for several)"},
+    {"--from-file", NULL, "FILE", "queue a batch instead: one JSON object per line (- for\n"
+                                  "stdin) with keys pipeline, inputs, run_config, priority,\n"
+                                  "job_id, at, in, timeout, max_retries, retry_delay,\n"
+                                  "result_ttl, failure_ttl, after; prints the ids one per line"},
     END,
 };
 static const char *const enqueue_examples[] = {
     "fpq enqueue hello --inputs '{\"name\": \"Ada\"}' --priority high",
     "fpq enqueue etl --run-config @run.json --in 10m",
     "fpq enqueue hello --result-ttl 30d --failure-ttl -1",
+    "fpq enqueue --from-file jobs.jsonl",
     NULL,
 };
 
@@ -202,10 +207,12 @@ static const cli_help table[] = {
               "failed, was not found or is not finished; 2 bad input; 3 backend unavailable.",
      .examples = fpq_examples},
     {.command = "enqueue",
-     .usage = "fpq enqueue PIPELINE [OPTIONS]",
+     .usage = "fpq enqueue PIPELINE [OPTIONS] | --from-file FILE",
      .label = "enqueue PIPELINE",
      .brief = "queue a run of a pipeline; prints the job id",
-     .summary = "Queue one run of PIPELINE and print its job id on stdout.",
+     .summary = "Queue one run of PIPELINE and print its job id on stdout. With --from-file,\n"
+                "queue every line's job as one batch (a bad line: nothing is queued, exit 2\n"
+                "naming the line) and print the ids in file order.",
      .options = enqueue_options,
      .common = 1,
      .examples = enqueue_examples},

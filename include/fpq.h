@@ -335,6 +335,17 @@ FPQ_EXPORT int fpq_enqueue(fpq_queue *q, fpq_job *job);
  * a backend without batch support (a plugin of version < 4) stores jobs one by one and
  * keeps those before jobs[*failed]. */
 FPQ_EXPORT int fpq_enqueue_many(fpq_queue *q, fpq_job **jobs, size_t n, size_t *failed);
+/* Batch enqueue from JSON Lines (`fpq enqueue --from-file`): one JSON object per line,
+ * with the keys `fpq enqueue` has options for: "pipeline" (required), "inputs" (object),
+ * "run_config" (object of RunConfig fields), "priority", "job_id", "at" (ISO 8601) or "in"
+ * (a duration), "timeout", "retry_delay", "result_ttl", "failure_ttl" (seconds or text
+ * like "10m", "7d"), "max_retries" (0-1000), "after" (a job id or a list of them). Blank
+ * lines are skipped. Every line is read and checked before anything is stored (then
+ * fpq_enqueue_many); a bad line refuses the file, nothing written, FPQ_EINVAL with a
+ * message beginning "line N: " (1-based). Returns 0 and the stored jobs in file order
+ * (ids set; free with fpq_jobs_free(*jobs, *n)). */
+FPQ_EXPORT int fpq_enqueue_jsonl(fpq_queue *q, const char *text, size_t len, fpq_job ***jobs,
+                                 size_t *n);
 /* Returns 0 and a job the caller owns, or FPQ_ENOTFOUND. */
 FPQ_EXPORT int fpq_get(fpq_queue *q, const char *id, fpq_job **out);
 /* Jobs of one project, newest first; pipeline NULL = all pipelines; limit <= 0 = 100.
