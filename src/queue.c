@@ -196,19 +196,46 @@ static int parents_exist(fpq_queue *q, const fpq_job *job) {
   return rc;
 }
 
+/* A batch's last pipeline checked and its retry policy (the YAML's, clamped), so a run of
+ * jobs of one pipeline costs the file system one look, not several stats per job. It
+ * borrows project and pipeline from a job of the batch, which outlives it. */
+typedef struct pipeline_memo {
+  const char *project, *pipeline; /* NULL: nothing remembered */
+  int max_retries;
+  double retry_delay, jitter_factor;
+} pipeline_memo;
+
+/* The pipeline exists and its retry policy fills what the job left unset (-1). */
+static int pipeline_policy(fpq_queue *q, fpq_job *job, pipeline_memo *memo) {
+  char msg[512];
+  if (memo == NULL || memo->project == NULL || strcmp(memo->project, job->project) != 0 ||
+      strcmp(memo->pipeline, job->pipeline) != 0) {
+    pipeline_memo m = {job->project, job->pipeline, -1, -1, -1};
+    if (fpq__pipeline_check(job->project, job->pipeline, msg, sizeof msg))
+      return fpq__fail(q, FPQ_EINVAL, "%s", msg);
+    int rc = fpq__pipeline_retry_policy(job->project, job->pipeline, &m.max_retries,
+                                        &m.retry_delay, &m.jitter_factor, msg, sizeof msg);
+    if (rc) return fpq__fail(q, rc == FPQ_ENOMEM ? rc : FPQ_EINVAL, "%s", msg);
+    if (memo == NULL) memo = &(pipeline_memo){0};
+    *memo = m;
+  }
+  /* What fpq__pipeline_retry_policy does to a field left at -1, from its answer for -1. */
+  if (job->max_retries < 0) job->max_retries = memo->max_retries;
+  if (job->retry_delay < 0) job->retry_delay = memo->retry_delay;
+  if (job->jitter_factor < 0) job->jitter_factor = memo->jitter_factor;
+  return 0;
+}
+
 /* Everything fpq_enqueue decides about a job before it is stored: validation, the
  * pipeline's retry policy, retention, id, queue, status and times. One function for one
- * job and for a batch, so the two can never disagree. */
-static int prepare(fpq_queue *q, fpq_job *job, double now) {
+ * job and for a batch, so the two can never disagree. memo: a batch's (NULL: none). */
+static int prepare(fpq_queue *q, fpq_job *job, double now, pipeline_memo *memo) {
   if (job->project == NULL && fpq_job_set(&job->project, q->cfg.project_dir))
     return fpq__fail(q, FPQ_ENOMEM, "out of memory");
   char msg[512];
   if (fpq_job_validate(job, msg, sizeof msg)) return fpq__fail(q, FPQ_EINVAL, "%s", msg);
-  if (fpq__pipeline_check(job->project, job->pipeline, msg, sizeof msg))
-    return fpq__fail(q, FPQ_EINVAL, "%s", msg);
-  int rc = fpq__pipeline_retry_policy(job->project, job->pipeline, &job->max_retries,
-                                      &job->retry_delay, &job->jitter_factor, msg, sizeof msg);
-  if (rc) return fpq__fail(q, rc == FPQ_ENOMEM ? rc : FPQ_EINVAL, "%s", msg);
+  int rc = pipeline_policy(q, job, memo);
+  if (rc) return rc;
   if ((rc = resolve_ttls(q, &job->result_ttl, &job->failure_ttl))) return rc;
   if (job->id[0] == '\0' && fpq_job_new_id(job->id))
     return fpq__fail(q, FPQ_EIO, "cannot make a job id: %s", FPQ__RANDOM_FAILED);
@@ -242,7 +269,7 @@ static int prepare(fpq_queue *q, fpq_job *job, double now) {
 
 int fpq_enqueue(fpq_queue *q, fpq_job *job) {
   NEED_BACKEND(q);
-  int rc = prepare(q, job, fpq__now());
+  int rc = prepare(q, job, fpq__now(), NULL);
   if (rc) return rc;
   return fpq__from_backend(q, fpq__backend_enqueue(q->b, job));
 }
@@ -284,6 +311,23 @@ static int repeated_id(fpq_queue *q, fpq_job **jobs, size_t n, size_t *failed) {
   return 0;
 }
 
+/* Ids for the jobs that have none, from one read of the random source per 256 jobs
+ * rather than one per job (prepare keeps an id it finds). */
+static int new_ids(fpq_queue *q, fpq_job **jobs, size_t n) {
+  unsigned char bytes[256][16];
+  size_t used = 256;
+  for (size_t i = 0; i < n; i++) {
+    if (jobs[i]->id[0]) continue;
+    if (used == 256) {
+      if (fpq__random(bytes, sizeof bytes))
+        return fpq__fail(q, FPQ_EIO, "cannot make a job id: %s", FPQ__RANDOM_FAILED);
+      used = 0;
+    }
+    fpq__job_id_format(jobs[i]->id, bytes[used++]);
+  }
+  return 0;
+}
+
 int fpq_enqueue_many(fpq_queue *q, fpq_job **jobs, size_t n, size_t *failed) {
   *failed = n;
   NEED_BACKEND(q);
@@ -295,10 +339,12 @@ int fpq_enqueue_many(fpq_queue *q, fpq_job **jobs, size_t n, size_t *failed) {
   if (rc) return rc;
   /* Every job is checked before any is stored: a bad one refuses the batch, nothing
    * written, and the message says which (its index) and why. */
+  if ((rc = new_ids(q, jobs, n))) return rc;
+  pipeline_memo memo = {0};
   for (size_t i = 0; i < n; i++) {
     /* Each its own clock reading, so created_at orders the batch as given (find's newest
      * first) exactly as n single enqueues would. */
-    if ((rc = prepare(q, jobs[i], fpq__now()))) {
+    if ((rc = prepare(q, jobs[i], fpq__now(), &memo))) {
       char why[sizeof q->errmsg];
       snprintf(why, sizeof why, "%s", q->errmsg);
       *failed = i;

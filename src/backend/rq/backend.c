@@ -376,10 +376,62 @@ static int partly_stored(rq_backend *r, size_t stored, size_t n, size_t at) {
                           n, at);
 }
 
-/* Batch enqueue: the ids are checked first (one pipelined round trip per 512 jobs), then
- * one EVALSHA of the enqueue script per job, pipelined the same way. Each job is written
- * atomically by its script; the batch as a whole is not (Redis has no transaction that
- * could refuse half way): only another writer taking an id between the check and the
+/* Jobs per call of the enqueue_many script: enough that Redis's per-call cost of a script
+ * is small per job, few enough that one call holds Redis for a few milliseconds only. */
+#define ENQUEUE_CHUNK 256
+
+/* One call of the enqueue_many script being built: its argv points into args. */
+typedef struct enqueue_chunk {
+  size_t first, count;
+  enqueue_args args[ENQUEUE_CHUNK];
+  char counts[ENQUEUE_CHUNK][8];
+  char k[16];
+  const char *argv[4 + ENQUEUE_CHUNK * 81];
+  size_t lens[4 + ENQUEUE_CHUNK * 81];
+  int argc;
+} enqueue_chunk;
+
+static void chunk_free(enqueue_chunk *c) {
+  for (size_t i = 0; i < c->count; i++) enqueue_args_free(&c->args[i]);
+  c->count = 0;
+}
+
+/* Builds the script call for jobs[first .. first + count) and appends it to the link's
+ * output (sent with the next read). Returns 0, or an error with *bad the job at fault. */
+static int chunk_send(rq_backend *r, enqueue_chunk *c, const char *sha,
+                      const fpq_job *const *jobs, size_t first, size_t count, size_t *bad) {
+  c->first = first;
+  c->count = 0;
+  c->argc = 0;
+#define PUT(v, l) (c->argv[c->argc] = (v), c->lens[c->argc] = (l), c->argc++)
+  PUT("EVALSHA", 7);
+  PUT(sha, 40);
+  PUT("0", 1);
+  snprintf(c->k, sizeof c->k, "%zu", count);
+  PUT(c->k, strlen(c->k));
+  for (size_t i = 0; i < count; i++) {
+    enqueue_args *a = &c->args[i];
+    int rc = enqueue_args_build(&r->base, jobs[first + i], a);
+    c->count++;
+    if (rc) {
+      *bad = first + i;
+      chunk_free(c);
+      return rc;
+    }
+    snprintf(c->counts[i], sizeof c->counts[i], "%d", a->n);
+    PUT(c->counts[i], strlen(c->counts[i]));
+    for (int k = 0; k < a->n; k++) PUT(a->argv[k], a->lens[k]);
+  }
+#undef PUT
+  int appended = redisAppendCommandArgv(r->link.c, c->argc, c->argv, c->lens);
+  chunk_free(c);
+  return appended == REDIS_OK ? 0 : io_fail(r, "enqueueing a batch");
+}
+
+/* Batch enqueue: the ids are checked first (pipelined EXISTS), then the enqueue_many
+ * script stores ENQUEUE_CHUNK jobs per call, each call all or nothing, with one call in
+ * flight while the next is built. Redis has no transaction that could refuse half way
+ * through the whole batch: only another writer taking an id between the check and the
  * write, or the connection failing, can leave part of a batch stored, and the message
  * then says how much. */
 static int rq_enqueue_many(fpq_backend *b, const fpq_job *const *jobs, size_t n,
@@ -388,66 +440,70 @@ static int rq_enqueue_many(fpq_backend *b, const fpq_job *const *jobs, size_t n,
   int rc = ready(r);
   if (rc) return rc;
   if ((rc = ids_free(r, jobs, n, failed))) return rc;
-  const char *sha = fpq__rq_script_sha(r->link.c, &r->shas, FPQ_RQ_ENQUEUE);
+  const char *sha = fpq__rq_script_sha(r->link.c, &r->shas, FPQ_RQ_ENQUEUE_MANY);
   if (sha == NULL) {
     if (r->link.c->err) return io_fail(r, "loading the enqueue script");
     return fpq_backend_fail(b, FPQ_EBACKEND, "Redis at %s refused to load the enqueue script "
                             "(SCRIPT LOAD)", r->t.display);
   }
-  size_t stored = 0, bad = n;
+  enqueue_chunk *c = fpq__malloc(sizeof *c);
+  if (c == NULL) return fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
+  size_t stored = 0, bad = n, next = 0, sent = 0, read = 0;
+  size_t starts[2] = {0, 0}, counts[2] = {0, 0}; /* the calls in flight, oldest first */
   char why[300] = "";
-  for (size_t start = 0; start < n; start += ENQUEUE_PIPELINE) {
-    size_t end = start + ENQUEUE_PIPELINE < n ? start + ENQUEUE_PIPELINE : n;
-    for (size_t i = start; i < end; i++) {
-      enqueue_args a;
-      const char *argv[83];
-      size_t lens[83];
-      if ((rc = enqueue_args_build(b, jobs[i], &a))) {
-        enqueue_args_free(&a);
-        /* Nothing of this chunk was sent yet, but earlier chunks were stored. */
-        end = i;
-        bad = i;
+  rc = 0;
+  for (;;) {
+    /* Up to two calls in flight: reading the older one's reply sends the newer, which
+     * Redis runs while the next is built here. Nothing more is sent after a refusal. */
+    while (next < n && rc == 0 && bad == n && sent - read < 2) {
+      size_t count = n - next < ENQUEUE_CHUNK ? n - next : ENQUEUE_CHUNK;
+      rc = chunk_send(r, c, sha, jobs, next, count, &bad);
+      if (rc == FPQ_EUNAVAIL) {
+        fpq__free(c);
+        *failed = next;
+        return partly_stored(r, stored, n, next);
+      }
+      if (rc) {
         snprintf(why, sizeof why, "%.200s", b->errstr);
         break;
       }
-      argv[0] = "EVALSHA", lens[0] = 7;
-      argv[1] = sha, lens[1] = 40;
-      argv[2] = "0", lens[2] = 1;
-      memcpy(argv + 3, a.argv, (size_t)a.n * sizeof *argv);
-      memcpy(lens + 3, a.lens, (size_t)a.n * sizeof *lens);
-      int appended = redisAppendCommandArgv(r->link.c, a.n + 3, argv, lens);
-      enqueue_args_free(&a);
-      if (appended != REDIS_OK) {
-        *failed = start;
-        return partly_stored(r, stored, n, start);
-      }
+      starts[sent % 2] = next;
+      counts[sent % 2] = count;
+      sent++;
+      next += count;
     }
-    for (size_t i = start; i < end; i++) {
-      redisReply *reply = NULL;
-      if (fpq__rq_get_reply(r->link.c, (void **)&reply) != REDIS_OK || reply == NULL) {
-        *failed = i;
-        return partly_stored(r, stored, n, i);
-      }
-      if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
-        stored++;
-      } else if (bad == n) {
-        bad = i;
+    if (read == sent) break;
+    redisReply *reply = NULL;
+    size_t at = starts[read % 2], count = counts[read % 2];
+    if (fpq__rq_get_reply(r->link.c, (void **)&reply) != REDIS_OK || reply == NULL) {
+      fpq__free(c);
+      *failed = at;
+      return partly_stored(r, stored, n, at);
+    }
+    read++;
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+      stored += count;
+    } else if (bad == n) {
+      if (reply->type == REDIS_REPLY_INTEGER && reply->integer >= 1 &&
+          (size_t)reply->integer <= count) {
+        bad = at + (size_t)reply->integer - 1;
         rc = FPQ_EEXIST;
-        if (reply->type == REDIS_REPLY_ERROR) {
-          rc = fpq__rq_error_code(reply->str);
-          /* NOSCRIPT: the server forgot the script mid-batch (SCRIPT FLUSH): the sha is
-           * dropped so the next call loads it again. */
-          if (strncmp(reply->str, "NOSCRIPT", 8) == 0) r->shas.sha[FPQ_RQ_ENQUEUE][0] = '\0';
-          snprintf(why, sizeof why, "Redis at %.80s, enqueue: %.180s", r->t.display, reply->str);
-        } else {
-          snprintf(why, sizeof why, "job id '%s' is already taken", jobs[i]->id);
-        }
+        snprintf(why, sizeof why, "job id '%s' is already taken", jobs[bad]->id);
+      } else {
+        bad = at;
+        rc = reply->type == REDIS_REPLY_ERROR ? fpq__rq_error_code(reply->str) : FPQ_EBACKEND;
+        /* NOSCRIPT: the server forgot the script mid-batch (SCRIPT FLUSH): the sha is
+         * dropped so the next call loads it again. */
+        if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0)
+          r->shas.sha[FPQ_RQ_ENQUEUE_MANY][0] = '\0';
+        snprintf(why, sizeof why, "Redis at %.80s, enqueue_many: %.180s", r->t.display,
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "an unexpected reply");
       }
-      freeReplyObject(reply);
     }
-    if (bad < n) break;
+    freeReplyObject(reply);
   }
-  if (bad == n) return 0;
+  fpq__free(c);
+  if (bad == n && rc == 0) return 0;
   *failed = bad;
   return fpq_backend_fail(b, rc ? rc : FPQ_EBACKEND, "%.200s (%zu other jobs of the batch "
                           "were stored)", why, stored);
