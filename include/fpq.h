@@ -333,7 +333,8 @@ FPQ_EXPORT int fpq_enqueue(fpq_queue *q, fpq_job *job);
  * input and on SQLite; on rq an id taken by another writer between the check and the
  * write refuses that job only, and the message says how many of the others were stored;
  * a backend without batch support (a plugin of version < 4) stores jobs one by one and
- * keeps those before jobs[*failed]. */
+ * keeps those before jobs[*failed]. A job's depends_on may name a job earlier in the
+ * batch (by its caller-given id): it is stored first. */
 FPQ_EXPORT int fpq_enqueue_many(fpq_queue *q, fpq_job **jobs, size_t n, size_t *failed);
 /* Batch enqueue from JSON Lines (`fpq enqueue --from-file`): one JSON object per line,
  * with the keys `fpq enqueue` has options for: "pipeline" (required), "inputs" (object),

@@ -178,12 +178,18 @@ static int resolve_ttls(fpq_queue *q, double *result_ttl, double *failure_ttl) {
 /* A parent id that names no job is a typo, refused as not found (nothing is written): the
  * child would otherwise wait for nothing and run at once. A parent whose record expires
  * later no longer holds the child back, as in RQ. */
-static int parents_exist(fpq_queue *q, const fpq_job *job) {
+static int parents_exist(fpq_queue *q, const fpq_job *job, fpq_job *const *earlier,
+                         size_t nearlier) {
   if (job->depends_on == NULL) return 0;
   json_t *a = json_loads(job->depends_on, 0, NULL);
   int rc = a ? 0 : fpq__fail(q, FPQ_ENOMEM, "out of memory");
   for (size_t i = 0; i < json_array_size(a) && rc == 0; i++) {
     const char *id = json_string_value(json_array_get(a, i));
+    /* A parent earlier in the same batch is stored before this job (in order, within
+     * the batch's transaction or script call), so it counts as existing. */
+    size_t e = 0;
+    while (e < nearlier && strcmp(earlier[e]->id, id) != 0) e++;
+    if (e < nearlier) continue;
     fpq_job *parent = NULL;
     rc = fpq__backend_get(q->b, id, &parent);
     fpq_job_free(parent);
@@ -229,7 +235,8 @@ static int pipeline_policy(fpq_queue *q, fpq_job *job, pipeline_memo *memo) {
 /* Everything fpq_enqueue decides about a job before it is stored: validation, the
  * pipeline's retry policy, retention, id, queue, status and times. One function for one
  * job and for a batch, so the two can never disagree. memo: a batch's (NULL: none). */
-static int prepare(fpq_queue *q, fpq_job *job, double now, pipeline_memo *memo) {
+static int prepare(fpq_queue *q, fpq_job *job, double now, pipeline_memo *memo,
+                   fpq_job *const *earlier, size_t nearlier) {
   if (job->project == NULL && fpq_job_set(&job->project, q->cfg.project_dir))
     return fpq__fail(q, FPQ_ENOMEM, "out of memory");
   char msg[512];
@@ -249,7 +256,7 @@ static int prepare(fpq_queue *q, fpq_job *job, double now, pipeline_memo *memo) 
     return fpq__fail(q, FPQ_ENOTSUP,
                      "backend '%s' does not support depends_on (--after): it needs a "
                      "version 3 backend such as sqlite or rq", q->b->methods->name);
-  if ((rc = parents_exist(q, job))) return rc;
+  if ((rc = parents_exist(q, job, earlier, nearlier))) return rc;
   if (job->depends_on) {
     /* Waits for its parents; the backend queues it at once when they are all finished,
      * atomically with their finishing, so it cannot be missed between the two. */
@@ -269,7 +276,7 @@ static int prepare(fpq_queue *q, fpq_job *job, double now, pipeline_memo *memo) 
 
 int fpq_enqueue(fpq_queue *q, fpq_job *job) {
   NEED_BACKEND(q);
-  int rc = prepare(q, job, fpq__now(), NULL);
+  int rc = prepare(q, job, fpq__now(), NULL, NULL, 0);
   if (rc) return rc;
   return fpq__from_backend(q, fpq__backend_enqueue(q->b, job));
 }
@@ -344,7 +351,7 @@ int fpq_enqueue_many(fpq_queue *q, fpq_job **jobs, size_t n, size_t *failed) {
   for (size_t i = 0; i < n; i++) {
     /* Each its own clock reading, so created_at orders the batch as given (find's newest
      * first) exactly as n single enqueues would. */
-    if ((rc = prepare(q, jobs[i], fpq__now(), &memo))) {
+    if ((rc = prepare(q, jobs[i], fpq__now(), &memo, jobs, i))) {
       char why[sizeof q->errmsg];
       snprintf(why, sizeof why, "%s", q->errmsg);
       *failed = i;

@@ -1226,6 +1226,19 @@ static void a_bad_job_refuses_the_whole_batch(void **state) {
   batch_free(jobs, 5);
 }
 
+static void a_batch_job_may_wait_for_an_earlier_one(void **state) {
+  fixture *f = *state;
+  if (contract->no_dependencies || contract->version1_only) skip();
+  fpq_job **jobs = batch_new(2);
+  snprintf(jobs[0]->id, sizeof jobs[0]->id, "batch-parent");
+  fpq_job_set(&jobs[1]->depends_on, "[\"batch-parent\"]");
+  size_t failed = 0;
+  assert_int_equal(fpq_enqueue_many(f->q, jobs, 2, &failed), 0);
+  assert_int_equal(status_of(f->q, "batch-parent"), FPQ_STATUS_QUEUED);
+  assert_int_equal(status_of(f->q, jobs[1]->id), FPQ_STATUS_DEFERRED);
+  batch_free(jobs, 2);
+}
+
 int backend_contract_run(const backend_contract *c) {
   contract = c;
   const struct CMUnitTest tests[] = {
@@ -1287,6 +1300,8 @@ int backend_contract_run(const backend_contract *c) {
       cmocka_unit_test_setup_teardown(a_batch_stores_every_job_as_enqueue_does, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(a_bad_job_refuses_the_whole_batch, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_batch_job_may_wait_for_an_earlier_one, setup,
+                                      teardown),
   };
   failed += _cmocka_run_group_tests("batch enqueue", batch, sizeof batch / sizeof batch[0],
                                     NULL, NULL);
