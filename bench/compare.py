@@ -194,10 +194,15 @@ class Bench:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    def c_loop(self, backend: str, n: int, pipeline: str = "noop") -> dict[str, Any]:
+    def c_loop(self, backend: str, n: int, pipeline: str = "noop",
+               batch: int = 0) -> dict[str, Any]:
         cmd = [str(LOOP), str(self.project), pipeline, str(n)]
         if backend == "rq":
             cmd += ["rq", self.url]
+        elif batch:
+            cmd += ["", ""]  # the default backend (SQLite) and its default URL
+        if batch:
+            cmd.append(str(batch))
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         return json.loads(out.stdout)
 
@@ -483,6 +488,48 @@ class Bench:
                      f"{out['jobs_per_s']:,.0f} jobs/s; p50 {us(out['p50_us'])}, p99 "
                      f"{us(out['p99_us'])}", out["p50_us"], "lower", None, f"enqc:{system}"))
         self.log(f"  C API enqueue: p50 {us(out['p50_us'])}")
+
+    def workload_batch(self) -> None:
+        """Workload 1b, batch enqueue in calls of 1,000 jobs: our C API (fpq_enqueue_many),
+        our Python API (project.job_queue.enqueue_many), RQ's Queue.enqueue_many (one Redis
+        pipeline). CPU per job counts the producer and, on Redis, the server."""
+        n = self.size.jobs
+        label = "1b. batch enqueue (1,000 per call)"
+
+        def measure(system: str, run: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any],
+                                                                             float, str]:
+            self.reset(system)
+            on_redis = system != "fpq-sqlite"
+            r0 = redis_cpu(self.r) if on_redis else 0.0
+            out = run()
+            server = (redis_cpu(self.r) - r0) * 1e6 / n if on_redis else 0.0
+            cpu = out["cpu_us_per_job"] + server
+            text = (f"{out['jobs_per_s']:,.0f} jobs/s; CPU/job {cpu:.1f} µs"
+                    + (f" ({out['cpu_us_per_job']:.1f} producer + {server:.1f} Redis)"
+                       if on_redis else ""))
+            return out, cpu, text
+
+        for system in ("fpq-sqlite", "fpq-rq"):
+            if self.only and not {"fpq", "batch", system} & self.only:
+                continue
+            backend = system.split("-")[1]
+            self.log(f"{system} batch enqueue:")
+            out, cpu, text = measure(system, lambda b=backend: self.c_loop(b, n, batch=1000))
+            self.add(Row(f"{system} (C API)", label, text, out["jobs_per_s"], "higher", None,
+                         f"batchc:{system}", cpu_ms=cpu / 1000))
+            self.log(f"  C API: {text}")
+            out, cpu, text = measure(system, lambda b=backend: self.client(
+                "fpq", "batch", n, "pipeline", env=self.fpq_env(b)))
+            self.add(Row(f"{system} (enqueue_many)", label, text, out["jobs_per_s"], "higher",
+                         None, f"batch:{system}", cpu_ms=cpu / 1000))
+            self.log(f"  Python: {text}")
+        if not self.only or {"rq", "batch"} & self.only:
+            out, cpu, text = measure("rq", lambda: self.client("rq", "batch", n, "pipeline"))
+            self.add(Row("rq (Queue.enqueue_many)", label, text, out["jobs_per_s"], "higher",
+                         "batch:fpq-rq", None, cpu_ms=cpu / 1000))
+            self.log(f"rq batch enqueue: {text}")
+        self.reset("fpq-sqlite")
+        self.reset("fpq-rq")
 
     def workload_1_to_3(self) -> None:
         self.system_runs("fpq-sqlite", [
@@ -830,6 +877,16 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
         out.append(f"- C API enqueue p50 < 40 µs: SQLite {under('enqc:fpq-sqlite', 40, 'µs')}; "
                    f"rq backend {under('enqc:fpq-rq', 40, 'µs')}.")
         out.append(f"- Idle C supervisor RSS < 5 MB: {under('sup', 5, 'MB', 2**20)}.")
+
+        def over(key: str, goal: float) -> str:
+            v = self.ours.get(key)
+            if v is None:
+                return "not measured"
+            return f"{v:,.0f} jobs/s: {'met' if v >= goal else '**missed**'}"
+        out.append(f"- Batch enqueue >= 50,000 jobs/s on rq: C API {over('batchc:fpq-rq', 5e4)}; "
+                   f"`enqueue_many` {over('batch:fpq-rq', 5e4)}. >= 100,000 jobs/s on SQLite: "
+                   f"C API {over('batchc:fpq-sqlite', 1e5)}; `enqueue_many` "
+                   f"{over('batch:fpq-sqlite', 1e5)}.")
         return "\n".join(out)
 
     def table(self) -> str:
@@ -1170,7 +1227,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts: under 2 minutes")
     parser.add_argument("--only", default="", help="comma list: fpq,rq,celery,dramatiq,huey,"
-                        "arq,fp,mem,ceiling (for working on the benchmark; no page written)")
+                        "arq,fp,mem,ceiling,batch (for working on the benchmark; no page "
+                        "written)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--jobs", type=int, help="override the jobs per drain (with --only)")
     parser.add_argument("--drain-seconds", type=float, help="override the drain bound")
@@ -1191,6 +1249,7 @@ def main() -> None:
         bench.make_project()
         bench.log(f"redis on port {bench.port}, project {bench.project}")
         bench.workload_1_to_3()
+        bench.workload_batch()
         bench.workload_4()
         bench.workload_5()
         bench.workload_6()

@@ -62,6 +62,10 @@ int cli_getopt_error(const char *command, int argc, char **argv);
 int cli_duration_arg(const char *command, const char *option, const char *arg, double *out);
 /* "id=ID" -> ID; NULL for anything else. */
 const char *cli_id_arg(const char *arg);
+/* The whole of a file (path "-": stdin), NUL-terminated, *len its size (caller frees).
+ * NULL after printing why it is unreadable (naming it as option says), or with *len
+ * SIZE_MAX and nothing printed when it is larger than max bytes (the caller says why). */
+char *cli_read_input(const char *option, const char *path, size_t max, size_t *len);
 /* Reads "JSON" or "@FILE" into a string the caller frees; NULL with a message printed. */
 char *cli_json_arg(const char *option, const char *arg);
 /* Prints why --inputs was refused (msg from fpq_job_merge_inputs or

@@ -3,6 +3,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cli.h"
@@ -10,7 +11,51 @@
 
 enum { OPT_PRIORITY = 2000, OPT_INPUTS, OPT_RUN_CONFIG, OPT_AT, OPT_IN, OPT_MAX_RETRIES,
        OPT_RETRY_DELAY, OPT_TIMEOUT, OPT_JOB_ID, OPT_LIMIT, OPT_WAIT, OPT_RESULT_TTL,
-       OPT_FAILURE_TTL, OPT_AFTER, OPT_ON_SUCCESS, OPT_ON_FAILURE, OPT_ON_STOPPED };
+       OPT_FAILURE_TTL, OPT_AFTER, OPT_ON_SUCCESS, OPT_ON_FAILURE, OPT_ON_STOPPED,
+       OPT_FROM_FILE };
+
+/* `fpq enqueue --from-file FILE|-`: the engine reads the JSON Lines (fpq_enqueue_jsonl)
+ * and stores the batch in one go; the ids are printed one per line, in file order. */
+static int enqueue_from_file(cli_common *c, const char *path) {
+  size_t len;
+  char label[300];
+  snprintf(label, sizeof label, "--from-file %s", path);
+  char *text = cli_read_input(label, path, (size_t)1 << 30, &len);
+  if (text == NULL)
+    return len == SIZE_MAX ? cli_fail(FPQ_EINVAL, "%s: the file is larger than 1 GiB: split "
+                                      "it into batches", label)
+                           : EXIT_BAD_INPUT;
+  int code;
+  fpq_queue *q = cli_open(c, &code);
+  if (q == NULL) {
+    free(text);
+    return code;
+  }
+  fpq_job **jobs = NULL;
+  size_t n = 0;
+  int rc = fpq_enqueue_jsonl(q, text, len, &jobs, &n);
+  free(text);
+  if (rc) {
+    /* The engine's message begins "line N: "; name the file too. */
+    code = cli_fail(rc, "%s %s", strcmp(path, "-") ? path : "stdin", fpq_errmsg(q));
+  } else {
+    if (c->json) printf("[");
+    for (size_t i = 0; i < n; i++) {
+      if (c->json) {
+        char *one = fpq_job_to_json(jobs[i]);
+        printf("%s%s", i ? ",\n" : "", one ? one : "{}");
+        free(one);
+      } else {
+        printf("%s\n", jobs[i]->id);
+      }
+    }
+    if (c->json) printf("]\n");
+    code = EXIT_DONE;
+  }
+  fpq_jobs_free(jobs, n);
+  fpq_close(q);
+  return code;
+}
 
 int cmd_enqueue(int argc, char **argv) {
   static const struct option longopts[] = {
@@ -29,13 +74,14 @@ int cmd_enqueue(int argc, char **argv) {
       {"on-success", required_argument, NULL, OPT_ON_SUCCESS},
       {"on-failure", required_argument, NULL, OPT_ON_FAILURE},
       {"on-stopped", required_argument, NULL, OPT_ON_STOPPED},
+      {"from-file", required_argument, NULL, OPT_FROM_FILE},
       CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   cli_common c = {0};
   const char *priority = NULL, *inputs = NULL, *run_config = NULL, *at = NULL, *in = NULL,
              *max_retries = NULL, *retry_delay = NULL, *timeout = NULL, *job_id = NULL,
              *result_ttl = NULL, *failure_ttl = NULL, *on_success = NULL, *on_failure = NULL,
-             *on_stopped = NULL;
+             *on_stopped = NULL, *from_file = NULL;
   const char *after[FPQ_DEPENDS_MAX + 1];
   int nafter = 0, opt;
   optind = 1;
@@ -56,6 +102,7 @@ int cmd_enqueue(int argc, char **argv) {
       case OPT_ON_SUCCESS: on_success = optarg; break;
       case OPT_ON_FAILURE: on_failure = optarg; break;
       case OPT_ON_STOPPED: on_stopped = optarg; break;
+      case OPT_FROM_FILE: from_file = optarg; break;
       case OPT_AFTER:
         if (nafter > FPQ_DEPENDS_MAX)
           return cli_usage_error("enqueue", "--after: more than %d jobs to wait for",
@@ -65,6 +112,16 @@ int cmd_enqueue(int argc, char **argv) {
       case 'h': cli_print_help(stdout, "enqueue"); return 0;
       default: return cli_getopt_error("enqueue", argc, argv);
     }
+  }
+  if (from_file) {
+    /* A job's options belong on its line: mixed with the file they would be ambiguous. */
+    if (optind != argc || priority || inputs || run_config || at || in || max_retries ||
+        retry_delay || timeout || job_id || result_ttl || failure_ttl || nafter || on_success ||
+        on_failure || on_stopped)
+      return cli_usage_error("enqueue", "--from-file takes no PIPELINE or job options: put "
+                             "them in the file's lines (keys pipeline, inputs, run_config, "
+                             "priority, ...)");
+    return enqueue_from_file(&c, from_file);
   }
   if (optind != argc - 1)
     return cli_usage_error("enqueue", optind >= argc ? "which pipeline? give its name"

@@ -42,6 +42,10 @@ static const cli_help_option enqueue_options[] = {
                                   "retry)"},
     {"--on-stopped", NULL, "REF", "callback run once the job was stopped. fpq checks a\n"
                                   "reference's shape only; the Python API and CLI also import it"},
+    {"--from-file", NULL, "FILE", "queue a batch instead: one JSON object per line (- for\n"
+                                  "stdin) with keys pipeline, inputs, run_config, priority,\n"
+                                  "job_id, at, in, timeout, max_retries, retry_delay,\n"
+                                  "result_ttl, failure_ttl, after; prints the ids one per line"},
     END,
 };
 static const char *const enqueue_examples[] = {
@@ -49,6 +53,7 @@ static const char *const enqueue_examples[] = {
     "fpq enqueue etl --run-config @run.json --in 10m",
     "fpq enqueue hello --result-ttl 30d --failure-ttl -1",
     "fpq enqueue etl --max-retries 2 --on-failure hooks:alert",
+    "fpq enqueue --from-file jobs.jsonl",
     NULL,
 };
 
@@ -209,10 +214,12 @@ static const cli_help table[] = {
               "failed, was not found or is not finished; 2 bad input; 3 backend unavailable.",
      .examples = fpq_examples},
     {.command = "enqueue",
-     .usage = "fpq enqueue PIPELINE [OPTIONS]",
+     .usage = "fpq enqueue PIPELINE [OPTIONS] | --from-file FILE",
      .label = "enqueue PIPELINE",
      .brief = "queue a run of a pipeline; prints the job id",
-     .summary = "Queue one run of PIPELINE and print its job id on stdout.",
+     .summary = "Queue one run of PIPELINE and print its job id on stdout. With --from-file,\n"
+                "queue every line's job as one batch (a bad line: nothing is queued, exit 2\n"
+                "naming the line) and print the ids in file order.",
      .options = enqueue_options,
      .common = 1,
      .examples = enqueue_examples},

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -123,19 +124,33 @@ char *cli_json_arg(const char *option, const char *arg) {
     if (copy == NULL) cli_fail(FPQ_ENOMEM, "out of memory");
     return copy;
   }
-  FILE *f = fopen(arg + 1, "rb");
+  char label[256];
+  snprintf(label, sizeof label, "%s %s", option, arg);
+  size_t len;
+  char *text = cli_read_input(label, arg + 1, 64u << 20, &len);
+  if (text == NULL && len == SIZE_MAX)
+    cli_fail(FPQ_EINVAL, "%s: the file is larger than 64 MiB: run options may be at most "
+             "%d bytes of JSON", label, FPQ_RUN_MAX);
+  return text;
+}
+
+char *cli_read_input(const char *option, const char *path, size_t max, size_t *len) {
+  int is_stdin = strcmp(path, "-") == 0;
+  FILE *f = is_stdin ? stdin : fopen(path, "rb");
+  *len = 0;
   if (f == NULL) {
-    cli_fail(FPQ_EINVAL, "%s %s: cannot read %s: %s", option, arg, arg + 1, strerror(errno));
+    cli_fail(FPQ_EINVAL, "%s: cannot read %s: %s", option, path, strerror(errno));
     return NULL;
   }
-  size_t cap = 4096, len = 0;
+  size_t cap = 4096, got;
   char *buf = malloc(cap);
-  size_t got;
-  while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-    len += got;
-    if (len + 1 == cap) {
-      char *grown = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
+  int too_big = 0;
+  while (buf && (got = fread(buf + *len, 1, cap - *len - 1, f)) > 0) {
+    *len += got;
+    if (*len + 1 == cap) {
+      char *grown = cap < max ? realloc(buf, cap * 2) : NULL;
       if (grown == NULL) {
+        too_big = cap >= max;
         free(buf);
         buf = NULL;
         break;
@@ -144,13 +159,19 @@ char *cli_json_arg(const char *option, const char *arg) {
       cap *= 2;
     }
   }
-  fclose(f);
+  int failed = buf && ferror(f);
+  if (!is_stdin) fclose(f);
   if (buf == NULL) {
-    cli_fail(FPQ_EINVAL, "%s %s: the file is larger than 64 MiB: run options may be at most "
-             "%d bytes of JSON", option, arg, FPQ_RUN_MAX);
+    if (too_big) *len = SIZE_MAX;
+    else cli_fail(FPQ_ENOMEM, "out of memory");
     return NULL;
   }
-  buf[len] = '\0';
+  if (failed) {
+    free(buf);
+    cli_fail(FPQ_EINVAL, "%s: cannot read %s: %s", option, path, strerror(errno));
+    return NULL;
+  }
+  buf[*len] = '\0';
   return buf;
 }
 

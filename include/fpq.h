@@ -348,6 +348,31 @@ FPQ_EXPORT const char *fpq_setting(const fpq_queue *q, const char *key);
  * retry fields left at -1. FPQ_EINVAL (nothing written) for bad input, including a
  * pipeline the project does not have; FPQ_EEXIST when the id is taken. */
 FPQ_EXPORT int fpq_enqueue(fpq_queue *q, fpq_job *job);
+/* Validates and stores n jobs as n calls of fpq_enqueue would, in one go: one transaction
+ * on SQLite, one pipelined round trip on rq (RQ's records exactly as fpq_enqueue writes
+ * them). Every job is checked first (including two jobs of the batch asking for one id):
+ * if any is bad, nothing is written, FPQ_EINVAL is returned and the message begins
+ * "jobs[I]: " with the index of the first bad job, then why. Ids are written back into
+ * each job (fields may have been filled even when the batch is refused). Returns 0 with
+ * *failed == n. On error *failed is the index of the job at fault (n when no one job is,
+ * e.g. the backend is unreachable). What a refused batch leaves stored: nothing for bad
+ * input and on SQLite; on rq an id taken by another writer between the check and the
+ * write refuses that job only, and the message says how many of the others were stored;
+ * a backend without batch support (a plugin of version < 4) stores jobs one by one and
+ * keeps those before jobs[*failed]. A job's depends_on may name a job earlier in the
+ * batch (by its caller-given id): it is stored first. */
+FPQ_EXPORT int fpq_enqueue_many(fpq_queue *q, fpq_job **jobs, size_t n, size_t *failed);
+/* Batch enqueue from JSON Lines (`fpq enqueue --from-file`): one JSON object per line,
+ * with the keys `fpq enqueue` has options for: "pipeline" (required), "inputs" (object),
+ * "run_config" (object of RunConfig fields), "priority", "job_id", "at" (ISO 8601) or "in"
+ * (a duration), "timeout", "retry_delay", "result_ttl", "failure_ttl" (seconds or text
+ * like "10m", "7d"), "max_retries" (0-1000), "after" (a job id or a list of them). Blank
+ * lines are skipped. Every line is read and checked before anything is stored (then
+ * fpq_enqueue_many); a bad line refuses the file, nothing written, FPQ_EINVAL with a
+ * message beginning "line N: " (1-based). Returns 0 and the stored jobs in file order
+ * (ids set; free with fpq_jobs_free(*jobs, *n)). */
+FPQ_EXPORT int fpq_enqueue_jsonl(fpq_queue *q, const char *text, size_t len, fpq_job ***jobs,
+                                 size_t *n);
 /* Returns 0 and a job the caller owns, or FPQ_ENOTFOUND. */
 FPQ_EXPORT int fpq_get(fpq_queue *q, const char *id, fpq_job **out);
 /* Jobs of one project, newest first; pipeline NULL = all pipelines; limit <= 0 = 100.

@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define FPQ_BACKEND_VERSION 3
+#define FPQ_BACKEND_VERSION 4
 
 /* The base every backend handle starts with. */
 typedef struct fpq_backend {
@@ -191,6 +191,13 @@ struct fpq_backend_methods {
    * back of its queue) once every parent it names is finished or has no record, checked
    * at enqueue and at each parent's finish atomically with it, so no release is missed.
    * The core refuses depends_on (FPQ_ENOTSUP) on a backend of an older version. */
+  /* --- version 4: batch enqueue --- */
+  /* Stores n validated jobs, each as enqueue would, in as few round trips as the store
+   * allows (fpq_enqueue_many). On error *failed is the index of the job at fault (or n
+   * when no one job is). A store with transactions writes all or nothing; one without
+   * (rq) says in the message how many of the others it stored. NULL: the core calls
+   * enqueue once per job. */
+  int (*enqueue_many)(fpq_backend *b, const fpq_job *const *jobs, size_t n, size_t *failed);
 };
 
 /* Adds a backend to the core's registry at run time (built-in backends are there

@@ -375,6 +375,23 @@ int fpq__backend_ended_since(fpq_backend *b, double since, int limit, fpq_run_re
   CALL_V2(b, ended_since, since, limit, out, n);
 }
 
+int fpq__backend_enqueue_many(fpq_backend *b, const fpq_job *const *jobs, size_t n,
+                              size_t *failed) {
+  *failed = n;
+  if (b->methods->version >= 4 && b->methods->enqueue_many)
+    CALL(b, enqueue_many, jobs, n, failed);
+  /* An older backend: one enqueue per job, stopping at the first refusal; the jobs before
+   * it stay stored (the caller's message says so). */
+  for (size_t i = 0; i < n; i++) {
+    int rc = fpq__backend_enqueue(b, jobs[i]);
+    if (rc) {
+      *failed = i;
+      return rc;
+    }
+  }
+  return 0;
+}
+
 int fpq__backend_prune(fpq_backend *b, double now, int64_t *removed) {
   *removed = 0;
   CALL_VN(3, b, prune, now, removed);

@@ -27,6 +27,10 @@ int fpq__backend_open(const struct fpq_backend_methods *m, const char *url,
 void fpq__backend_close(fpq_backend *b);
 
 int fpq__backend_enqueue(fpq_backend *b, const fpq_job *job);
+/* Batch enqueue (version 4), or a loop of enqueue on an older backend; on error *failed
+ * is the index of the job at fault (n when none is). */
+int fpq__backend_enqueue_many(fpq_backend *b, const fpq_job *const *jobs, size_t n,
+                              size_t *failed);
 int fpq__backend_get(fpq_backend *b, const char *id, fpq_job **out);
 int fpq__backend_find_jobs(fpq_backend *b, const char *project, const char *pipeline,
                            int limit, fpq_job ***out, size_t *n);

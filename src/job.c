@@ -139,13 +139,17 @@ int fpq_job_new_id(char id[FPQ_ID_MAX + 1]) {
   id[0] = '\0';
   int rc = fpq__random(b, sizeof b);
   if (rc) return rc;
+  fpq__job_id_format(id, b);
+  return 0;
+}
+
+void fpq__job_id_format(char id[FPQ_ID_MAX + 1], unsigned char b[16]) {
   b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
   b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
   snprintf(id, FPQ_ID_MAX + 1,
            "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
            b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
            b[15]);
-  return 0;
 }
 
 /* ---- validation ---- */

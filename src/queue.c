@@ -178,12 +178,18 @@ static int resolve_ttls(fpq_queue *q, double *result_ttl, double *failure_ttl) {
 /* A parent id that names no job is a typo, refused as not found (nothing is written): the
  * child would otherwise wait for nothing and run at once. A parent whose record expires
  * later no longer holds the child back, as in RQ. */
-static int parents_exist(fpq_queue *q, const fpq_job *job) {
+static int parents_exist(fpq_queue *q, const fpq_job *job, fpq_job *const *earlier,
+                         size_t nearlier) {
   if (job->depends_on == NULL) return 0;
   json_t *a = json_loads(job->depends_on, 0, NULL);
   int rc = a ? 0 : fpq__fail(q, FPQ_ENOMEM, "out of memory");
   for (size_t i = 0; i < json_array_size(a) && rc == 0; i++) {
     const char *id = json_string_value(json_array_get(a, i));
+    /* A parent earlier in the same batch is stored before this job (in order, within
+     * the batch's transaction or script call), so it counts as existing. */
+    size_t e = 0;
+    while (e < nearlier && strcmp(earlier[e]->id, id) != 0) e++;
+    if (e < nearlier) continue;
     fpq_job *parent = NULL;
     rc = fpq__backend_get(q->b, id, &parent);
     fpq_job_free(parent);
@@ -196,21 +202,50 @@ static int parents_exist(fpq_queue *q, const fpq_job *job) {
   return rc;
 }
 
-int fpq_enqueue(fpq_queue *q, fpq_job *job) {
-  NEED_BACKEND(q);
+/* A batch's last pipeline checked and its retry policy (the YAML's, clamped), so a run of
+ * jobs of one pipeline costs the file system one look, not several stats per job. It
+ * borrows project and pipeline from a job of the batch, which outlives it. */
+typedef struct pipeline_memo {
+  const char *project, *pipeline; /* NULL: nothing remembered */
+  int max_retries;
+  double retry_delay, jitter_factor;
+} pipeline_memo;
+
+/* The pipeline exists and its retry policy fills what the job left unset (-1). */
+static int pipeline_policy(fpq_queue *q, fpq_job *job, pipeline_memo *memo) {
+  char msg[512];
+  if (memo == NULL || memo->project == NULL || strcmp(memo->project, job->project) != 0 ||
+      strcmp(memo->pipeline, job->pipeline) != 0) {
+    pipeline_memo m = {job->project, job->pipeline, -1, -1, -1};
+    if (fpq__pipeline_check(job->project, job->pipeline, msg, sizeof msg))
+      return fpq__fail(q, FPQ_EINVAL, "%s", msg);
+    int rc = fpq__pipeline_retry_policy(job->project, job->pipeline, &m.max_retries,
+                                        &m.retry_delay, &m.jitter_factor, msg, sizeof msg);
+    if (rc) return fpq__fail(q, rc == FPQ_ENOMEM ? rc : FPQ_EINVAL, "%s", msg);
+    if (memo == NULL) memo = &(pipeline_memo){0};
+    *memo = m;
+  }
+  /* What fpq__pipeline_retry_policy does to a field left at -1, from its answer for -1. */
+  if (job->max_retries < 0) job->max_retries = memo->max_retries;
+  if (job->retry_delay < 0) job->retry_delay = memo->retry_delay;
+  if (job->jitter_factor < 0) job->jitter_factor = memo->jitter_factor;
+  return 0;
+}
+
+/* Everything fpq_enqueue decides about a job before it is stored: validation, the
+ * pipeline's retry policy, retention, id, queue, status and times. One function for one
+ * job and for a batch, so the two can never disagree. memo: a batch's (NULL: none). */
+static int prepare(fpq_queue *q, fpq_job *job, double now, pipeline_memo *memo,
+                   fpq_job *const *earlier, size_t nearlier) {
   if (job->project == NULL && fpq_job_set(&job->project, q->cfg.project_dir))
     return fpq__fail(q, FPQ_ENOMEM, "out of memory");
   char msg[512];
   if (fpq_job_validate(job, msg, sizeof msg)) return fpq__fail(q, FPQ_EINVAL, "%s", msg);
-  if (fpq__pipeline_check(job->project, job->pipeline, msg, sizeof msg))
-    return fpq__fail(q, FPQ_EINVAL, "%s", msg);
-  int rc = fpq__pipeline_retry_policy(job->project, job->pipeline, &job->max_retries,
-                                      &job->retry_delay, &job->jitter_factor, msg, sizeof msg);
-  if (rc) return fpq__fail(q, rc == FPQ_ENOMEM ? rc : FPQ_EINVAL, "%s", msg);
+  int rc = pipeline_policy(q, job, memo);
+  if (rc) return rc;
   if ((rc = resolve_ttls(q, &job->result_ttl, &job->failure_ttl))) return rc;
   if (job->id[0] == '\0' && fpq_job_new_id(job->id))
     return fpq__fail(q, FPQ_EIO, "cannot make a job id: %s", FPQ__RANDOM_FAILED);
-  double now = fpq__now();
   if ((job->queue == NULL && fpq_job_set(&job->queue, fpq_priority_queue(job->priority))) ||
       (job->description == NULL && describe(job)) ||
       (job->func == NULL && fpq_job_set(&job->func, FPQ_TASK_FUNC)))
@@ -221,7 +256,7 @@ int fpq_enqueue(fpq_queue *q, fpq_job *job) {
     return fpq__fail(q, FPQ_ENOTSUP,
                      "backend '%s' does not support depends_on (--after): it needs a "
                      "version 3 backend such as sqlite or rq", q->b->methods->name);
-  if ((rc = parents_exist(q, job))) return rc;
+  if ((rc = parents_exist(q, job, earlier, nearlier))) return rc;
   if (job->depends_on) {
     /* Waits for its parents; the backend queues it at once when they are all finished,
      * atomically with their finishing, so it cannot be missed between the two. */
@@ -236,7 +271,102 @@ int fpq_enqueue(fpq_queue *q, fpq_job *job) {
     job->enqueued_at = now;
     job->run_at = 0;
   }
+  return 0;
+}
+
+int fpq_enqueue(fpq_queue *q, fpq_job *job) {
+  NEED_BACKEND(q);
+  int rc = prepare(q, job, fpq__now(), NULL, NULL, 0);
+  if (rc) return rc;
   return fpq__from_backend(q, fpq__backend_enqueue(q->b, job));
+}
+
+static int compare_ids(const void *a, const void *b) {
+  return strcmp((*(fpq_job *const *)a)->id, (*(fpq_job *const *)b)->id);
+}
+
+/* Two jobs of one batch asking for the same id: the second would be refused by the store
+ * after the first was written, so refuse the batch before anything is. Only caller-given
+ * ids can repeat (a uuid4 does not), and those are checked here, before ids are made. */
+static int repeated_id(fpq_queue *q, fpq_job **jobs, size_t n, size_t *failed) {
+  size_t given = 0;
+  for (size_t i = 0; i < n; i++) given += jobs[i]->id[0] != '\0';
+  if (given < 2) return 0;
+  fpq_job **sorted = fpq__malloc(given * sizeof *sorted);
+  if (sorted == NULL) return fpq__fail(q, FPQ_ENOMEM, "out of memory");
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (jobs[i]->id[0]) sorted[k++] = jobs[i];
+  qsort(sorted, given, sizeof *sorted, compare_ids);
+  const char *dup = NULL;
+  for (size_t i = 1; i < given && dup == NULL; i++)
+    if (strcmp(sorted[i - 1]->id, sorted[i]->id) == 0) dup = sorted[i]->id;
+  fpq__free(sorted);
+  if (dup == NULL) return 0;
+  /* Name the later of the two, in batch order, as the one at fault. */
+  size_t first = n;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(jobs[i]->id, dup) == 0) {
+      if (first == n) {
+        first = i;
+        continue;
+      }
+      *failed = i;
+      return fpq__fail(q, FPQ_EINVAL, "jobs[%zu]: job id '%s' is already given to jobs[%zu]"
+                       " of this batch: expected each id once", i, dup, first);
+    }
+  return 0;
+}
+
+/* Ids for the jobs that have none, from one read of the random source per 256 jobs
+ * rather than one per job (prepare keeps an id it finds). */
+static int new_ids(fpq_queue *q, fpq_job **jobs, size_t n) {
+  unsigned char bytes[256][16];
+  size_t used = 256;
+  for (size_t i = 0; i < n; i++) {
+    if (jobs[i]->id[0]) continue;
+    if (used == 256) {
+      if (fpq__random(bytes, sizeof bytes))
+        return fpq__fail(q, FPQ_EIO, "cannot make a job id: %s", FPQ__RANDOM_FAILED);
+      used = 0;
+    }
+    fpq__job_id_format(jobs[i]->id, bytes[used++]);
+  }
+  return 0;
+}
+
+int fpq_enqueue_many(fpq_queue *q, fpq_job **jobs, size_t n, size_t *failed) {
+  *failed = n;
+  NEED_BACKEND(q);
+  if (n == 0) {
+    ok(q);
+    return 0;
+  }
+  int rc = repeated_id(q, jobs, n, failed);
+  if (rc) return rc;
+  /* Every job is checked before any is stored: a bad one refuses the batch, nothing
+   * written, and the message says which (its index) and why. */
+  if ((rc = new_ids(q, jobs, n))) return rc;
+  pipeline_memo memo = {0};
+  for (size_t i = 0; i < n; i++) {
+    /* Each its own clock reading, so created_at orders the batch as given (find's newest
+     * first) exactly as n single enqueues would. */
+    if ((rc = prepare(q, jobs[i], fpq__now(), &memo, jobs, i))) {
+      char why[sizeof q->errmsg];
+      snprintf(why, sizeof why, "%s", q->errmsg);
+      *failed = i;
+      return fpq__fail(q, rc, "jobs[%zu]: %s", i, why);
+    }
+  }
+  rc = fpq__backend_enqueue_many(q->b, (const fpq_job *const *)jobs, n, failed);
+  if (rc == 0) return fpq__from_backend(q, 0);
+  fpq__from_backend(q, rc);
+  if (*failed < n) {
+    char why[sizeof q->errmsg];
+    snprintf(why, sizeof why, "%s", q->errmsg);
+    fpq__fail(q, rc, "jobs[%zu]: %s", *failed, why);
+  }
+  return rc;
 }
 
 /* A finished job has no error: one a backend still keeps is an earlier attempt's (the

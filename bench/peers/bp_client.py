@@ -3,6 +3,7 @@ patches leak into another's numbers.
 
     python bp_client.py SYSTEM enqueue N KIND       # N jobs, each call timed
     python bp_client.py SYSTEM fill N KIND          # N jobs, fastest way the system has
+    python bp_client.py SYSTEM batch N KIND         # N jobs in batch calls of 1,000, timed
     python bp_client.py SYSTEM roundtrip N SECONDS WARMUPS KIND
     python bp_client.py SYSTEM bulk-noop N          # fill for the Redis memory figure
 
@@ -79,6 +80,9 @@ class Fpq:
     def wait(self, job_id: str) -> Any:
         return self.project.result(id=job_id, wait=True, timeout=60)
 
+    def batch(self, n: int) -> Any:
+        return self.project.job_queue.enqueue_many([{"pipeline_name": PIPELINE}] * n)
+
 
 class Rq:
     def __init__(self, kind: str) -> None:
@@ -96,13 +100,18 @@ class Rq:
         return self.q.enqueue(self.func, kwargs=self.kwargs)
 
     def fill(self, n: int) -> None:
+        for start in range(0, n, 1000):
+            self.batch(min(1000, n - start))
+
+    def batch(self, n: int) -> Any:
+        """RQ's own batch call: Queue.enqueue_many in one Redis pipeline."""
         from rq import Queue
 
-        for start in range(0, n, 1000):
-            with self.q.connection.pipeline() as pipe:
-                self.q.enqueue_many([Queue.prepare_data(self.func, kwargs=self.kwargs)
-                                     for _ in range(min(1000, n - start))], pipeline=pipe)
-                pipe.execute()
+        with self.q.connection.pipeline() as pipe:
+            jobs = self.q.enqueue_many([Queue.prepare_data(self.func, kwargs=self.kwargs)
+                                        for _ in range(n)], pipeline=pipe)
+            pipe.execute()
+        return jobs
 
     def wait(self, job: Any) -> Any:
         result = job.latest_result(timeout=60)
@@ -197,6 +206,17 @@ def main(argv: list[str]) -> None:
             for _ in range(n):
                 s.enqueue()
         out = {"count": n, "seconds": time.perf_counter() - start}
+    elif action == "batch":
+        calls = [0.0] * ((n + 999) // 1000)
+        start, cpu0 = time.perf_counter(), time.process_time()
+        for i in range(len(calls)):
+            t0 = time.perf_counter()
+            s.batch(min(1000, n - i * 1000))
+            calls[i] = time.perf_counter() - t0
+        wall = time.perf_counter() - start
+        out = {"count": n, "seconds": wall, "jobs_per_s": n / wall,
+               "p50_us": pct([x * 1e6 for x in calls], 0.5),
+               "cpu_us_per_job": (time.process_time() - cpu0) * 1e6 / n}
     elif action == "roundtrip":
         limit, warm = float(argv[3]), int(argv[4])
         out = roundtrip_loop(n, limit, lambda: s.wait(s.enqueue()), warm)

@@ -302,7 +302,10 @@ static int read_depends_on(native_state *st, PyObject *depends_on, fpq_job *job)
   return 0;
 }
 
-static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds) {
+/* Builds the job enqueue's arguments describe (*out, the caller frees it) or raises. One
+ * builder for enqueue and enqueue_many, so a batch's jobs are exactly what single
+ * enqueues would store. */
+static int build_job(native_state *st, PyObject *args, PyObject *kwds, fpq_job **out) {
   static char *kwlist[] = {"pipeline", "run_config_json", "run_json", "inputs_json",
                            "priority", "job_id", "run_at", "timeout", "max_retries",
                            "retry_delay", "jitter_factor", "result_ttl", "failure_ttl",
@@ -314,18 +317,19 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
   PyObject *result_ttl = Py_None, *failure_ttl = Py_None;
   int max_retries = -1;
   fpq_job *job = NULL;
-  PyObject *result = NULL;
   char err[ERR_MAX] = "";
-  native_state *st = type_state(Py_TYPE((PyObject *)self));
-  if (st == NULL) return NULL;
+  *out = NULL;
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzzOzddiddOOOzzz:enqueue", kwlist,
                                    &pipeline, &run_config_json, &run_json, &inputs_json,
                                    &priority, &job_id, &run_at, &timeout, &max_retries,
                                    &retry_delay, &jitter_factor, &result_ttl, &failure_ttl,
                                    &depends_on, &on_success, &on_failure, &on_stopped))
-    return NULL;
+    return -1;
   job = fpq_job_new();
-  if (job == NULL) return PyErr_NoMemory();
+  if (job == NULL) {
+    PyErr_NoMemory();
+    return -1;
+  }
   if (fpq_job_set(&job->pipeline, pipeline) != 0 ||
       (run_json && fpq_job_set(&job->run_json, run_json) != 0)) {
     PyErr_NoMemory();
@@ -377,15 +381,137 @@ static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds
     PyErr_NoMemory();
     goto error;
   }
-  int rc;
-  WITH_HANDLE(self, rc, err, rc = fpq_enqueue(self->q, job));
-  if (rc != 0) {
-    raise_code(st, rc, err);
-    goto error;
-  }
-  result = PyUnicode_FromString(job->id);
+  *out = job;
+  return 0;
 error:
   fpq_job_free(job);
+  return -1;
+}
+
+static PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds) {
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
+  fpq_job *job = NULL;
+  if (st == NULL || build_job(st, args, kwds, &job) != 0) return NULL;
+  int rc;
+  char err[ERR_MAX] = "";
+  WITH_HANDLE(self, rc, err, rc = fpq_enqueue(self->q, job));
+  PyObject *result = rc ? raise_code(st, rc, err) : PyUnicode_FromString(job->id);
+  fpq_job_free(job);
+  return result;
+}
+
+PyDoc_STRVAR(enqueue_many_doc,
+"enqueue_many(jobs) -> list[str]\n"
+"\n"
+"Validates and stores a batch (fpq_enqueue_many): jobs is a sequence of dicts of\n"
+"enqueue's keyword arguments (with 'pipeline'). Every job is checked before any is\n"
+"stored; a bad one raises with a message beginning 'jobs[I]: ' and nothing is written.\n"
+"One transaction on SQLite, one pipelined round trip on rq. Returns the ids in order.\n"
+"\n"
+"Example:\n"
+"    >>> q.enqueue_many([{'pipeline': 'hello'}, {'pipeline': 'hello', 'priority': 'high'}])\n"
+"    ['6f1c2a9e-...', '0b7d...']");
+
+/* Puts "jobs[I]: " before the message of the exception being raised (message and
+ * args alike), keeping its type, code and field. */
+static void prefix_error(Py_ssize_t i) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  PyObject *text = value ? PyObject_Str(value) : NULL;
+  PyObject *message = text ? PyUnicode_FromFormat("jobs[%zd]: %U", i, text) : NULL;
+  PyObject *new_args = message ? PyTuple_Pack(1, message) : NULL;
+  if (new_args == NULL || PyObject_SetAttrString(value, "args", new_args) < 0 ||
+      (PyObject_HasAttrString(value, "message") &&
+       PyObject_SetAttrString(value, "message", message) < 0))
+    PyErr_Clear(); /* the original, unprefixed, is still right */
+  Py_XDECREF(new_args);
+  Py_XDECREF(message);
+  Py_XDECREF(text);
+  PyErr_Restore(type, value, tb);
+}
+
+static PyObject *Queue_enqueue_many(QueueObject *self, PyObject *items) {
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
+  if (st == NULL) return NULL;
+  if (PyUnicode_Check(items) || PyDict_Check(items) || !PySequence_Check(items))
+    return raise_format(st, FPQ_EINVAL, "jobs %R is not a list of dicts of enqueue's "
+                        "arguments", items);
+  Py_ssize_t n = PySequence_Size(items);
+  if (n < 0) return NULL;
+  fpq_job **jobs = PyMem_Calloc(n ? (size_t)n : 1, sizeof *jobs);
+  PyObject *empty = PyTuple_New(0), *result = NULL;
+  if (jobs == NULL || empty == NULL) {
+    PyErr_NoMemory();
+    goto done;
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *item = PySequence_GetItem(items, i);
+    if (item == NULL) goto done;
+    int bad = !PyDict_Check(item);
+    if (bad) raise_format(st, FPQ_EINVAL, "%R is not a dict of enqueue's arguments", item);
+    else bad = build_job(st, empty, item, &jobs[i]);
+    Py_DECREF(item);
+    if (bad) {
+      prefix_error(i);
+      goto done;
+    }
+  }
+  int rc;
+  size_t failed = 0;
+  char err[ERR_MAX] = "";
+  WITH_HANDLE(self, rc, err, rc = fpq_enqueue_many(self->q, jobs, (size_t)n, &failed));
+  if (rc != 0) {
+    raise_code(st, rc, err);
+    goto done;
+  }
+  result = PyList_New(n);
+  for (Py_ssize_t i = 0; result && i < n; i++) {
+    PyObject *id = PyUnicode_FromString(jobs[i]->id);
+    if (id == NULL || PyList_SetItem(result, i, id) < 0) Py_CLEAR(result);
+  }
+done:
+  for (Py_ssize_t i = 0; jobs && i < n; i++) fpq_job_free(jobs[i]);
+  PyMem_Free(jobs);
+  Py_XDECREF(empty);
+  return result;
+}
+
+PyDoc_STRVAR(enqueue_jsonl_doc,
+"enqueue_jsonl(text) -> list[str]\n"
+"\n"
+"Batch enqueue from JSON Lines (fpq_enqueue_jsonl, what `fpq enqueue --from-file` does):\n"
+"one job object per line with the keys the fpq enqueue options have (pipeline, inputs,\n"
+"run_config, priority, job_id, at, in, timeout, ...). A bad line raises InvalidInput\n"
+"beginning 'line N: ' and nothing is written. Returns the ids in file order.\n"
+"\n"
+"Example:\n"
+"    >>> q.enqueue_jsonl('{\"pipeline\": \"hello\"}\\n')\n"
+"    ['6f1c2a9e-...']");
+
+static PyObject *Queue_enqueue_jsonl(QueueObject *self, PyObject *arg) {
+  native_state *st = type_state(Py_TYPE((PyObject *)self));
+  if (st == NULL) return NULL;
+  Py_ssize_t len = 0;
+  const char *text = PyUnicode_Check(arg) ? PyUnicode_AsUTF8AndSize(arg, &len) : NULL;
+  if (text == NULL) {
+    if (!PyErr_Occurred())
+      raise_format(st, FPQ_EINVAL, "%R is not text of JSON Lines", arg);
+    return NULL;
+  }
+  fpq_job **jobs = NULL;
+  size_t n = 0;
+  int rc;
+  char err[ERR_MAX] = "";
+  /* The text stays alive (arg is borrowed for the call) while the GIL is released. */
+  WITH_HANDLE(self, rc, err, rc = fpq_enqueue_jsonl(self->q, text, (size_t)len, &jobs, &n));
+  if (rc != 0) return raise_code(st, rc, err);
+  PyObject *result = PyList_New((Py_ssize_t)n);
+  for (size_t i = 0; result && i < n; i++) {
+    PyObject *id = PyUnicode_FromString(jobs[i]->id);
+    if (id == NULL || PyList_SetItem(result, (Py_ssize_t)i, id) < 0) Py_CLEAR(result);
+  }
+  fpq_jobs_free(jobs, n);
   return result;
 }
 
@@ -758,6 +884,8 @@ static PyObject *Queue_get_closed(QueueObject *self, void *Py_UNUSED(closure)) {
 static PyMethodDef Queue_methods[] = {
     {"enqueue", (PyCFunction)(void (*)(void))Queue_enqueue, METH_VARARGS | METH_KEYWORDS,
      enqueue_doc},
+    {"enqueue_many", (PyCFunction)Queue_enqueue_many, METH_O, enqueue_many_doc},
+    {"enqueue_jsonl", (PyCFunction)Queue_enqueue_jsonl, METH_O, enqueue_jsonl_doc},
     {"get", (PyCFunction)Queue_get, METH_VARARGS, get_doc},
     {"find", (PyCFunction)(void (*)(void))Queue_find, METH_VARARGS | METH_KEYWORDS, find_doc},
     {"wait", (PyCFunction)(void (*)(void))Queue_wait, METH_VARARGS | METH_KEYWORDS, wait_doc},

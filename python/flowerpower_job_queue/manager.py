@@ -78,6 +78,13 @@ def project_dir_of(project: Any) -> str:
     return os.path.abspath(path)
 
 
+# enqueue's own keyword arguments; every other key of an enqueue_many item is a
+# project.run keyword argument, as with enqueue's **run_kwargs.
+_ENQUEUE_NAMES = ("pipeline_name", "run_config", "priority", "backend", "job_id", "at",
+                  "delay", "timeout", "result_ttl", "failure_ttl", "depends_on", "on_success",
+                  "on_failure", "on_stopped")
+
+
 def _is_project(value: Any) -> bool:
     """A FlowerPowerProject (or anything with its pipeline manager), not a name."""
     return getattr(value, "pipeline_manager", None) is not None
@@ -295,6 +302,67 @@ class JobQueueManager(SchedulingMixin):
             ...            delay=dt.timedelta(minutes=5), final_vars=["report"])
             '6f1c2a9e-4d1b-4c53-9c1e-0f3d2b8a7c11'
         """
+        backend_name, native = self._enqueue_arguments(
+            args, pipeline_name=pipeline_name, run_config=run_config, priority=priority,
+            backend=backend, job_id=job_id, at=at, delay=delay, timeout=timeout,
+            result_ttl=result_ttl, failure_ttl=failure_ttl, depends_on=depends_on,
+            on_success=on_success, on_failure=on_failure, on_stopped=on_stopped,
+            run_kwargs=run_kwargs)
+        return str(self.queue(backend_name).enqueue(**native))
+
+    def enqueue_many(self, jobs: Any) -> list[str]:
+        """Queues a batch of pipeline runs in one go and returns their ids, in order.
+
+        Each item is a dict of the keyword arguments :meth:`enqueue` takes
+        (``pipeline_name``, ``run_config``, ``priority``, ``job_id``, ``at``, ``delay``,
+        ``timeout``, ``result_ttl``, ``failure_ttl``, ``depends_on`` and ``project.run``
+        keyword arguments such as ``inputs=``), read exactly as ``enqueue`` reads them.
+        The engine checks every job before it stores any: one bad item raises and
+        nothing is written. The batch is stored in one transaction on SQLite and one
+        pipelined round trip on rq (RQ's records exactly as ``enqueue`` writes them).
+        All items go to one backend (``backend=`` may name it, the same in each).
+
+        Raises:
+            InvalidInput: an item is bad (the message begins ``jobs[I]:``, its index) or
+                two items ask for one ``job_id``; nothing is stored.
+            JobQueueError: a ``job_id`` already taken (``jobs[I]:``, nothing stored);
+                BackendUnavailable when the backend cannot be reached.
+
+        Example:
+            >>> jq.enqueue_many([{"pipeline_name": "etl", "inputs": {"day": d}}  # doctest: +SKIP
+            ...                  for d in ("2026-07-01", "2026-07-02")])
+            ['6f1c2a9e-...', '0b7d5e41-...']
+        """
+        if isinstance(jobs, (str, bytes, dict)) or not hasattr(jobs, "__iter__"):
+            raise InvalidInput(f"jobs {jobs!r} is not a list of dicts of enqueue's arguments")
+        batch: list[dict[str, Any]] = []
+        chosen: str | None = None
+        for i, item in enumerate(jobs):
+            if not isinstance(item, dict):
+                raise InvalidInput(f"jobs[{i}]: {item!r} is not a dict of enqueue's arguments")
+            given = dict(item)
+            known = {key: given.pop(key) for key in _ENQUEUE_NAMES if key in given}
+            try:
+                backend_name, native = self._enqueue_arguments((), run_kwargs=given, **known)
+            except InvalidInput as error:
+                raise InvalidInput(f"jobs[{i}]: {error}", code=error.code,
+                                   field=error.field) from None
+            if i and backend_name != chosen:
+                raise InvalidInput(f"jobs[{i}]: backend {backend_name!r} differs from the "
+                                   f"batch's {chosen!r}: expected one backend per batch")
+            chosen = backend_name
+            batch.append(native)
+        return [str(i) for i in self.queue(chosen).enqueue_many(batch)]
+
+    def _enqueue_arguments(
+        self, args: tuple[Any, ...], *, pipeline_name: Any = None, run_config: Any = None,
+        priority: Any = None, backend: Any = None, job_id: Any = None, at: Any = None,
+        delay: Any = None, timeout: Any = None, result_ttl: Any = None,
+        failure_ttl: Any = None, depends_on: Any = None, on_success: Any = None,
+        on_failure: Any = None, on_stopped: Any = None, run_kwargs: dict[str, Any],
+    ) -> tuple[str | None, dict[str, Any]]:
+        """What enqueue hands the engine: (backend name or None, _native enqueue keyword
+        arguments). The one reading of enqueue's arguments, for enqueue and a batch."""
         if args and _is_project(args[0]):
             self._check_project(args[0])
             args = args[1:]
@@ -328,10 +396,11 @@ class JobQueueManager(SchedulingMixin):
         parents = [depends_on] if isinstance(depends_on, str) else depends_on
         hooks = callback_refs(self.project_dir, on_success=on_success, on_failure=on_failure,
                               on_stopped=on_stopped)
-        return str(self.queue(backend if backend is not None else config_backend).enqueue(
-            pipeline_name, run_config_json=payload, priority=priority, job_id=job_id,
-            run_at=when, timeout=limit, result_ttl=_ttl("result_ttl", result_ttl),
-            failure_ttl=_ttl("failure_ttl", failure_ttl), depends_on=parents, **hooks))
+        return backend if backend is not None else config_backend, {
+            "pipeline": pipeline_name, "run_config_json": payload, "priority": priority,
+            "job_id": job_id, "run_at": when, "timeout": limit,
+            "result_ttl": _ttl("result_ttl", result_ttl),
+            "failure_ttl": _ttl("failure_ttl", failure_ttl), "depends_on": parents, **hooks}
 
     def _check_project(self, project: Any) -> None:
         other = project_dir_of(project)

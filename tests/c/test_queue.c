@@ -342,6 +342,77 @@ static void without_random_bytes_enqueue_fails_and_writes_nothing(void **state) 
   fpq_job_free(job);
 }
 
+/* ---- batch enqueue ---- */
+
+static void a_batch_without_random_bytes_fails_and_writes_nothing(void **state) {
+  fixture *f = *state;
+  fpq_job *jobs[2] = {job_of("etl"), job_of("etl")};
+  size_t failed = 0;
+  fpq__random_fail(1);
+  int rc = fpq_enqueue_many(f->q, jobs, 2, &failed);
+  fpq__random_fail(0);
+  assert_int_equal(rc, FPQ_EIO);
+  assert_int_equal(failed, 2);
+  assert_int_equal(jobs_stored(f->q), 0);
+  fpq_job_free(jobs[0]);
+  fpq_job_free(jobs[1]);
+}
+
+static void json_lines_are_read_as_the_enqueue_options_would_be(void **state) {
+  fixture *f = *state;
+  static const char text[] =
+      "{\"pipeline\": \"etl\", \"inputs\": {\"x\": 1}, \"priority\": \"high\"}\n"
+      "\n"
+      "  \t\r\n"
+      "{\"pipeline\": \"reports.daily\", \"job_id\": \"rep-1\", \"timeout\": \"5m\","
+      " \"max_retries\": 3, \"retry_delay\": 2, \"result_ttl\": \"1d\", \"in\": \"1h\"}\n"
+      "{\"pipeline\": \"etl\", \"run_config\": {\"inputs\": {\"y\": 2}}, \"after\": \"rep-1\"}";
+  fpq_job **jobs = NULL;
+  size_t n = 0;
+  assert_int_equal(fpq_enqueue_jsonl(f->q, text, strlen(text), &jobs, &n), 0);
+  assert_int_equal(n, 3);
+  assert_int_equal(jobs[0]->priority, FPQ_PRIORITY_HIGH);
+  assert_non_null(strstr(jobs[0]->run_json, "\"x\""));
+  assert_string_equal(jobs[1]->id, "rep-1");
+  assert_true(jobs[1]->timeout == 300 && jobs[1]->max_retries == 3);
+  assert_true(jobs[1]->retry_delay == 2 && jobs[1]->result_ttl == 86400);
+  assert_int_equal(jobs[1]->status, FPQ_STATUS_SCHEDULED);
+  assert_int_equal(jobs[2]->status, FPQ_STATUS_DEFERRED);
+  assert_non_null(strstr(jobs[2]->run_json, "\"y\""));
+  fpq_jobs_free(jobs, n);
+  assert_int_equal(jobs_stored(f->q), 3);
+}
+
+static void a_bad_line_names_its_number_and_writes_nothing(void **state) {
+  fixture *f = *state;
+  static const struct {
+    const char *text, *message;
+  } cases[] = {
+      {"{\"pipeline\": \"etl\"}\n\n{\"pipeline\": \"nope\"}\n", "line 3: pipeline 'nope'"},
+      {"{\"pipeline\": \"etl\"}\n{\"pipeline\": \"etl\", \"x\": 1}", "line 2: key \"x\" is not known"},
+      {"[1]\n", "line 1: not a JSON object"},
+      {"{\"pipeline\": \"etl\"\n", "line 1: not JSON"},
+      {"{\"pipeline\": 7}\n", "line 1: \"pipeline\" is missing or not a string"},
+      {"{\"pipeline\": \"etl\", \"at\": \"x\", \"in\": \"1m\"}", "line 1: give \"at\" or \"in\""},
+      {"{\"pipeline\": \"etl\", \"max_retries\": 1001}", "line 1: \"max_retries\" is not"},
+      {"{\"pipeline\": \"etl\", \"timeout\": []}", "line 1: \"timeout\" is not a duration"},
+      {"{\"pipeline\": \"etl\", \"job_id\": \"a\"}\n{\"pipeline\": \"etl\", \"job_id\": \"a\"}",
+       "line 2: job id 'a' is already given"},
+      {"{\"pipeline\": \"etl\", \"pipeline\": \"etl\"}", "line 1: not JSON"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fpq_job **jobs = NULL;
+    size_t n = 9;
+    assert_int_equal(fpq_enqueue_jsonl(f->q, cases[i].text, strlen(cases[i].text), &jobs, &n),
+                     FPQ_EINVAL);
+    assert_null(jobs);
+    assert_int_equal(n, 0);
+    if (strncmp(fpq_errmsg(f->q), cases[i].message, strlen(cases[i].message)) != 0)
+      fail_msg("case %zu: %s", i, fpq_errmsg(f->q));
+  }
+  assert_int_equal(jobs_stored(f->q), 0);
+}
+
 static void ids_and_names_are_checked_before_the_backend_is_asked(void **state) {
   fixture *f = *state;
   fpq_job *got = (fpq_job *)&got;
@@ -763,6 +834,9 @@ int main(void) {
       F(enqueue_without_pipeline_yaml_uses_flowerpowers_defaults),
       F(enqueue_makes_an_id_a_description_and_a_queue),
       F(without_random_bytes_enqueue_fails_and_writes_nothing),
+      F(a_batch_without_random_bytes_fails_and_writes_nothing),
+      F(json_lines_are_read_as_the_enqueue_options_would_be),
+      F(a_bad_line_names_its_number_and_writes_nothing),
       F(ids_and_names_are_checked_before_the_backend_is_asked),
       F(take_needs_a_worker_queues_and_a_positive_lease),
       cmocka_unit_test(backoff_doubles_with_each_attempt),

@@ -161,7 +161,8 @@ def usage(ctx: typer.Context, message: str) -> NoReturn:
     fail(ctx, EXIT_BAD_INPUT, f"{message} (see '{ctx.command_path} --help')")
 
 
-def _exit_code(exc: JobQueueError) -> int:
+def exit_code(exc: JobQueueError) -> int:
+    """The exit code of a queue error: 2 bad input, 3 backend unavailable, else 1."""
     if isinstance(exc, InvalidInput):
         return EXIT_BAD_INPUT
     if isinstance(exc, BackendUnavailable):
@@ -182,7 +183,7 @@ def errors(ctx: typer.Context) -> Iterator[None]:
             usage(ctx, f"--{message}")
         if isinstance(exc, InvalidInput) and exc.field == "run_config":
             message = f"--run-config: {message}"
-        fail(ctx, _exit_code(exc), message)
+        fail(ctx, exit_code(exc), message)
     except FileNotFoundError as exc:  # the fpq command is missing
         fail(ctx, EXIT_NOT_DONE, str(exc))
 

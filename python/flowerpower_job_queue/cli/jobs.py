@@ -19,9 +19,11 @@ import typer
 
 from .. import _native
 from ..manager import callback_refs
+from ..exceptions import JobQueueError
 from ..records import TERMINAL
 from . import render
 from .common import (
+    EXIT_BAD_INPUT,
     EXIT_DONE,
     EXIT_NOT_DONE,
     Backend,
@@ -30,6 +32,7 @@ from .common import (
     Url,
     duration,
     errors,
+    exit_code,
     fail,
     manager,
     number,
@@ -63,9 +66,9 @@ def _target(ctx: typer.Context, target: str | None) -> tuple[str | None, str | N
 
 def enqueue(
     ctx: typer.Context,
-    pipeline: Annotated[str, typer.Argument(
+    pipeline: Annotated[str | None, typer.Argument(
         metavar="PIPELINE", help="The pipeline to run, as project.run() names it.",
-        autocompletion=complete_pipeline, show_default=False)],
+        autocompletion=complete_pipeline, show_default=False)] = None,
     priority: Annotated[str | None, option("enqueue", "--priority",
                                            autocompletion=complete_priority)] = None,
     inputs: Annotated[str | None, option("enqueue", "--inputs")] = None,
@@ -82,11 +85,23 @@ def enqueue(
     on_success: Annotated[str | None, option("enqueue", "--on-success")] = None,
     on_failure: Annotated[str | None, option("enqueue", "--on-failure")] = None,
     on_stopped: Annotated[str | None, option("enqueue", "--on-stopped")] = None,
+    from_file: Annotated[str | None, option("enqueue", "--from-file")] = None,
     project: Project = ".",
     backend: Backend = None,
     url: Url = None,
     json_: Json = False,
 ) -> None:
+    if from_file is not None:
+        per_job = (pipeline, priority, inputs, run_config, at, in_, max_retries, retry_delay,
+                   timeout, job_id, result_ttl, failure_ttl, after, on_success, on_failure,
+                   on_stopped)
+        if any(value is not None for value in per_job):
+            usage(ctx, "--from-file takes no PIPELINE or job options: put them in the file's "
+                       "lines (keys pipeline, inputs, run_config, priority, ...)")
+        _enqueue_from_file(ctx, from_file, project, backend, url, json_)
+        return
+    if pipeline is None:
+        usage(ctx, "Missing argument 'PIPELINE': which pipeline? give its name")
     with errors(ctx):
         _native.validate_pipeline(pipeline)
     config = read_json_arg(ctx, "--run-config", run_config) if run_config is not None else None
@@ -107,7 +122,9 @@ def enqueue(
                               on_stopped=on_stopped)
         handle = jq.queue()
         new_id = handle.enqueue(
-            pipeline, run_config_json=config, inputs_json=None if inputs is None else read_json_arg(ctx, "--inputs", inputs), priority=priority,
+            pipeline, run_config_json=config,
+            inputs_json=None if inputs is None else read_json_arg(ctx, "--inputs", inputs),
+            priority=priority,
             job_id=job_id, run_at=when or (clock.time() + wait if wait else 0.0),
             timeout=limit or 0.0,
             max_retries=-1 if retries is None else retries,
@@ -118,6 +135,36 @@ def enqueue(
             render.print_json(render.job_json(handle.get(new_id)))
         else:
             typer.echo(new_id)
+        jq.close()
+
+
+def _enqueue_from_file(ctx: typer.Context, path: str, project: str, backend: str | None,
+                       url: str | None, json_: bool) -> None:
+    """`enqueue --from-file`: the engine reads the JSON Lines and stores the batch in one go
+    (what `fpq enqueue --from-file` does); the ids are printed in file order."""
+    label = f"--from-file {path}"
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        fail(ctx, EXIT_BAD_INPUT, f"{label}: cannot read {path}: {reason}")
+    with errors(ctx):
+        jq = manager(project, backend, url)
+        handle = jq.queue()
+        try:
+            ids = handle.enqueue_jsonl(text)
+        except JobQueueError as exc:
+            # The engine's message begins "line N: "; name the file too, as fpq does.
+            fail(ctx, exit_code(exc), f"{'stdin' if path == '-' else path} {exc}")
+        if json_:
+            render.print_json([render.job_json(handle.get(i)) for i in ids])
+        else:
+            for new_id in ids:
+                typer.echo(new_id)
         jq.close()
 
 

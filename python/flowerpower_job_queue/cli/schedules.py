@@ -82,7 +82,9 @@ def schedule(
     with errors(ctx):
         handle = manager(project, backend, url).queue()
         record = handle.schedule_put(
-            pipeline, schedule, run_config_json=config, inputs_json=None if inputs is None else read_json_arg(ctx, "--inputs", inputs), timezone=timezone,
+            pipeline, schedule, run_config_json=config,
+            inputs_json=None if inputs is None else read_json_arg(ctx, "--inputs", inputs),
+            timezone=timezone,
             priority=priority, schedule_id=id_, misfire_grace=grace or 0.0,
             coalesce=not no_coalesce, paused=paused,
             max_retries=-1 if retries is None else retries, timeout=limit or 0.0)

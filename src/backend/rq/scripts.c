@@ -183,32 +183,56 @@
  * A script rather than a bare MULTI/EXEC: it is the same single round trip, and it can
  * refuse a taken id atomically (MULTI cannot branch on EXISTS without a WATCH round
  * trip first). */
-static const char enqueue_lua[] = PRELUDE
-    "local id, q = ARGV[1], ARGV[2]\n"
-    "local job = 'rq:job:' .. id\n"
-    "if redis.call('EXISTS', job) == 1 then return 0 end\n"
-    "redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n"
-    "redis.call('HSET', job, unpack(ARGV, 8))\n"
-    /* A job with parents (RQ's register_dependency): in each parent's dependents set and
-     * its own dependencies set (RQ's key, with its double colon); queued at once when the
-     * parents are all finished, which no finish can slip between, else deferred. */
-    "local st = ARGV[3]\n"
-    "if st == 'deferred' and deps_met(id, false) then\n"
-    "  st = 'queued'\n"
-    "  redis.call('HSET', job, 'status', st, 'enqueued_at', redis.call('HGET', job, 'created_at'))\n"
-    "elseif st == 'deferred' then\n"
-    "  for _, p in ipairs(cjson.decode(redis.call('HGET', job, 'dependency_ids'))) do\n"
-    "    redis.call('SADD', 'rq:job:' .. p .. ':dependents', id)\n"
-    "    redis.call('SADD', 'rq:job::' .. id .. ':dependencies', p)\n"
-    "  end\n"
-    "  redis.call('ZADD', 'rq:deferred:' .. q, ARGV[5], id)\n"
+/* One job's writes, from A (enqueue's ARGV below); shared by enqueue and enqueue_many so
+ * a batch writes exactly what single enqueues write. The caller checked the id is free. */
+#define ENQUEUE_ONE \
+    "local function enqueue_one(A)\n" \
+    "local id, q = A[1], A[2]\n" \
+    "local job = 'rq:job:' .. id\n" \
+    "redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n" \
+    "redis.call('HSET', job, unpack(A, 8))\n" \
+    /* A job with parents (RQ's register_dependency): in each parent's dependents set and \
+    * its own dependencies set (RQ's key, with its double colon); queued at once when the \
+    * parents are all finished, which no finish can slip between, else deferred. */ \
+    "local st = A[3]\n" \
+    "if st == 'deferred' and deps_met(id, false) then\n" \
+    "  st = 'queued'\n" \
+    "  redis.call('HSET', job, 'status', st, 'enqueued_at', redis.call('HGET', job, 'created_at'))\n" \
+    "elseif st == 'deferred' then\n" \
+    "  for _, p in ipairs(cjson.decode(redis.call('HGET', job, 'dependency_ids'))) do\n" \
+    "    redis.call('SADD', 'rq:job:' .. p .. ':dependents', id)\n" \
+    "    redis.call('SADD', 'rq:job::' .. id .. ':dependencies', p)\n" \
+    "  end\n" \
+    "  redis.call('ZADD', 'rq:deferred:' .. q, A[5], id)\n" \
+    "end\n" \
+    "if st == 'scheduled' then redis.call('ZADD', 'rq:scheduled:' .. q, A[4], id)\n" \
+    "elseif st == 'queued' then redis.call('RPUSH', 'rq:queue:' .. q, id) end\n" \
+    "redis.call('ZADD', A[6], A[5], id)\n" \
+    "redis.call('ZADD', A[7], A[5], id)\n" \
+    "redis.call('SADD', 'fpq:indexes', A[6], A[7])\n" \
+    "return 1\n" \
     "end\n"
-    "if st == 'scheduled' then redis.call('ZADD', 'rq:scheduled:' .. q, ARGV[4], id)\n"
-    "elseif st == 'queued' then redis.call('RPUSH', 'rq:queue:' .. q, id) end\n"
-    "redis.call('ZADD', ARGV[6], ARGV[5], id)\n"
-    "redis.call('ZADD', ARGV[7], ARGV[5], id)\n"
-    "redis.call('SADD', 'fpq:indexes', ARGV[6], ARGV[7])\n"
-    "return 1\n";
+
+static const char enqueue_lua[] = PRELUDE ENQUEUE_ONE
+    "if redis.call('EXISTS', 'rq:job:' .. ARGV[1]) == 1 then return 0 end\n"
+    "return enqueue_one(ARGV)\n";
+
+/* ARGV: the number of jobs k, then for each job its argument count and enqueue's ARGV.
+ * Returns 0 when all k are stored, or the 1-based position of a job whose id is taken
+ * (then nothing is written). One call carries many jobs: Redis's per-call cost of a
+ * script is paid once per batch, not once per job. */
+static const char enqueue_many_lua[] = PRELUDE ENQUEUE_ONE
+    "local k, p, jobs = tonumber(ARGV[1]), 2, {}\n"
+    "for j = 1, k do\n"
+    "  local n = tonumber(ARGV[p])\n"
+    "  jobs[j] = {unpack(ARGV, p + 1, p + n)}\n"
+    "  p = p + n + 1\n"
+    "end\n"
+    "for j = 1, k do\n"
+    "  if redis.call('EXISTS', 'rq:job:' .. jobs[j][1]) == 1 then return j end\n"
+    "end\n"
+    "for j = 1, k do enqueue_one(jobs[j]) end\n"
+    "return 0\n";
 
 /* ARGV: now, now_text, lease score, lease ttl, worker, execution id, nqueues, queues...
  * Returns {1, origin, id, HGETALL of the job} for a job now started by this worker;
@@ -618,6 +642,7 @@ static const struct {
     [FPQ_RQ_ENDED] = {"ended", ended_lua},
     [FPQ_RQ_PRUNE] = {"prune", prune_lua},
     [FPQ_RQ_RETENTION] = {"retention", retention_lua},
+    [FPQ_RQ_ENQUEUE_MANY] = {"enqueue_many", enqueue_many_lua},
 };
 
 const char *fpq__rq_script_name(fpq__rq_script which) { return scripts[which].name; }
@@ -633,6 +658,18 @@ static redisReply *load(redisContext *c, fpq__rq_shas *shas, fpq__rq_script whic
     return NULL;
   }
   return r ? r : (redisReply *)-1; /* an error reply, or -1: the connection failed */
+}
+
+const char *fpq__rq_script_sha(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which) {
+  if (shas->sha[which][0] == '\0') {
+    redisReply *err = load(c, shas, which);
+    if (err == (redisReply *)-1) return NULL;
+    if (err) {
+      freeReplyObject(err);
+      return NULL;
+    }
+  }
+  return shas->sha[which];
 }
 
 redisReply *fpq__rq_eval(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which, int argc,

@@ -31,6 +31,7 @@ typedef enum {
   FPQ_RQ_ENDED,        /* the record of ended runs, newest first (metrics) */
   FPQ_RQ_PRUNE,        /* registry entries of expired ended jobs */
   FPQ_RQ_RETENTION,    /* ended jobs kept, and a sample of their size */
+  FPQ_RQ_ENQUEUE_MANY, /* enqueue's writes for several jobs, all or none */
   FPQ_RQ_SCRIPT_COUNT
 } fpq__rq_script;
 
@@ -47,6 +48,9 @@ typedef struct fpq__rq_shas {
  * LOAD on first use and again on NOSCRIPT (the server restarted or ran SCRIPT FLUSH).
  * Returns the reply (possibly an error reply; caller frees it), or NULL when the
  * connection failed (c->err says why) or out of memory. lens may be NULL. */
+/* The script's sha, loading it first when the server has not got it (for callers that
+ * pipeline EVALSHA themselves). NULL when the connection failed or the load was refused. */
+const char *fpq__rq_script_sha(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which);
 redisReply *fpq__rq_eval(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which, int argc,
                          const char *const *argv, const size_t *lens);
 

@@ -1107,6 +1107,138 @@ static void a_bad_retention_is_refused_and_nothing_is_stored(void **state) {
   fpq_job_free(job);
 }
 
+/* ---- batch enqueue (fpq_enqueue_many; a loop of enqueue on a backend before version 4) */
+
+static fpq_job **batch_new(size_t n) {
+  fpq_job **jobs = calloc(n, sizeof *jobs);
+  for (size_t i = 0; i < n; i++) {
+    char run[64];
+    jobs[i] = fpq_job_new();
+    fpq_job_set(&jobs[i]->pipeline, i % 2 ? "beta" : "alpha");
+    snprintf(run, sizeof run, "{\"inputs\":{\"i\":%zu}}", i);
+    fpq_job_set(&jobs[i]->run_json, run);
+    jobs[i]->priority = i % 3 == 0 ? FPQ_PRIORITY_HIGH : FPQ_PRIORITY_MEDIUM;
+    jobs[i]->max_retries = (int)(i % 4);
+  }
+  return jobs;
+}
+
+static void batch_free(fpq_job **jobs, size_t n) {
+  for (size_t i = 0; i < n; i++) fpq_job_free(jobs[i]);
+  free(jobs);
+}
+
+static long queued_total(fpq_queue *q) {
+  fpq_queue_counts *c = NULL;
+  size_t n = 0;
+  if (fpq_counts(q, &c, &n)) fail_msg("counts: %s", fpq_errmsg(q));
+  long total = 0;
+  for (size_t i = 0; i < n; i++) total += c[i].count[FPQ_STATUS_QUEUED];
+  free(c);
+  return total;
+}
+
+static void a_batch_stores_every_job_as_enqueue_does(void **state) {
+  fixture *f = *state;
+  enum { N = 1000 };
+  fpq_job **jobs = batch_new(N);
+  snprintf(jobs[7]->id, sizeof jobs[7]->id, "batch-given-7");
+  size_t failed = 0;
+  assert_int_equal(fpq_enqueue_many(f->q, jobs, N, &failed), 0);
+  assert_int_equal(failed, N);
+  assert_string_equal(jobs[7]->id, "batch-given-7");
+  assert_int_equal(queued_total(f->q), N);
+  for (size_t i = 0; i < N; i += 111) {
+    fpq_job *got = NULL;
+    assert_int_equal(fpq_get(f->q, jobs[i]->id, &got), 0);
+    assert_string_equal(got->pipeline, i % 2 ? "beta" : "alpha");
+    assert_string_equal(got->project, f->project);
+    assert_string_equal(got->queue, i % 3 == 0 ? "high" : "default");
+    assert_int_equal(got->status, FPQ_STATUS_QUEUED);
+    assert_int_equal(got->max_retries, (int)(i % 4));
+    assert_string_equal(got->func, "flowerpower_job_queue.tasks.run_pipeline");
+    char want[32];
+    snprintf(want, sizeof want, "\"i\": %zu}", i);
+    if (strstr(got->run_json, want) == NULL) {
+      snprintf(want, sizeof want, "\"i\":%zu}", i);
+      assert_non_null(strstr(got->run_json, want));
+    }
+    fpq_job_free(got);
+  }
+  /* Queue order is batch order, as n enqueues would leave it. */
+  fpq_job *first = take(f->q, "w1", 30), *second = take(f->q, "w1", 30);
+  assert_string_equal(first->id, jobs[0]->id);
+  assert_string_equal(second->id, jobs[3]->id);
+  fpq_job_free(first);
+  fpq_job_free(second);
+  /* find: newest first, so the batch's last job of "beta" leads. */
+  fpq_job **found = NULL;
+  size_t nfound = 0;
+  assert_int_equal(fpq_find(f->q, f->project, "beta", 2, &found, &nfound), 0);
+  assert_int_equal(nfound, 2);
+  assert_string_equal(found[0]->id, jobs[N - 1]->id);
+  assert_string_equal(found[1]->id, jobs[N - 3]->id);
+  fpq_jobs_free(found, nfound);
+  size_t none = 99;
+  assert_int_equal(fpq_enqueue_many(f->q, jobs, 0, &none), 0);
+  assert_int_equal(none, 0);
+  batch_free(jobs, N);
+}
+
+static void a_bad_job_refuses_the_whole_batch(void **state) {
+  fixture *f = *state;
+  fpq_job **jobs = batch_new(5);
+  for (size_t i = 0; i < 5; i++) snprintf(jobs[i]->id, sizeof jobs[i]->id, "bad-batch-%zu", i);
+  fpq_job_set(&jobs[3]->pipeline, "nope");
+  size_t failed = 0;
+  assert_int_equal(fpq_enqueue_many(f->q, jobs, 5, &failed), FPQ_EINVAL);
+  assert_int_equal(failed, 3);
+  assert_true(strncmp(fpq_errmsg(f->q), "jobs[3]: ", 9) == 0);
+  assert_non_null(strstr(fpq_errmsg(f->q), "nope"));
+  /* One id asked for twice within the batch: the later one is named. */
+  fpq_job_set(&jobs[3]->pipeline, "alpha");
+  snprintf(jobs[4]->id, sizeof jobs[4]->id, "bad-batch-1");
+  assert_int_equal(fpq_enqueue_many(f->q, jobs, 5, &failed), FPQ_EINVAL);
+  assert_int_equal(failed, 4);
+  assert_non_null(strstr(fpq_errmsg(f->q), "jobs[4]: job id 'bad-batch-1'"));
+  assert_non_null(strstr(fpq_errmsg(f->q), "jobs[1]"));
+  for (size_t i = 0; i < 5; i++) assert_false(exists(f->q, jobs[i]->id));
+  assert_int_equal(queued_total(f->q), 0);
+  /* An id already stored: refused naming it. A batch-capable backend stores nothing of
+   * the batch; an older one (a loop of enqueue) keeps the jobs before it. */
+  snprintf(jobs[4]->id, sizeof jobs[4]->id, "bad-batch-4");
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, NULL);
+  fpq_job *taken = fpq_job_new();
+  fpq_job_set(&taken->pipeline, "alpha");
+  snprintf(taken->id, sizeof taken->id, "bad-batch-2");
+  assert_int_equal(fpq_enqueue(f->q, taken), 0);
+  fpq_job_free(taken);
+  assert_int_equal(fpq_enqueue_many(f->q, jobs, 5, &failed), FPQ_EEXIST);
+  assert_int_equal(failed, 2);
+  assert_true(strncmp(fpq_errmsg(f->q), "jobs[2]: ", 9) == 0);
+  assert_non_null(strstr(fpq_errmsg(f->q), "bad-batch-2"));
+  if (f->q->b->methods->version >= 4 && f->q->b->methods->enqueue_many) {
+    assert_false(exists(f->q, "bad-batch-0"));
+    assert_int_equal(queued_total(f->q), 2);
+  }
+  assert_false(exists(f->q, "bad-batch-3"));
+  assert_false(exists(f->q, "bad-batch-4"));
+  batch_free(jobs, 5);
+}
+
+static void a_batch_job_may_wait_for_an_earlier_one(void **state) {
+  fixture *f = *state;
+  if (contract->no_dependencies || contract->version1_only) skip();
+  fpq_job **jobs = batch_new(2);
+  snprintf(jobs[0]->id, sizeof jobs[0]->id, "batch-parent");
+  fpq_job_set(&jobs[1]->depends_on, "[\"batch-parent\"]");
+  size_t failed = 0;
+  assert_int_equal(fpq_enqueue_many(f->q, jobs, 2, &failed), 0);
+  assert_int_equal(status_of(f->q, "batch-parent"), FPQ_STATUS_QUEUED);
+  assert_int_equal(status_of(f->q, jobs[1]->id), FPQ_STATUS_DEFERRED);
+  batch_free(jobs, 2);
+}
+
 int backend_contract_run(const backend_contract *c) {
   contract = c;
   const struct CMUnitTest tests[] = {
@@ -1164,5 +1296,14 @@ int backend_contract_run(const backend_contract *c) {
     failed += _cmocka_run_group_tests("fencing", fencing, sizeof fencing / sizeof fencing[0],
                                       NULL, NULL);
   }
+  const struct CMUnitTest batch[] = {
+      cmocka_unit_test_setup_teardown(a_batch_stores_every_job_as_enqueue_does, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(a_bad_job_refuses_the_whole_batch, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_batch_job_may_wait_for_an_earlier_one, setup,
+                                      teardown),
+  };
+  failed += _cmocka_run_group_tests("batch enqueue", batch, sizeof batch / sizeof batch[0],
+                                    NULL, NULL);
   return failed;
 }
