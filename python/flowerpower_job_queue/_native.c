@@ -878,7 +878,8 @@ PyDoc_STRVAR(resolve_config_doc,
 "resolve_config(project_dir=None, backend=None, url=None) -> dict\n"
 "\n"
 "The settings fpq_open would use, resolved by the engine without connecting (flags >\n"
-"FPQ_* environment > conf/job_queue.yml > defaults): project_dir, backend, url, and\n"
+"FPQ_* environment > conf/job_queue.yml > defaults): project_dir, project_name (the\n"
+"name jobs carry), queues (the high, default and low queues' names), backend, url, and\n"
 "settings, every key of conf/job_queue.yml (dotted) with its value, the environment's\n"
 "FPQ_<KEY> winning. Raises InvalidInput naming the bad setting (its `field`).\n"
 "\n"
@@ -915,12 +916,50 @@ static PyObject *native_resolve_config(PyObject *module, PyObject *args, PyObjec
   d = PyDict_New();
   if (d == NULL || put(d, "project_dir", PyUnicode_DecodeFSDefault(fpq_config_project_dir(c))) < 0 ||
       put(d, "backend", str_or_none(fpq_config_backend(c))) < 0 ||
-      put(d, "url", str_or_none(fpq_config_url(c))) < 0 || put(d, "settings", Py_NewRef(settings)) < 0)
+      put(d, "url", str_or_none(fpq_config_url(c))) < 0 || put(d, "settings", Py_NewRef(settings)) < 0 ||
+      put(d, "project_name", str_or_none(fpq_config_project_name(c))) < 0 ||
+      put(d, "queues", Py_BuildValue("[sss]", fpq_config_queue(c, FPQ_PRIORITY_HIGH),
+                                     fpq_config_queue(c, FPQ_PRIORITY_MEDIUM),
+                                     fpq_config_queue(c, FPQ_PRIORITY_LOW))) < 0)
     Py_CLEAR(d);
 done:
   Py_XDECREF(settings);
   fpq_config_free(c);
   return d;
+}
+
+PyDoc_STRVAR(project_serves_doc,
+"project_serves(project, project_dir=None) -> bool\n"
+"\n"
+"Whether a job whose project field is `project` (None allowed) belongs to the project at\n"
+"project_dir: its name, no name, or exactly its absolute directory (older records). The\n"
+"engine's rule (fpq_config_serves); a job it refuses is never run or opened.\n"
+"\n"
+"Example:\n"
+"    >>> _native.project_serves('etl', '/srv/etl')\n"
+"    True");
+
+static PyObject *native_project_serves(PyObject *module, PyObject *args, PyObject *kwds) {
+  static char *kwlist[] = {"project", "project_dir", NULL};
+  PyObject *dir = NULL;
+  const char *project = NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "z|O&:project_serves", kwlist, &project,
+                                   path_or_none, &dir))
+    return NULL;
+  fpq_options opts = {.project_dir = dir ? PyBytes_AsString(dir) : NULL};
+  fpq_config *c = NULL;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = fpq_config_resolve(&c, &opts);
+  Py_END_ALLOW_THREADS
+  Py_XDECREF(dir);
+  PyObject *out = NULL;
+  if (rc != 0)
+    raise_code_field(module_state(module), rc, fpq_config_errmsg(c), fpq_config_errfield(c));
+  else
+    out = PyBool_FromLong(fpq_config_serves(c, project));
+  fpq_config_free(c);
+  return out;
 }
 
 PyDoc_STRVAR(retry_decision_doc,
@@ -1072,6 +1111,8 @@ static PyMethodDef native_methods[] = {
      "Python in this process, or None."},
     {"resolve_config", (PyCFunction)(void (*)(void))native_resolve_config,
      METH_VARARGS | METH_KEYWORDS, resolve_config_doc},
+    {"project_serves", (PyCFunction)(void (*)(void))native_project_serves,
+     METH_VARARGS | METH_KEYWORDS, project_serves_doc},
     {"retry_decision", native_retry_decision, METH_VARARGS, retry_decision_doc},
     {"job_json", native_job_json, METH_VARARGS, job_json_doc},
     {"parse_duration", native_parse_duration, METH_VARARGS, parse_duration_doc},
