@@ -545,8 +545,11 @@ static void start_job(slot *s, fpq_job *job) {
   /* Project identity (issue 12): a job of another project (its name, or a path that is
    * not this worker's directory) reached one of our queues, written there behind the
    * engine's back or by a producer with the wrong --queues. It is never run and never
-   * opened: it fails once, as retrying cannot make it ours. */
-  if (!fpq__project_serves(w->q, job->project)) {
+   * opened: it fails once, as retrying cannot make it ours. A job naming another function
+   * is the executor's to refuse (UnsupportedFunction): its arguments are not ours to read
+   * as a project. */
+  const int ours = job->func == NULL || strcmp(job->func, FPQ_TASK_FUNC) == 0;
+  if (ours && !fpq__project_serves(w->q, job->project)) {
     char why[1024];
     snprintf(why, sizeof why, "job %s belongs to project '%.200s'; this worker serves '%s' "
              "(%.200s): it was not run", job->id, job->project, fpq_project_name(w->q),

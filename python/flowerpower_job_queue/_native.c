@@ -887,13 +887,11 @@ PyDoc_STRVAR(resolve_config_doc,
 "    >>> _native.resolve_config('/srv/etl')['backend']\n"
 "    'sqlite'");
 
-static PyObject *native_resolve_config(PyObject *module, PyObject *args, PyObject *kwds) {
-  static char *kwlist[] = {"project_dir", "backend", "url", NULL};
-  PyObject *dir = NULL;
-  const char *backend = NULL, *url = NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O&zz:resolve_config", kwlist, path_or_none,
-                                   &dir, &backend, &url))
-    return NULL;
+/* The engine's settings for a project (dir: a path_or_none result, released here), or
+ * NULL with InvalidInput/... set naming the bad setting. The caller frees with
+ * fpq_config_free. */
+static fpq_config *resolved(PyObject *module, PyObject *dir, const char *backend,
+                            const char *url) {
   fpq_options opts = {.project_dir = dir ? PyBytes_AsString(dir) : NULL, .backend = backend,
                       .url = url};
   fpq_config *c = NULL;
@@ -902,11 +900,22 @@ static PyObject *native_resolve_config(PyObject *module, PyObject *args, PyObjec
   rc = fpq_config_resolve(&c, &opts);
   Py_END_ALLOW_THREADS
   Py_XDECREF(dir);
+  if (rc == 0) return c;
+  raise_code_field(module_state(module), rc, fpq_config_errmsg(c), fpq_config_errfield(c));
+  fpq_config_free(c);
+  return NULL;
+}
+
+static PyObject *native_resolve_config(PyObject *module, PyObject *args, PyObject *kwds) {
+  static char *kwlist[] = {"project_dir", "backend", "url", NULL};
+  PyObject *dir = NULL;
+  const char *backend = NULL, *url = NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O&zz:resolve_config", kwlist, path_or_none,
+                                   &dir, &backend, &url))
+    return NULL;
+  fpq_config *c = resolved(module, dir, backend, url);
   PyObject *d = NULL, *settings = NULL;
-  if (rc != 0) {
-    raise_code_field(module_state(module), rc, fpq_config_errmsg(c), fpq_config_errfield(c));
-    goto done;
-  }
+  if (c == NULL) return NULL;
   settings = PyDict_New();
   for (size_t i = 0; settings && fpq_config_key(c, i); i++) {
     const char *key = fpq_config_key(c, i);
@@ -946,18 +955,9 @@ static PyObject *native_project_serves(PyObject *module, PyObject *args, PyObjec
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "z|O&:project_serves", kwlist, &project,
                                    path_or_none, &dir))
     return NULL;
-  fpq_options opts = {.project_dir = dir ? PyBytes_AsString(dir) : NULL};
-  fpq_config *c = NULL;
-  int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = fpq_config_resolve(&c, &opts);
-  Py_END_ALLOW_THREADS
-  Py_XDECREF(dir);
-  PyObject *out = NULL;
-  if (rc != 0)
-    raise_code_field(module_state(module), rc, fpq_config_errmsg(c), fpq_config_errfield(c));
-  else
-    out = PyBool_FromLong(fpq_config_serves(c, project));
+  fpq_config *c = resolved(module, dir, NULL, NULL);
+  if (c == NULL) return NULL;
+  PyObject *out = PyBool_FromLong(fpq_config_serves(c, project));
   fpq_config_free(c);
   return out;
 }
