@@ -335,6 +335,14 @@ int fpq_schedule_put(fpq_queue *q, fpq_schedule *s) {
   fpq_schedule *old = NULL;
   int rc = fpq__backend_schedule_get(q->b, s->id, &old);
   if (rc != 0 && rc != FPQ_ENOTFOUND) return fpq__from_backend(q, rc);
+  /* Schedule ids are one namespace per store: another project's schedule of that id is
+   * refused, not silently taken over (issue 12). */
+  if (old && !fpq__config_serves(&q->cfg, old->project)) {
+    rc = fpq__fail(q, FPQ_EEXIST, "schedule '%s' belongs to project '%.200s' on this backend: "
+                   "choose another --id", s->id, old->project);
+    fpq_schedule_free(old);
+    return rc;
+  }
   s->created_at = old ? old->created_at : now;
   s->last_fire = old ? old->last_fire : 0;
   s->fired = old ? old->fired : 0;

@@ -157,3 +157,39 @@ def test_the_name_and_queue_names_come_from_the_settings(tmp_path: Path, fpq_bin
         assert proc.returncode == 2, proc.stderr
         assert expected in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_each_projects_scheduler_fires_only_its_own_schedules_into_its_own_queues(
+        tmp_path: Path, fpq_bin: str, redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t0 = 1711800000  # 2024-03-30T12:00:00Z
+    clock = tmp_path / "clock"
+    clock.write_text(str(t0))
+    monkeypatch.setenv("FPQ_TEST_CLOCK_FILE", str(clock))
+    monkeypatch.setenv("FPQ_BACKEND", "rq")
+    monkeypatch.setenv("FPQ_URL", redis_server.url)
+    unused = tmp_path / "unused"
+    a = checkout(tmp_path, "alpha", "a-checkout", "A", unused)
+    b = checkout(tmp_path, "beta", "b-checkout", "B", unused)
+    for project, sid in ((a, "a-five"), (b, "b-five")):
+        run_fpq(fpq_bin, "schedule", "pid_job", "--schedule", "*/5 * * * *", "--id", sid,
+                project=project, check=True)
+    # Ids are one namespace per database: beta cannot take alpha's schedule over.
+    taken = run_fpq(fpq_bin, "schedule", "pid_job", "--schedule", "@daily", "--id", "a-five",
+                    project=b)
+    assert taken.returncode != 0
+    assert "schedule 'a-five' belongs to project 'alpha'" in taken.stderr
+    [listed] = json.loads(run_fpq(fpq_bin, "schedules", "list", "--json", project=a,
+                                  check=True).stdout)
+    assert listed["project"] == "alpha"  # its name; each project lists only its own
+    clock.write_text(str(t0 + 300))
+    # alpha's scheduler leads alpha's lease only: beta's schedule is beta's to fire.
+    tick = run_fpq(fpq_bin, "scheduler", "--once", "--json", project=a, check=True)
+    assert json.loads(tick.stdout)["enqueued"] == 1
+    conn = Redis.from_url(redis_server.url)
+    assert conn.hget(f"rq:job:sched-a-five-{t0 + 300}", "origin") == b"alpha.default"
+    assert conn.llen("rq:queue:beta.default") == 0
+    tick = run_fpq(fpq_bin, "scheduler", "--once", "--json", project=b, check=True)
+    assert json.loads(tick.stdout)["enqueued"] == 1
+    assert conn.hget(f"rq:job:sched-b-five-{t0 + 300}", "origin") == b"beta.default"
+    assert conn.llen("rq:queue:alpha.default") == 1
