@@ -86,7 +86,7 @@ static const char *const requeue_examples[] = {"fpq requeue 3f1c2a9e-...", NULL}
 
 static const cli_help_option start_options[] = {
     {"--count", NULL, "N", "slots running jobs at once (default 1)"},
-    {"--queues", NULL, "Q1,Q2,...", "queues in strict priority order (default high,default,low)"},
+    {"--queues", NULL, "Q1,Q2,...", "exact RQ queue names in strict priority order (default: the project's three)"},
     {"--burst", NULL, NULL, "exit once nothing is left to do"},
     {"--isolation", NULL, "MODE", "fork (default): a fresh child process per job;\n"
                                   "none: run in the executor itself (fastest, least isolated)"},

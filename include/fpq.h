@@ -59,6 +59,7 @@ FPQ_EXPORT const char *fpq_err_name(int err);
 
 #define FPQ_ID_MAX 128            /* ids match [A-Za-z0-9_-]{1,128} */
 #define FPQ_PIPELINE_MAX 255      /* pipeline names: [A-Za-z0-9_][A-Za-z0-9_.-]* */
+#define FPQ_PROJECT_NAME_MAX 100  /* project names: [A-Za-z0-9_.-]{1,100}, not "." or ".." */
 #define FPQ_RUN_MAX (1 << 20)     /* run kwargs JSON: 1 MiB */
 #define FPQ_RESULT_MAX (256 << 20) /* encoded result or error: 256 MiB */
 /* Nesting of run kwargs JSON (inputs included): what every reader decodes with room to
@@ -142,10 +143,11 @@ FPQ_EXPORT int fpq_priority_parse(const char *name, fpq_priority *out);
  * Times are UTC epoch seconds with microseconds; 0 means unset. */
 typedef struct fpq_job {
   char id[FPQ_ID_MAX + 1];
-  char *project;        /* absolute project directory */
+  char *project;        /* the project's name (fpq_project_name); older records: its
+                           absolute directory, which a worker never opens */
   char *pipeline;       /* pipeline name */
   char *run_json;       /* JSON object of the sparse run kwargs the caller gave ("{}") */
-  char *queue;          /* RQ queue name ("high", "default", "low", or another) */
+  char *queue;          /* RQ queue name ("NAME.high", "high", ...: fpq_queue_for) */
   fpq_priority priority;
   fpq_status status;
   char *description;    /* human summary, RQ's "description" */
@@ -312,6 +314,15 @@ FPQ_EXPORT const char *fpq_config_errfield(const fpq_config *c);
 FPQ_EXPORT const char *fpq_config_backend(const fpq_config *c);
 FPQ_EXPORT const char *fpq_config_url(const fpq_config *c);
 FPQ_EXPORT const char *fpq_config_project_dir(const fpq_config *c);
+/* Project identity (issue 12), owned by c: the project's name (`project` in
+ * conf/job_queue.yml, else `name` in conf/project.yml, else the directory's basename),
+ * the queue a priority maps to in this project ("NAME.high" when queue_namespace is on,
+ * the default on rq; else "high"), and whether a job naming `project` (a job's project
+ * field, NULL allowed) is this project's: its name, no name at all, or (older records)
+ * exactly this project's absolute directory. A worker runs only jobs it serves. */
+FPQ_EXPORT const char *fpq_config_project_name(const fpq_config *c);
+FPQ_EXPORT const char *fpq_config_queue(const fpq_config *c, fpq_priority p);
+FPQ_EXPORT int fpq_config_serves(const fpq_config *c, const char *project);
 /* A setting by dotted key ("backends.jsonl.path"): the environment's FPQ_<KEY> when set,
  * else conf/job_queue.yml's value, else NULL. Owned by c or the environment. */
 FPQ_EXPORT const char *fpq_config_get(const fpq_config *c, const char *key);
@@ -338,6 +349,10 @@ FPQ_EXPORT const char *fpq_errfield(const fpq_queue *q);
 FPQ_EXPORT const char *fpq_backend_name(const fpq_queue *q);
 FPQ_EXPORT const char *fpq_url(const fpq_queue *q);
 FPQ_EXPORT const char *fpq_project_dir(const fpq_queue *q);
+/* The project's name and the queue a priority maps to, as fpq_config_project_name and
+ * fpq_config_queue say; owned by q. */
+FPQ_EXPORT const char *fpq_project_name(const fpq_queue *q);
+FPQ_EXPORT const char *fpq_queue_for(const fpq_queue *q, fpq_priority p);
 /* A value from conf/job_queue.yml's top level ("" when unset); owned by q. */
 FPQ_EXPORT const char *fpq_setting(const fpq_queue *q, const char *key);
 
@@ -496,7 +511,7 @@ FPQ_EXPORT int fpq_worker_next_command(fpq_queue *q, const char *name, char *buf
  * (fpq_schedule_free); NULL means unset. Fire times are whole UTC epoch seconds. */
 typedef struct fpq_schedule {
   char id[FPQ_SCHEDULE_ID_MAX + 1];
-  char *project;        /* absolute project directory */
+  char *project;        /* the project's name (older records: its directory) */
   char *pipeline;
   char *run_json;       /* the sparse run kwargs each fire's job gets ("{}") */
   fpq_priority priority;

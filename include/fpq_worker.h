@@ -20,7 +20,8 @@ extern "C" {
 typedef struct fpq_worker_options {
   fpq_options open;        /* where the queue is */
   int count;               /* slots, each with its own executor; 0 = 1 */
-  const char *queues;      /* comma-joined, strict order; NULL = "high,default,low" */
+  const char *queues;      /* comma-joined, strict order; NULL = the project's three
+                              (fpq_queue_for: "NAME.high,NAME.default,NAME.low" on rq) */
   int burst;               /* exit when nothing is left to do */
   const char *isolation;   /* "fork" (default) or "none" */
   const char *name;        /* NULL = "<hostname>.<pid>.<6 random hex digits>" */

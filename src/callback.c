@@ -87,7 +87,8 @@ static void on_written(uv_write_t *req, int status) {
 /* {"which", "ref", "job"}: the job as fpq_job_to_json shows it, with the outcome just
  * recorded (the job passed in is as it was taken). Caller frees with free(). */
 static char *payload_for(const fpq_job *job, fpq_status final, const char *which,
-                         const char *ref, const char *result_json, const char *error_json) {
+                         const char *ref, const char *project_dir, const char *result_json,
+                         const char *error_json) {
   json_t *o = fpq__job_to_object(job);
   if (o == NULL) return NULL;
   json_t *result = result_json ? json_loads(result_json, JSON_DECODE_ANY, NULL) : json_null();
@@ -95,21 +96,22 @@ static char *payload_for(const fpq_job *job, fpq_status final, const char *which
   json_object_set_new(o, "status", json_string(fpq_status_name(final)));
   json_object_set_new(o, "result", result ? result : json_null());
   json_object_set_new(o, "error", error ? error : json_null());
-  json_t *msg = json_pack("{s:s, s:s, s:o}", "which", which, "ref", ref, "job", o);
+  json_t *msg = json_pack("{s:s, s:s, s:s, s:o}", "which", which, "ref", ref, "project_dir",
+                          project_dir, "job", o);
   char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
   json_decref(msg);
   return text;
 }
 
-int fpq__callback_start(uv_loop_t *loop, const char *python, const fpq_job *job,
-                        fpq_status final, const char *result_json, const char *error_json,
+int fpq__callback_start(uv_loop_t *loop, const char *python, const char *project_dir,
+                        const fpq_job *job, fpq_status final, const char *result_json, const char *error_json,
                         double timeout, fpq__callback_done done, void *data, char *err,
                         size_t errlen) {
   const char *which;
   const char *ref = fpq__callback_for(job, final, &which);
   if (ref == NULL) return 0;
   callback_run *c = fpq__calloc(1, sizeof *c);
-  char *text = c ? payload_for(job, final, which, ref, result_json, error_json) : NULL;
+  char *text = c ? payload_for(job, final, which, ref, project_dir, result_json, error_json) : NULL;
   if (text == NULL) {
     snprintf(err, errlen, "out of memory");
     fpq__free(c);
@@ -149,7 +151,7 @@ int fpq__callback_start(uv_loop_t *loop, const char *python, const fpq_job *job,
       .exit_cb = on_exit_cb,
       .file = python,
       .args = args,
-      .cwd = job->project, /* `-m` puts it first on sys.path: the project's own modules */
+      .cwd = project_dir, /* `-m` puts it first on sys.path: the project's own modules */
       .stdio = stdio,
       .stdio_count = 3,
       .flags = UV_PROCESS_DETACHED,
@@ -158,7 +160,7 @@ int fpq__callback_start(uv_loop_t *loop, const char *python, const fpq_job *job,
   int rc = uv_spawn(loop, &c->process, &opts);
   if (rc != 0) {
     snprintf(err, errlen, "cannot start '%s -m flowerpower_job_queue.callback' in %s: %s",
-             python, job->project ? job->project : "?", uv_strerror(rc));
+             python, project_dir, uv_strerror(rc));
     close_all(c); /* libuv set the process handle up even so */
     return -1;
   }

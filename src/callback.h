@@ -20,12 +20,13 @@ typedef void (*fpq__callback_done)(void *data, const char *job_id, const char *w
 const char *fpq__callback_for(const fpq_job *job, fpq_status final, const char **which);
 
 /* Starts the callback for job's final status: python (the executors' interpreter) runs
- * in the job's project directory and reads {"which", "ref", "job"} on stdin, job being
+ * in project_dir (the worker's own project: a job names its project, never a path) and
+ * reads {"which", "ref", "project_dir", "job"} on stdin, job being
  * the job's JSON form with its final status, result and error. It is killed (its whole
  * process group) after timeout seconds. Returns 1 when started (done follows, exactly
  * once), 0 when the job has no callback for this status, or -1 with one line in err. */
-int fpq__callback_start(uv_loop_t *loop, const char *python, const fpq_job *job,
-                        fpq_status final, const char *result_json, const char *error_json,
+int fpq__callback_start(uv_loop_t *loop, const char *python, const char *project_dir,
+                        const fpq_job *job, fpq_status final, const char *result_json, const char *error_json,
                         double timeout, fpq__callback_done done, void *data, char *err,
                         size_t errlen);
 

@@ -443,6 +443,91 @@ static int resolve_backend(fpq__config *c, const fpq_options *o) {
   return set_url(c, "");
 }
 
+/* ---- project identity (issue 12) ----
+ * A job names its project by a stable name, not a path: producers and workers on
+ * different machines keep their own copies of the code, and a worker must never open a
+ * directory a job names (anyone who can write to the queue could choose it). */
+
+/* FlowerPower's own name for the project: `name:` in conf/project.yml, or "" when the
+ * file is missing, unreadable as settings or has none (the basename then stands in; a
+ * broken project.yml is FlowerPower's to report, not ours). */
+static void flowerpower_name(const fpq__config *c, char *out, size_t len) {
+  char path[PATH_MAX + 32], err[256];
+  snprintf(path, sizeof path, "%s/conf/project.yml", c->project_dir);
+  out[0] = '\0';
+  char *text;
+  size_t n;
+  if (fpq__read_file(path, CONF_MAX_BYTES, &text, &n, err, sizeof err) != 0) return;
+  fpq__setting *s = NULL;
+  size_t ns = 0;
+  if (fpq__settings_parse(text, n, 1, &s, &ns, err, sizeof err) == 0) {
+    const char *v = fpq__settings_get(s, ns, "name");
+    if (v) snprintf(out, len, "%s", v);
+  }
+  fpq__settings_free(s, ns);
+  fpq__free(text);
+}
+
+static int resolve_identity(fpq__config *c) {
+  char fp[256];
+  const char *name = fpq__config_get(c, "project");
+  const char *from = "project (conf/job_queue.yml or FPQ_PROJECT)";
+  if (name == NULL) {
+    flowerpower_name(c, fp, sizeof fp);
+    name = fp;
+    from = "name in conf/project.yml";
+  }
+  if (name[0] == '\0') {
+    const char *slash = strrchr(c->project_dir, '/');
+    name = slash ? slash + 1 : c->project_dir;
+    from = "the project directory's name";
+  }
+  char why[256];
+  if (fpq__validate_project_name(name, why, sizeof why)) {
+    snprintf(c->errfield, sizeof c->errfield, "project");
+    snprintf(c->errmsg, sizeof c->errmsg, "%s (from %s; set project: NAME in "
+             "conf/job_queue.yml)", why, from);
+    return FPQ_ECONFIG;
+  }
+  snprintf(c->project_name, sizeof c->project_name, "%.*s", FPQ_PROJECT_NAME_MAX, name);
+  /* Namespaced by default where projects share one store (rq: a Redis database); the
+   * SQLite file is per project directory already, so its names stay RQ's plain ones. */
+  const char *ns = fpq__config_get(c, "queue_namespace");
+  c->queue_namespaced = strcmp(c->backend, "rq") == 0;
+  if (ns) {
+    if (strcasecmp(ns, "true") == 0 || strcasecmp(ns, "on") == 0 || strcasecmp(ns, "yes") == 0)
+      c->queue_namespaced = 1;
+    else if (ns[0] == '\0' || strcasecmp(ns, "false") == 0 || strcasecmp(ns, "off") == 0 ||
+             strcasecmp(ns, "no") == 0)
+      c->queue_namespaced = 0;
+    else {
+      char q[80];
+      fpq__quote(ns, q, sizeof q);
+      snprintf(c->errfield, sizeof c->errfield, "queue_namespace");
+      snprintf(c->errmsg, sizeof c->errmsg,
+               "queue_namespace '%s' (conf/job_queue.yml or FPQ_QUEUE_NAMESPACE) is not valid: "
+               "expected true (queues NAME.high, NAME.default, NAME.low) or false (plain high, "
+               "default, low: one project per database)", q);
+      return FPQ_ECONFIG;
+    }
+  }
+  for (int p = 0; p < FPQ_PRIORITY_COUNT; p++) {
+    const char *plain = fpq_priority_queue((fpq_priority)p);
+    if (c->queue_namespaced)
+      snprintf(c->queue_names[p], sizeof c->queue_names[p], "%.*s.%s", FPQ_PROJECT_NAME_MAX,
+               c->project_name, plain);
+    else
+      snprintf(c->queue_names[p], sizeof c->queue_names[p], "%s", plain);
+  }
+  return 0;
+}
+
+int fpq__config_serves(const fpq__config *c, const char *project) {
+  if (project == NULL || project[0] == '\0') return 1;
+  if (project[0] == '/') return strcmp(project, c->project_dir) == 0;
+  return strcmp(project, c->project_name) == 0;
+}
+
 int fpq__config_resolve(fpq__config *c, const fpq_options *o) {
   memset(c, 0, sizeof *c);
   const char *dir = o->project_dir && *o->project_dir ? o->project_dir : ".";
@@ -463,6 +548,7 @@ int fpq__config_resolve(fpq__config *c, const fpq_options *o) {
   }
   int rc = load_conf_file(c);
   if (rc == 0) rc = resolve_backend(c, o);
+  if (rc == 0) rc = resolve_identity(c);
   if (rc == FPQ_ENOMEM) snprintf(c->errmsg, sizeof c->errmsg, "out of memory");
   return rc;
 }
@@ -524,6 +610,13 @@ const char *fpq_config_errfield(const fpq_config *cfg) { return cfg ? cfg->c.err
 const char *fpq_config_backend(const fpq_config *cfg) { return cfg->c.backend; }
 const char *fpq_config_url(const fpq_config *cfg) { return cfg->c.url ? cfg->c.url : ""; }
 const char *fpq_config_project_dir(const fpq_config *cfg) { return cfg->c.project_dir; }
+const char *fpq_config_project_name(const fpq_config *cfg) { return cfg->c.project_name; }
+const char *fpq_config_queue(const fpq_config *cfg, fpq_priority p) {
+  return cfg->c.queue_names[(unsigned)p < FPQ_PRIORITY_COUNT ? p : FPQ_PRIORITY_MEDIUM];
+}
+int fpq_config_serves(const fpq_config *cfg, const char *project) {
+  return fpq__config_serves(&cfg->c, project);
+}
 const char *fpq_config_get(const fpq_config *cfg, const char *key) {
   return fpq__config_get(&cfg->c, key);
 }

@@ -21,8 +21,24 @@ typedef struct fpq__config {
   size_t nsettings;
   char errmsg[512];
   char errfield[64];          /* the setting errmsg is about: "backend", "url", ... */
+  /* --- project identity (issue 12) --- */
+  /* The project's stable name, what a job names instead of a path: `project` in
+   * conf/job_queue.yml (FPQ_PROJECT), else `name` in conf/project.yml, else the
+   * directory's basename; letters, digits, '_', '-', '.'. Producers and workers on
+   * different machines agree on it, not on where the code lives. */
+  char project_name[FPQ_PROJECT_NAME_MAX + 1];
+  /* The queue each priority maps to: "NAME.high" / "NAME.default" / "NAME.low" when
+   * queue_namespace is on (the default on rq, where projects share a database), else
+   * RQ's plain "high" / "default" / "low". Decided here once; fpq_enqueue and the
+   * worker's default --queues both read it. */
+  char queue_names[FPQ_PRIORITY_COUNT][FPQ_PROJECT_NAME_MAX + 16];
+  int queue_namespaced;
 } fpq__config;
 
+/* 1 when a job naming `project` belongs to this project: NULL (enqueued by Python rq
+ * without one), this project's name, or (records written before names) exactly this
+ * project's absolute directory. Any other path is never opened. */
+int fpq__config_serves(const fpq__config *c, const char *project);
 /* Resolves everything; returns 0, or FPQ_ECONFIG / FPQ_EINVAL / FPQ_ENOMEM with one line
  * in c->errmsg. Call fpq__config_free in either case. */
 int fpq__config_resolve(fpq__config *c, const fpq_options *o);

@@ -66,7 +66,24 @@ int fpq_priority_parse(const char *name, fpq_priority *out) {
 
 int fpq__queue_priority(const char *queue) {
   fpq_priority p;
+  /* A project's namespaced queue ("etl.high", config.c) ranks as its last part: a project
+   * name may hold '.', a priority's queue name never does. */
+  const char *dot = queue ? strrchr(queue, '.') : NULL;
+  if (dot) queue = dot + 1;
   return fpq_priority_parse(queue, &p) == 0 ? (int)p : FPQ_PRIORITY_LOW + 1;
+}
+
+int fpq__validate_project_name(const char *name, char *msg, size_t msglen) {
+  char q[80];
+  fpq__quote(name, q, sizeof q);
+  size_t n = name ? strlen(name) : 0;
+  int ok = n > 0 && n <= FPQ_PROJECT_NAME_MAX && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+         (name[i] >= '0' && name[i] <= '9') || strchr("_-.", name[i]) != NULL;
+  if (ok) return 0;
+  return fpq__invalid(msg, msglen, "project name '%s' is not valid: expected 1-%d of A-Z a-z "
+                      "0-9 _ - . (not '.' or '..')", q, FPQ_PROJECT_NAME_MAX);
 }
 
 /* ---- life cycle ---- */
@@ -458,12 +475,7 @@ int fpq_job_validate(const fpq_job *job, char *msg, size_t msglen) {
   if (job->id[0] && (rc = fpq_validate_id(job->id, msg, msglen))) return rc;
   if ((rc = fpq_validate_pipeline(job->pipeline, msg, msglen))) return rc;
   if ((rc = fpq_validate_run_json(job->run_json, msg, msglen))) return rc;
-  if (job->project == NULL || job->project[0] != '/') {
-    char q[80];
-    fpq__quote(job->project, q, sizeof q);
-    return fpq__invalid(msg, msglen, "project directory '%s' is not an absolute path: expected one "
-                   "starting with '/'", q);
-  }
+  if ((rc = fpq__validate_project_name(job->project, msg, msglen))) return rc;
   if ((unsigned)job->priority >= FPQ_PRIORITY_COUNT)
     return fpq__invalid(msg, msglen, "priority %d is not known: expected high, medium or low",
                    (int)job->priority);

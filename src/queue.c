@@ -15,6 +15,7 @@
 #include "config.h"
 #include "job.h"
 #include "project.h"
+#include "queue.h"
 #include "queue_handle.h"
 #include "random.h"
 
@@ -130,6 +131,13 @@ const char *fpq_errfield(const fpq_queue *q) { return q ? q->errfield : ""; }
 const char *fpq_backend_name(const fpq_queue *q) { return q->cfg.backend; }
 const char *fpq_url(const fpq_queue *q) { return q->cfg.url ? q->cfg.url : ""; }
 const char *fpq_project_dir(const fpq_queue *q) { return q->cfg.project_dir; }
+const char *fpq_project_name(const fpq_queue *q) { return q->cfg.project_name; }
+int fpq__project_serves(const fpq_queue *q, const char *project) {
+  return fpq__config_serves(&q->cfg, project);
+}
+const char *fpq_queue_for(const fpq_queue *q, fpq_priority p) {
+  return q->cfg.queue_names[(unsigned)p < FPQ_PRIORITY_COUNT ? p : FPQ_PRIORITY_MEDIUM];
+}
 
 const char *fpq_setting(const fpq_queue *q, const char *key) {
   const char *v = fpq__config_get(&q->cfg, key);
@@ -214,12 +222,14 @@ typedef struct pipeline_memo {
 /* The pipeline exists and its retry policy fills what the job left unset (-1). */
 static int pipeline_policy(fpq_queue *q, fpq_job *job, pipeline_memo *memo) {
   char msg[512];
-  if (memo == NULL || memo->project == NULL || strcmp(memo->project, job->project) != 0 ||
+  /* The code and conf are read from the handle's directory: the job's project is its name. */
+  const char *dir = q->cfg.project_dir;
+  if (memo == NULL || memo->project == NULL || strcmp(memo->project, dir) != 0 ||
       strcmp(memo->pipeline, job->pipeline) != 0) {
-    pipeline_memo m = {job->project, job->pipeline, -1, -1, -1};
-    if (fpq__pipeline_check(job->project, job->pipeline, msg, sizeof msg))
+    pipeline_memo m = {dir, job->pipeline, -1, -1, -1};
+    if (fpq__pipeline_check(dir, job->pipeline, msg, sizeof msg))
       return fpq__fail(q, FPQ_EINVAL, "%s", msg);
-    int rc = fpq__pipeline_retry_policy(job->project, job->pipeline, &m.max_retries,
+    int rc = fpq__pipeline_retry_policy(dir, job->pipeline, &m.max_retries,
                                         &m.retry_delay, &m.jitter_factor, msg, sizeof msg);
     if (rc) return fpq__fail(q, rc == FPQ_ENOMEM ? rc : FPQ_EINVAL, "%s", msg);
     if (memo == NULL) memo = &(pipeline_memo){0};
@@ -237,7 +247,15 @@ static int pipeline_policy(fpq_queue *q, fpq_job *job, pipeline_memo *memo) {
  * job and for a batch, so the two can never disagree. memo: a batch's (NULL: none). */
 static int prepare(fpq_queue *q, fpq_job *job, double now, pipeline_memo *memo,
                    fpq_job *const *earlier, size_t nearlier) {
-  if (job->project == NULL && fpq_job_set(&job->project, q->cfg.project_dir))
+  /* Project identity: a job names its project by name, never by a path, and only the
+   * handle's own project (a scheduler's fire of an older schedule may still carry this
+   * project's directory). Another project's job would land in this project's queues:
+   * refused. */
+  if (!fpq__config_serves(&q->cfg, job->project))
+    return fpq__fail(q, FPQ_EINVAL, "job names project '%.200s', but this queue serves project "
+                     "'%s' (%.300s): enqueue from that project's directory", job->project,
+                     q->cfg.project_name, q->cfg.project_dir);
+  if (fpq_job_set(&job->project, q->cfg.project_name))
     return fpq__fail(q, FPQ_ENOMEM, "out of memory");
   char msg[512];
   if (fpq_job_validate(job, msg, sizeof msg)) return fpq__fail(q, FPQ_EINVAL, "%s", msg);
@@ -246,7 +264,7 @@ static int prepare(fpq_queue *q, fpq_job *job, double now, pipeline_memo *memo,
   if ((rc = resolve_ttls(q, &job->result_ttl, &job->failure_ttl))) return rc;
   if (job->id[0] == '\0' && fpq_job_new_id(job->id))
     return fpq__fail(q, FPQ_EIO, "cannot make a job id: %s", FPQ__RANDOM_FAILED);
-  if ((job->queue == NULL && fpq_job_set(&job->queue, fpq_priority_queue(job->priority))) ||
+  if ((job->queue == NULL && fpq_job_set(&job->queue, fpq_queue_for(q, job->priority))) ||
       (job->description == NULL && describe(job)) ||
       (job->func == NULL && fpq_job_set(&job->func, FPQ_TASK_FUNC)))
     return fpq__fail(q, FPQ_ENOMEM, "out of memory");
@@ -399,7 +417,7 @@ int fpq_find(fpq_queue *q, const char *project, const char *pipeline, int limit,
   if (pipeline && fpq_validate_pipeline(pipeline, msg, sizeof msg))
     return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   if (limit <= 0) limit = 100;
-  int rc = fpq__backend_find_jobs(q->b, project ? project : q->cfg.project_dir, pipeline, limit,
+  int rc = fpq__backend_find_jobs(q->b, project ? project : q->cfg.project_name, pipeline, limit,
                                   out, n);
   for (size_t i = 0; rc == 0 && i < *n; i++) without_stale_error((*out)[i]);
   return fpq__from_backend(q, rc);
@@ -603,7 +621,7 @@ int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
   double now = fpq__now();
   fpq_finish_args a = {.id = job->id,
                        .worker = worker,
-                       .queue = job->queue ? job->queue : fpq_priority_queue(job->priority),
+                       .queue = job->queue ? job->queue : fpq_queue_for(q, job->priority),
                        .duration = outcome->duration,
                        .now = now,
                        .result_ttl = job->result_ttl,

@@ -24,9 +24,15 @@ int fpq__ended_since(fpq_queue *q, double since, int limit, fpq_run_record **out
  * fpq__ended_since, FPQ_ENOTSUP from an older backend and the handle's error left alone. */
 int fpq__retention(fpq_queue *q, fpq_retention *out);
 
+/* 1 when a job naming project (NULL allowed) is the handle's project's: its name, none,
+ * or exactly its directory (older records); see fpq__config_serves. The worker runs only
+ * such jobs. */
+int fpq__project_serves(const fpq_queue *q, const char *project);
+
 /* ---- what the scheduler asks (schedule.c); errors are on the handle (fpq_errmsg) ---- */
 
-/* Unpaused schedules of every project with 0 < next_fire <= due, soonest first, at most
+/* Unpaused schedules of the handle's project (by name, then those stored with its
+ * directory before names) with 0 < next_fire <= due, soonest first, at most
  * limit. Caller frees with fpq_schedules_free(*out, *n). */
 int fpq__schedules_due(fpq_queue *q, int64_t due, int limit, fpq_schedule ***out, size_t *n);
 /* Moves a schedule on after its fires, only if its next_fire is still a->expect_next:

@@ -163,12 +163,7 @@ int fpq__schedule_validate(const fpq_schedule *s, char *msg, size_t msglen) {
   if (s->id[0] && (rc = validate_schedule_id(s->id, msg, msglen))) return rc;
   if ((rc = fpq_validate_pipeline(s->pipeline, msg, msglen))) return rc;
   if ((rc = fpq_validate_run_json(s->run_json, msg, msglen))) return rc;
-  if (s->project == NULL || s->project[0] != '/') {
-    char q[80];
-    fpq__quote(s->project, q, sizeof q);
-    return fpq__invalid(msg, msglen, "project directory '%s' is not an absolute path: expected "
-                        "one starting with '/'", q);
-  }
+  if ((rc = fpq__validate_project_name(s->project, msg, msglen))) return rc;
   if ((unsigned)s->priority >= FPQ_PRIORITY_COUNT)
     return fpq__invalid(msg, msglen, "priority %d is not known: expected high, medium or low",
                         (int)s->priority);
@@ -319,11 +314,16 @@ static int64_t first_fire_after_now(const fpq__trigger *t, const fpq_schedule *s
 
 int fpq_schedule_put(fpq_queue *q, fpq_schedule *s) {
   NEED_BACKEND(q);
-  if (s->project == NULL && fpq_job_set(&s->project, q->cfg.project_dir))
+  /* A schedule names its project as its jobs do (issue 12): by name, this handle's. */
+  if (!fpq__config_serves(&q->cfg, s->project))
+    return fpq__fail(q, FPQ_EINVAL, "schedule names project '%.200s', but this queue serves "
+                     "project '%s' (%.300s): add it from that project's directory", s->project,
+                     q->cfg.project_name, q->cfg.project_dir);
+  if (fpq_job_set(&s->project, q->cfg.project_name))
     return fpq__fail(q, FPQ_ENOMEM, "out of memory");
   char msg[512];
   if (fpq__schedule_validate(s, msg, sizeof msg)) return fpq__fail(q, FPQ_EINVAL, "%s", msg);
-  if (fpq__pipeline_check(s->project, s->pipeline, msg, sizeof msg))
+  if (fpq__pipeline_check(q->cfg.project_dir, s->pipeline, msg, sizeof msg))
     return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   if (s->id[0] == '\0') {
     char id[FPQ_ID_MAX + 1];
@@ -335,6 +335,14 @@ int fpq_schedule_put(fpq_queue *q, fpq_schedule *s) {
   fpq_schedule *old = NULL;
   int rc = fpq__backend_schedule_get(q->b, s->id, &old);
   if (rc != 0 && rc != FPQ_ENOTFOUND) return fpq__from_backend(q, rc);
+  /* Schedule ids are one namespace per store: another project's schedule of that id is
+   * refused, not silently taken over (issue 12). */
+  if (old && !fpq__config_serves(&q->cfg, old->project)) {
+    rc = fpq__fail(q, FPQ_EEXIST, "schedule '%s' belongs to project '%.200s' on this backend: "
+                   "choose another --id", s->id, old->project);
+    fpq_schedule_free(old);
+    return rc;
+  }
   s->created_at = old ? old->created_at : now;
   s->last_fire = old ? old->last_fire : 0;
   s->fired = old ? old->fired : 0;
@@ -368,7 +376,7 @@ int fpq_schedule_list(fpq_queue *q, const char *project, fpq_schedule ***out, si
   *out = NULL;
   *n = 0;
   NEED_BACKEND(q);
-  return fpq__from_backend(q, fpq__backend_schedule_list(q->b, project ? project : q->cfg.project_dir,
+  return fpq__from_backend(q, fpq__backend_schedule_list(q->b, project ? project : q->cfg.project_name,
                                                     0, 0, out, n));
 }
 
@@ -415,7 +423,33 @@ int fpq__schedules_due(fpq_queue *q, int64_t due, int limit, fpq_schedule ***out
   *out = NULL;
   *n = 0;
   NEED_BACKEND(q);
-  return fpq__from_backend(q, fpq__backend_schedule_list(q->b, NULL, due, limit, out, n));
+  /* Only this project's schedules (issue 12): a scheduler fires into its own project's
+   * queues. Schedules stored before names carry this project's directory instead: read
+   * as well, after the named ones. */
+  int rc = fpq__backend_schedule_list(q->b, q->cfg.project_name, due, limit, out, n);
+  fpq_schedule **old = NULL;
+  size_t nold = 0;
+  if (rc == 0 && (int)*n < limit)
+    rc = fpq__backend_schedule_list(q->b, q->cfg.project_dir, due, limit - (int)*n, &old, &nold);
+  if (rc == 0 && nold > 0) {
+    fpq_schedule **all = fpq__realloc(*out, (*n + nold) * sizeof *all);
+    if (all == NULL) {
+      rc = FPQ_ENOMEM;
+    } else {
+      memcpy(all + *n, old, nold * sizeof *old);
+      *out = all;
+      *n += nold;
+      nold = 0;
+    }
+  }
+  if (rc) {
+    fpq_schedules_free(*out, *n);
+    *out = NULL;
+    *n = 0;
+  }
+  fpq_schedules_free(old, nold);
+  if (rc == FPQ_ENOMEM) return fpq__fail(q, rc, "out of memory");
+  return fpq__from_backend(q, rc);
 }
 
 int fpq__schedule_advance(fpq_queue *q, const fpq_schedule_advance_args *a) {

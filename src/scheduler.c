@@ -49,6 +49,10 @@ struct fpq__scheduler {
   fpq_scheduler_options opt;
   fpq_queue *q;
   char name[128];
+  /* The leader lease's name: FPQ__SCHEDULER_LEASE, or "scheduler.<project>" when queues
+   * are namespaced (issue 12): projects sharing a database each fire their own
+   * schedules, so each needs its own leader. */
+  char lease[FPQ_PROJECT_NAME_MAX + 16];
   double leased_at; /* scheduler clock: when the lease was last renewed */
   fpq__scheduler_stats totals;
   char complaint[400]; /* the last backend problem logged: said once, not every tick */
@@ -128,6 +132,7 @@ fpq__scheduler *fpq__scheduler_new(const fpq_scheduler_options *o, char *err, si
     snprintf(s->name, sizeof s->name, "%s.%d", host, (int)getpid());
   }
   s->opt.name = NULL; /* borrowed: do not keep */
+  snprintf(s->lease, sizeof s->lease, "%s", FPQ__SCHEDULER_LEASE);
   fpq_options open = o->open;
   open.create = 1;
   int rc = fpq_open(&s->q, &open);
@@ -138,13 +143,15 @@ fpq__scheduler *fpq__scheduler_new(const fpq_scheduler_options *o, char *err, si
     fpq__free(s);
     return NULL;
   }
+  if (strcmp(fpq_queue_for(s->q, FPQ_PRIORITY_MEDIUM), fpq_priority_queue(FPQ_PRIORITY_MEDIUM)))
+    snprintf(s->lease, sizeof s->lease, "%s.%s", FPQ__SCHEDULER_LEASE, fpq_project_name(s->q));
   return s;
 }
 
 void fpq__scheduler_resign(fpq__scheduler *s) {
   if (s == NULL || !s->totals.leader) return;
   s->totals.leader = 0;
-  if (fpq__lease_release(s->q, FPQ__SCHEDULER_LEASE, s->name) == 0)
+  if (fpq__lease_release(s->q, s->lease, s->name) == 0)
     slog(s, 1, "gave up the leader lease");
 }
 
@@ -160,7 +167,7 @@ const fpq__scheduler_stats *fpq__scheduler_totals(const fpq__scheduler *s) { ret
 /* Takes or renews the lease. 1 when we lead, 0 when another does, < 0 on error. */
 static int lead(fpq__scheduler *s, double now) {
   char holder[128];
-  int rc = fpq__lease_acquire(s->q, FPQ__SCHEDULER_LEASE, s->name, now, s->opt.lease_ttl,
+  int rc = fpq__lease_acquire(s->q, s->lease, s->name, now, s->opt.lease_ttl,
                               holder, sizeof holder);
   int was = s->totals.leader;
   if (rc != FPQ_EUNAVAIL && rc != FPQ_EIO && rc != FPQ_EBACKEND) s->complaint[0] = '\0';

@@ -36,6 +36,7 @@
 #include "job.h"
 #include "lease_keeper.h"
 #include "metrics.h"
+#include "queue.h"
 #include "scheduler.h"
 
 #define TAKE_WAIT 0.5          /* seconds a take may block: bounds stop latency */
@@ -97,8 +98,8 @@ typedef struct worker {
   char record_err[512];
   char name[128];
   char hostname[256];
-  char queues_text[256]; /* as given, for display */
-  char queue_names[256];  /* split in place: queues[] point into it */
+  char queues_text[512]; /* as given, for display (three namespaced names fit) */
+  char queue_names[512];  /* split in place: queues[] point into it */
   const char *queues[16];
   size_t nqueues;
   char python[PATH_MAX];
@@ -206,8 +207,9 @@ static void callback_done(void *data, const char *job_id, const char *which, con
  * last one runs on_failure once. */
 static void start_callback(worker *w, const unrecorded *u, fpq_status final) {
   char err[512];
-  int rc = fpq__callback_start(&w->loop, w->python, u->job, final, u->result, u->error,
-                               w->callback_timeout, callback_done, w, err, sizeof err);
+  int rc = fpq__callback_start(&w->loop, w->python, fpq_project_dir(w->q), u->job, final,
+                               u->result, u->error, w->callback_timeout, callback_done, w, err,
+                               sizeof err);
   if (rc > 0) w->callbacks++;
   else if (rc < 0) wlog(w, 1, "job %s: its callback was not run: %s", u->job->id, err);
 }
@@ -548,9 +550,11 @@ static int send_run(slot *s) {
     json_decref(run);
     return FPQ_EFORMAT;
   }
+  /* The executor runs every job in this worker's own project directory (--project), never
+   * in a path the job names: start_job refused jobs of other projects already. */
   json_t *msg = json_pack("{s:s, s:s, s:s?, s:s?, s:o, s:i, s:s?}", "type", "run", "id",
-                          job->id, "project", job->project, "pipeline", job->pipeline, "run",
-                          run ? run : json_object(), "attempt", job->attempts, "func",
+                          job->id, "project", fpq_project_dir(s->w->q), "pipeline",
+                          job->pipeline, "run", run ? run : json_object(), "attempt", job->attempts, "func",
                           /* unset means run_pipeline (fpq.h), also in a foreign record */
                           job->func ? job->func : FPQ_TASK_FUNC);
   int rc = msg ? fpq__executor_send(s->exec, msg) : FPQ_ENOMEM;
@@ -566,6 +570,22 @@ static void start_job(slot *s, fpq_job *job) {
   s->term_sent = 0;
   s->job_started = fpq__monotonic();
   fpq__lease_keeper_set_group(w->keeper, job, fpq__executor_pid(s->exec));
+  /* Project identity (issue 12): a job of another project (its name, or a path that is
+   * not this worker's directory) reached one of our queues, written there behind the
+   * engine's back or by a producer with the wrong --queues. It is never run and never
+   * opened: it fails once, as retrying cannot make it ours. A job naming another function
+   * is the executor's to refuse (UnsupportedFunction): its arguments are not ours to read
+   * as a project. */
+  const int ours = job->func == NULL || strcmp(job->func, FPQ_TASK_FUNC) == 0;
+  if (ours && !fpq__project_serves(w->q, job->project)) {
+    char why[1024];
+    snprintf(why, sizeof why, "job %s belongs to project '%.200s'; this worker serves '%s' "
+             "(%.200s): it was not run", job->id, job->project, fpq_project_name(w->q),
+             fpq_project_dir(w->q));
+    job->max_retries = 0;
+    end_job(s, FPQ_OUTCOME_FAILURE, NULL, fpq__error_json("WrongProject", why), 0);
+    return;
+  }
   int rc = send_run(s);
   if (rc != 0) {
     end_job(s, FPQ_OUTCOME_FAILURE, NULL,
@@ -686,7 +706,8 @@ static void beat(worker *w) {
                           .busy_seconds = w->busy_seconds};
   snprintf(info.name, sizeof info.name, "%s", w->name);
   snprintf(info.hostname, sizeof info.hostname, "%s", w->hostname);
-  snprintf(info.queues, sizeof info.queues, "%s", w->queues_text);
+  /* Cut only for project names near FPQ_PROJECT_NAME_MAX: three of those pass 255. */
+  snprintf(info.queues, sizeof info.queues, "%.*s", (int)sizeof info.queues - 1, w->queues_text);
   snprintf(info.state, sizeof info.state, "%s", busy_slots(w) ? "busy" : "idle");
   for (int i = 0; i < w->nslots; i++) {
     if (w->slots[i].state == SLOT_BUSY && w->slots[i].job) {
@@ -884,10 +905,15 @@ static int refuse_a_taken_name(worker *w) {
 /* The executors' settings from conf/job_queue.yml and the environment; a bad value stops
  * the worker before it takes a job (exit 2). A config that does not resolve at all is
  * left for fpq_open to report. */
-static int read_executor_settings(worker *w) {
+static int read_executor_settings(worker *w, char *queues, size_t queues_len) {
   fpq__config cfg;
   char err[512];
   int rc = fpq__config_resolve(&cfg, &w->opt.open);
+  /* Without --queues: this project's three queues in priority order, as fpq_enqueue
+   * names them (config.c: "NAME.high,NAME.default,NAME.low" when namespaced). */
+  if (rc == 0)
+    snprintf(queues, queues_len, "%s,%s,%s", cfg.queue_names[FPQ_PRIORITY_HIGH],
+             cfg.queue_names[FPQ_PRIORITY_MEDIUM], cfg.queue_names[FPQ_PRIORITY_LOW]);
   w->pipeline_cache = FPQ_PIPELINE_CACHE_DEFAULT;
   w->callback_timeout = FPQ_CALLBACK_TIMEOUT;
   if (rc == 0 && fpq__config_pipeline_cache(&cfg, &w->pipeline_cache, err, sizeof err) != 0) {
@@ -937,14 +963,14 @@ int fpq_worker_run(const fpq_worker_options *opts) {
   if (w->opt.python) snprintf(w->python, sizeof w->python, "%s", w->opt.python);
   else fpq__executor_find_python(w->python, sizeof w->python);
   /* Queues are exact RQ queue names, strict order. */
-  char queues[256];
-  snprintf(queues, sizeof queues, "%s", w->opt.queues ? w->opt.queues : "high,default,low");
+  char queues[512] = "high,default,low"; /* unresolved settings: fpq_open says why below */
+  if (read_executor_settings(w, queues, sizeof queues) != 0) return 2;
+  if (w->opt.queues) snprintf(queues, sizeof queues, "%s", w->opt.queues);
   if (parse_queues(w, queues) != 0) {
     fprintf(stderr, "fpq: --queues '%s' is not valid: expected names separated by commas\n",
             queues);
     return 2;
   }
-  if (read_executor_settings(w) != 0) return 2;
   fpq_options open = w->opt.open;
   open.create = 1;
   int rc = fpq_open(&w->q, &open);

@@ -192,8 +192,9 @@ class CallbackJob:
 def run(message: Mapping[str, Any]) -> None:
     """Calls the callback a worker's message names, in RQ's call shape."""
     job = CallbackJob(message["job"])
-    # The worker started this process in the job's project directory (sys.path[0]).
-    fn = resolve(str(message["ref"]), str(job.record.get("project") or os.getcwd()))
+    # The worker started this process in its own project directory (sys.path[0]); the
+    # job names its project, never a path.
+    fn = resolve(str(message["ref"]), str(message.get("project_dir") or os.getcwd()))
     which = message["which"]
     if which == "on_success":
         fn(job, None, job.result)

@@ -573,7 +573,8 @@ class JobQueueManager(SchedulingMixin):
             backend: the backend they serve (name or URL); default: the manager's.
             burst: exit once the queues are empty.
             isolation: ``"fork"`` (a fresh child process per job) or ``"none"``.
-            queues: queues in strict priority order (default ``high,default,low``).
+            queues: exact queue names in strict priority order (default: the project's three,
+                ``NAME.high,NAME.default,NAME.low`` on rq, else ``high,default,low``).
             name: worker name (``name-1``, ``name-2``, ... when processes > 1).
             slots: the former name of ``count``; give one of them.
             processes: worker processes to start, each with ``count`` executors.

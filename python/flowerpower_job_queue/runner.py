@@ -82,6 +82,13 @@ class ProjectNotFound(JobError):
     code = "ProjectNotFound"
 
 
+class WrongProject(JobError):
+    """The job belongs to another project (by name, or a path that is not this project's
+    directory): it is not run, and no path it names is opened."""
+
+    code = "WrongProject"
+
+
 class PipelineNotFound(JobError):
     """The project has no pipeline of that name."""
 

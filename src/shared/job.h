@@ -19,6 +19,9 @@ json_t *fpq__json_load(const char *text, size_t len, size_t flags, const char *w
                        size_t msglen);
 /* A queue's rank in the default order: high 0, default 1, low 2, any other queue 3. */
 int fpq__queue_priority(const char *queue);
+/* A project's name (issue 12): 1-FPQ_PROJECT_NAME_MAX of A-Z a-z 0-9 _ - ., not "." or
+ * "..". Returns 0, or FPQ_EINVAL with one line in msg. */
+int fpq__validate_project_name(const char *name, char *msg, size_t msglen);
 /* Copies a user's value into buf for a one-line message: non-printable bytes escaped,
  * long values cut with "...". */
 void fpq__quote(const char *value, char *buf, size_t len);

@@ -78,6 +78,10 @@ static int setup(void **state) {
   flushall();
   fixture *f = calloc(1, sizeof *f);
   f->project = test_project(pipelines);
+  /* These tests check RQ's wire format key by key under RQ's plain queue names (one
+   * project per database); a_namespaced_project_has_rq_queues_of_its_own checks the
+   * default, per-project names. */
+  test_write_file(f->project, "conf/job_queue.yml", "queue_namespace: false\n");
   f->q = open_url(f->project, server.url, NULL);
   *state = f;
   return 0;
@@ -174,7 +178,7 @@ static void enqueue_writes_rq_job_hash_queue_and_data(void **state) {
   snprintf(expected, sizeof expected,
            "[\"flowerpower_job_queue.tasks.run_pipeline\", null, [], {\"project\": \"%s\", "
            "\"pipeline\": \"alpha\", \"run\": {\"inputs\": {\"x\": 1, \"name\": \"Zo\\u00eb\"}}}]",
-           f->project);
+           "test"); /* the project's name (conf/project.yml), never its path */
   assert_string_equal((char *)plain, expected);
   freeReplyObject(d);
   redisReply *qs = cmd(c, "SISMEMBER rq:queues rq:queue:high");
@@ -186,6 +190,37 @@ static void enqueue_writes_rq_job_hash_queue_and_data(void **state) {
   freeReplyObject(list);
   redisFree(c);
   fpq_job_free(job);
+}
+
+/* Projects sharing one database each get their own RQ queues, "NAME.high" and so on, which
+ * RQ's tools list like any other queue; a worker of one project never sees another's. */
+static void a_namespaced_project_has_rq_queues_of_its_own(void **state) {
+  fixture *f = *state;
+  char *other = test_project(pipelines);
+  test_write_file(other, "conf/job_queue.yml", "project: etl.b\n");
+  fpq_queue *q = open_url(other, server.url, NULL);
+  assert_string_equal(fpq_project_name(q), "etl.b");
+  assert_string_equal(fpq_queue_for(q, FPQ_PRIORITY_HIGH), "etl.b.high");
+  fpq_job *job = new_job("ns-1", FPQ_PRIORITY_HIGH);
+  assert_int_equal(fpq_enqueue(q, job), 0);
+  fpq_job_free(job);
+  redisContext *c = raw();
+  assert_hash_field(c, "rq:job:ns-1", "origin", "etl.b.high");
+  redisReply *qs = cmd(c, "SISMEMBER rq:queues rq:queue:etl.b.high");
+  assert_int_equal(qs->integer, 1);
+  freeReplyObject(qs);
+  redisFree(c);
+  /* The plain-named project (f) does not take it; its own queue names do. */
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_take(f->q, "w.1", all_queues, 3, 30, 0, &got), FPQ_EEMPTY);
+  const char *mine[] = {fpq_queue_for(q, FPQ_PRIORITY_HIGH)};
+  assert_int_equal(fpq_take(q, "w.2", mine, 1, 30, 0, &got), 0);
+  assert_string_equal(got->id, "ns-1");
+  assert_string_equal(got->project, "etl.b");
+  assert_int_equal(got->priority, FPQ_PRIORITY_HIGH); /* read back from "etl.b.high" */
+  fpq_job_free(got);
+  fpq_close(q);
+  test_rmdir(other);
 }
 
 static void take_registers_wip_execution_and_started_status(void **state) {
@@ -679,7 +714,7 @@ static void find_prunes_ids_whose_hash_expired(void **state) {
   assert_string_equal(jobs[0]->id, "keep");
   fpq_jobs_free(jobs, n);
   char key[4200];
-  snprintf(key, sizeof key, "fpq:pipeline:alpha:%s", f->project);
+  snprintf(key, sizeof key, "fpq:pipeline:alpha:%s", "test"); /* indexed by project name */
   redisReply *card = redisCommand(c, "ZCARD %s", key);
   assert_int_equal(card->integer, 1);
   freeReplyObject(card);
@@ -695,6 +730,7 @@ int main(void) {
   }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(enqueue_writes_rq_job_hash_queue_and_data, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_namespaced_project_has_rq_queues_of_its_own, setup, teardown),
       cmocka_unit_test_setup_teardown(take_registers_wip_execution_and_started_status, setup, teardown),
       cmocka_unit_test_setup_teardown(a_failure_goes_to_the_failed_registry_with_an_exc_string, setup, teardown),
       cmocka_unit_test_setup_teardown(a_job_python_rq_wrote_is_read_and_taken, setup, teardown),

@@ -772,7 +772,7 @@ static void run_options_with_the_wrong_shape_are_named(void **state) {
 static fpq_job *valid_job(void) {
   fpq_job *job = fpq_job_new();
   fpq_job_set(&job->pipeline, "etl");
-  fpq_job_set(&job->project, "/srv/project");
+  fpq_job_set(&job->project, "etl-project.v2");
   return job;
 }
 
@@ -817,16 +817,20 @@ static void job_validation_refuses_bad_names_and_run_options(void **state) {
   fpq_job_free(job);
 }
 
-static void a_relative_or_missing_project_is_refused_and_named(void **state) {
+static void a_project_that_is_not_a_name_is_refused_and_named(void **state) {
   (void)state;
   fpq_job *job = valid_job();
   char msg[512];
-  fpq_job_set(&job->project, "relative/dir");
+  /* A job names its project by name (issue 12): a path is not one. */
+  fpq_job_set(&job->project, "/srv/project");
   assert_int_equal(fpq_job_validate(job, msg, sizeof msg), FPQ_EINVAL);
-  assert_contains(msg, "project directory 'relative/dir' is not an absolute path");
+  assert_contains(msg, "project name '/srv/project' is not valid");
+  fpq_job_set(&job->project, "..");
+  assert_int_equal(fpq_job_validate(job, msg, sizeof msg), FPQ_EINVAL);
+  assert_contains(msg, "project name '..' is not valid");
   fpq_job_set(&job->project, NULL);
   assert_int_equal(fpq_job_validate(job, msg, sizeof msg), FPQ_EINVAL);
-  assert_contains(msg, "project directory '' is not an absolute path");
+  assert_contains(msg, "project name '' is not valid");
   fpq_job_free(job);
 }
 
@@ -1234,7 +1238,7 @@ int main(void) {
       T(run_options_with_the_wrong_shape_are_named),
       T(a_complete_job_is_valid_and_an_empty_id_is_allowed),
       T(job_validation_refuses_bad_names_and_run_options),
-      T(a_relative_or_missing_project_is_refused_and_named),
+      T(a_project_that_is_not_a_name_is_refused_and_named),
       T(out_of_range_numbers_are_refused_with_the_value_and_range),
       T(every_field_survives_a_round_trip_through_json),
       T(a_new_job_survives_a_round_trip_through_json),

@@ -236,8 +236,14 @@ static void bad_jobs_are_refused_and_nothing_is_written(void **state) {
   assert_enqueue_refused(f, job, "run time nan is not a valid time");
 
   job = job_of("etl");
+  /* Another project's job would land in this project's queues; a path is never taken as
+   * one unless it is this project's own directory. */
   fpq_job_set(&job->project, "relative/project");
-  assert_enqueue_refused(f, job, "project directory 'relative/project' is not an absolute path");
+  assert_enqueue_refused(f, job, "job names project 'relative/project', but this queue serves "
+                                 "project 'test'");
+  job = job_of("etl");
+  fpq_job_set(&job->project, "/srv/elsewhere");
+  assert_enqueue_refused(f, job, "job names project '/srv/elsewhere'");
 }
 
 static void a_pipeline_yaml_with_a_bad_retry_value_refuses_the_enqueue(void **state) {

@@ -21,7 +21,7 @@ import flowerpower_job_queue
 import pandas as pd
 import pandas.testing as pdt
 import pytest
-from flowerpower_job_queue import codec, tasks
+from flowerpower_job_queue import codec, runner, tasks
 from flowerpower_job_queue.executor import MAX_FRAME, MAX_RESULT
 from projects import make_project
 
@@ -594,8 +594,12 @@ def test_two_projects_with_the_same_pipeline_name(executor: Executor, tmp_path: 
         assert done["result"] == {"result": label}
 
 
-def test_tasks_run_pipeline_matches_the_executor(executor: Executor, project: Path) -> None:
-    # The function Python rq runs gives the same codec JSON as the executor.
+def test_tasks_run_pipeline_matches_the_executor(executor: Executor, project: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # The function Python rq runs gives the same codec JSON as the executor. It runs the
+    # project of its own directory (FPQ_PROJECT_DIR, else the cwd), as `rq worker` would
+    # be started there; the job's own path is only accepted when it is that directory.
+    monkeypatch.setenv("FPQ_PROJECT_DIR", str(project))
     from_task = tasks.run_pipeline(str(project), "ex_frame")
     from_executor = executor.run(project, "ex_frame")["result"]
     got, want = codec.decode(from_task), codec.decode(from_executor)
@@ -603,6 +607,8 @@ def test_tasks_run_pipeline_matches_the_executor(executor: Executor, project: Pa
     assert json.loads(json.dumps(from_task)) == from_task
     with pytest.raises(ValueError, match="x must be positive"):
         tasks.run_pipeline(str(project), "ex_fail")
+    with pytest.raises(runner.WrongProject, match="belongs to project '/elsewhere'"):
+        tasks.run_pipeline("/elsewhere", "ex_frame")
 
 
 # --------------------------------------------------------- tests that end an executor

@@ -29,11 +29,12 @@ from projects import make_project
 
 OK = "def result(x: int = 1) -> int:\n    return x + 1\n"
 PIPELINE = "hx_ok"
+NAME = "hostile"  # the project's name: what jobs carry (issue 12), and its rq queues' prefix
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    return make_project(tmp_path, "hostile", {PIPELINE: OK})
+    return make_project(tmp_path, NAME, {PIPELINE: OK})
 
 
 def normal_job_finishes(fpq_bin: str, project: Path, *backend_args: str) -> None:
@@ -159,8 +160,8 @@ def test_100_mb_of_run_options_is_refused_by_the_documented_limit(
 # ---- raw RQ hashes written by someone else ----
 
 
-def write_foreign(conn: Any, job_id: str, fields: dict[str, Any], queue: str = "default"
-                  ) -> None:
+def write_foreign(conn: Any, job_id: str, fields: dict[str, Any],
+                  queue: str = f"{NAME}.default") -> None:
     """A job as a careless or hostile client writes it: the hash, then the id on the list."""
     if fields:
         conn.hset(f"rq:job:{job_id}", mapping=fields)
@@ -170,7 +171,7 @@ def write_foreign(conn: Any, job_id: str, fields: dict[str, Any], queue: str = "
 
 def rq_data(project: Path, pipeline: str = PIPELINE, run: Any = None) -> bytes:
     body = ["flowerpower_job_queue.tasks.run_pipeline", None, [],
-            {"project": str(project), "pipeline": pipeline, "run": run or {}}]
+            {"project": NAME, "pipeline": pipeline, "run": run or {}}]
     return zlib.compress(json.dumps(body).encode())
 
 
@@ -191,9 +192,9 @@ def test_foreign_rq_hashes_fail_with_a_clear_error_and_harm_nothing(
                            "not RQ's [func, null, args, kwargs]"),
         "walks out": ({"status": "queued", "data": rq_data(project, "../../../etc/passwd")},
                       "pipeline name"),
-        "no project": ({"status": "queued", "data": zlib.compress(json.dumps(
-            ["flowerpower_job_queue.tasks.run_pipeline", None, [], {"pipeline": PIPELINE}]
-        ).encode())}, "project"),
+        "a path": ({"status": "queued", "data": zlib.compress(json.dumps(
+            ["flowerpower_job_queue.tasks.run_pipeline", None, [],
+             {"project": "/etc", "pipeline": PIPELINE}]).encode())}, "WrongProject"),
         "other function": ({"status": "queued", "data": zlib.compress(json.dumps(
             ["os.system", None, ["touch /tmp/pwned"], {}]).encode())}, "not supported"),
     }
@@ -206,6 +207,10 @@ def test_foreign_rq_hashes_fail_with_a_clear_error_and_harm_nothing(
         "fpq_attempts": "many", "fpq_max_retries": "1e999", "retries_left": "-3",
         "retry_intervals": "[not json", "result_ttl": "NaN", "origin": "",
         "fpq_retry_delay": "inf", "fpq_jitter": "-1"})
+    # No project at all (as some Python rq code writes): the worker's own project runs it.
+    write_foreign(conn, "no-project", {"status": "queued", "data": zlib.compress(json.dumps(
+        ["flowerpower_job_queue.tasks.run_pipeline", None, [], {"pipeline": PIPELINE}]
+    ).encode())})
     write_foreign(conn, "no-data", {"status": "queued", "created_at": now})
     conn.set("rq:job:wrong-type", "a string where a hash belongs")
     write_foreign(conn, "wrong-type", {})
@@ -223,13 +228,14 @@ def test_foreign_rq_hashes_fail_with_a_clear_error_and_harm_nothing(
         found = status(f"hostile-{case.replace(' ', '-')}")
         assert found["status"] == "failed", (case, found)
         assert why in json.dumps(found["error"]), (case, found["error"])
+    assert status("no-project")["status"] == "finished"
     odd = status("odd-fields")
     assert odd["status"] == "finished", odd
     assert json.loads(run_fpq(fpq_bin, "result", "id=odd-fields", "--json", *args,
                               project=project, check=True).stdout)["result"] == {"result": 7}
     # A hash without data is dropped from the queue as RQ drops it, never run.
     assert conn.hget("rq:job:no-data", "status") == b"queued"
-    for key in ("rq:queue:default", "rq:queue:high", "rq:queue:low"):
+    for key in (f"rq:queue:{NAME}.default", f"rq:queue:{NAME}.high", f"rq:queue:{NAME}.low"):
         assert conn.llen(key) == 0, key
     # Ids that are not ids (300 characters, a space) are failed with the reason.
     for bad in ("x" * 300, "has space"):
@@ -252,19 +258,19 @@ def test_foreign_sqlite_rows_fail_with_a_clear_error_and_harm_nothing(
                " attempts, max_retries, retry_delay, jitter_factor, timeout, result_ttl")
     now = time.time()
     rows = {
-        "bogus-status": (str(project), PIPELINE, "{}", "default", "exploded", now, now, 0, 0,
+        "bogus-status": (NAME, PIPELINE, "{}", "default", "exploded", now, now, 0, 0,
                          0, 0, 0, 0),
-        "run-not-json": (str(project), PIPELINE, "{not json", "default", "queued", now, now,
+        "run-not-json": (NAME, PIPELINE, "{not json", "default", "queued", now, now,
                          0, 0, 0, 0, 0, 0),
-        "run-not-object": (str(project), PIPELINE, "[1, 2]", "default", "queued", now, now,
+        "run-not-object": (NAME, PIPELINE, "[1, 2]", "default", "queued", now, now,
                            0, 0, 0, 0, 0, 0),
-        "run-bad-utf8": (str(project), PIPELINE, b'{"inputs": {"x": "\xff"}}', "default",
+        "run-bad-utf8": (NAME, PIPELINE, b'{"inputs": {"x": "\xff"}}', "default",
                          "queued", now, now, 0, 0, 0, 0, 0, 0),
-        "walks-out": (str(project), "../../../etc/passwd", "{}", "default", "queued", now,
+        "walks-out": (NAME, "../../../etc/passwd", "{}", "default", "queued", now,
                       now, 0, 0, 0, 0, 0, 0),
-        "names-modules": (str(project), PIPELINE, '{"additional_modules": ["this"]}',
+        "names-modules": (NAME, PIPELINE, '{"additional_modules": ["this"]}',
                           "default", "queued", now, now, 0, 0, 0, 0, 0, 0),
-        "wrong-types": (str(project), PIPELINE, '{"inputs": {"x": 2}}', "default", "queued",
+        "wrong-types": (NAME, PIPELINE, '{"inputs": {"x": 2}}', "default", "queued",
                         "soon", "later", "many", "lots", "x", "y", "z", "w"),
     }
     for k, (job_id, values) in enumerate(rows.items()):

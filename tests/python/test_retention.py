@@ -130,10 +130,11 @@ def test_rq_enqueued_jobs_keep_rqs_own_result_ttl_and_failure_ttl(
     monkeypatch.setenv("FPQ_URL", redis_server.url)
     project = make_project(tmp_path, "fromrq", {"rt_rq": ADD, "rt_rq_boom": BOOM})
     conn = redis.Redis.from_url(redis_server.url)
-    queue = Queue("default", connection=conn, serializer="json")
+    # The project's own queue and name (issue 12), as Python rq producers now write them.
+    queue = Queue("fromrq.default", connection=conn, serializer="json")
 
     def put(pipeline: str, **ttl: Any) -> Any:
-        return queue.enqueue(TASK, kwargs={"project": str(project), "pipeline": pipeline,
+        return queue.enqueue(TASK, kwargs={"project": "fromrq", "pipeline": pipeline,
                                            "run": {}}, **ttl)
 
     gone = put("rt_rq", result_ttl=0)
@@ -152,9 +153,9 @@ def test_rq_enqueued_jobs_keep_rqs_own_result_ttl_and_failure_ttl(
     assert WEEK - 60 < conn.ttl(f"rq:job:{unset.id}") <= WEEK
     # failure_ttl=60: a minute in the failed registry, not a year.
     assert 0 < conn.ttl(f"rq:job:{failed.id}") <= 60
-    registry = FailedJobRegistry("default", connection=conn, serializer="json")
+    registry = FailedJobRegistry("fromrq.default", connection=conn, serializer="json")
     assert failed.id in registry.get_job_ids()
-    score = conn.zscore("rq:failed:default", failed.id)
+    score = conn.zscore("rq:failed:fromrq.default", failed.id)
     assert score is not None and score <= time.time() + 61
 
 

@@ -71,17 +71,18 @@ def test_a_job_fpq_enqueues_is_read_by_rq_before_and_after_our_worker_runs_it(
 
     fetched = Job.fetch(job_id, connection=conn, serializer="json")
     assert fetched.get_status() == "queued"
-    assert fetched.origin == "high"
+    # The project's own RQ queue (namespaced by its name, issue 12), and its name, not a path.
+    assert fetched.origin == "interop.high"
     assert fetched.func_name == TASK
     assert fetched.args == []
-    assert fetched.kwargs == {"project": str(project), "pipeline": "ri_add",
+    assert fetched.kwargs == {"project": "interop", "pipeline": "ri_add",
                               "run": {"inputs": {"x": 41}}}
     assert "ri_add" in (fetched.description or "")
     ours = job(fpq_bin, project, job_id)
     assert fetched.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ") == ours["created_at"]
     assert fetched.enqueued_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ") == ours["enqueued_at"]
     assert abs((datetime.now(timezone.utc) - fetched.created_at).total_seconds()) < 120
-    assert job_id in Queue("high", connection=conn, serializer="json").get_job_ids()
+    assert job_id in Queue("interop.high", connection=conn, serializer="json").get_job_ids()
 
     assert run_burst(fpq_bin, project, log=tmp_path / "worker.log") == 0
 
@@ -91,14 +92,14 @@ def test_a_job_fpq_enqueues_is_read_by_rq_before_and_after_our_worker_runs_it(
     assert fetched.latest_result().type == Result.Type.SUCCESSFUL
     assert fetched.started_at is not None and fetched.ended_at >= fetched.started_at
     assert fetched.worker_name == job(fpq_bin, project, job_id)["worker"]
-    assert StartedJobRegistry("high", connection=conn).get_job_ids() == []
-    assert job_id in Queue("high", connection=conn).finished_job_registry.get_job_ids()
+    assert StartedJobRegistry("interop.high", connection=conn).get_job_ids() == []
+    assert job_id in Queue("interop.high", connection=conn).finished_job_registry.get_job_ids()
 
 
 def test_rq_info_lists_our_queue_and_worker_with_the_right_counts(
         tmp_path: Path, fpq_bin: str, rq_env: Any) -> None:
     project = make_project(tmp_path, "info", {"ri_info": ADD})
-    worker = start_worker(fpq_bin, project, "--name", "fpq-info", "--queues", "high,default",
+    worker = start_worker(fpq_bin, project, "--name", "fpq-info", "--queues", "info.high,info.default",
                           "--lease", "3", log=tmp_path / "worker.log")
     try:
         done = [enqueue(fpq_bin, project, "ri_info") for _ in range(2)]
@@ -111,9 +112,9 @@ def test_rq_info_lists_our_queue_and_worker_with_the_right_counts(
             return text if "jobs: 2 finished" in text else None
 
         out = wait_for(counted, timeout=30, what="rq info to show the worker's counts")
-        assert re.search(r"^queue default 0, 0 executing, 2 finished, 0 failed$", out, re.M), out
-        assert re.search(r"^queue low 1, 0 executing, 0 finished, 0 failed$", out, re.M), out
-        line = re.search(r"^worker fpq-info \((\S+) (\S+) (\d+)\) idle high, default\. "
+        assert re.search(r"^queue info.default 0, 0 executing, 2 finished, 0 failed$", out, re.M), out
+        assert re.search(r"^queue info.low 1, 0 executing, 0 finished, 0 failed$", out, re.M), out
+        line = re.search(r"^worker fpq-info \((\S+) (\S+) (\d+)\) idle info.high, info.default\. "
                          r"jobs: 2 finished, 0 failed$", out, re.M)
         assert line, out
         assert int(line.group(3)) == worker.pid
@@ -140,7 +141,7 @@ def test_rq_info_never_marks_a_live_workers_job_abandoned(
             time.sleep(0.7)
         wait_for(lambda: status_of(fpq_bin, project, job_id) == "finished", what="finished")
         assert job(fpq_bin, project, job_id)["attempts"] == 1
-        assert FailedJobRegistry("default", connection=connect(rq_env)).count == 0
+        assert FailedJobRegistry("alive.default", connection=connect(rq_env)).count == 0
     finally:
         assert stop(worker) == 0
 
@@ -149,9 +150,10 @@ def test_a_real_rq_worker_runs_a_job_fpq_enqueued(
         tmp_path: Path, fpq_bin: str, rq_env: Any) -> None:
     project = make_project(tmp_path, "rqworker", {"ri_by_rq": ADD})
     job_id = enqueue(fpq_bin, project, "ri_by_rq", "--inputs", '{"x": 1}', "--priority", "low")
-    proc = subprocess.run([RQ, "worker", "--serializer", "json", "high", "default", "low",
-                           "--burst", "--url", rq_env.url], capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path)
+    # Python rq serves the project it is started in (its cwd), from the project's queues.
+    proc = subprocess.run([RQ, "worker", "--serializer", "json", "rqworker.high",
+                           "rqworker.default", "rqworker.low", "--burst", "--url", rq_env.url],
+                          capture_output=True, text=True, timeout=300, cwd=project)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ours = job(fpq_bin, project, job_id)
     assert ours["status"] == "finished", proc.stderr[-3000:]
@@ -164,12 +166,13 @@ def test_a_real_rq_worker_runs_a_job_fpq_enqueued(
 def test_our_worker_runs_a_job_python_rq_enqueued(
         tmp_path: Path, fpq_bin: str, rq_env: Any) -> None:
     project = make_project(tmp_path, "fromrq", {"ri_from_rq": ADD})
-    queue = Queue("default", connection=connect(rq_env), serializer="json")
+    # The project's own queue and its name (issue 12), as fpq enqueue writes them.
+    queue = Queue("fromrq.default", connection=connect(rq_env), serializer="json")
     # `pipeline` is also a parameter of rq's enqueue (a Redis pipeline): pass the job's
     # arguments through kwargs=/args= so rq hands them to the function untouched.
-    rq_job = queue.enqueue(TASK, kwargs={"project": str(project), "pipeline": "ri_from_rq",
+    rq_job = queue.enqueue(TASK, kwargs={"project": "fromrq", "pipeline": "ri_from_rq",
                                          "run": {"inputs": {"x": 10}}}, retry=Retry(max=1))
-    positional = queue.enqueue(TASK, args=(str(project), "ri_from_rq", {"inputs": {"x": 20}}))
+    positional = queue.enqueue(TASK, args=("fromrq", "ri_from_rq", {"inputs": {"x": 20}}))
 
     assert run_burst(fpq_bin, project, log=tmp_path / "worker.log") == 0
 
@@ -191,7 +194,7 @@ def test_a_pickled_job_is_failed_with_a_clear_error_and_never_run(
         tmp_path: Path, fpq_bin: str, rq_env: Any) -> None:
     project = make_project(tmp_path, "pickled", {"ri_touch": TOUCH})
     marker = tmp_path / "ran"
-    pickled = Queue("default", connection=connect(rq_env)).enqueue(  # rq's default: pickle
+    pickled = Queue("pickled.default", connection=connect(rq_env)).enqueue(  # rq's default: pickle
         TASK, kwargs={"project": str(project), "pipeline": "ri_touch",
                       "run": {"inputs": {"path": str(marker)}}})
 
@@ -205,7 +208,7 @@ def test_a_pickled_job_is_failed_with_a_clear_error_and_never_run(
     pickled.refresh()
     assert pickled.get_status() == "failed"
     assert "UnsupportedPayload" in pickled.latest_result().exc_string
-    assert pickled.id in FailedJobRegistry("default", connection=connect(rq_env))
+    assert pickled.id in FailedJobRegistry("pickled.default", connection=connect(rq_env))
 
 
 def test_enqueue_while_redis_is_down_exits_3(
@@ -260,7 +263,7 @@ def test_rq_commands_stop_our_job_and_our_worker(
         wait_for(lambda: status_of(fpq_bin, project, job_id) == "stopped", what="stopped")
         fetched = Job.fetch(job_id, connection=conn, serializer="json")
         assert fetched.get_status() == "stopped"
-        assert job_id in FailedJobRegistry("default", connection=conn)
+        assert job_id in FailedJobRegistry("commands.default", connection=conn)
         send_shutdown_command(conn, "fpq-commands")
         assert worker.wait(60) == 0
     finally:

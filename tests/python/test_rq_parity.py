@@ -84,6 +84,10 @@ def rq_side(request: pytest.FixtureRequest, redis_server: Any,
         python = found
     monkeypatch.setenv("FPQ_BACKEND", "rq")
     monkeypatch.setenv("FPQ_URL", redis_server.url)
+    # One project per database, on RQ's plain queue names (the documented setting that
+    # keeps them): these tests compare with rq's own code on 'default'. Namespaced queues
+    # are checked in test_rq_interop.py and test_project_identity.py.
+    monkeypatch.setenv("FPQ_QUEUE_NAMESPACE", "false")
     side = RqSide(python, redis_server.url)
     assert side.version().split(".")[0] == request.param[2]
     return side

@@ -21,7 +21,8 @@
  * - reconnecting: every connection comes back with backoff (conn.c); calls made while
  *   Redis is away fail fast with FPQ_EUNAVAIL and a message saying so.
  *
- * Extra keys (not RQ's): fpq:project:DIR and fpq:pipeline:NAME:DIR, zsets of job ids by
+ * Extra keys (not RQ's): fpq:project:PROJECT and fpq:pipeline:NAME:PROJECT (the project's name;
+ * older jobs: its directory), zsets of job ids by
  * creation time, which find reads newest first; ids whose hash expired are pruned when
  * met, and a bounded sweep in maintenance prunes the rest. */
 #include <assert.h>
@@ -171,7 +172,7 @@ static char *key_of(const char *prefix, const char *a, const char *b) {
   return k;
 }
 
-/* Find indexes: fpq:project:DIR and fpq:pipeline:NAME:DIR (a pipeline name has no ':',
+/* Find indexes: fpq:project:PROJECT and fpq:pipeline:NAME:PROJECT (a pipeline name has no ':',
  * so the two never collide whatever the directory holds). */
 static char *project_index(const char *project) { return key_of("fpq:project:", project, NULL); }
 static char *pipeline_index(const char *project, const char *pipeline) {

@@ -220,7 +220,9 @@ int fpq__rq_schedule_list(fpq_backend *b, const char *project, int64_t due, int 
   rq_backend *r = as_rq(b);
   char due_s[24], limit_s[16];
   snprintf(due_s, sizeof due_s, "%lld", (long long)due);
-  snprintf(limit_s, sizeof limit_s, "%d", limit > 0 ? limit : -1);
+  /* With a project, the limit applies after scoping below: other projects' due schedules
+   * (their scheduler down) must not fill the batch and starve this project's. */
+  snprintf(limit_s, sizeof limit_s, "%d", limit > 0 && project == NULL ? limit : -1);
   const char *argv[] = {due_s, limit_s};
   int rc;
   redisReply *reply = fpq__rq_backend_eval(r, FPQ_RQ_SCHEDULE_LIST, 2, argv, NULL, 1, &rc);
@@ -234,8 +236,11 @@ int fpq__rq_schedule_list(fpq_backend *b, const char *project, int64_t due, int 
     if (id->type != REDIS_REPLY_STRING) continue;
     if ((rc = from_hash(r, id->str, reply->element[2 * i + 1], &s))) break;
     /* Project scoping is ours: schedules are few, a per-project index is not worth it. */
-    if (project && (s->project == NULL || strcmp(s->project, project) != 0)) fpq_schedule_free(s);
-    else list[len++] = s;
+    if ((project && (s->project == NULL || strcmp(s->project, project) != 0)) ||
+        (limit > 0 && len >= (size_t)limit))
+      fpq_schedule_free(s);
+    else
+      list[len++] = s;
   }
   freeReplyObject(reply);
   if (rc) {

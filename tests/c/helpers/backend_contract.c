@@ -73,11 +73,17 @@ static void put(fpq_queue *q, const char *pipeline, fpq_priority p, int max_retr
   fpq_job_free(job);
 }
 
-static const char *const all_queues[] = {"high", "default", "low"};
+/* The handle's own queues, in priority order: "NAME.high"... where the backend
+ * namespaces them per project (rq), RQ's plain names elsewhere (config.c). */
+#define ALL_QUEUES(q)                                                                 \
+  (const char *const[]) {                                                             \
+    fpq_queue_for(q, FPQ_PRIORITY_HIGH), fpq_queue_for(q, FPQ_PRIORITY_MEDIUM),       \
+        fpq_queue_for(q, FPQ_PRIORITY_LOW)                                            \
+  }
 
 static fpq_job *take(fpq_queue *q, const char *worker, double lease) {
   fpq_job *job = NULL;
-  int rc = fpq_take(q, worker, all_queues, 3, lease, 0, &job);
+  int rc = fpq_take(q, worker, ALL_QUEUES(q), 3, lease, 0, &job);
   if (rc == FPQ_EEMPTY) return NULL;
   if (rc) fail_msg("take: %s", fpq_errmsg(q));
   return job;
@@ -127,8 +133,10 @@ static void enqueue_then_get_returns_what_was_stored(void **state) {
   fpq_job *got = NULL;
   assert_int_equal(fpq_get(f->q, "my-job_1", &got), 0);
   assert_string_equal(got->pipeline, "alpha");
-  assert_string_equal(got->project, f->project);
-  assert_string_equal(got->queue, "high");
+  /* Jobs carry the project's name (conf/project.yml: "test"), never its path. */
+  assert_string_equal(got->project, "test");
+  assert_string_equal(got->queue, fpq_queue_for(f->q, FPQ_PRIORITY_HIGH));
+  assert_string_equal(got->queue, strcmp(contract->backend, "rq") == 0 ? "test.high" : "high");
   assert_int_equal(got->priority, FPQ_PRIORITY_HIGH);
   assert_int_equal(got->status, FPQ_STATUS_QUEUED);
   assert_int_equal(got->max_retries, 2);
@@ -210,7 +218,7 @@ static void take_only_reads_the_queues_it_is_given(void **state) {
   put(f->q, "alpha", FPQ_PRIORITY_HIGH, 0, 0, NULL);
   char low[FPQ_ID_MAX + 1];
   put(f->q, "alpha", FPQ_PRIORITY_LOW, 0, 0, low);
-  const char *only_low[] = {"low"};
+  const char *only_low[] = {fpq_queue_for(f->q, FPQ_PRIORITY_LOW)};
   fpq_job *job = NULL;
   assert_int_equal(fpq_take(f->q, "w", only_low, 1, 30, 0, &job), 0);
   assert_string_equal(job->id, low);
@@ -230,11 +238,11 @@ static void *enqueue_later(void *arg) {
 static void take_waits_for_a_job_that_arrives(void **state) {
   fixture *f = *state;
   fpq_job *job = NULL;
-  assert_int_equal(fpq_take(f->q, "w", all_queues, 3, 30, 0.05, &job), FPQ_EEMPTY);
+  assert_int_equal(fpq_take(f->q, "w", ALL_QUEUES(f->q), 3, 30, 0.05, &job), FPQ_EEMPTY);
   assert_null(job);
   pthread_t producer;
   pthread_create(&producer, NULL, enqueue_later, f);
-  int rc = fpq_take(f->q, "w", all_queues, 3, 30, 5, &job);
+  int rc = fpq_take(f->q, "w", ALL_QUEUES(f->q), 3, 30, 5, &job);
   pthread_join(producer, NULL);
   assert_int_equal(rc, 0);
   assert_non_null(job);
@@ -481,11 +489,11 @@ static void counts_are_per_queue_and_status(void **state) {
   assert_int_equal(fpq_counts(f->q, &c, &n), 0);
   int64_t high_queued = -1, high_started = -1, low_queued = -1;
   for (size_t i = 0; i < n; i++) {
-    if (strcmp(c[i].queue, "high") == 0) {
+    if (strcmp(c[i].queue, fpq_queue_for(f->q, FPQ_PRIORITY_HIGH)) == 0) {
       high_queued = c[i].count[FPQ_STATUS_QUEUED];
       high_started = c[i].count[FPQ_STATUS_STARTED];
       assert_true(c[i].oldest_queued_at > 0);
-    } else if (strcmp(c[i].queue, "low") == 0) {
+    } else if (strcmp(c[i].queue, fpq_queue_for(f->q, FPQ_PRIORITY_LOW)) == 0) {
       low_queued = c[i].count[FPQ_STATUS_QUEUED];
     }
   }
@@ -585,7 +593,7 @@ static void *take_all(void *arg) {
   snprintf(name, sizeof name, "t%p", arg);
   for (;;) {
     fpq_job *job = NULL;
-    int rc = fpq_take(q, name, all_queues, 3, 30, 0, &job);
+    int rc = fpq_take(q, name, ALL_QUEUES(q), 3, 30, 0, &job);
     if (rc == FPQ_EEMPTY) break;
     if (rc) fail_msg("take: %s", fpq_errmsg(q));
     snprintf(t->ids[t->taken++], FPQ_ID_MAX + 1, "%s", job->id);
@@ -669,7 +677,7 @@ static void a_schedule_is_stored_as_given(void **state) {
   assert_int_equal(s->next_fire, 1711846800);
   fpq_schedule *got = get_schedule(f->q, "nightly-etl");
   assert_string_equal(got->pipeline, "alpha");
-  assert_string_equal(got->project, f->project);
+  assert_string_equal(got->project, "test");
   assert_string_equal(got->trigger, "30 2 * * *");
   assert_string_equal(got->timezone, "Europe/Berlin");
   assert_string_equal(got->run_json, "{\"inputs\":{\"day\":\"Zo\\u00eb\"}}");
@@ -765,11 +773,16 @@ static void schedules_are_listed_per_project_and_due_ones_soonest_first(void **s
     put_schedule(f->q, s);
     fpq_schedule_free(s);
   }
+  /* Another project on the same store: put through its own handle, under its name. */
   char *other_dir = test_project(pipelines);
+  test_write_file(other_dir, "conf/project.yml", "name: other\n");
+  fixture of = {.project = other_dir, .url = (char *)fpq_url(f->q)}; /* the same store */
+  fpq_queue *oq = open_queue(&of);
   fpq_schedule *other = new_schedule("z-other", "alpha", "*/2 * * * *");
-  fpq_job_set(&other->project, other_dir);
-  put_schedule(f->q, other);
+  fpq_job_set(&other->project, other_dir); /* its own directory: stored as its name */
+  put_schedule(oq, other);
   fpq_schedule_free(other);
+  fpq_close(oq);
   fpq_schedule **list = NULL;
   size_t n = 0;
   assert_int_equal(fpq_schedule_list(f->q, NULL, &list, &n), 0);
@@ -778,9 +791,10 @@ static void schedules_are_listed_per_project_and_due_ones_soonest_first(void **s
   assert_string_equal(list[3]->id, "d-paused");
   assert_int_equal(list[3]->paused, 1);
   fpq_schedules_free(list, n);
-  assert_int_equal(fpq_schedule_list(f->q, other_dir, &list, &n), 0);
+  assert_int_equal(fpq_schedule_list(f->q, "other", &list, &n), 0);
   assert_int_equal(n, 1);
   assert_string_equal(list[0]->id, "z-other");
+  assert_string_equal(list[0]->project, "other");
   fpq_schedules_free(list, n);
   /* Due at T0 + 1 h: every project's unpaused ones, soonest first; the daily is not due. */
   assert_int_equal(fpq__backend_schedule_list(f->q->b, NULL, (int64_t)T0 + 3600, 10, &list, &n), 0);
@@ -1152,8 +1166,9 @@ static void a_batch_stores_every_job_as_enqueue_does(void **state) {
     fpq_job *got = NULL;
     assert_int_equal(fpq_get(f->q, jobs[i]->id, &got), 0);
     assert_string_equal(got->pipeline, i % 2 ? "beta" : "alpha");
-    assert_string_equal(got->project, f->project);
-    assert_string_equal(got->queue, i % 3 == 0 ? "high" : "default");
+    assert_string_equal(got->project, "test"); /* its name, never its path */
+    assert_string_equal(got->queue, fpq_queue_for(f->q, i % 3 == 0 ? FPQ_PRIORITY_HIGH
+                                                                    : FPQ_PRIORITY_MEDIUM));
     assert_int_equal(got->status, FPQ_STATUS_QUEUED);
     assert_int_equal(got->max_retries, (int)(i % 4));
     assert_string_equal(got->func, "flowerpower_job_queue.tasks.run_pipeline");
@@ -1174,7 +1189,7 @@ static void a_batch_stores_every_job_as_enqueue_does(void **state) {
   /* find: newest first, so the batch's last job of "beta" leads. */
   fpq_job **found = NULL;
   size_t nfound = 0;
-  assert_int_equal(fpq_find(f->q, f->project, "beta", 2, &found, &nfound), 0);
+  assert_int_equal(fpq_find(f->q, NULL, "beta", 2, &found, &nfound), 0);
   assert_int_equal(nfound, 2);
   assert_string_equal(found[0]->id, jobs[N - 1]->id);
   assert_string_equal(found[1]->id, jobs[N - 3]->id);
