@@ -192,11 +192,12 @@ def test_callbacks_python_rq_wrote_run_on_our_worker_and_ours_are_rqs(
 
     project = project_with_hooks(tmp_path, "fromrq", {"cb_rq_fail": FAIL, "cb_rq_add": ADD})
     conn = rq_conn
-    queue = Queue("default", connection=conn, serializer="json")
+    # The project's own RQ queue, and its name (issue 12's project identity).
+    queue = Queue("fromrq.default", connection=conn, serializer="json")
     task = "flowerpower_job_queue.tasks.run_pipeline"
-    failing = queue.enqueue(task, kwargs={"project": str(project), "pipeline": "cb_rq_fail"},
+    failing = queue.enqueue(task, kwargs={"project": "fromrq", "pipeline": "cb_rq_fail"},
                             retry=Retry(max=1), on_failure=Callback("hooks.failed"))
-    adding = queue.enqueue(task, kwargs={"project": str(project), "pipeline": "cb_rq_add",
+    adding = queue.enqueue(task, kwargs={"project": "fromrq", "pipeline": "cb_rq_add",
                                          "run": {"inputs": {"x": 1}}},
                            on_success=Callback("hooks.done"))
     ours = enqueue(fpq_bin, project, "cb_rq_add", "--on-failure", "hooks:failed",
@@ -252,7 +253,7 @@ def test_a_real_rq_worker_runs_the_callback_fpq_stored(
                      "--on-success", "hooks:rq_side")
     rq_bin = str(Path(sys.executable).parent / "rq")
     # In the project's directory, as our worker runs callbacks: rq imports hooks from there.
-    proc = subprocess.run([rq_bin, "worker", "--serializer", "json", "default", "--burst",
+    proc = subprocess.run([rq_bin, "worker", "--serializer", "json", "byrq.default", "--burst",
                            "--url", redis_server.url], capture_output=True, text=True,
                           timeout=300, cwd=project)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -298,9 +299,9 @@ def test_a_callback_must_be_the_projects_own_code(tmp_path: Path, fpq_bin: str,
     assert jobs(fpq_bin, project) == []
     # Written around our API (rq, or fpq, which checks the shape only): the worker refuses
     # it when the job ends, and the job is as it was.
-    queue = Queue("default", connection=rq_conn, serializer="json")
+    queue = Queue("foreign.default", connection=rq_conn, serializer="json")
     foreign = queue.enqueue("flowerpower_job_queue.tasks.run_pipeline",
-                            kwargs={"project": str(project), "pipeline": "cb_foreign"},
+                            kwargs={"project": "foreign", "pipeline": "cb_foreign"},
                             on_failure=Callback("os.abort"))
     log = tmp_path / "worker.log"
     assert run_burst(fpq_bin, project, log=log) == 0
