@@ -135,8 +135,8 @@ static int worker_stop(int argc, char **argv) {
       default: return cli_getopt_error("worker stop", argc, argv);
     }
   }
-  /* No option: every worker of this backend (the project's queue), gracefully; the form
-   * people type first, so it must not be an error. */
+  /* No option: every worker of this project (its queues) on this backend, gracefully; the
+   * form people type first, so it must not be an error. */
   if (name && all) return cli_usage_error("worker stop", "give --name NAME or --all, not both");
   if (name == NULL) all = 1;
   int code;
@@ -148,6 +148,7 @@ static int worker_stop(int argc, char **argv) {
   int sent = 0;
   for (size_t i = 0; i < n; i++) {
     if (!all && strcmp(workers[i].name, name) != 0) continue;
+    if (all && !fpq_worker_is_ours(q, &workers[i])) continue; /* another project's */
     int rc = fpq_worker_command(q, workers[i].name, now ? "shutdown-now" : "shutdown");
     if (rc) {
       code = cli_fail(rc, "%s", fpq_errmsg(q));
@@ -167,7 +168,8 @@ static int worker_stop(int argc, char **argv) {
       workers = NULL;
       if ((code = live_workers(q, &workers, &n))) goto done;
       int left = 0;
-      for (size_t i = 0; i < n; i++) left += all || strcmp(workers[i].name, name) == 0;
+      for (size_t i = 0; i < n; i++)
+        left += all ? fpq_worker_is_ours(q, &workers[i]) : strcmp(workers[i].name, name) == 0;
       if (left == 0) break;
       if (cli_seconds(CLOCK_MONOTONIC) > deadline) {
         code = cli_fail(FPQ_ETIMEDOUT, "%d worker(s) still running after 120 s", left);

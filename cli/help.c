@@ -45,7 +45,8 @@ static const cli_help_option enqueue_options[] = {
     {"--from-file", NULL, "FILE", "queue a batch instead: one JSON object per line (- for\n"
                                   "stdin) with keys pipeline, inputs, run_config, priority,\n"
                                   "job_id, at, in, timeout, max_retries, retry_delay,\n"
-                                  "result_ttl, failure_ttl, after; prints the ids one per line"},
+                                  "result_ttl, failure_ttl, after, on_success, on_failure,\n"
+                                  "on_stopped; prints the ids one per line"},
     END,
 };
 static const char *const enqueue_examples[] = {

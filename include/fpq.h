@@ -177,7 +177,7 @@ typedef struct fpq_job {
   /* JSON array of the ids of the jobs this one waits for (RQ's depends_on), e.g.
    * ["a", "b"]; NULL: none. Such a job is enqueued deferred and becomes queued once every
    * one of them has finished; a parent that fails, stops or is canceled keeps it deferred
-   * (as RQ), one whose record is gone does not hold it back. */
+   * (as RQ); release happens at a parent's finish (see docs/dependencies.md). */
   char *depends_on;
   /* Callbacks (RQ's on_success / on_failure / on_stopped): importable references,
    * "package.module:function" or RQ's dotted "package.module.function"; NULL: none.
@@ -486,6 +486,9 @@ typedef struct fpq_worker_info {
   int64_t failed;
   double busy_seconds;
 } fpq_worker_info;
+/* 1 when worker w takes from one of this project's queues (fpq_queue_for): on a Redis
+ * shared by projects, `worker stop` with no name stops only these. */
+FPQ_EXPORT int fpq_worker_is_ours(const fpq_queue *q, const fpq_worker_info *w);
 
 /* Registers (or re-registers) a worker; the record expires ttl seconds after the last
  * call. Call it again as a heartbeat with the fresh state. */

@@ -61,7 +61,7 @@ static int job_from_object(json_t *o, fpq_job *job, char *err, size_t len) {
   static const char *const known[] = {"pipeline", "inputs", "run_config", "priority",
                                       "job_id", "at", "in", "timeout", "max_retries",
                                       "retry_delay", "result_ttl", "failure_ttl", "after",
-                                      NULL};
+                                      "on_success", "on_failure", "on_stopped", NULL};
   const char *key;
   json_t *v;
   json_object_foreach(o, key, v) {
@@ -70,7 +70,7 @@ static int job_from_object(json_t *o, fpq_job *job, char *err, size_t len) {
     if (*k == NULL)
       return bad(err, len, "key \"%.64s\" is not known: expected pipeline, inputs, "
                  "run_config, priority, job_id, at, in, timeout, max_retries, retry_delay, "
-                 "result_ttl, failure_ttl or after", key);
+                 "result_ttl, failure_ttl, after, on_success, on_failure or on_stopped", key);
   }
   char msg[512];
   int oom = 0, rc;
@@ -132,6 +132,16 @@ static int job_from_object(json_t *o, fpq_job *job, char *err, size_t len) {
   if ((v = json_object_get(o, "failure_ttl")) &&
       (rc = read_seconds(v, "failure_ttl", fpq_parse_ttl, &job->failure_ttl, err, len)))
     return rc;
+  /* Callbacks, as --on-success etc.: fpq_enqueue_many checks their shape (the C side
+   * cannot import Python; the Python API checks importability). */
+  static const char *const hooks[] = {"on_success", "on_failure", "on_stopped"};
+  char **fields[] = {&job->on_success, &job->on_failure, &job->on_stopped};
+  for (int i = 0; i < 3; i++) {
+    if ((v = json_object_get(o, hooks[i])) == NULL) continue;
+    if (!json_is_string(v))
+      return bad(err, len, "\"%s\" is not a reference string like \"alerts:page\"", hooks[i]);
+    if (fpq_job_set(fields[i], json_string_value(v))) return FPQ_ENOMEM;
+  }
   if ((v = json_object_get(o, "max_retries"))) {
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000)
       return bad(err, len, "\"max_retries\" is not a whole number from 0 to 1000");

@@ -139,6 +139,18 @@ const char *fpq_queue_for(const fpq_queue *q, fpq_priority p) {
   return q->cfg.queue_names[(unsigned)p < FPQ_PRIORITY_COUNT ? p : FPQ_PRIORITY_MEDIUM];
 }
 
+int fpq_worker_is_ours(const fpq_queue *q, const fpq_worker_info *w) {
+  for (const char *p = w->queues; *p;) {
+    size_t len = strcspn(p, ",");
+    for (int i = 0; i < FPQ_PRIORITY_COUNT; i++) {
+      const char *mine = fpq_queue_for(q, (fpq_priority)i);
+      if (strlen(mine) == len && strncmp(p, mine, len) == 0) return 1;
+    }
+    p += len + (p[len] == ',');
+  }
+  return 0;
+}
+
 const char *fpq_setting(const fpq_queue *q, const char *key) {
   const char *v = fpq__config_get(&q->cfg, key);
   return v ? v : "";
@@ -221,6 +233,7 @@ typedef struct pipeline_memo {
 
 /* The pipeline exists and its retry policy fills what the job left unset (-1). */
 static int pipeline_policy(fpq_queue *q, fpq_job *job, pipeline_memo *memo) {
+  pipeline_memo local = {0}; /* for one job: lives as long as this call */
   char msg[512];
   /* The code and conf are read from the handle's directory: the job's project is its name. */
   const char *dir = q->cfg.project_dir;
@@ -232,7 +245,7 @@ static int pipeline_policy(fpq_queue *q, fpq_job *job, pipeline_memo *memo) {
     int rc = fpq__pipeline_retry_policy(dir, job->pipeline, &m.max_retries,
                                         &m.retry_delay, &m.jitter_factor, msg, sizeof msg);
     if (rc) return fpq__fail(q, rc == FPQ_ENOMEM ? rc : FPQ_EINVAL, "%s", msg);
-    if (memo == NULL) memo = &(pipeline_memo){0};
+    if (memo == NULL) memo = &local;
     *memo = m;
   }
   /* What fpq__pipeline_retry_policy does to a field left at -1, from its answer for -1. */

@@ -583,6 +583,10 @@ static void start_job(slot *s, fpq_job *job) {
              "(%.200s): it was not run", job->id, job->project, fpq_project_name(w->q),
              fpq_project_dir(w->q));
     job->max_retries = 0;
+    /* Its callbacks are the foreign writer's choice, not this project's: none runs. */
+    fpq_job_set(&job->on_success, NULL);
+    fpq_job_set(&job->on_failure, NULL);
+    fpq_job_set(&job->on_stopped, NULL);
     end_job(s, FPQ_OUTCOME_FAILURE, NULL, fpq__error_json("WrongProject", why), 0);
     return;
   }

@@ -745,7 +745,8 @@ PyDoc_STRVAR(workers_doc,
 "workers() -> list[dict]\n"
 "\n"
 "Live workers: name, hostname, pid, state, queues (list), current_job (or None), birth,\n"
-"last_heartbeat (epoch seconds), successful, failed, busy_seconds.\n"
+"last_heartbeat (epoch seconds), successful, failed, busy_seconds, ours (it takes from\n"
+"this project's queues: fpq_worker_is_ours).\n"
 "\n"
 "Example:\n"
 "    >>> [w['name'] for w in q.workers()]\n"
@@ -776,6 +777,10 @@ static PyObject *Queue_workers(QueueObject *self, PyObject *Py_UNUSED(ignored)) 
   PyObject *list = PyList_New((Py_ssize_t)n);
   for (size_t i = 0; list != NULL && i < n; i++) {
     PyObject *d = worker_to_dict(&workers[i]);
+    /* ours: it takes from this project's queues (fpq_worker_is_ours) */
+    if (d != NULL && put(d, "ours", PyBool_FromLong(fpq_worker_is_ours(self->q,
+                                                                      &workers[i]))) < 0)
+      Py_CLEAR(d);
     if (d == NULL) {
       Py_CLEAR(list);
       break;

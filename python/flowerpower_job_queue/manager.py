@@ -315,7 +315,8 @@ class JobQueueManager(SchedulingMixin):
 
         Each item is a dict of the keyword arguments :meth:`enqueue` takes
         (``pipeline_name``, ``run_config``, ``priority``, ``job_id``, ``at``, ``delay``,
-        ``timeout``, ``result_ttl``, ``failure_ttl``, ``depends_on`` and ``project.run``
+        ``timeout``, ``result_ttl``, ``failure_ttl``, ``depends_on``, ``on_success``,
+        ``on_failure``, ``on_stopped`` and ``project.run``
         keyword arguments such as ``inputs=``), read exactly as ``enqueue`` reads them.
         The engine checks every job before it stores any: one bad item raises and
         nothing is written. The batch is stored in one transaction on SQLite and one
@@ -654,7 +655,9 @@ class JobQueueManager(SchedulingMixin):
             ['host.4242']
         """
         handle = self.queue(backend)
-        names = [w["name"] for w in handle.workers() if name is None or w["name"] == name]
+        # All: this project's workers (its queues), not every worker on a shared Redis.
+        names = [w["name"] for w in handle.workers()
+                 if (w["ours"] if name is None else w["name"] == name)]
         if name is not None and not names:
             raise JobNotFound(f"no live worker named {name!r}")
         for worker in names:

@@ -123,7 +123,8 @@ ROWS = [
     {"pipeline": PIPELINE, "inputs": {"x": 2}, "priority": "high", "job_id": "file-2",
      "timeout": "5m", "max_retries": 2, "retry_delay": 3, "result_ttl": "1d"},
     "",
-    {"pipeline": PIPELINE, "run_config": {"inputs": {"x": 3}}, "in": "1h"},
+    {"pipeline": PIPELINE, "run_config": {"inputs": {"x": 3}}, "in": "1h",
+     "on_failure": "hooks:page"},
 ]
 
 
@@ -152,6 +153,8 @@ def test_enqueue_from_file_prints_the_ids_in_file_order(
     assert second["max_retries"] == 2 and second["retry_delay"] == 3
     assert second["result_ttl"] == 86400
     assert third["status"] == "scheduled" and third["run"] == {"inputs": {"x": 3}}
+    # Stored in RQ's dotted form on rq (its failure_callback_name).
+    assert third["on_failure"] in ("hooks:page", "hooks.page") and first["on_failure"] is None
     # `-` reads stdin.
     line = _jsonl([{"pipeline": PIPELINE, "job_id": "from-stdin"}])
     if cli == "fpq":
@@ -170,6 +173,8 @@ BAD_LINES = [
     ({"pipeline": PIPELINE, "job_id": "file-1"}, "line 3: job id 'file-1' is already given"),
     ('{"pipeline": ', "line 3: not JSON"),
     ("[1, 2]", "line 3: not a JSON object"),
+    ({"pipeline": PIPELINE, "on_failure": 7}, 'line 3: "on_failure" is not a reference'),
+    ({"pipeline": PIPELINE, "on_success": "no good"}, "line 3: on_success 'no good'"),
 ]
 
 

@@ -193,3 +193,32 @@ def test_each_projects_scheduler_fires_only_its_own_schedules_into_its_own_queue
     assert json.loads(tick.stdout)["enqueued"] == 1
     assert conn.hget(f"rq:job:sched-b-five-{t0 + 300}", "origin") == b"beta.default"
     assert conn.llen("rq:queue:alpha.default") == 1
+
+
+def test_worker_stop_without_a_name_stops_only_this_projects_workers(
+        tmp_path: Path, fpq_bin: str, redis_server: Any) -> None:
+    from fpqtest import start_worker, stop, wait_for
+
+    alpha = make_project(tmp_path, "alpha", {"pid_job": says("A")})
+    beta = make_project(tmp_path, "beta", {"pid_job": says("B")})
+    args = rq([], redis_server)
+    workers = [start_worker(fpq_bin, p, *args, "--name", f"{p.name}-w") for p in (alpha, beta)]
+    try:
+        def live() -> set[str]:
+            listed = run_fpq(fpq_bin, "worker", "list", "--json", *args, project=alpha,
+                             check=True).stdout
+            return {w["name"] for w in json.loads(listed)}
+
+        wait_for(lambda: live() == {"alpha-w", "beta-w"}, what="both workers registered")
+        stopped = run_fpq(fpq_bin, "worker", "stop", "--wait", *args, project=alpha, check=True)
+        assert stopped.stdout == "asked alpha-w to stop\n"
+        assert workers[0].wait(60) == 0 and workers[1].poll() is None
+        # The Python API's stop_workers() with no name: the same rule.
+        from flowerpower_job_queue import JobQueueManager
+
+        with JobQueueManager(beta, backend=redis_server.url) as jq:
+            assert jq.stop_workers() == ["beta-w"]
+        assert workers[1].wait(60) == 0
+    finally:
+        for w in workers:
+            stop(w)

@@ -85,14 +85,17 @@ static const char *const stmt_sql[ST_COUNT] = {
         " ELSE seq END WHERE id = ?1 AND status = 'started' AND worker = ?2"
         " AND (?11 IS NULL OR execution = ?11)",
     /* A parent that is not finished (failed, stopped, canceled or still to run) holds its
-     * children; one whose row is gone (expired) does not, as in RQ. Queued children go to
-     * the back of their queue in enqueue order. */
+     * children, and so does one whose row is gone: a finished parent released them in
+     * its own finish, so a missing one was pruned after failing, and maintenance runs
+     * this statement again and again (a failed parent's child must not run once
+     * retention deletes the parent). Enqueue refuses parents that do not exist. Queued
+     * children go to the back of their queue in enqueue order. */
     [ST_RELEASE] =
         "UPDATE jobs SET status = 'queued', enqueued_at = ?1,"
         " seq = (SELECT COALESCE(MAX(seq), 0) FROM jobs) + rowid"
         " WHERE status = 'deferred' AND depends_on IS NOT NULL AND NOT EXISTS ("
-        " SELECT 1 FROM json_each(jobs.depends_on) AS d JOIN jobs AS p ON p.id = d.value"
-        " WHERE p.status != 'finished')",
+        " SELECT 1 FROM json_each(jobs.depends_on) AS d LEFT JOIN jobs AS p ON p.id = d.value"
+        " WHERE p.id IS NULL OR p.status != 'finished')",
 };
 
 static const char schema_sql[] =
