@@ -37,16 +37,6 @@
 #define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_S 60.0
 
-/* A row whose id the engine cannot carry (written by hand or by another program: longer
- * than FPQ_ID_MAX, or characters outside [A-Za-z0-9_-]). It is never claimed (run under a
- * cut id, its outcome and the reaper would never match it and it would stay started
- * forever); maintenance fails it with the reason instead. */
-#define ID_LIMIT_TEXT(x) #x
-#define ID_LIMIT(x) ID_LIMIT_TEXT(x)
-#define BAD_ID_SQL \
-  "(length(CAST(id AS BLOB)) NOT BETWEEN 1 AND " ID_LIMIT(FPQ_ID_MAX) \
-  " OR id GLOB '*[^A-Za-z0-9_-]*')"
-
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT] =
         "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status, description, func,"
@@ -431,6 +421,9 @@ static int need_db(sqlite_backend *s, int writing) {
 
 /* What schedules.c and stats.c borrow (backend.h). */
 int fpq__sqlite_need_db(sqlite_backend *s, int writing) { return need_db(s, writing); }
+int fpq__sqlite_exec(sqlite_backend *s, const char *sql, const char *doing) {
+  return exec(s, sql, doing);
+}
 int fpq__sqlite_fail(sqlite_backend *s, int rc, const char *doing) { return db_fail(s, rc, doing); }
 
 /* backends.sqlite.durability: normal (default) or full. Read before the database is
@@ -468,11 +461,6 @@ static int sqlite_open(fpq_backend *b, const char *url, const fpq_backend_settin
 }
 
 /* ---- binding and reading rows ---- */
-
-static void bind_time(sqlite3_stmt *st, int i, double t) {
-  if (t > 0) sqlite3_bind_double(st, i, t);
-  else sqlite3_bind_null(st, i);
-}
 
 static int column_index(sqlite3_stmt *st, const char *name) {
   int n = sqlite3_column_count(st);
@@ -555,6 +543,7 @@ static int release_deferred(sqlite_backend *s, double now) {
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? 0 : db_fail(s, rc, "release deferred jobs");
 }
+int fpq__sqlite_release_deferred(sqlite_backend *s, double now) { return release_deferred(s, now); }
 
 /* Inserts one job; the caller has the database open (and, for a batch, the transaction). */
 static int insert_job(sqlite_backend *s, const fpq_job *job) {
@@ -666,6 +655,9 @@ fail:
   fpq_jobs_free(jobs, *n);
   *n = 0;
   return rc;
+}
+int fpq__sqlite_collect_jobs(sqlite_backend *s, sqlite3_stmt *st, fpq_job ***out, size_t *n) {
+  return collect_jobs(s, st, out, n);
 }
 
 static int sqlite_find(fpq_backend *b, const char *project, const char *pipeline, int limit,
@@ -782,6 +774,9 @@ static int promote_due(sqlite_backend *s, double now, int *moved) {
   if (rc != SQLITE_DONE) return db_fail(s, rc, "promote scheduled jobs");
   if (moved) *moved += sqlite3_changes(s->db);
   return 0;
+}
+int fpq__sqlite_promote_due(sqlite_backend *s, double now, int *moved) {
+  return promote_due(s, now, moved);
 }
 
 static int read_next_due(sqlite_backend *s, double *due) {
@@ -940,292 +935,6 @@ static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
   return a->status == FPQ_STATUS_FINISHED ? release_deferred(s, a->now) : 0;
 }
 
-/* A started job whose lease ran out lost its worker: retry it or fail it with the reason,
- * as the core's retry rule says. */
-static int reap_expired(sqlite_backend *s, double now, int *moved) {
-  sqlite3_stmt *sel;
-  int rc = sqlite3_prepare_v2(s->db,
-                              "SELECT * FROM jobs WHERE status = 'started' AND lease_until < ?1",
-                              -1, &sel, NULL);
-  if (rc != SQLITE_OK) return db_fail(s, rc, "find expired leases");
-  sqlite3_bind_double(sel, 1, now);
-  fpq_job **jobs = NULL;
-  size_t n = 0;
-  rc = collect_jobs(s, sel, &jobs, &n);
-  sqlite3_finalize(sel);
-  if (rc) return rc;
-  sqlite3_stmt *upd = NULL;
-  if (n && sqlite3_prepare_v2(s->db,
-                              "UPDATE jobs SET status = ?2, run_at = ?3, error = ?4,"
-                              " ended_at = ?5, expires_at = CASE WHEN ?2 = 'failed' AND"
-                              " failure_ttl >= 0 THEN ?5 + failure_ttl END,"
-                              " lease_until = NULL, enqueued_at = CASE WHEN"
-                              " ?2 = 'queued' THEN ?6 ELSE enqueued_at END, seq = CASE WHEN"
-                              " ?2 = 'queued' THEN (SELECT COALESCE(MAX(seq), 0) + 1 FROM"
-                              " jobs) ELSE seq END WHERE id = ?1 AND status = 'started'",
-                              -1, &upd, NULL) != SQLITE_OK) {
-    rc = db_fail(s, sqlite3_errcode(s->db), "reap");
-    n = 0;
-  }
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    double run_at = 0;
-    fpq_status next = fpq_retry_decision(jobs[i], now, &run_at);
-    char message[512]; /* a worker name is under 128 bytes; a foreign one is cut */
-    snprintf(message, sizeof message,
-             "worker '%.300s' stopped renewing its lease (it died or lost the database); %s",
-             jobs[i]->worker ? jobs[i]->worker : "?",
-             next == FPQ_STATUS_FAILED ? "no attempts left" : "retrying");
-    char *error = fpq__error_json("WorkerLost", message);
-    sqlite3_reset(upd);
-    bind_text(upd, 1, jobs[i]->id);
-    bind_text(upd, 2, fpq_status_name(next));
-    bind_time(upd, 3, run_at);
-    bind_text(upd, 4, error ? error : "{\"type\": \"WorkerLost\"}");
-    free(error);
-    if (next == FPQ_STATUS_FAILED) sqlite3_bind_double(upd, 5, now);
-    else sqlite3_bind_null(upd, 5);
-    sqlite3_bind_double(upd, 6, now);
-    int step = sqlite3_step(upd);
-    if (step != SQLITE_DONE) rc = db_fail(s, step, "reap");
-    else *moved += sqlite3_changes(s->db);
-  }
-  sqlite3_finalize(upd);
-  fpq_jobs_free(jobs, n);
-  return rc;
-}
-
-static int fail_bad_ids(sqlite_backend *s, double now, int *moved) {
-  char *error = fpq__error_json(
-      "InvalidJob", "the job's id is not one fpq can carry (1-" ID_LIMIT(FPQ_ID_MAX)
-      " of A-Z a-z 0-9 _ -): the record was not written by fpq; it was not run");
-  sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(
-      s->db,
-      "UPDATE jobs SET status = 'failed', ended_at = ?1, lease_until = NULL, error = ?2"
-      " WHERE status IN ('queued', 'started', 'scheduled') AND " BAD_ID_SQL,
-      -1, &st, NULL);
-  if (rc != SQLITE_OK) {
-    free(error);
-    return db_fail(s, rc, "fail jobs with bad ids");
-  }
-  sqlite3_bind_double(st, 1, now);
-  bind_text(st, 2, error ? error : "{\"type\": \"InvalidJob\"}");
-  int step = sqlite3_step(st);
-  sqlite3_finalize(st);
-  free(error);
-  if (step != SQLITE_DONE) return db_fail(s, step, "fail jobs with bad ids");
-  *moved += sqlite3_changes(s->db);
-  return 0;
-}
-
-/* Deletes ended jobs whose retention passed (expires_at, set when they ended). */
-static int delete_expired(sqlite_backend *s, double now, int64_t *removed) {
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?1",
-                         -1, &st, NULL) != SQLITE_OK)
-    return db_fail(s, sqlite3_errcode(s->db), "expire results");
-  sqlite3_bind_double(st, 1, now);
-  int step = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (step != SQLITE_DONE) return db_fail(s, step, "expire results");
-  *removed = sqlite3_changes(s->db);
-  return 0;
-}
-
-static int sqlite_prune(fpq_backend *b, double now, int64_t *removed) {
-  sqlite_backend *s = as_sqlite(b);
-  if (need_db(s, 0)) return 0; /* no file yet: nothing kept */
-  int rc = exec(s, "BEGIN IMMEDIATE", "prune");
-  if (rc) return rc;
-  if ((rc = delete_expired(s, now, removed))) {
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
-  }
-  return exec(s, "COMMIT", "prune");
-}
-
-/* One scan of the ended jobs: cheap next to what an operator's metrics page costs anyway,
- * and exact. Jobs past their retention but not yet deleted are not counted. */
-static int sqlite_retention(fpq_backend *b, double now, fpq_retention *out) {
-  sqlite_backend *s = as_sqlite(b);
-  if (need_db(s, 0)) return 0;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db,
-                         "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(result AS BLOB))), 0) +"
-                         " COALESCE(SUM(LENGTH(CAST(error AS BLOB))), 0) FROM jobs WHERE status"
-                         " IN ('finished', 'failed', 'stopped', 'canceled') AND"
-                         " (expires_at IS NULL OR expires_at > ?1)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return db_fail(s, sqlite3_errcode(s->db), "count results");
-  sqlite3_bind_double(st, 1, now);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    out->kept = sqlite3_column_int64(st, 0);
-    out->bytes = sqlite3_column_int64(st, 1);
-    rc = 0;
-  } else {
-    rc = db_fail(s, rc, "count results");
-  }
-  sqlite3_finalize(st);
-  return rc;
-}
-
-static int sqlite_maintain(fpq_backend *b, double now, int *moved) {
-  sqlite_backend *s = as_sqlite(b);
-  int opened = need_db(s, 1);
-  if (opened) return opened;
-  *moved = 0;
-  if (s->replaced) { /* once, so the worker says it in its log */
-    s->replaced = 0;
-    return fpq_backend_fail(b, FPQ_EIO,
-                            "the queue database %.300s was deleted or replaced while open; "
-                            "reopened what is at that path now (jobs of the old file are "
-                            "not seen any more)", s->path);
-  }
-  int rc = exec(s, "BEGIN IMMEDIATE", "maintain");
-  if (rc) return rc;
-  if ((rc = fail_bad_ids(s, now, moved)) || (rc = promote_due(s, now, moved)) ||
-      (rc = reap_expired(s, now, moved)) || (rc = release_deferred(s, now)))
-    goto rollback;
-  int64_t removed = 0;
-  if ((rc = delete_expired(s, now, &removed))) goto rollback;
-  return exec(s, "COMMIT", "maintain");
-rollback:
-  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-  return rc;
-}
-
-/* ---- workers and their commands ---- */
-
-static int sqlite_worker_beat(fpq_backend *b, const fpq_worker_info *w, double ttl, double now) {
-  sqlite_backend *s = as_sqlite(b);
-  int opened = need_db(s, 1);
-  if (opened) return opened;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db,
-                         "INSERT OR REPLACE INTO workers (name, hostname, pid, state, queues,"
-                         " current_job, birth, last_heartbeat, expires_at, successful, failed,"
-                         " busy_seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-                         " ?12)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return db_fail(s, sqlite3_errcode(s->db), "register worker");
-  bind_text(st, 1, w->name);
-  bind_text(st, 2, w->hostname);
-  sqlite3_bind_int(st, 3, w->pid);
-  bind_text(st, 4, w->state);
-  bind_text(st, 5, w->queues);
-  bind_text(st, 6, w->current_job[0] ? w->current_job : NULL);
-  sqlite3_bind_double(st, 7, w->birth);
-  sqlite3_bind_double(st, 8, now);
-  sqlite3_bind_double(st, 9, now + ttl);
-  sqlite3_bind_int64(st, 10, w->successful);
-  sqlite3_bind_int64(st, 11, w->failed);
-  sqlite3_bind_double(st, 12, w->busy_seconds);
-  return fpq__sqlite_run(s, st, "register worker");
-}
-
-static int sqlite_worker_gone(fpq_backend *b, const char *name, double now) {
-  sqlite_backend *s = as_sqlite(b);
-  if (need_db(s, 0)) return 0;
-  (void)now;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "DELETE FROM workers WHERE name = ?1", -1, &st, NULL) !=
-      SQLITE_OK)
-    return db_fail(s, sqlite3_errcode(s->db), "unregister worker");
-  bind_text(st, 1, name);
-  return fpq__sqlite_run(s, st, "unregister worker");
-}
-
-static void copy_column(sqlite3_stmt *st, int i, char *buf, size_t len) {
-  const char *v = (const char *)sqlite3_column_text(st, i);
-  snprintf(buf, len, "%s", v ? v : "");
-}
-
-static int sqlite_workers(fpq_backend *b, double now, fpq_worker_info **out, size_t *n) {
-  sqlite_backend *s = as_sqlite(b);
-  if (need_db(s, 0)) return 0;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db,
-                         "SELECT name, hostname, pid, state, queues, current_job, birth,"
-                         " last_heartbeat, successful, failed, busy_seconds FROM workers"
-                         " WHERE expires_at >= ?1 ORDER BY birth",
-                         -1, &st, NULL) != SQLITE_OK)
-    return db_fail(s, sqlite3_errcode(s->db), "list workers");
-  sqlite3_bind_double(st, 1, now);
-  fpq_worker_info *list = NULL;
-  size_t len = 0, cap = 0;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (len == cap) {
-      cap = cap ? cap * 2 : 4;
-      fpq_worker_info *grown = fpq__realloc(list, cap * sizeof *grown);
-      if (grown == NULL) {
-        rc = SQLITE_NOMEM;
-        break;
-      }
-      list = grown;
-    }
-    fpq_worker_info *w = &list[len++];
-    memset(w, 0, sizeof *w);
-    copy_column(st, 0, w->name, sizeof w->name);
-    copy_column(st, 1, w->hostname, sizeof w->hostname);
-    w->pid = sqlite3_column_int(st, 2);
-    copy_column(st, 3, w->state, sizeof w->state);
-    copy_column(st, 4, w->queues, sizeof w->queues);
-    copy_column(st, 5, w->current_job, sizeof w->current_job);
-    w->birth = sqlite3_column_double(st, 6);
-    w->last_heartbeat = sqlite3_column_double(st, 7);
-    w->successful = sqlite3_column_int64(st, 8);
-    w->failed = sqlite3_column_int64(st, 9);
-    w->busy_seconds = sqlite3_column_double(st, 10);
-  }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) {
-    fpq__free(list);
-    return db_fail(s, rc, "list workers");
-  }
-  *out = list;
-  *n = len;
-  return 0;
-}
-
-static int sqlite_worker_command(fpq_backend *b, const char *name, const char *command) {
-  sqlite_backend *s = as_sqlite(b);
-  int opened = need_db(s, 1);
-  if (opened) return opened;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db,
-                         "INSERT INTO commands (worker, command, created_at)"
-                         " SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM workers WHERE name = ?1"
-                         " AND expires_at >= ?3)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return db_fail(s, sqlite3_errcode(s->db), "send command");
-  bind_text(st, 1, name);
-  bind_text(st, 2, command);
-  sqlite3_bind_double(st, 3, fpq__now());
-  int rc = fpq__sqlite_run(s, st, "send command");
-  if (rc == 0 && sqlite3_changes(s->db) == 0)
-    return fpq_backend_fail(b, FPQ_ENOTFOUND, "no live worker named '%.100s'", name);
-  return rc;
-}
-
-static int sqlite_worker_next_command(fpq_backend *b, const char *name, char *buf, size_t len) {
-  sqlite_backend *s = as_sqlite(b);
-  if (need_db(s, 0)) return FPQ_EEMPTY;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db,
-                         "DELETE FROM commands WHERE id = (SELECT MIN(id) FROM commands"
-                         " WHERE worker = ?1) RETURNING command",
-                         -1, &st, NULL) != SQLITE_OK)
-    return db_fail(s, sqlite3_errcode(s->db), "read commands");
-  bind_text(st, 1, name);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) copy_column(st, 0, buf, len);
-  sqlite3_finalize(st);
-  if (rc == SQLITE_ROW) return 0;
-  return rc == SQLITE_DONE ? FPQ_EEMPTY : db_fail(s, rc, "read commands");
-}
-
 const struct fpq_backend_methods fpq__sqlite_methods = {
     .version = FPQ_BACKEND_VERSION,
     .name = "sqlite",
@@ -1241,12 +950,12 @@ const struct fpq_backend_methods fpq__sqlite_methods = {
     .take = sqlite_take,
     .extend = sqlite_extend,
     .finish = sqlite_finish,
-    .maintain = sqlite_maintain,
-    .worker_beat = sqlite_worker_beat,
-    .worker_gone = sqlite_worker_gone,
-    .workers = sqlite_workers,
-    .worker_command = sqlite_worker_command,
-    .worker_next_command = sqlite_worker_next_command,
+    .maintain = fpq__sqlite_maintain,
+    .worker_beat = fpq__sqlite_worker_beat,
+    .worker_gone = fpq__sqlite_worker_gone,
+    .workers = fpq__sqlite_workers,
+    .worker_command = fpq__sqlite_worker_command,
+    .worker_next_command = fpq__sqlite_worker_next_command,
     .schedule_put = fpq__sqlite_schedule_put,
     .schedule_get = fpq__sqlite_schedule_get,
     .schedule_list = fpq__sqlite_schedule_list,
@@ -1257,7 +966,7 @@ const struct fpq_backend_methods fpq__sqlite_methods = {
     .lease_release = fpq__sqlite_lease_release,
     .ended_since = fpq__sqlite_ended_since,
     .extend_execution = sqlite_extend_execution,
-    .prune = sqlite_prune,
-    .retention = sqlite_retention,
+    .prune = fpq__sqlite_prune,
+    .retention = fpq__sqlite_retention,
     .enqueue_many = sqlite_enqueue_many,
 };

@@ -49,6 +49,35 @@ int fpq__sqlite_fail(sqlite_backend *s, int rc, const char *doing);
 
 static inline sqlite_backend *as_sqlite(fpq_backend *b) { return (sqlite_backend *)b; }
 
+/* backend.c's helpers that maintain.c shares: a transaction statement with the busy
+ * wait, release of deferred jobs whose parents finished, due scheduled jobs made queued,
+ * a statement's rows as jobs. */
+int fpq__sqlite_exec(sqlite_backend *s, const char *sql, const char *doing);
+int fpq__sqlite_release_deferred(sqlite_backend *s, double now);
+int fpq__sqlite_promote_due(sqlite_backend *s, double now, int *moved);
+int fpq__sqlite_collect_jobs(sqlite_backend *s, sqlite3_stmt *st, fpq_job ***out, size_t *n);
+/* Maintenance, retention and its count (maintain.c), for the methods table. */
+int fpq__sqlite_maintain(fpq_backend *b, double now, int *moved);
+int fpq__sqlite_prune(fpq_backend *b, double now, int64_t *removed);
+int fpq__sqlite_retention(fpq_backend *b, double now, fpq_retention *out);
+
+/* A row whose id the engine cannot carry (written by hand or by another program: longer
+ * than FPQ_ID_MAX, or characters outside [A-Za-z0-9_-]). It is never claimed (run under a
+ * cut id, its outcome and the reaper would never match it and it would stay started
+ * forever); maintenance fails it with the reason instead. */
+#define ID_LIMIT_TEXT(x) #x
+#define ID_LIMIT(x) ID_LIMIT_TEXT(x)
+#define BAD_ID_SQL \
+  "(length(CAST(id AS BLOB)) NOT BETWEEN 1 AND " ID_LIMIT(FPQ_ID_MAX) \
+  " OR id GLOB '*[^A-Za-z0-9_-]*')"
+
+
+/* Binds a time, or NULL for 0 (none). */
+static inline void bind_time(sqlite3_stmt *st, int i, double t) {
+  if (t > 0) sqlite3_bind_double(st, i, t);
+  else sqlite3_bind_null(st, i);
+}
+
 /* Binds text, or NULL for a NULL value. */
 static inline void bind_text(sqlite3_stmt *st, int i, const char *v) {
   if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
@@ -74,6 +103,12 @@ int fpq__sqlite_schedule_advance(fpq_backend *b, const fpq_schedule_advance_args
 int fpq__sqlite_lease_acquire(fpq_backend *b, const char *name, const char *owner, double now,
                               double ttl, char *holder, size_t holder_len);
 int fpq__sqlite_lease_release(fpq_backend *b, const char *name, const char *owner);
+/* The registry of live workers and their commands (workers.c). */
+int fpq__sqlite_worker_beat(fpq_backend *b, const fpq_worker_info *w, double ttl, double now);
+int fpq__sqlite_worker_gone(fpq_backend *b, const char *name, double now);
+int fpq__sqlite_workers(fpq_backend *b, double now, fpq_worker_info **out, size_t *n);
+int fpq__sqlite_worker_command(fpq_backend *b, const char *name, const char *command);
+int fpq__sqlite_worker_next_command(fpq_backend *b, const char *name, char *buf, size_t len);
 /* The record of ended runs (stats.c). */
 int fpq__sqlite_ended_since(fpq_backend *b, double since, int limit, fpq_run_record **out,
                             size_t *n);
