@@ -149,7 +149,7 @@ int fpq__sqlite_maintain(fpq_backend *b, double now, int *moved) {
   if (s->replaced) { /* once, so the worker says it in its log */
     s->replaced = 0;
     return fpq_backend_fail(b, FPQ_EIO,
-                            "the queue database %.300s was deleted or replaced while open; "
+                            "the queue database %.120s was deleted or replaced while open; "
                             "reopened what is at that path now (jobs of the old file are "
                             "not seen any more)", s->path);
   }
