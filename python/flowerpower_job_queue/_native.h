@@ -107,6 +107,20 @@ extern const char run_worker_doc[], run_scheduler_doc[];
 PyObject *native_cli_help(PyObject *module, PyObject *ignored);
 extern const char cli_help_doc[];
 
+/* Settings and decisions (_native_config.c): module functions. */
+PyObject *native_resolve_config(PyObject *module, PyObject *args, PyObject *kwds);
+PyObject *native_project_serves(PyObject *module, PyObject *args, PyObject *kwds);
+PyObject *native_retry_decision(PyObject *module, PyObject *args);
+extern const char resolve_config_doc[], project_serves_doc[], retry_decision_doc[];
+/* "O&" converter: a path-like or None -> bytes (or NULL), released by the caller. */
+int path_or_none(PyObject *obj, void *out);
+
+/* Enqueue (_native_enqueue.c): Queue methods. */
+PyObject *Queue_enqueue(QueueObject *self, PyObject *args, PyObject *kwds);
+PyObject *Queue_enqueue_many(QueueObject *self, PyObject *items);
+PyObject *Queue_enqueue_jsonl(QueueObject *self, PyObject *arg);
+extern const char enqueue_doc[], enqueue_many_doc[], enqueue_jsonl_doc[];
+
 /* Schedules (_native_schedules.c): Queue methods and module functions. */
 PyObject *Queue_schedule_put(QueueObject *self, PyObject *args, PyObject *kwds);
 PyObject *Queue_schedule_get(QueueObject *self, PyObject *args);
