@@ -38,6 +38,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "scheduler.h"
+#include "worker_state.h"
 
 #define TAKE_WAIT 0.5          /* seconds a take may block: bounds stop latency */
 #define MAX_FAILED_STARTS 3    /* executors dying before hello: give up, it will not work */
@@ -48,95 +49,6 @@
  * Redis away), then exits without them: their jobs are retried when the leases end. */
 #define STOP_RECORD_GRACE 10.0
 
-typedef enum { SLOT_STARTING, SLOT_IDLE, SLOT_BUSY, SLOT_DOWN } slot_state;
-typedef enum {
-  KILL_NONE,
-  KILL_TIMEOUT,
-  KILL_STOP_JOB,
-  KILL_HORSE,
-  KILL_SHUTDOWN,
-  KILL_LEASE_LOST
-} kill_reason;
-
-struct worker;
-
-typedef struct slot {
-  struct worker *w;
-  int index;
-  slot_state state;
-  fpq__executor *exec;
-  fpq_job *job;          /* the job it runs, owned */
-  double job_started;    /* monotonic */
-  uv_timer_t timer;      /* job timeout, then the kill grace; restart backoff when down */
-  kill_reason killing;
-  int term_sent;         /* timeout: SIGTERM sent, SIGKILL next */
-  int failed_starts;
-} slot;
-
-/* An outcome the backend has not taken yet (it was unreachable): kept here, apart from
- * the slot, so the slot can run the next job meanwhile; retried each tick. */
-typedef struct unrecorded {
-  struct unrecorded *next;
-  fpq_job *job;
-  fpq_outcome outcome;
-  char *result, *error, *log; /* owned; outcome points at them */
-} unrecorded;
-
-typedef struct worker {
-  uv_loop_t loop;
-  fpq_worker_options opt;
-  fpq_queue *q;      /* loop thread */
-  fpq_queue *take_q; /* thread pool: one take at a time */
-  /* Thread pool: records outcomes, one at a time, oldest first, so storing a 200 MB
-   * result never holds up the loop (timeouts, commands, the next job). */
-  fpq_queue *record_q;
-  uv_work_t record_req;
-  int recording;      /* the head of unrecorded is being recorded */
-  int record_wait;    /* the backend refused for now: wait for the next tick */
-  int record_rc;
-  fpq_status record_final;
-  char record_err[512];
-  char name[128];
-  char hostname[256];
-  char queues_text[512]; /* as given, for display (three namespaced names fit) */
-  char queue_names[512];  /* split in place: queues[] point into it */
-  const char *queues[16];
-  size_t nqueues;
-  char python[PATH_MAX];
-  int pipeline_cache; /* executor.pipeline_cache, passed to each executor */
-  slot *slots;
-  int nslots;
-  uv_work_t take_req;
-  int taking;
-  int take_rc;
-  fpq_job *taken;
-  char take_err[512];
-  uv_timer_t take_retry;
-  uv_timer_t tick;
-  fpq__metrics_server *metrics; /* --metrics-port: /metrics for Prometheus */
-  fpq__scheduler *sched;        /* --with-scheduler */
-  uv_signal_t sigterm, sigint, sigtstp, sigcont;
-  fpq__lease_keeper *keeper; /* renews leases on its own thread; fences stale runs */
-  int stopping; /* 0 running, 1 finishing running jobs, 2 stopping now */
-  double stop_started;
-  int closing;
-  int exit_code;
-  int64_t successful, failed;
-  double busy_seconds, birth;
-  int announced_ready; /* "ready" logged once every slot's first executor said hello */
-  unsigned long ticks;
-  unrecorded *unrecorded; /* outcomes to record again, oldest first */
-  /* Take-ahead: while every slot is busy with short jobs, the next job is taken already
-   * and waits here (started, leased to us) for the first slot that frees, so a slot goes
-   * from one short job to the next without a backend round trip in between. Only for
-   * short jobs: a job held back behind a long one could have run on another worker. */
-  fpq_job *ahead;
-  double recent_run; /* moving average of run times, seconds */
-  char **retrying; /* burst: ids of jobs this worker scheduled for a retry */
-  size_t nretrying;
-  double callback_timeout; /* executor.callback_timeout, seconds */
-  int callbacks;           /* callback processes running; a stop waits for them */
-} worker;
 
 static void maybe_take(worker *w);
 static void start_job(struct slot *s, fpq_job *job);
@@ -855,19 +767,6 @@ static void check_stopped(worker *w) {
 
 /* ---- set-up ---- */
 
-static int parse_queues(worker *w, const char *text) {
-  snprintf(w->queues_text, sizeof w->queues_text, "%s", text);
-  snprintf(w->queue_names, sizeof w->queue_names, "%s", text);
-  char *p = w->queue_names;
-  while (p && w->nqueues < sizeof w->queues / sizeof w->queues[0]) {
-    char *comma = strchr(p, ',');
-    if (comma) *comma = '\0';
-    if (*p == '\0') return -1;
-    w->queues[w->nqueues++] = p;
-    p = comma ? comma + 1 : NULL;
-  }
-  return p ? -1 : 0;
-}
 
 static void free_worker(worker *w) {
   for (int i = 0; w->slots && i < w->nslots; i++) {
@@ -885,59 +784,7 @@ static void free_worker(worker *w) {
   fpq_close(w->record_q);
 }
 
-/* Two live workers under one name would hold each other's leases and read each other's
- * commands: a name held by a live worker (its registration has not expired) is refused.
- * Returns 0, or the exit code. Not atomic (two starting in the same instant both pass);
- * the default names are unique, and fencing by execution keeps even that case safe. */
-static int refuse_a_taken_name(worker *w) {
-  fpq_worker_info *list = NULL;
-  size_t n = 0;
-  if (fpq_workers(w->q, &list, &n) != 0) return 0; /* the first beat reports the problem */
-  int code = 0;
-  for (size_t i = 0; i < n && code == 0; i++) {
-    if (strcmp(list[i].name, w->name) != 0) continue;
-    fprintf(stderr,
-            "fpq: --name '%s' is held by a live worker (pid %d on host '%s', seen %.0f s "
-            "ago): choose another name, or stop that worker first\n",
-            w->name, list[i].pid, list[i].hostname, fmax(0, fpq__now() - list[i].last_heartbeat));
-    code = 2;
-  }
-  free(list);
-  return code;
-}
 
-/* The executors' settings from conf/job_queue.yml and the environment; a bad value stops
- * the worker before it takes a job (exit 2). A config that does not resolve at all is
- * left for fpq_open to report. */
-static int read_executor_settings(worker *w, char *queues, size_t queues_len) {
-  fpq__config cfg;
-  char err[512];
-  int rc = fpq__config_resolve(&cfg, &w->opt.open);
-  /* Without --queues: this project's three queues in priority order, as fpq_enqueue
-   * names them (config.c: "NAME.high,NAME.default,NAME.low" when namespaced). */
-  if (rc == 0)
-    snprintf(queues, queues_len, "%s,%s,%s", cfg.queue_names[FPQ_PRIORITY_HIGH],
-             cfg.queue_names[FPQ_PRIORITY_MEDIUM], cfg.queue_names[FPQ_PRIORITY_LOW]);
-  w->pipeline_cache = FPQ_PIPELINE_CACHE_DEFAULT;
-  w->callback_timeout = FPQ_CALLBACK_TIMEOUT;
-  if (rc == 0 && fpq__config_pipeline_cache(&cfg, &w->pipeline_cache, err, sizeof err) != 0) {
-    fprintf(stderr, "fpq: %s\n", err);
-    fpq__config_free(&cfg);
-    return -1;
-  }
-  const char *limit = rc == 0 ? fpq__config_get(&cfg, "executor.callback_timeout") : NULL;
-  if (limit && (fpq_parse_duration(limit, &w->callback_timeout, NULL, 0) != 0 ||
-                !(w->callback_timeout > 0 && w->callback_timeout <= 86400))) {
-    char q[80];
-    fpq__quote(limit, q, sizeof q);
-    fprintf(stderr, "fpq: executor.callback_timeout '%s' is not valid: expected a duration "
-            "above 0 and up to 1d, like 60s\n", q);
-    fpq__config_free(&cfg);
-    return -1;
-  }
-  fpq__config_free(&cfg);
-  return 0;
-}
 
 int fpq_worker_run(const fpq_worker_options *opts) {
   worker wk;
@@ -968,9 +815,9 @@ int fpq_worker_run(const fpq_worker_options *opts) {
   else fpq__executor_find_python(w->python, sizeof w->python);
   /* Queues are exact RQ queue names, strict order. */
   char queues[512] = "high,default,low"; /* unresolved settings: fpq_open says why below */
-  if (read_executor_settings(w, queues, sizeof queues) != 0) return 2;
+  if (fpq__worker_read_executor_settings(w, queues, sizeof queues) != 0) return 2;
   if (w->opt.queues) snprintf(queues, sizeof queues, "%s", w->opt.queues);
-  if (parse_queues(w, queues) != 0) {
+  if (fpq__worker_parse_queues(w, queues) != 0) {
     fprintf(stderr, "fpq: --queues '%s' is not valid: expected names separated by commas\n",
             queues);
     return 2;
@@ -986,7 +833,7 @@ int fpq_worker_run(const fpq_worker_options *opts) {
     free_worker(w);
     return rc == FPQ_EUNAVAIL || rc == FPQ_EIO ? 3 : (rc == FPQ_EINVAL || rc == FPQ_ECONFIG) ? 2 : 1;
   }
-  if ((rc = refuse_a_taken_name(w)) != 0) {
+  if ((rc = fpq__worker_refuse_a_taken_name(w)) != 0) {
     free_worker(w);
     return rc;
   }

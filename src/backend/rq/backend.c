@@ -49,17 +49,16 @@
  * no notification came: a safety net only (due times are tracked, writes notified). */
 #define SAFETY_POLL 2.0
 #define SWEEP_EVERY 60.0
-#define MAX_QUEUES 16
 
 /* ---- requests ---- */
 
-static int ready(rq_backend *r) {
+int fpq__rq_ready(rq_backend *r) {
   char err[256];
   int rc = fpq__rq_link_open(&r->link, &r->t, err, sizeof err);
   return rc ? fpq_backend_fail(&r->base, rc, "%s", err) : 0;
 }
 
-static int io_fail(rq_backend *r, const char *doing) {
+int fpq__rq_io_fail(rq_backend *r, const char *doing) {
   const char *why = r->link.c && r->link.c->errstr[0] ? r->link.c->errstr : "connection closed";
   fpq_backend_fail(&r->base, FPQ_EUNAVAIL, "lost the connection to Redis at %s while %s: %s",
                    r->t.display, doing, why);
@@ -81,10 +80,10 @@ static int error_reply(rq_backend *r, redisReply *reply, const char *doing) {
 static redisReply *eval(rq_backend *r, fpq__rq_script s, int argc, const char *const *argv,
                         const size_t *lens, int idempotent, int *rc) {
   for (int attempt = 0;; attempt++) {
-    if ((*rc = ready(r))) return NULL;
+    if ((*rc = fpq__rq_ready(r))) return NULL;
     redisReply *reply = fpq__rq_eval(r->link.c, &r->shas, s, argc, argv, lens);
     if (reply == NULL) {
-      *rc = io_fail(r, fpq__rq_script_name(s));
+      *rc = fpq__rq_io_fail(r, fpq__rq_script_name(s));
       if (idempotent && attempt == 0) continue;
       return NULL;
     }
@@ -96,15 +95,8 @@ static redisReply *eval(rq_backend *r, fpq__rq_script s, int argc, const char *c
   }
 }
 
-/* A batch of commands sent in one write and read back in order (one round trip). */
-typedef struct batch {
-  int n;
-  int argc[64];
-  const char *argv[64][24];
-  size_t lens[64][24];
-} batch;
 
-static void add(batch *bt, int argc, const char *const *argv, const size_t *lens) {
+void fpq__rq_batch_add(batch *bt, int argc, const char *const *argv, const size_t *lens) {
   assert(bt->n < 64 && argc <= 24);
   for (int i = 0; i < argc; i++) {
     bt->argv[bt->n][i] = argv[i];
@@ -115,10 +107,10 @@ static void add(batch *bt, int argc, const char *const *argv, const size_t *lens
 
 /* Sends the batch; fills replies[0..n) (caller frees each) or returns an error with all
  * freed. Read-only batches are retried once on a fresh connection. */
-static int run_batch(rq_backend *r, batch *bt, redisReply **replies, const char *doing,
+int fpq__rq_run_batch(rq_backend *r, batch *bt, redisReply **replies, const char *doing,
                      int idempotent) {
   for (int attempt = 0;; attempt++) {
-    int rc = ready(r);
+    int rc = fpq__rq_ready(r);
     if (rc) return rc;
     int got = 0;
     for (int i = 0; i < bt->n; i++)
@@ -140,7 +132,7 @@ static int run_batch(rq_backend *r, batch *bt, redisReply **replies, const char 
     return 0;
   broken:
     for (int i = 0; i < got; i++) freeReplyObject(replies[i]);
-    rc = io_fail(r, doing);
+    rc = fpq__rq_io_fail(r, doing);
     if (!(idempotent && attempt == 0)) return rc;
   }
 }
@@ -153,7 +145,7 @@ static int rq_open(fpq_backend *b, const char *url, const fpq_backend_settings *
   r->t.connect_timeout = s->connect_timeout;
   if (fpq__rq_parse_url(url, &r->t, err, sizeof err))
     return fpq_backend_fail(b, FPQ_ECONFIG, "%s", err);
-  return ready(r);
+  return fpq__rq_ready(r);
 }
 
 static void rq_close(fpq_backend *b) {
@@ -165,7 +157,7 @@ static void rq_close(fpq_backend *b) {
 
 /* ---- helpers ---- */
 
-static char *key_of(const char *prefix, const char *a, const char *b) {
+char *fpq__rq_key_of(const char *prefix, const char *a, const char *b) {
   size_t n = strlen(prefix) + strlen(a) + (b ? strlen(b) + 1 : 0) + 1;
   char *k = fpq__malloc(n);
   if (k) snprintf(k, n, "%s%s%s%s", prefix, a, b ? ":" : "", b ? b : "");
@@ -174,9 +166,9 @@ static char *key_of(const char *prefix, const char *a, const char *b) {
 
 /* Find indexes: fpq:project:PROJECT and fpq:pipeline:NAME:PROJECT (a pipeline name has no ':',
  * so the two never collide whatever the directory holds). */
-static char *project_index(const char *project) { return key_of("fpq:project:", project, NULL); }
-static char *pipeline_index(const char *project, const char *pipeline) {
-  return key_of("fpq:pipeline:", pipeline, project);
+char *fpq__rq_project_index(const char *project) { return fpq__rq_key_of("fpq:project:", project, NULL); }
+char *fpq__rq_pipeline_index(const char *project, const char *pipeline) {
+  return fpq__rq_key_of("fpq:pipeline:", pipeline, project);
 }
 
 static int exec_id(char out[33]) {
@@ -189,340 +181,7 @@ static int exec_id(char out[33]) {
 
 /* ---- producer side ---- */
 
-/* Whole seconds for RQ's integer fields (timeout, result_ttl). */
-static long long whole(double s) { return (long long)ceil(s); }
 
-/* A resolved retention in RQ's form: -1 forever, 0 none, else whole seconds. */
-static long long rq_ttl(double ttl) { return ttl < 0 ? -1 : whole(ttl); }
-
-
-/* RQ stores a callback as one dotted path (rq.utils.import_attribute resolves
- * "package.module.function" and attributes below it), so our "module:function" is written
- * with the ':' as a '.'; read back, the dotted form is a valid reference of its own. ""
- * for none, as RQ writes it. ref is at most FPQ_CALLBACK_MAX (fpq_job_validate). */
-static const char *rq_callback_name(const char *ref, char buf[FPQ_CALLBACK_MAX + 1]) {
-  snprintf(buf, FPQ_CALLBACK_MAX + 1, "%s", ref ? ref : "");
-  char *colon = strchr(buf, ':');
-  if (colon) *colon = '.';
-  return buf;
-}
-
-/* The enqueue script's arguments for one job: single and batch enqueue send the very
- * same bytes, so a batch writes RQ's records exactly as one enqueue does. argv points
- * into the struct itself: build it where it stays (the caller's stack) and free it with
- * enqueue_args_free. */
-typedef struct enqueue_args {
-  int n;
-  const char *argv[80];
-  size_t lens[80];
-  unsigned char *data;
-  char *pidx, *lidx;
-  json_t *parents;
-  char created[FPQ_TIME_TEXT_MAX], enqueued[FPQ_TIME_TEXT_MAX], score[40], run_at[40],
-      timeout[32], retries[16], max_retries[16], delay[40], jitter[40], ttl[32], fttl[32],
-      exact_timeout[40], intervals[2048];
-  char on_success[FPQ_CALLBACK_MAX + 1], on_failure[FPQ_CALLBACK_MAX + 1],
-      on_stopped[FPQ_CALLBACK_MAX + 1]; /* RQ's dotted names (rq_callback_name) */
-} enqueue_args;
-
-static void enqueue_args_free(enqueue_args *a) {
-  json_decref(a->parents);
-  fpq__free(a->data);
-  fpq__free(a->pidx);
-  fpq__free(a->lidx);
-}
-
-/* Fills a (always to be freed with enqueue_args_free); returns 0 or an error set on b. */
-static int enqueue_args_build(fpq_backend *b, const fpq_job *job, enqueue_args *a) {
-  memset(a, 0, offsetof(enqueue_args, created));
-  size_t data_len = 0;
-  int rc = fpq__rq_data_encode(job, &a->data, &data_len);
-  if (rc) return fpq_backend_fail(b, rc, "job '%s': cannot encode its data", job->id);
-  a->pidx = project_index(job->project);
-  a->lidx = pipeline_index(job->project, job->pipeline);
-  if (a->pidx == NULL || a->lidx == NULL) return fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
-  fpq_format_time(job->created_at, a->created, sizeof a->created);
-  fpq_format_time(job->status == FPQ_STATUS_QUEUED ? job->enqueued_at : 0, a->enqueued,
-                  sizeof a->enqueued);
-  snprintf(a->score, sizeof a->score, "%.6f", job->created_at);
-  snprintf(a->run_at, sizeof a->run_at, "%.6f", job->run_at);
-  /* RQ's timeout is whole seconds and -1 means none; ours 0 means the worker's default,
-   * which for a Python rq worker is best said as "none" rather than rq's 180 s. */
-  snprintf(a->timeout, sizeof a->timeout, "%lld", job->timeout > 0 ? whole(job->timeout) : -1LL);
-  int max = job->max_retries > 0 ? job->max_retries : 0;
-  snprintf(a->retries, sizeof a->retries, "%d", max);
-  snprintf(a->max_retries, sizeof a->max_retries, "%d", max);
-  snprintf(a->delay, sizeof a->delay, "%.17g", job->retry_delay > 0 ? job->retry_delay : 0);
-  snprintf(a->jitter, sizeof a->jitter, "%.17g", job->jitter_factor > 0 ? job->jitter_factor : 0);
-  /* RQ's retention fields, whole seconds, -1 forever, 0 none: a Python rq worker that
-   * runs the job keeps it as we would. The core resolved the defaults. */
-  snprintf(a->ttl, sizeof a->ttl, "%lld", rq_ttl(job->result_ttl));
-  snprintf(a->fttl, sizeof a->fttl, "%lld", rq_ttl(job->failure_ttl));
-  snprintf(a->exact_timeout, sizeof a->exact_timeout, "%.17g", job->timeout);
-  /* RQ's Retry(max, interval=[...]): retry k waits intervals[k-1], which is our backoff
-   * without jitter (retry_delay * 2^(k-1)), so a Python worker retries our jobs alike. */
-  size_t o = 0;
-  char *intervals = a->intervals;
-  const size_t isize = sizeof a->intervals;
-  intervals[0] = '\0';
-  if (job->retry_delay > 0 && max > 0) {
-    o += (size_t)snprintf(intervals, isize, "[");
-    for (int k = 0; k < max && k < 64 && o < isize - 40; k++)
-      o += (size_t)snprintf(intervals + o, isize - o, "%s%.6g", k ? ", " : "",
-                            fmin(job->retry_delay * pow(2, k), 1e12));
-    snprintf(intervals + o, isize - o, "]");
-  }
-  const char *status = fpq_status_name(job->status);
-  int n = 0;
-  const char **argv = a->argv;
-  size_t *lens = a->lens;
-#define ARG(v) (argv[n] = (v), lens[n] = strlen(argv[n]), n++)
-#define FIELD(k, v) (ARG(k), ARG(v))
-  ARG(job->id);
-  ARG(job->queue);
-  ARG(status);
-  ARG(a->run_at);
-  ARG(a->score);
-  ARG(a->pidx);
-  ARG(a->lidx);
-  FIELD("status", status);
-  FIELD("created_at", a->created);
-  ARG("data");
-  argv[n] = (const char *)a->data, lens[n] = data_len, n++;
-  FIELD("origin", job->queue);
-  FIELD("description", job->description ? job->description : "");
-  FIELD("enqueued_at", a->enqueued);
-  FIELD("timeout", a->timeout);
-  FIELD("success_callback_name", rq_callback_name(job->on_success, a->on_success));
-  FIELD("failure_callback_name", rq_callback_name(job->on_failure, a->on_failure));
-  FIELD("stopped_callback_name", rq_callback_name(job->on_stopped, a->on_stopped));
-  FIELD("started_at", "");
-  FIELD("ended_at", "");
-  FIELD("last_heartbeat", "");
-  FIELD("worker_name", "");
-  FIELD("group_id", "");
-  FIELD("retries_left", a->retries);
-  if (intervals[0]) FIELD("retry_intervals", intervals);
-  if (job->result_ttl != FPQ_TTL_DEFAULT) FIELD("result_ttl", a->ttl);
-  if (job->failure_ttl != FPQ_TTL_DEFAULT) FIELD("failure_ttl", a->fttl);
-  FIELD("fpq_attempts", "0");
-  FIELD("fpq_max_retries", a->max_retries);
-  FIELD("fpq_retry_delay", a->delay);
-  FIELD("fpq_jitter", a->jitter);
-  if (job->timeout > 0 && job->timeout != floor(job->timeout))
-    FIELD("fpq_timeout", a->exact_timeout);
-  if (job->status == FPQ_STATUS_SCHEDULED) FIELD("fpq_run_at", a->run_at);
-  /* RQ's depends_on: the list, and its first id alone as older RQ reads it. */
-  a->parents = job->depends_on ? json_loads(job->depends_on, 0, NULL) : NULL;
-  const char *first = json_string_value(json_array_get(a->parents, 0));
-  if (first) {
-    FIELD("dependency_ids", job->depends_on);
-    FIELD("dependency_id", first);
-  }
-#undef FIELD
-#undef ARG
-  a->n = n;
-  return 0;
-}
-
-static int rq_enqueue(fpq_backend *b, const fpq_job *job) {
-  rq_backend *r = as_rq(b);
-  enqueue_args a;
-  int rc = enqueue_args_build(b, job, &a);
-  redisReply *reply = rc ? NULL : eval(r, FPQ_RQ_ENQUEUE, a.n, a.argv, a.lens, 0, &rc);
-  if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
-    rc = fpq_backend_fail(b, FPQ_EEXIST, "job id '%s' is already taken", job->id);
-  if (reply) freeReplyObject(reply);
-  enqueue_args_free(&a);
-  return rc;
-}
-
-/* Commands written before their replies are read: enough to hide the round trip, few
- * enough that hiredis's output buffer stays a few megabytes whatever the batch size. */
-#define ENQUEUE_PIPELINE 512
-
-/* Pipelines `EXISTS rq:job:ID` over the batch: an id already stored refuses the whole
- * batch before anything is written (the enqueue script would refuse that job alone). */
-static int ids_free(rq_backend *r, const fpq_job *const *jobs, size_t n, size_t *failed) {
-  for (size_t start = 0; start < n; start += ENQUEUE_PIPELINE) {
-    size_t end = start + ENQUEUE_PIPELINE < n ? start + ENQUEUE_PIPELINE : n;
-    for (size_t i = start; i < end; i++)
-      if (redisAppendCommand(r->link.c, "EXISTS rq:job:%s", jobs[i]->id) != REDIS_OK)
-        return io_fail(r, "checking the batch's ids");
-    size_t taken = n;
-    for (size_t i = start; i < end; i++) {
-      redisReply *reply = NULL;
-      if (fpq__rq_get_reply(r->link.c, (void **)&reply) != REDIS_OK || reply == NULL)
-        return io_fail(r, "checking the batch's ids");
-      if (reply->type == REDIS_REPLY_ERROR && taken == n) {
-        *failed = n;
-        int rc = fpq_backend_fail(&r->base, fpq__rq_error_code(reply->str),
-                                  "Redis at %s, checking the batch's ids: %.180s",
-                                  r->t.display, reply->str);
-        freeReplyObject(reply);
-        /* The rest of this chunk's replies are read and dropped so the link stays usable. */
-        for (size_t k = i + 1; k < end; k++) {
-          if (fpq__rq_get_reply(r->link.c, (void **)&reply) != REDIS_OK || reply == NULL)
-            return io_fail(r, "checking the batch's ids");
-          freeReplyObject(reply);
-        }
-        return rc;
-      }
-      if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1 && taken == n) taken = i;
-      freeReplyObject(reply);
-    }
-    if (taken < n) {
-      *failed = taken;
-      return fpq_backend_fail(&r->base, FPQ_EEXIST,
-                              "job id '%s' is already taken: nothing of the batch was stored",
-                              jobs[taken]->id);
-    }
-  }
-  return 0;
-}
-
-/* The connection failed half way through a batch: say what is known to be stored. */
-static int partly_stored(rq_backend *r, size_t stored, size_t n, size_t at) {
-  int rc = io_fail(r, "enqueueing a batch");
-  char why[sizeof r->base.errstr];
-  snprintf(why, sizeof why, "%s", r->base.errstr);
-  return fpq_backend_fail(&r->base, rc, "%.200s; %zu of the batch's %zu jobs were stored "
-                          "before jobs[%zu], it and later ones may have been", why, stored,
-                          n, at);
-}
-
-/* Jobs per call of the enqueue_many script: enough that Redis's per-call cost of a script
- * is small per job, few enough that one call holds Redis for a few milliseconds only. */
-#define ENQUEUE_CHUNK 256
-
-/* One call of the enqueue_many script being built: its argv points into args. */
-typedef struct enqueue_chunk {
-  size_t first, count;
-  enqueue_args args[ENQUEUE_CHUNK];
-  char counts[ENQUEUE_CHUNK][8];
-  char k[16];
-  const char *argv[4 + ENQUEUE_CHUNK * 81];
-  size_t lens[4 + ENQUEUE_CHUNK * 81];
-  int argc;
-} enqueue_chunk;
-
-static void chunk_free(enqueue_chunk *c) {
-  for (size_t i = 0; i < c->count; i++) enqueue_args_free(&c->args[i]);
-  c->count = 0;
-}
-
-/* Builds the script call for jobs[first .. first + count) and appends it to the link's
- * output (sent with the next read). Returns 0, or an error with *bad the job at fault. */
-static int chunk_send(rq_backend *r, enqueue_chunk *c, const char *sha,
-                      const fpq_job *const *jobs, size_t first, size_t count, size_t *bad) {
-  c->first = first;
-  c->count = 0;
-  c->argc = 0;
-#define PUT(v, l) (c->argv[c->argc] = (v), c->lens[c->argc] = (l), c->argc++)
-  PUT("EVALSHA", 7);
-  PUT(sha, 40);
-  PUT("0", 1);
-  snprintf(c->k, sizeof c->k, "%zu", count);
-  PUT(c->k, strlen(c->k));
-  for (size_t i = 0; i < count; i++) {
-    enqueue_args *a = &c->args[i];
-    int rc = enqueue_args_build(&r->base, jobs[first + i], a);
-    c->count++;
-    if (rc) {
-      *bad = first + i;
-      chunk_free(c);
-      return rc;
-    }
-    snprintf(c->counts[i], sizeof c->counts[i], "%d", a->n);
-    PUT(c->counts[i], strlen(c->counts[i]));
-    for (int k = 0; k < a->n; k++) PUT(a->argv[k], a->lens[k]);
-  }
-#undef PUT
-  int appended = redisAppendCommandArgv(r->link.c, c->argc, c->argv, c->lens);
-  chunk_free(c);
-  return appended == REDIS_OK ? 0 : io_fail(r, "enqueueing a batch");
-}
-
-/* Batch enqueue: the ids are checked first (pipelined EXISTS), then the enqueue_many
- * script stores ENQUEUE_CHUNK jobs per call, each call all or nothing, with one call in
- * flight while the next is built. Redis has no transaction that could refuse half way
- * through the whole batch: only another writer taking an id between the check and the
- * write, or the connection failing, can leave part of a batch stored, and the message
- * then says how much. */
-static int rq_enqueue_many(fpq_backend *b, const fpq_job *const *jobs, size_t n,
-                           size_t *failed) {
-  rq_backend *r = as_rq(b);
-  int rc = ready(r);
-  if (rc) return rc;
-  if ((rc = ids_free(r, jobs, n, failed))) return rc;
-  const char *sha = fpq__rq_script_sha(r->link.c, &r->shas, FPQ_RQ_ENQUEUE_MANY);
-  if (sha == NULL) {
-    if (r->link.c->err) return io_fail(r, "loading the enqueue script");
-    return fpq_backend_fail(b, FPQ_EBACKEND, "Redis at %s refused to load the enqueue script "
-                            "(SCRIPT LOAD)", r->t.display);
-  }
-  enqueue_chunk *c = fpq__malloc(sizeof *c);
-  if (c == NULL) return fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
-  size_t stored = 0, bad = n, next = 0, sent = 0, read = 0;
-  size_t starts[2] = {0, 0}, counts[2] = {0, 0}; /* the calls in flight, oldest first */
-  char why[300] = "";
-  rc = 0;
-  for (;;) {
-    /* Up to two calls in flight: reading the older one's reply sends the newer, which
-     * Redis runs while the next is built here. Nothing more is sent after a refusal. */
-    while (next < n && rc == 0 && bad == n && sent - read < 2) {
-      size_t count = n - next < ENQUEUE_CHUNK ? n - next : ENQUEUE_CHUNK;
-      rc = chunk_send(r, c, sha, jobs, next, count, &bad);
-      if (rc == FPQ_EUNAVAIL) {
-        fpq__free(c);
-        *failed = next;
-        return partly_stored(r, stored, n, next);
-      }
-      if (rc) {
-        snprintf(why, sizeof why, "%.200s", b->errstr);
-        break;
-      }
-      starts[sent % 2] = next;
-      counts[sent % 2] = count;
-      sent++;
-      next += count;
-    }
-    if (read == sent) break;
-    redisReply *reply = NULL;
-    size_t at = starts[read % 2], count = counts[read % 2];
-    if (fpq__rq_get_reply(r->link.c, (void **)&reply) != REDIS_OK || reply == NULL) {
-      fpq__free(c);
-      *failed = at;
-      return partly_stored(r, stored, n, at);
-    }
-    read++;
-    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
-      stored += count;
-    } else if (bad == n) {
-      if (reply->type == REDIS_REPLY_INTEGER && reply->integer >= 1 &&
-          (size_t)reply->integer <= count) {
-        bad = at + (size_t)reply->integer - 1;
-        rc = FPQ_EEXIST;
-        snprintf(why, sizeof why, "job id '%s' is already taken", jobs[bad]->id);
-      } else {
-        bad = at;
-        rc = reply->type == REDIS_REPLY_ERROR ? fpq__rq_error_code(reply->str) : FPQ_EBACKEND;
-        /* NOSCRIPT: the server forgot the script mid-batch (SCRIPT FLUSH): the sha is
-         * dropped so the next call loads it again. */
-        if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0)
-          r->shas.sha[FPQ_RQ_ENQUEUE_MANY][0] = '\0';
-        snprintf(why, sizeof why, "Redis at %.80s, enqueue_many: %.180s", r->t.display,
-                 reply->type == REDIS_REPLY_ERROR ? reply->str : "an unexpected reply");
-      }
-    }
-    freeReplyObject(reply);
-  }
-  fpq__free(c);
-  if (bad == n && rc == 0) return 0;
-  *failed = bad;
-  return fpq_backend_fail(b, rc ? rc : FPQ_EBACKEND, "%.200s (%zu other jobs of the batch "
-                          "were stored)", why, stored);
-}
 
 /* Reads jobs by id: HGETALL + the newest result entry per job, all in one round trip.
  * jobs[i] is NULL for an id whose hash is gone. */
@@ -533,12 +192,12 @@ static void read_rq_due_times(rq_backend *r, fpq_job **jobs, size_t n) {
   for (size_t i = 0; i < n; i++) {
     fpq_job *job = jobs[i];
     if (job == NULL || job->status != FPQ_STATUS_SCHEDULED || job->run_at > 0) continue;
-    char *key = key_of("rq:scheduled:", job->queue ? job->queue : "default", NULL);
+    char *key = fpq__rq_key_of("rq:scheduled:", job->queue ? job->queue : "default", NULL);
     batch bt = {0};
     const char *z[] = {"ZSCORE", key ? key : "", job->id};
-    add(&bt, 3, z, NULL);
+    fpq__rq_batch_add(&bt, 3, z, NULL);
     redisReply *score = NULL;
-    if (run_batch(r, &bt, &score, "reading a due time", 1) == 0) {
+    if (fpq__rq_run_batch(r, &bt, &score, "reading a due time", 1) == 0) {
       if (score->type == REDIS_REPLY_STRING) job->run_at = strtod(score->str, NULL);
       freeReplyObject(score);
     }
@@ -558,17 +217,17 @@ static int read_jobs(rq_backend *r, const char *const *ids, size_t n, fpq_job **
     redisReply *replies[64];
     if (bt == NULL) return fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
     for (size_t i = 0; i < m; i++) {
-      keys[2 * i] = key_of("rq:job:", ids[start + i], NULL);
-      keys[2 * i + 1] = key_of("rq:results:", ids[start + i], NULL);
+      keys[2 * i] = fpq__rq_key_of("rq:job:", ids[start + i], NULL);
+      keys[2 * i + 1] = fpq__rq_key_of("rq:results:", ids[start + i], NULL);
       const char *h[] = {"HGETALL", keys[2 * i] ? keys[2 * i] : ""};
       const char *x[] = {"XREVRANGE", keys[2 * i + 1] ? keys[2 * i + 1] : "", "+", "-",
                          "COUNT", "1"};
       const char *l[] = {"XLEN", keys[2 * i + 1] ? keys[2 * i + 1] : ""};
-      add(bt, 2, h, NULL);
-      add(bt, 6, x, NULL);
-      add(bt, 2, l, NULL);
+      fpq__rq_batch_add(bt, 2, h, NULL);
+      fpq__rq_batch_add(bt, 6, x, NULL);
+      fpq__rq_batch_add(bt, 2, l, NULL);
     }
-    rc = run_batch(r, bt, replies, "reading jobs", 1);
+    rc = fpq__rq_run_batch(r, bt, replies, "reading jobs", 1);
     int sent = rc == 0;
     for (size_t i = 0; i < m && rc == 0; i++) {
       int one = fpq__rq_job_from_reply(ids[start + i], replies[3 * i], replies[3 * i + 1],
@@ -607,7 +266,7 @@ static int rq_get(fpq_backend *b, const char *id, fpq_job **out) {
 static int rq_find(fpq_backend *b, const char *project, const char *pipeline, int limit,
                    fpq_job ***out, size_t *n) {
   rq_backend *r = as_rq(b);
-  char *index = pipeline ? pipeline_index(project, pipeline) : project_index(project);
+  char *index = pipeline ? fpq__rq_pipeline_index(project, pipeline) : fpq__rq_project_index(project);
   fpq_job **found = fpq__calloc((size_t)limit, sizeof *found);
   if (index == NULL || found == NULL) {
     fpq__free(index);
@@ -624,9 +283,9 @@ static int rq_find(fpq_backend *b, const char *project, const char *pipeline, in
     snprintf(to, sizeof to, "%ld", offset + want - 1);
     batch bt = {0};
     const char *range[] = {"ZREVRANGE", index, from, to};
-    add(&bt, 4, range, NULL);
+    fpq__rq_batch_add(&bt, 4, range, NULL);
     redisReply *ids = NULL;
-    if ((rc = run_batch(r, &bt, &ids, "finding jobs", 1))) break;
+    if ((rc = fpq__rq_run_batch(r, &bt, &ids, "finding jobs", 1))) break;
     size_t m = ids->elements;
     const char **idv = fpq__calloc(m ? m : 1, sizeof *idv);
     const char **zrem = fpq__calloc(m + 2, sizeof *zrem); /* ZREM index id... */
@@ -742,7 +401,7 @@ static int fail_unsupported(rq_backend *r, const char *id, const char *worker, c
  * first taken, so project.result(pipeline) finds it from then on. Best effort. */
 static void index_foreign(rq_backend *r, const fpq_job *job) {
   if (job->project == NULL || job->pipeline == NULL || r->link.c == NULL) return;
-  char *pidx = project_index(job->project), *lidx = pipeline_index(job->project, job->pipeline);
+  char *pidx = fpq__rq_project_index(job->project), *lidx = fpq__rq_pipeline_index(job->project, job->pipeline);
   char score[40];
   snprintf(score, sizeof score, "%.6f", job->created_at);
   if (pidx && lidx) {
@@ -750,11 +409,11 @@ static void index_foreign(rq_backend *r, const fpq_job *job) {
     const char *a[] = {"ZADD", pidx, score, job->id};
     const char *b[] = {"ZADD", lidx, score, job->id};
     const char *c[] = {"SADD", "fpq:indexes", pidx, lidx};
-    add(&bt, 4, a, NULL);
-    add(&bt, 4, b, NULL);
-    add(&bt, 4, c, NULL);
+    fpq__rq_batch_add(&bt, 4, a, NULL);
+    fpq__rq_batch_add(&bt, 4, b, NULL);
+    fpq__rq_batch_add(&bt, 4, c, NULL);
     redisReply *replies[3];
-    if (run_batch(r, &bt, replies, "indexing a job", 0) == 0)
+    if (fpq__rq_run_batch(r, &bt, replies, "indexing a job", 0) == 0)
       for (int i = 0; i < 3; i++) freeReplyObject(replies[i]);
     r->base.err = 0;
     r->base.errstr[0] = '\0';
@@ -1087,161 +746,6 @@ static int rq_retention(fpq_backend *b, double now, fpq_retention *out) {
 
 /* ---- workers and their commands ---- */
 
-static void channel_of(const char *name, char *buf, size_t len) {
-  snprintf(buf, len, "rq:pubsub:%s", name);
-}
-
-/* Our address as Redis sees it (RQ's ip_address, from CLIENT LIST in Python). */
-static void learn_ip(rq_backend *r) {
-  if (r->ip_known) return;
-  r->ip_known = 1;
-  const char *info[] = {"CLIENT", "INFO"};
-  redisReply *reply = fpq__rq_command(r->link.c, 2, info, NULL);
-  if (reply && reply->type == REDIS_REPLY_STRING) {
-    const char *addr = strstr(reply->str, "addr=");
-    if (addr) snprintf(r->ip, sizeof r->ip, "%.*s", (int)strcspn(addr + 5, " \n"), addr + 5);
-  }
-  if (reply) freeReplyObject(reply);
-}
-
-static int rq_worker_beat(fpq_backend *b, const fpq_worker_info *w, double ttl, double now) {
-  rq_backend *r = as_rq(b);
-  int rc = ready(r);
-  if (rc) return rc;
-  learn_ip(r);
-  char *key = key_of("rq:worker:", w->name, NULL);
-  if (key == NULL) return fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
-  char birth[FPQ_TIME_TEXT_MAX], beat[FPQ_TIME_TEXT_MAX], pid[16], ok[24], failed[24], busy[40],
-      expire[24], version[64];
-  fpq_format_time(w->birth > 0 ? w->birth : now, birth, sizeof birth);
-  fpq_format_time(now, beat, sizeof beat);
-  snprintf(pid, sizeof pid, "%d", w->pid);
-  snprintf(ok, sizeof ok, "%lld", (long long)w->successful);
-  snprintf(failed, sizeof failed, "%lld", (long long)w->failed);
-  snprintf(busy, sizeof busy, "%.6f", w->busy_seconds);
-  snprintf(expire, sizeof expire, "%lld", (long long)fmax(1, ceil(ttl)));
-  snprintf(version, sizeof version, "fpq-%s", fpq_version());
-  batch *bt = fpq__calloc(1, sizeof *bt);
-  char queues[sizeof w->queues];
-  char *qkeys[MAX_QUEUES] = {0};
-  size_t nq = 0;
-  if (bt == NULL) {
-    fpq__free(key);
-    return fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
-  }
-  const char *multi[] = {"MULTI"};
-  add(bt, 1, multi, NULL);
-  const char *hset[] = {"HSET", key, "birth", birth, "last_heartbeat", beat, "queues", w->queues,
-                        "pid", pid, "hostname", w->hostname, "ip_address", r->ip, "version",
-                        version, "python_version", "fpq", "state", w->state,
-                        "successful_job_count", ok, "failed_job_count", failed,
-                        "total_working_time", busy, "current_job", w->current_job};
-  add(bt, w->current_job[0] ? 24 : 22, hset, NULL);
-  const char *hdel[] = {"HDEL", key, "death", "shutdown_requested_date", "current_job"};
-  add(bt, w->current_job[0] ? 4 : 5, hdel, NULL);
-  const char *exp[] = {"EXPIRE", key, expire};
-  add(bt, 3, exp, NULL);
-  const char *all[] = {"SADD", "rq:workers", key};
-  add(bt, 3, all, NULL);
-  /* rq info lists a worker only under rq:workers:QUEUE, so it must be in each. */
-  snprintf(queues, sizeof queues, "%s", w->queues);
-  for (char *save = NULL, *q = strtok_r(queues, ",", &save); q && nq < MAX_QUEUES;
-       q = strtok_r(NULL, ",", &save)) {
-    if ((qkeys[nq] = key_of("rq:workers:", q, NULL)) == NULL) continue;
-    const char *per[] = {"SADD", qkeys[nq++], key};
-    add(bt, 3, per, NULL);
-  }
-  const char *exec[] = {"EXEC"};
-  add(bt, 1, exec, NULL);
-  redisReply *replies[64];
-  rc = run_batch(r, bt, replies, "registering the worker", 0);
-  if (rc == 0)
-    for (int i = 0; i < bt->n; i++) freeReplyObject(replies[i]);
-  for (size_t i = 0; i < nq; i++) fpq__free(qkeys[i]);
-  fpq__free(bt);
-  fpq__free(key);
-  if (rc) return rc;
-  /* Subscribe from the first heartbeat on, so commands sent to a started worker reach
-   * it; later beats re-subscribe after a reconnect. */
-  char channel[160], err[256];
-  channel_of(w->name, channel, sizeof channel);
-  rc = fpq__rq_sub_open(&r->sub, &r->t, channel, err, sizeof err);
-  return rc ? fpq_backend_fail(b, rc, "%s", err) : 0;
-}
-
-static int rq_worker_gone(fpq_backend *b, const char *name, double now) {
-  rq_backend *r = as_rq(b);
-  char now_text[FPQ_TIME_TEXT_MAX], channel[160];
-  fpq_format_time(now, now_text, sizeof now_text);
-  channel_of(name, channel, sizeof channel);
-  if (strcmp(r->sub.channel, channel) == 0) {
-    fpq__rq_sub_close(&r->sub);
-    r->sub.channel[0] = '\0';
-  }
-  const char *argv[] = {name, now_text};
-  int rc;
-  redisReply *reply = eval(r, FPQ_RQ_WORKER_GONE, 2, argv, NULL, 0, &rc);
-  if (reply) freeReplyObject(reply);
-  return reply ? 0 : rc;
-}
-
-static int rq_workers(fpq_backend *b, double now, fpq_worker_info **out, size_t *n) {
-  rq_backend *r = as_rq(b);
-  (void)now;
-  int rc;
-  redisReply *reply = eval(r, FPQ_RQ_WORKERS, 0, NULL, NULL, 1, &rc);
-  if (reply == NULL) return rc;
-  size_t count = reply->elements / 2;
-  fpq_worker_info *list = fpq__calloc(count ? count : 1, sizeof *list);
-  if (list == NULL) {
-    freeReplyObject(reply);
-    return fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
-  }
-  for (size_t i = 0; i < count; i++)
-    fpq__rq_worker_from_reply(reply->element[2 * i]->str, reply->element[2 * i + 1], &list[i]);
-  freeReplyObject(reply);
-  *out = list;
-  *n = count;
-  return 0;
-}
-
-static int rq_worker_command(fpq_backend *b, const char *name, const char *command) {
-  rq_backend *r = as_rq(b);
-  char *payload = fpq__rq_command_encode(command);
-  if (payload == NULL) return fpq_backend_fail(b, FPQ_EINVAL, "unknown command '%s'", command);
-  char channel[160];
-  channel_of(name, channel, sizeof channel);
-  batch bt = {0};
-  const char *pub[] = {"PUBLISH", channel, payload};
-  add(&bt, 3, pub, NULL);
-  redisReply *reply = NULL;
-  int rc = run_batch(r, &bt, &reply, "sending the command", 0);
-  fpq__free(payload);
-  if (rc) return rc;
-  long long receivers = int_of(reply);
-  freeReplyObject(reply);
-  if (receivers == 0)
-    return fpq_backend_fail(b, FPQ_ENOTFOUND, "no live worker named '%.100s' is listening on %s",
-                            name, channel);
-  return 0;
-}
-
-static int rq_worker_next_command(fpq_backend *b, const char *name, char *buf, size_t len) {
-  rq_backend *r = as_rq(b);
-  char channel[160], err[256];
-  channel_of(name, channel, sizeof channel);
-  int rc = strcmp(r->sub.channel, channel) == 0
-               ? fpq__rq_sub_poll(&r->sub, &r->t, err, sizeof err)
-               : fpq__rq_sub_open(&r->sub, &r->t, channel, err, sizeof err);
-  if (rc) return fpq_backend_fail(b, rc, "%s", err);
-  for (char *payload; (payload = fpq__rq_sub_pop(&r->sub)) != NULL;) {
-    int known = fpq__rq_command_decode(payload, strlen(payload), buf, len) == 0;
-    fpq__free(payload);
-    if (known) return 0;
-  }
-  return FPQ_EEMPTY;
-}
-
 /* What schedules.c and stats.c borrow (backend.h). */
 redisReply *fpq__rq_backend_eval(rq_backend *r, fpq__rq_script s, int argc,
                                  const char *const *argv, const size_t *lens, int idempotent,
@@ -1257,7 +761,7 @@ const struct fpq_backend_methods fpq__rq_methods = {
     .handle_size = sizeof(rq_backend),
     .open = rq_open,
     .close = rq_close,
-    .enqueue = rq_enqueue,
+    .enqueue = fpq__rq_enqueue,
     .get = rq_get,
     .find = rq_find,
     .cancel = rq_cancel,
@@ -1267,11 +771,11 @@ const struct fpq_backend_methods fpq__rq_methods = {
     .extend = rq_extend,
     .finish = rq_finish,
     .maintain = rq_maintain,
-    .worker_beat = rq_worker_beat,
-    .worker_gone = rq_worker_gone,
-    .workers = rq_workers,
-    .worker_command = rq_worker_command,
-    .worker_next_command = rq_worker_next_command,
+    .worker_beat = fpq__rq_worker_beat,
+    .worker_gone = fpq__rq_worker_gone,
+    .workers = fpq__rq_workers,
+    .worker_command = fpq__rq_worker_command,
+    .worker_next_command = fpq__rq_worker_next_command,
     .schedule_put = fpq__rq_schedule_put,
     .schedule_get = fpq__rq_schedule_get,
     .schedule_list = fpq__rq_schedule_list,
@@ -1284,5 +788,5 @@ const struct fpq_backend_methods fpq__rq_methods = {
     .extend_execution = rq_extend_execution,
     .prune = rq_prune,
     .retention = rq_retention,
-    .enqueue_many = rq_enqueue_many,
+    .enqueue_many = fpq__rq_enqueue_many,
 };

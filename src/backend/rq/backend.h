@@ -1,8 +1,11 @@
 /* backend.h (rq): the rq backend's handle and the few helpers its files share
- * (backend.c: jobs and workers; schedules.c: schedules and leases; stats.c: ended runs).
+ * (backend.c: jobs, take and finish; enqueue.c: storing jobs; workers.c: the worker
+ * registry; schedules.c: schedules and leases; stats.c: ended runs).
  * Like every file of this folder it sees include/, src/shared/ and this folder only. */
 #ifndef FPQ_BACKEND_RQ_H
 #define FPQ_BACKEND_RQ_H
+
+#include <math.h>
 
 #include "fpq_backend.h"
 #include "conn.h"
@@ -32,6 +35,23 @@ typedef struct rq_backend {
 
 static inline rq_backend *as_rq(fpq_backend *b) { return (rq_backend *)b; }
 
+#define MAX_QUEUES 16 /* queues one take or one worker names */
+
+/* Whole seconds for RQ's integer fields (timeout, result_ttl). */
+static inline long long rq_whole(double s) { return (long long)ceil(s); }
+/* A resolved retention in RQ's form: -1 forever, 0 none, else whole seconds. */
+static inline long long rq_ttl(double ttl) { return ttl < 0 ? -1 : rq_whole(ttl); }
+
+/* The request connection broke while doing `doing`: the handle's error, FPQ_EUNAVAIL. */
+int fpq__rq_io_fail(rq_backend *r, const char *doing);
+/* Find indexes: fpq:project:PROJECT and fpq:pipeline:NAME:PROJECT (malloc'd). */
+char *fpq__rq_project_index(const char *project);
+char *fpq__rq_pipeline_index(const char *project, const char *pipeline);
+/* Storing jobs (enqueue.c), for the methods table. */
+int fpq__rq_enqueue(fpq_backend *b, const fpq_job *job);
+int fpq__rq_enqueue_many(fpq_backend *b, const fpq_job *const *jobs, size_t n,
+                          size_t *failed);
+
 /* Runs a script on the request connection. Returns the reply (caller frees) or NULL with
  * *rc and the handle's error set; idempotent scripts are retried once on a fresh
  * connection when the connection broke under them. */
@@ -40,6 +60,30 @@ redisReply *fpq__rq_backend_eval(rq_backend *r, fpq__rq_script s, int argc,
                                  int *rc);
 /* An integer reply (or a string holding one) as a number; 0 otherwise. */
 long long fpq__rq_int_of(const redisReply *reply);
+
+/* A batch of commands sent in one write and read back in order (one round trip). */
+typedef struct batch {
+  int n;
+  int argc[64];
+  const char *argv[64][24];
+  size_t lens[64][24];
+} batch;
+void fpq__rq_batch_add(batch *bt, int argc, const char *const *argv, const size_t *lens);
+/* Sends the batch; fills replies[0..n) (caller frees each) or returns an error with all
+ * freed. Read-only batches are retried once on a fresh connection. */
+int fpq__rq_run_batch(rq_backend *r, batch *bt, redisReply **replies, const char *doing,
+                      int idempotent);
+/* Opens the request connection if it is not; 0 or an error set on the handle. */
+int fpq__rq_ready(rq_backend *r);
+/* "PREFIXa" or "PREFIXa:b", malloc'd (NULL when out of memory). */
+char *fpq__rq_key_of(const char *prefix, const char *a, const char *b);
+
+/* The worker registry and commands (workers.c), for the methods table. */
+int fpq__rq_worker_beat(fpq_backend *b, const fpq_worker_info *w, double ttl, double now);
+int fpq__rq_worker_gone(fpq_backend *b, const char *name, double now);
+int fpq__rq_workers(fpq_backend *b, double now, fpq_worker_info **out, size_t *n);
+int fpq__rq_worker_command(fpq_backend *b, const char *name, const char *command);
+int fpq__rq_worker_next_command(fpq_backend *b, const char *name, char *buf, size_t len);
 
 /* Schedules and the leader lease (schedules.c), for the methods table. */
 int fpq__rq_schedule_put(fpq_backend *b, const fpq_schedule *s);

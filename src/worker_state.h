@@ -1,0 +1,117 @@
+/* worker_state.h: the worker's state (worker.c), shared with worker_setup.c only: a
+ * worker, its slots (one executor each) and the outcomes the backend has not taken yet.
+ * Not an interface: nothing outside the worker includes it. */
+#ifndef FPQ_WORKER_STATE_H
+#define FPQ_WORKER_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "executor.h"
+#include "fpq.h"
+#include "fpq_worker.h"
+#include "lease_keeper.h"
+#include "metrics.h"
+#include "scheduler.h"
+
+typedef enum { SLOT_STARTING, SLOT_IDLE, SLOT_BUSY, SLOT_DOWN } slot_state;
+typedef enum {
+  KILL_NONE,
+  KILL_TIMEOUT,
+  KILL_STOP_JOB,
+  KILL_HORSE,
+  KILL_SHUTDOWN,
+  KILL_LEASE_LOST
+} kill_reason;
+
+struct worker;
+
+typedef struct slot {
+  struct worker *w;
+  int index;
+  slot_state state;
+  fpq__executor *exec;
+  fpq_job *job;          /* the job it runs, owned */
+  double job_started;    /* monotonic */
+  uv_timer_t timer;      /* job timeout, then the kill grace; restart backoff when down */
+  kill_reason killing;
+  int term_sent;         /* timeout: SIGTERM sent, SIGKILL next */
+  int failed_starts;
+} slot;
+
+/* An outcome the backend has not taken yet (it was unreachable): kept here, apart from
+ * the slot, so the slot can run the next job meanwhile; retried each tick. */
+typedef struct unrecorded {
+  struct unrecorded *next;
+  fpq_job *job;
+  fpq_outcome outcome;
+  char *result, *error, *log; /* owned; outcome points at them */
+} unrecorded;
+
+typedef struct worker {
+  uv_loop_t loop;
+  fpq_worker_options opt;
+  fpq_queue *q;      /* loop thread */
+  fpq_queue *take_q; /* thread pool: one take at a time */
+  /* Thread pool: records outcomes, one at a time, oldest first, so storing a 200 MB
+   * result never holds up the loop (timeouts, commands, the next job). */
+  fpq_queue *record_q;
+  uv_work_t record_req;
+  int recording;      /* the head of unrecorded is being recorded */
+  int record_wait;    /* the backend refused for now: wait for the next tick */
+  int record_rc;
+  fpq_status record_final;
+  char record_err[512];
+  char name[128];
+  char hostname[256];
+  char queues_text[512]; /* as given, for display (three namespaced names fit) */
+  char queue_names[512];  /* split in place: queues[] point into it */
+  const char *queues[16];
+  size_t nqueues;
+  char python[PATH_MAX];
+  int pipeline_cache; /* executor.pipeline_cache, passed to each executor */
+  slot *slots;
+  int nslots;
+  uv_work_t take_req;
+  int taking;
+  int take_rc;
+  fpq_job *taken;
+  char take_err[512];
+  uv_timer_t take_retry;
+  uv_timer_t tick;
+  fpq__metrics_server *metrics; /* --metrics-port: /metrics for Prometheus */
+  fpq__scheduler *sched;        /* --with-scheduler */
+  uv_signal_t sigterm, sigint, sigtstp, sigcont;
+  fpq__lease_keeper *keeper; /* renews leases on its own thread; fences stale runs */
+  int stopping; /* 0 running, 1 finishing running jobs, 2 stopping now */
+  double stop_started;
+  int closing;
+  int exit_code;
+  int64_t successful, failed;
+  double busy_seconds, birth;
+  int announced_ready; /* "ready" logged once every slot's first executor said hello */
+  unsigned long ticks;
+  unrecorded *unrecorded; /* outcomes to record again, oldest first */
+  /* Take-ahead: while every slot is busy with short jobs, the next job is taken already
+   * and waits here (started, leased to us) for the first slot that frees, so a slot goes
+   * from one short job to the next without a backend round trip in between. Only for
+   * short jobs: a job held back behind a long one could have run on another worker. */
+  fpq_job *ahead;
+  double recent_run; /* moving average of run times, seconds */
+  char **retrying; /* burst: ids of jobs this worker scheduled for a retry */
+  size_t nretrying;
+  double callback_timeout; /* executor.callback_timeout, seconds */
+  int callbacks;           /* callback processes running; a stop waits for them */
+} worker;
+
+/* Set-up (worker_setup.c). Each returns 0, or -1/an exit code having said why on stderr. */
+/* Splits the comma-joined queue names into w->queues (exact RQ names, strict order). */
+int fpq__worker_parse_queues(worker *w, const char *text);
+/* 2 (having said why) when a live worker holds w's name, else 0. */
+int fpq__worker_refuse_a_taken_name(worker *w);
+/* The executors' settings and the default queues from the project's conf; -1 on a bad one. */
+int fpq__worker_read_executor_settings(worker *w, char *queues, size_t queues_len);
+
+#endif
