@@ -247,7 +247,8 @@ static json_t *loads_lenient(const char *text, size_t len) {
 }
 
 int fpq__rq_data_encode(const fpq_job *job, unsigned char **out, size_t *outlen) {
-  json_t *run = json_loads(job->run_json ? job->run_json : "{}", 0, NULL);
+  /* JSON_ALLOW_NUL: what decode accepts ("\u0000" in a string) encodes back. */
+  json_t *run = json_loads(job->run_json ? job->run_json : "{}", JSON_ALLOW_NUL, NULL);
   if (run == NULL) return FPQ_EINVAL;
   json_t *kwargs = json_pack("{s:s?, s:s?, s:o}", "project", job->project, "pipeline",
                              job->pipeline, "run", run);
