@@ -20,6 +20,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "log_line.h"
 
 #define RETRY_EVERY 1.0 /* seconds between attempts after a renewal failed */
 #define MAX_NAP 0.25    /* the thread looks at least this often (fencing deadlines) */
@@ -51,13 +52,10 @@ struct fpq__lease_keeper {
 static void klog(const fpq__lease_keeper *k, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void klog(const fpq__lease_keeper *k, const char *fmt, ...) {
-  char when[FPQ_TIME_TEXT_MAX], line[768];
-  fpq_format_time(fpq__now(), when, sizeof when);
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  fpq__log_line("worker", k->worker, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "%.19s fpq worker %s: %s\n", when, k->worker, line);
 }
 
 static int same_run(const fpq_job *a, const fpq_job *b) {

@@ -35,6 +35,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "log_line.h"
 #include "config.h"
 #include "queue.h"
 #include "schedule.h"
@@ -62,13 +63,10 @@ static void slog(const fpq__scheduler *s, int important, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void slog(const fpq__scheduler *s, int important, const char *fmt, ...) {
   if (s->opt.quiet && !important) return;
-  char when[FPQ_TIME_TEXT_MAX], line[1024];
-  fpq_format_time(fpq__now(), when, sizeof when);
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  fpq__log_line("scheduler", s->name, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "%.19s fpq scheduler %s: %s\n", when, s->name, line);
 }
 
 /* Logs a backend problem once, until it changes or the backend answers again. */

@@ -30,6 +30,7 @@
 #include "alloc.h"
 #include "callback.h"
 #include "clock.h"
+#include "log_line.h"
 #include "random.h"
 #include "config.h"
 #include "executor.h"
@@ -63,14 +64,10 @@ static void wlog(const worker *w, int important, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void wlog(const worker *w, int important, const char *fmt, ...) {
   if (w->opt.quiet && !important) return;
-  char when[FPQ_TIME_TEXT_MAX];
-  fpq_format_time(fpq__now(), when, sizeof when);
-  char line[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  fpq__log_line("worker", w->name, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "%.19s fpq worker %s: %s\n", when, w->name, line);
 }
 
 /* ---- outcomes ---- */

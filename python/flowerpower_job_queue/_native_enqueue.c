@@ -212,6 +212,16 @@ static void prefix_error(Py_ssize_t i) {
   PyErr_Restore(type, value, tb);
 }
 
+/* The ids of stored jobs, in order, as a list of str (NULL with an exception set). */
+static PyObject *ids_of(fpq_job *const *jobs, size_t n) {
+  PyObject *ids = PyList_New((Py_ssize_t)n);
+  for (size_t i = 0; ids && i < n; i++) {
+    PyObject *id = PyUnicode_FromString(jobs[i]->id);
+    if (id == NULL || PyList_SetItem(ids, (Py_ssize_t)i, id) < 0) Py_CLEAR(ids);
+  }
+  return ids;
+}
+
 PyObject *Queue_enqueue_many(QueueObject *self, PyObject *items) {
   native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
@@ -246,11 +256,7 @@ PyObject *Queue_enqueue_many(QueueObject *self, PyObject *items) {
     raise_code(st, rc, err);
     goto done;
   }
-  result = PyList_New(n);
-  for (Py_ssize_t i = 0; result && i < n; i++) {
-    PyObject *id = PyUnicode_FromString(jobs[i]->id);
-    if (id == NULL || PyList_SetItem(result, i, id) < 0) Py_CLEAR(result);
-  }
+  result = ids_of(jobs, (size_t)n);
 done:
   for (Py_ssize_t i = 0; jobs && i < n; i++) fpq_job_free(jobs[i]);
   PyMem_Free(jobs);
@@ -287,11 +293,7 @@ PyObject *Queue_enqueue_jsonl(QueueObject *self, PyObject *arg) {
   /* The text stays alive (arg is borrowed for the call) while the GIL is released. */
   WITH_HANDLE(self, rc, err, rc = fpq_enqueue_jsonl(self->q, text, (size_t)len, &jobs, &n));
   if (rc != 0) return raise_code(st, rc, err);
-  PyObject *result = PyList_New((Py_ssize_t)n);
-  for (size_t i = 0; result && i < n; i++) {
-    PyObject *id = PyUnicode_FromString(jobs[i]->id);
-    if (id == NULL || PyList_SetItem(result, (Py_ssize_t)i, id) < 0) Py_CLEAR(result);
-  }
+  PyObject *result = ids_of(jobs, n);
   fpq_jobs_free(jobs, n);
   return result;
 }
