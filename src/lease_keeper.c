@@ -163,6 +163,12 @@ static void *renewer_main(void *arg) {
     }
     for (entry *e = k->entries; e && !k->stop; e = e->next) {
       if (e->released || e->lost) continue;
+      /* A run past its fencing deadline is the fencer's, even if a renewal would succeed
+       * now: after the whole worker was stopped (Ctrl-Z) this thread may wake before the
+       * fencer, and a lease renewed then would let a run continue that the worker had
+       * promised to stop (its lease lapsed in the backend meanwhile). */
+      fence(k, e, now);
+      if (e->lost) continue;
       if (now >= e->next_try) {
         pthread_mutex_unlock(&k->mu);
         renew(k, e, now);
