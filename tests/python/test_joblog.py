@@ -1,12 +1,14 @@
 """Hamilton's noise stays out of a worker's log (issue 12, item 4): its telemetry
 deprecation line (once per executor) and its "Oh no an error! ... Join our slack" banner
 (on every failure), while the worker's own lines about the jobs, and the failure
-itself, are still there."""
+itself, are still there. A job's log is its own output (joblog.capture)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from flowerpower_job_queue import joblog
 from fpqtest import enqueue, job, run_burst
 from projects import make_project
 
@@ -93,3 +95,30 @@ def test_a_runs_output_is_its_jobs_log_bounded_and_the_worker_prints_none_of_it(
     none = run_fpq(fpq_bin, "logs", queued, project=project)
     assert none.returncode == 1 and "has no log" in none.stderr
     assert JobQueueManager(project).logs(queued) is None
+
+
+def test_each_capture_holds_only_its_own_runs_output_and_leaves_nothing_on_disk() -> None:
+    """One spool file serves every job of a process (joblog._spool): each job's log is
+    its own output only, and a large print does not stay on disk after its job."""
+    with joblog.capture() as first:
+        os.write(1, b"x" * 1_000_000)
+    assert first.omitted == 1_000_000 - joblog.SEND_HEAD - joblog.SEND_TAIL
+    assert joblog._spool is not None
+    spool_fd = joblog._spool[1].fileno()
+    assert os.fstat(spool_fd).st_size == 0  # emptied when the job ended
+    with joblog.capture() as second:
+        os.write(1, b"second\n")
+    assert second.text == "second\n" and second.omitted == 0
+    assert joblog._spool[1].fileno() == spool_fd  # the same file, reused
+    # A forked job process writes to a spool of its own, never at the parent's offset.
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's exit status is the assertion
+        with joblog.capture() as child:
+            os.write(1, b"child\n")
+        os._exit(0 if child.text == "child\n" and joblog._spool[1].fileno() != -1
+                 and joblog._spool[0] == os.getpid() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with joblog.capture() as third:
+        os.write(1, b"third\n")
+    assert third.text == "third\n"
