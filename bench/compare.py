@@ -44,6 +44,13 @@ sys.path.insert(0, str(PEERS))
 import bp_common
 
 DB = bp_common.DB
+# Our rq backend names a project's queues NAME.high/default/low (docs/deployment.md); the
+# bench project is bench_project. RQ's own workers and clients use plain "default".
+OUR_RQ_QUEUE = "bench_project.default"
+
+
+def rq_queue(system: str) -> str:
+    return OUR_RQ_QUEUE if system == "fpq-rq" else "default"
 
 NOOP_PY = "def result() -> int:\n    return 1\n"
 NOOP_YML = ("run:\n  inputs: {}\n  final_vars: [result]\n  executor: {type: synchronous}\n"
@@ -291,9 +298,10 @@ class Bench:
             counts = json.loads(self.native().metrics_json())["queues"]
             return sum(q["finished"] + q["failed"] for q in counts)
         if system in ("fpq-rq", "rq"):
+            q = rq_queue(system)
             p = self.r.pipeline(transaction=False)
-            p.zcard("rq:finished:default")
-            p.zcard("rq:failed:default")
+            p.zcard(f"rq:finished:{q}")
+            p.zcard(f"rq:failed:{q}")
             return sum(p.execute())
         if system == "celery":
             return int(self.dbs[DB["celery_results"]].dbsize())
@@ -309,7 +317,7 @@ class Bench:
         if system == "fpq-sqlite":
             return sum(q["failed"] for q in json.loads(self.native().metrics_json())["queues"])
         if system in ("fpq-rq", "rq"):
-            return int(self.r.zcard("rq:failed:default"))
+            return int(self.r.zcard(f"rq:failed:{rq_queue(system)}"))
         return 0
 
     def native(self) -> Any:
@@ -328,7 +336,7 @@ class Bench:
                     with contextlib.suppress(Exception):
                         q.cancel(job["id"])
         elif system in ("fpq-rq", "rq"):
-            self.r.delete("rq:queue:default")
+            self.r.delete(f"rq:queue:{rq_queue(system)}")
         elif system == "celery":
             self.dbs[DB["celery"]].delete("celery")
         elif system == "dramatiq":
@@ -716,7 +724,7 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
             enq = enq[:10] + [x for fv in pairs for x in fv]
             results["enqueue"] = redis_bench(self.port, enq, n, keyspace=10**11)
             # take: pops each of the jobs just enqueued
-            queued = int(self.r.llen("rq:queue:default"))
+            queued = int(self.r.llen(f"rq:queue:{OUR_RQ_QUEUE}"))
             results["take"] = redis_bench(self.port, captured["take"], queued)
             self.r.flushall()
             # finish: needs started jobs of known ids, so ids come from a small keyspace
@@ -725,13 +733,13 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
             pool = n
             redis_bench(self.port, [*enq[:3], "bench-fin-__rand_int__", *enq[4:]], pool * 2,
                         keyspace=pool)
-            redis_bench(self.port, captured["take"], int(self.r.llen("rq:queue:default")))
+            redis_bench(self.port, captured["take"], int(self.r.llen(f"rq:queue:{OUR_RQ_QUEUE}")))
             fin = list(captured["finish"])
             fin[3] = "bench-fin-__rand_int__"
-            before = int(self.r.zcard("rq:finished:default"))
+            before = int(self.r.zcard(f"rq:finished:{OUR_RQ_QUEUE}"))
             results["finish"] = redis_bench(self.port, fin, max(1000, pool // 10),
                                             keyspace=pool)
-            real = int(self.r.zcard("rq:finished:default")) - before
+            real = int(self.r.zcard(f"rq:finished:{OUR_RQ_QUEUE}")) - before
             results["finish"]["real_fraction"] = real / max(1000, pool // 10)
         finally:
             tracker.stop()
@@ -775,7 +783,7 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
         reader.start()
         time.sleep(0.2)
         self.c_loop("rq", 1)
-        wait_for(lambda: self.r.zcard("rq:finished:default") >= 1, 30, "capture job not done")
+        wait_for(lambda: self.r.zcard(f"rq:finished:{OUR_RQ_QUEUE}") >= 1, 30, "capture job not done")
         time.sleep(0.3)
         mon.close()
         reader.join(2)

@@ -261,6 +261,13 @@ static void take_registers_wip_execution_and_started_status(void **state) {
   assert_true(fin >= floor(before) + FPQ_TTL_DEFAULT_SECONDS &&
               fin <= before + FPQ_TTL_DEFAULT_SECONDS + 2);
   assert_true(zscore(c, "rq:wip:default", member) < 0);
+  /* the execution ended everywhere RQ 3 looks: its hash, the worker's set */
+  redisReply *gone = cmd(c, "EXISTS %s", exkey);
+  assert_int_equal(gone->integer, 0);
+  freeReplyObject(gone);
+  redisReply *in_set = cmd(c, "SISMEMBER rq:worker:w.1:executions %s", member);
+  assert_int_equal(in_set->integer, 0);
+  freeReplyObject(in_set);
   redisReply *ttl = cmd(c, "TTL rq:job:wire-2");
   assert_true(ttl->integer > FPQ_TTL_DEFAULT_SECONDS - 10 &&
               ttl->integer <= FPQ_TTL_DEFAULT_SECONDS);
@@ -723,6 +730,42 @@ static void find_prunes_ids_whose_hash_expired(void **state) {
   fpq_job_free(b);
 }
 
+/* The record of ended runs (fpq:ended, read by metrics) is trimmed by maintenance, not
+ * by each finish: runs older than an hour go, and at most 100,000 stay. */
+static void maintenance_trims_the_record_of_ended_runs(void **state) {
+  fixture *f = *state;
+  redisContext *c = raw();
+  double now = wall();
+  freeReplyObject(cmd(c, "ZADD fpq:ended %f old-run", now - 7200));
+  for (int i = 0; i < 100002; i += 1000) { /* 100,002 recent runs, in calls of 1,000 */
+    char args[1000][24];
+    const char *argv[2 + 2 * 1000];
+    char score[32];
+    snprintf(score, sizeof score, "%f", now);
+    argv[0] = "ZADD";
+    argv[1] = "fpq:ended";
+    int n = i + 1000 <= 100002 ? 1000 : 100002 - i;
+    for (int j = 0; j < n; j++) {
+      snprintf(args[j], sizeof args[j], "run-%d", i + j);
+      argv[2 + 2 * j] = score;
+      argv[3 + 2 * j] = args[j];
+    }
+    freeReplyObject(redisCommandArgv(c, 2 + 2 * n, argv, NULL));
+  }
+  redisReply *card = cmd(c, "ZCARD fpq:ended");
+  assert_int_equal(card->integer, 100003);
+  freeReplyObject(card);
+  int moved = 0;
+  assert_int_equal(fpq_maintain(f->q, &moved), 0);
+  card = cmd(c, "ZCARD fpq:ended");
+  assert_int_equal(card->integer, 100000);
+  freeReplyObject(card);
+  redisReply *old = cmd(c, "ZSCORE fpq:ended old-run");
+  assert_int_equal(old->type, REDIS_REPLY_NIL);
+  freeReplyObject(old);
+  redisFree(c);
+}
+
 int main(void) {
   if (test_redis_start(&server) != 0) {
     fprintf(stderr, "redis-server is not installed: skipping the rq backend tests\n");
@@ -745,6 +788,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(the_backend_survives_a_redis_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(an_idle_take_wakes_on_any_clients_write, setup, teardown),
       cmocka_unit_test_setup_teardown(find_prunes_ids_whose_hash_expired, setup, teardown),
+      cmocka_unit_test_setup_teardown(maintenance_trims_the_record_of_ended_runs, setup,
+                                      teardown),
   };
   int failed = cmocka_run_group_tests_name("rq", tests, NULL, NULL);
   backend_contract c = {.backend = "rq", .make_url = make_url, .reset = reset,

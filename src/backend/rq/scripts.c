@@ -39,12 +39,16 @@
    * jobs in two round trips (read the due ids, then enqueue them): moving them here as  \
    * well would run each twice. So a queue whose lock another scheduler holds is left to \
    * it; a script cannot interleave with RQ's own SET NX, so checking is taking. */      \
+  /* The lock is looked at only when something is due: most takes find nothing due,   \
+   * and the lock cannot matter then. */                                                 \
   "local function promote(q, now, now_text, limit)\n"                                    \
-  "  if redis.call('EXISTS', 'rq:scheduler-lock:' .. q) == 1 then return 0 end\n"        \
   "  local sched = 'rq:scheduled:' .. q\n"                                                \
   "  local n = 0\n"                                                                       \
   "  local due = redis.call('ZRANGEBYSCORE', sched, '-inf', now, 'WITHSCORES',\n"       \
   "                         'LIMIT', 0, limit)\n"                                          \
+  "  if #due == 0 or redis.call('EXISTS', 'rq:scheduler-lock:' .. q) == 1 then\n"       \
+  "    return 0\n"                                                                        \
+  "  end\n"                                                                               \
   "  for i = 1, #due, 2 do\n"                                                             \
   "    local id = due[i]\n"                                                               \
   "    local job = 'rq:job:' .. id\n"                                                     \
@@ -62,22 +66,24 @@
   "  return n\n"                                                                          \
   "end\n"                                                                                 \
   /* Ends one execution: out of rq:wip, its hash, rq:executions:ID and the index RQ 3  \
-   * reads a worker's running jobs from (rq:worker:NAME:executions). */                  \
-  "local function end_execution(q, id, ex)\n"                                             \
+   * reads a worker's running jobs from (rq:worker:NAME:executions). w: the worker that   \
+   * ran it when the caller knows (finish checked it holds the job), else nil. */         \
+  "local function end_execution(q, id, ex, w)\n"                                          \
   "  if not ex then return end\n"                                                         \
-  "  local w = redis.call('HGET', 'rq:execution:' .. id .. ':' .. ex, 'worker_name')\n"   \
+  "  if not w then\n"                                                                     \
+  "    w = redis.call('HGET', 'rq:execution:' .. id .. ':' .. ex, 'worker_name')\n"       \
+  "  end\n"                                                                               \
   "  if w then redis.call('SREM', 'rq:worker:' .. w .. ':executions', id .. ':' .. ex) end\n" \
   "  redis.call('ZREM', 'rq:wip:' .. q, id .. ':' .. ex)\n"                               \
   "  redis.call('DEL', 'rq:execution:' .. id .. ':' .. ex)\n"                             \
   "  redis.call('ZREM', 'rq:executions:' .. id, ex)\n"                                    \
   "end\n"                                                                                 \
   /* The record of ended runs that metrics read (throughput, run-time percentiles): one \
-   * member per run, scored by its end, kept for an hour and at most 100,000 runs. */    \
+   * member per run, scored by its end, kept for an hour and at most 100,000 runs; the    \
+   * trims are maintenance's (every 2 s), not each finish's, and readers ask by time. */  \
   "local function record_end(id, pipeline, q, st, started, now)\n"                       \
   "  redis.call('ZADD', 'fpq:ended', now, cjson.encode({id = id, p = pipeline, q = q,\n" \
   "             s = st, b = tonumber(started) or 0, e = now}))\n"                        \
-  "  redis.call('ZREMRANGEBYSCORE', 'fpq:ended', '-inf', now - 3600)\n"                 \
-  "  redis.call('ZREMRANGEBYRANK', 'fpq:ended', 0, -100001)\n"                           \
   "end\n"                                                                                 \
   "local function result_entry(id, rtype, worker, ex, started, ended)\n"                  \
   "  local x = {'XADD', 'rq:results:' .. id, 'MAXLEN', '~', '10', '*', 'type', rtype,\n"  \
@@ -142,6 +148,7 @@
    * The set goes when no child is left waiting. */                                       \
   "local function release_dependents(pid, now_text)\n"                                    \
   "  local key = 'rq:job:' .. pid .. ':dependents'\n"                                     \
+  "  if redis.call('EXISTS', key) == 0 then return end\n"                                 \
   "  local waiting = 0\n"                                                                 \
   "  for _, cid in ipairs(redis.call('SMEMBERS', key)) do\n"                              \
   "    local job = 'rq:job:' .. cid\n"                                                    \
@@ -360,7 +367,7 @@ static const char finish_lua[] = PRELUDE
     "local ex, q = h[3] or nil, h[4] or 'default'\n"
     "local started = ex and redis.call('HGET', 'rq:execution:' .. id .. ':' .. ex, 'created_at')\n"
     "if not started then started = nil end\n"
-    "end_execution(q, id, ex)\n"
+    "end_execution(q, id, ex, worker)\n"
     "local wkey = 'rq:worker:' .. worker\n"
     "if redis.call('HGET', wkey, 'current_job') == id then\n"
     "  redis.call('HDEL', wkey, 'current_job')\n"
@@ -422,6 +429,8 @@ static const char maintain_lua[] = PRELUDE
     "    for _, m in ipairs(gone) do out[#out + 1] = q; out[#out + 1] = m end\n"
     "  end\n"
     "end\n"
+    "redis.call('ZREMRANGEBYSCORE', 'fpq:ended', '-inf', now - 3600)\n"
+    "redis.call('ZREMRANGEBYRANK', 'fpq:ended', 0, -100001)\n"
     "return out\n";
 
 /* ARGV: queue, member (ID:EXECID), now, now_text, decision (failed, queued, scheduled),
