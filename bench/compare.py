@@ -168,6 +168,9 @@ class Bench:
         env["PYTHONPATH"] = str(PEERS) + (os.pathsep + env["PYTHONPATH"]
                                           if env.get("PYTHONPATH") else "")
         env["FPQ_PYTHON"] = sys.executable
+        # Python rq runs our run_pipeline in the project it is told to serve (tasks.py):
+        # the peers' workers start in self.tmp, not in the project.
+        env["FPQ_PROJECT_DIR"] = str(self.project)
         env["PATH"] = str(VENV_BIN) + os.pathsep + env.get("PATH", "")
         for k in ("FPQ_BACKEND", "FPQ_URL", "BENCH_PRELOAD"):
             env.pop(k, None)
