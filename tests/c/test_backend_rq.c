@@ -730,6 +730,38 @@ static void find_prunes_ids_whose_hash_expired(void **state) {
   fpq_job_free(b);
 }
 
+/* A refusal in the middle of work reads as it does at connect, in plain words: here
+ * BUSY, while another client's script runs past Redis's busy threshold. */
+static void a_refusal_mid_command_is_told_in_plain_words(void **state) {
+  fixture *f = *state;
+  fpq_job *first = new_job("before-busy", FPQ_PRIORITY_MEDIUM);
+  assert_int_equal(fpq_enqueue(f->q, first), 0); /* connected, scripts loaded */
+  redisContext *c = raw();
+  freeReplyObject(cmd(c, "CONFIG SET lua-time-limit 50"));
+  redisContext *busy = raw();
+  assert_int_equal(redisAppendCommand(busy, "EVAL %s 0", "while true do end"), REDIS_OK);
+  int sent = 0;
+  while (!sent) assert_int_equal(redisBufferWrite(busy, &sent), REDIS_OK);
+  usleep(300 * 1000); /* past the 50 ms threshold */
+  fpq_job *job = new_job("during-busy", FPQ_PRIORITY_MEDIUM);
+  int rc = fpq_enqueue(f->q, job);
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s", fpq_errmsg(f->q));
+  freeReplyObject(cmd(c, "SCRIPT KILL"));
+  void *killed = NULL;
+  assert_int_equal(redisGetReply(busy, &killed), REDIS_OK);
+  freeReplyObject(killed);
+  freeReplyObject(cmd(c, "CONFIG SET lua-time-limit 5000"));
+  assert_int_equal(rc, FPQ_EUNAVAIL);
+  assert_non_null(strstr(msg, "is busy running a script (BUSY)"));
+  assert_null(strstr(msg, "Redis is busy running a script. You can only call"));
+  assert_int_equal(fpq_enqueue(f->q, job), 0); /* and works again once it is over */
+  redisFree(busy);
+  redisFree(c);
+  fpq_job_free(job);
+  fpq_job_free(first);
+}
+
 /* The record of ended runs (fpq:ended, read by metrics) is trimmed by maintenance, not
  * by each finish: runs older than an hour go, and at most 100,000 stay. */
 static void maintenance_trims_the_record_of_ended_runs(void **state) {
@@ -789,6 +821,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(an_idle_take_wakes_on_any_clients_write, setup, teardown),
       cmocka_unit_test_setup_teardown(find_prunes_ids_whose_hash_expired, setup, teardown),
       cmocka_unit_test_setup_teardown(maintenance_trims_the_record_of_ended_runs, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(a_refusal_mid_command_is_told_in_plain_words, setup,
                                       teardown),
   };
   int failed = cmocka_run_group_tests_name("rq", tests, NULL, NULL);

@@ -66,10 +66,18 @@ int fpq__rq_io_fail(rq_backend *r, const char *doing) {
   return FPQ_EUNAVAIL;
 }
 
+int fpq__rq_reply_fail(rq_backend *r, const char *reply, const char *doing) {
+  const char *words = fpq__rq_refusal_words(reply);
+  if (words)
+    return fpq_backend_fail(&r->base, fpq__rq_error_code(reply), "%s refused: Redis at %s %s",
+                            doing, r->t.display, words);
+  return fpq_backend_fail(&r->base, fpq__rq_error_code(reply), "Redis at %s, %s: %.180s",
+                          r->t.display, doing, reply);
+}
+
 /* An error reply becomes the handle's error; returns its code. Frees the reply. */
 static int error_reply(rq_backend *r, redisReply *reply, const char *doing) {
-  int rc = fpq_backend_fail(&r->base, fpq__rq_error_code(reply->str), "Redis at %s, %s: %.180s",
-                            r->t.display, doing, reply->str);
+  int rc = fpq__rq_reply_fail(r, reply->str, doing);
   freeReplyObject(reply);
   return rc;
 }
@@ -123,8 +131,7 @@ int fpq__rq_run_batch(rq_backend *r, batch *bt, redisReply **replies, const char
     }
     for (int i = 0; i < bt->n; i++) {
       if (replies[i]->type == REDIS_REPLY_ERROR) {
-        rc = fpq_backend_fail(&r->base, fpq__rq_error_code(replies[i]->str),
-                              "Redis at %s, %s: %.180s", r->t.display, doing, replies[i]->str);
+        rc = fpq__rq_reply_fail(r, replies[i]->str, doing);
         for (int j = 0; j < bt->n; j++) freeReplyObject(replies[j]);
         return rc;
       }

@@ -301,6 +301,13 @@ static const struct {
     {"BUSY", "is busy running a script (BUSY)"},
 };
 
+const char *fpq__rq_refusal_words(const char *reply) {
+  for (size_t i = 0; reply && i < sizeof refusals / sizeof *refusals; i++)
+    if (strncmp(reply, refusals[i].code, strlen(refusals[i].code)) == 0)
+      return refusals[i].words;
+  return NULL;
+}
+
 /* Sends one setup command (`doing` says what it is for, in plain words); returns 0 or an
  * error code with err set. */
 static int setup_command(redisContext *c, const fpq__rq_target *t, char *err, size_t errlen,
@@ -316,10 +323,7 @@ static int setup_command(redisContext *c, const fpq__rq_target *t, char *err, si
   if (r->type == REDIS_REPLY_ERROR) {
     rc = fpq__rq_error_code(r->str);
     if (rc == FPQ_EBACKEND) rc = FPQ_ECONFIG;
-    const char *words = NULL;
-    for (size_t i = 0; i < sizeof refusals / sizeof *refusals && !words; i++)
-      if (strncmp(r->str, refusals[i].code, strlen(refusals[i].code)) == 0)
-        words = refusals[i].words;
+    const char *words = fpq__rq_refusal_words(r->str);
     if (words)
       snprintf(err, errlen, "Redis at %s %s", t->display, words);
     else

@@ -45,6 +45,11 @@ void fpq__rq_link_close(fpq__rq_link *l);
  * FPQ_EUNAVAIL (try later), NOAUTH/WRONGPASS/NOPERM FPQ_ECONFIG, the rest FPQ_EBACKEND. */
 int fpq__rq_error_code(const char *msg);
 
+/* A refusal Redis may send at any time (LOADING, BUSY, NOAUTH, MASTERDOWN...) in plain
+ * words, e.g. "is still loading its data into memory (LOADING): ...", to follow "Redis at
+ * HOST "; NULL for any other reply. */
+const char *fpq__rq_refusal_words(const char *reply);
+
 /* hiredis' redisCommandArgv and redisGetReply, except that a write to a connection the
  * server closed fails with EPIPE instead of killing the process with SIGPIPE: SIGPIPE
  * is blocked for the calling thread during the call and a pending one discarded, so no

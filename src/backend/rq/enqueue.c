@@ -173,9 +173,7 @@ static int ids_free(rq_backend *r, const fpq_job *const *jobs, size_t n, size_t 
         return fpq__rq_io_fail(r, "checking the batch's ids");
       if (reply->type == REDIS_REPLY_ERROR && taken == n) {
         *failed = n;
-        int rc = fpq_backend_fail(&r->base, fpq__rq_error_code(reply->str),
-                                  "Redis at %s, checking the batch's ids: %.180s",
-                                  r->t.display, reply->str);
+        int rc = fpq__rq_reply_fail(r, reply->str, "checking the batch's ids");
         freeReplyObject(reply);
         /* The rest of this chunk's replies are read and dropped so the link stays usable. */
         for (size_t k = i + 1; k < end; k++) {
