@@ -262,6 +262,15 @@ FPQ_EXPORT int fpq_job_validate(const fpq_job *job, char *msg, size_t msglen);
 FPQ_EXPORT int fpq_job_apply_run_config(fpq_job *job, const char *json, char *msg,
                                         size_t msglen);
 
+/* Applies run() keyword arguments (a JSON object, by run()'s names or RunConfig's) over
+ * what fpq_job_apply_run_config put there, by FlowerPower's rule: dict-valued options
+ * (inputs, config, adapter, executor_cfg, with_adapter_cfg, pipeline_adapter_cfg,
+ * project_adapter_cfg, retry) merge key by key, the others replace. Otherwise read
+ * exactly as a RunConfig. `project.enqueue("etl", rc, inputs={...})` is this over rc.
+ * Returns 0, or FPQ_EINVAL with one line in msg naming the bad field; FPQ_ENOMEM. */
+FPQ_EXPORT int fpq_job_apply_run_kwargs(fpq_job *job, const char *json, char *msg,
+                                        size_t msglen);
+
 /* Merges a JSON object of pipeline inputs into the run kwargs' "inputs", key by key over
  * what is there (e.g. from fpq_job_apply_run_config): `fpq enqueue --inputs`. The result
  * is checked with the rest of the job at enqueue. Returns 0, or FPQ_EINVAL with one line
@@ -547,6 +556,9 @@ FPQ_EXPORT char *fpq_schedule_to_json(const fpq_schedule *s);
 /* Applies a FlowerPower RunConfig (JSON object) as fpq_job_apply_run_config does, and
  * takes its `schedule` field as the trigger when s->trigger is still unset. */
 FPQ_EXPORT int fpq_schedule_apply_run_config(fpq_schedule *s, const char *json, char *msg,
+                                             size_t msglen);
+/* fpq_job_apply_run_kwargs for the run options each fire's job gets. */
+FPQ_EXPORT int fpq_schedule_apply_run_kwargs(fpq_schedule *s, const char *json, char *msg,
                                              size_t msglen);
 /* fpq_job_merge_inputs for the run kwargs each fire's job gets. */
 FPQ_EXPORT int fpq_schedule_merge_inputs(fpq_schedule *s, const char *inputs_json, char *msg,

@@ -91,9 +91,42 @@ static int apply_ttl(const char *key, json_t *value, double *ttl, char *msg, siz
                       "\"7d\", 0 (keep none) or -1 (keep forever)", key, q);
 }
 
-int fpq_job_apply_run_config(fpq_job *job, const char *json_text, char *msg, size_t len) {
+/* run() options whose dict values FlowerPower merges key by key when run() keyword
+ * arguments meet a RunConfig (by run()'s names: executor and with_adapter are renamed
+ * first); the other options replace. `retry` merges too: each of its keys sets one field
+ * of the queue's policy. */
+static const char *const merged_kwargs[] = {"inputs", "config", "adapter", "executor_cfg",
+                                            "with_adapter_cfg", "pipeline_adapter_cfg",
+                                            "project_adapter_cfg"};
+
+static int is_merged(const char *kwarg) {
+  for (size_t i = 0; i < sizeof merged_kwargs / sizeof *merged_kwargs; i++)
+    if (strcmp(kwarg, merged_kwargs[i]) == 0) return 1;
+  return 0;
+}
+
+/* Sets one run() option in run: over a dict already there, merged key by key when merge
+ * is set and the option is one FlowerPower merges; else replaced. */
+static int set_option(json_t *run, const char *kwarg, json_t *value, int merge) {
+  json_t *current = json_object_get(run, kwarg);
+  if (merge && is_merged(kwarg) && json_is_object(current) && json_is_object(value)) {
+    json_t *both = json_deep_copy(current);
+    if (both == NULL) return FPQ_ENOMEM;
+    if (json_object_update(both, value)) {
+      json_decref(both);
+      return FPQ_ENOMEM;
+    }
+    return json_object_set_new(run, kwarg, both) ? FPQ_ENOMEM : 0; /* takes both */
+  }
+  return json_object_set(run, kwarg, value) ? FPQ_ENOMEM : 0;
+}
+
+/* A RunConfig (merge 0) or run() keyword arguments over it (merge 1), as JSON. */
+static int apply_options(fpq_job *job, const char *json_text, int merge, char *msg,
+                         size_t len) {
   json_t *cfg = fpq__json_load(json_text ? json_text : "", json_text ? strlen(json_text) : 0,
-                               JSON_REJECT_DUPLICATES, "run config is", msg, len);
+                               JSON_REJECT_DUPLICATES,
+                               merge ? "run() arguments are" : "run config is", msg, len);
   if (cfg == NULL) return FPQ_EINVAL;
   int rc = 0;
   json_t *run = json_loads(job->run_json ? job->run_json : "{}", 0, NULL);
@@ -154,10 +187,7 @@ int fpq_job_apply_run_config(fpq_job *job, const char *json_text, char *msg, siz
     const char *kwarg = key;
     for (size_t i = 0; i < sizeof renames / sizeof renames[0]; i++)
       if (strcmp(key, renames[i].field) == 0) kwarg = renames[i].kwarg;
-    if (json_object_set(run, kwarg, value)) {
-      rc = FPQ_ENOMEM;
-      goto done;
-    }
+    if ((rc = set_option(run, kwarg, value, merge))) goto done;
   }
   char *text = json_dumps(run, JSON_COMPACT);
   if (text == NULL) {
@@ -172,6 +202,14 @@ done:
   json_decref(run);
   json_decref(cfg);
   return rc;
+}
+
+int fpq_job_apply_run_config(fpq_job *job, const char *json_text, char *msg, size_t len) {
+  return apply_options(job, json_text, 0, msg, len);
+}
+
+int fpq_job_apply_run_kwargs(fpq_job *job, const char *json_text, char *msg, size_t len) {
+  return apply_options(job, json_text, 1, msg, len);
 }
 
 /* Merges an inputs object into the run kwargs' "inputs", key by key over what a run

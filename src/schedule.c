@@ -244,6 +244,10 @@ char *fpq_schedule_to_json(const fpq_schedule *s) {
   return text;
 }
 
+static int apply_as_job(fpq_schedule *s, const char *json_text,
+                        int (*apply)(fpq_job *, const char *, char *, size_t), char *msg,
+                        size_t msglen);
+
 int fpq_schedule_apply_run_config(fpq_schedule *s, const char *json_text, char *msg,
                                   size_t msglen) {
   json_t *cfg = json_loads(json_text, JSON_REJECT_DUPLICATES, NULL);
@@ -269,11 +273,25 @@ int fpq_schedule_apply_run_config(fpq_schedule *s, const char *json_text, char *
     return rc;
   }
   /* Malformed JSON falls through to the job's parser, which says what is wrong. */
+  rc = apply_as_job(s, rest ? rest : json_text, fpq_job_apply_run_config, msg, msglen);
+  free(rest);
+  return rc;
+}
+
+int fpq_schedule_apply_run_kwargs(fpq_schedule *s, const char *json_text, char *msg,
+                                  size_t msglen) {
+  return apply_as_job(s, json_text, fpq_job_apply_run_kwargs, msg, msglen);
+}
+
+/* Applies run options to a schedule through a job that shares its fields (the job's
+ * rules, once); copies the outcome back. */
+static int apply_as_job(fpq_schedule *s, const char *json_text,
+                        int (*apply)(fpq_job *, const char *, char *, size_t), char *msg,
+                        size_t msglen) {
   fpq_job job = {.run_json = s->run_json, .priority = s->priority,
                  .max_retries = s->max_retries, .retry_delay = s->retry_delay,
                  .jitter_factor = s->jitter_factor, .timeout = s->timeout};
-  rc = fpq_job_apply_run_config(&job, rest ? rest : json_text, msg, msglen);
-  free(rest);
+  int rc = apply(&job, json_text, msg, msglen);
   /* fpq_job_set replaced (and freed) the schedule's run_json string in place, if at all. */
   s->run_json = job.run_json;
   if (rc == 0) {

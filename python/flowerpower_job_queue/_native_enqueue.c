@@ -8,15 +8,17 @@
 #include "_native.h"
 
 const char enqueue_doc[] =
-"enqueue(pipeline, *, run_config_json=None, run_json=None, inputs_json=None,\n"
-"        priority=None, job_id=None, run_at=0.0, timeout=0.0, max_retries=-1,\n"
+"enqueue(pipeline, *, run_config_json=None, run_kwargs_json=None, run_json=None,\n"
+"        inputs_json=None, priority=None, job_id=None, run_at=0.0, timeout=0.0, max_retries=-1,\n"
 "        retry_delay=-1.0, jitter_factor=-1.0, result_ttl=None, failure_ttl=None,\n"
 "        depends_on=None, on_success=None, on_failure=None, on_stopped=None) -> str\n"
 "\n"
 "Validates and stores one job; returns its id. run_json is the stored run() keyword\n"
 "arguments as a JSON object; run_config_json is a FlowerPower RunConfig as a JSON object,\n"
 "applied over it (fpq_job_apply_run_config: retry block -> the queue's retry policy,\n"
-"executor -> executor_cfg, priority); inputs_json, a JSON object of pipeline inputs, is\n"
+"executor -> executor_cfg, priority); run_kwargs_json, run()'s keyword arguments as a\n"
+"JSON object, goes over that by FlowerPower's rule (fpq_job_apply_run_kwargs: dict\n"
+"options merge key by key); inputs_json, a JSON object of pipeline inputs, is\n"
 "merged over the inputs (fpq_job_merge_inputs, what --inputs does). The other arguments\n"
 "override all of them; their defaults\n"
 "mean 'not given' (priority: medium unless the run config says; retries: the pipeline's\n"
@@ -87,12 +89,12 @@ static int read_depends_on(native_state *st, PyObject *depends_on, fpq_job *job)
  * builder for enqueue and enqueue_many, so a batch's jobs are exactly what single
  * enqueues would store. */
 static int build_job(native_state *st, PyObject *args, PyObject *kwds, fpq_job **out) {
-  static char *kwlist[] = {"pipeline", "run_config_json", "run_json", "inputs_json",
-                           "priority", "job_id", "run_at", "timeout", "max_retries",
+  static char *kwlist[] = {"pipeline", "run_config_json", "run_kwargs_json", "run_json",
+                           "inputs_json", "priority", "job_id", "run_at", "timeout", "max_retries",
                            "retry_delay", "jitter_factor", "result_ttl", "failure_ttl",
                            "depends_on", "on_success", "on_failure", "on_stopped", NULL};
-  const char *pipeline, *run_config_json = NULL, *run_json = NULL, *inputs_json = NULL,
-             *job_id = NULL, *on_success = NULL, *on_failure = NULL, *on_stopped = NULL;
+  const char *pipeline, *run_config_json = NULL, *run_kwargs_json = NULL, *run_json = NULL,
+             *inputs_json = NULL, *job_id = NULL, *on_success = NULL, *on_failure = NULL, *on_stopped = NULL;
   PyObject *priority = Py_None, *depends_on = Py_None;
   double run_at = 0, timeout = 0, retry_delay = -1, jitter_factor = -1;
   PyObject *result_ttl = Py_None, *failure_ttl = Py_None;
@@ -100,8 +102,9 @@ static int build_job(native_state *st, PyObject *args, PyObject *kwds, fpq_job *
   fpq_job *job = NULL;
   char err[ERR_MAX] = "";
   *out = NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzzOzddiddOOOzzz:enqueue", kwlist,
-                                   &pipeline, &run_config_json, &run_json, &inputs_json,
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$zzzzOzddiddOOOzzz:enqueue", kwlist,
+                                   &pipeline, &run_config_json, &run_kwargs_json, &run_json,
+                                   &inputs_json,
                                    &priority, &job_id, &run_at, &timeout, &max_retries,
                                    &retry_delay, &jitter_factor, &result_ttl, &failure_ttl,
                                    &depends_on, &on_success, &on_failure, &on_stopped))
@@ -118,6 +121,13 @@ static int build_job(native_state *st, PyObject *args, PyObject *kwds, fpq_job *
   }
   if (run_config_json) {
     int rc = fpq_job_apply_run_config(job, run_config_json, err, sizeof err);
+    if (rc != 0) {
+      raise_code_field(st, rc, err, "run_config");
+      goto error;
+    }
+  }
+  if (run_kwargs_json) {
+    int rc = fpq_job_apply_run_kwargs(job, run_kwargs_json, err, sizeof err);
     if (rc != 0) {
       raise_code_field(st, rc, err, "run_config");
       goto error;

@@ -25,8 +25,8 @@ static PyObject *fires_to_list(const int64_t *fires, size_t n) {
 /* ---- Queue methods ---- */
 
 const char schedule_put_doc[] =
-    "schedule_put(pipeline, trigger=None, *, run_config_json=None, run_json=None,\n"
-    "             timezone=None, priority=None, schedule_id=None, misfire_grace=0.0,\n"
+    "schedule_put(pipeline, trigger=None, *, run_config_json=None, run_kwargs_json=None,\n"
+    "             run_json=None, timezone=None, priority=None, schedule_id=None, misfire_grace=0.0,\n"
     "             coalesce=True, paused=False, max_retries=-1, timeout=0.0,\n"
     "             inputs_json=None) -> dict\n"
     "\n"
@@ -34,26 +34,28 @@ const char schedule_put_doc[] =
     "history) and returns it as schedule_get does. trigger is cron text ('0 2 * * *', six\n"
     "fields with seconds first, @daily, 'every 15m', 'at <ISO 8601>'); None takes the run\n"
     "config's 'schedule'. run_config_json is a FlowerPower RunConfig as a JSON object,\n"
-    "applied over run_json. Raises InvalidInput naming the bad field (nothing written).\n"
+    "applied over run_json, and run_kwargs_json (run()'s keyword arguments) over that as\n"
+    "enqueue applies it. Raises InvalidInput naming the bad field (nothing written).\n"
     "\n"
     "Example:\n"
     "    >>> q.schedule_put('etl', '0 2 * * *', timezone='Europe/Berlin')['next_fire']\n"
     "    1767229200";
 
 PyObject *Queue_schedule_put(QueueObject *self, PyObject *args, PyObject *kwds) {
-  static char *kwlist[] = {"pipeline", "trigger", "run_config_json", "run_json", "timezone",
-                           "priority", "schedule_id", "misfire_grace", "coalesce", "paused",
+  static char *kwlist[] = {"pipeline", "trigger", "run_config_json", "run_kwargs_json",
+                           "run_json", "timezone", "priority", "schedule_id", "misfire_grace", "coalesce", "paused",
                            "max_retries", "timeout", "inputs_json", NULL};
-  const char *pipeline, *trigger = NULL, *run_config_json = NULL, *run_json = NULL,
-             *timezone = NULL, *priority = NULL, *schedule_id = NULL, *inputs_json = NULL;
+  const char *pipeline, *trigger = NULL, *run_config_json = NULL, *run_kwargs_json = NULL,
+             *run_json = NULL, *timezone = NULL, *priority = NULL, *schedule_id = NULL, *inputs_json = NULL;
   double misfire_grace = 0, timeout = 0;
   int coalesce = 1, paused = 0, max_retries = -1;
   char err[ERR_MAX] = "";
   PyObject *result = NULL;
   native_state *st = type_state(Py_TYPE((PyObject *)self));
   if (st == NULL) return NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|z$zzzzzdppidz:schedule_put", kwlist,
-                                   &pipeline, &trigger, &run_config_json, &run_json, &timezone,
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|z$zzzzzzdppidz:schedule_put", kwlist,
+                                   &pipeline, &trigger, &run_config_json, &run_kwargs_json,
+                                   &run_json, &timezone,
                                    &priority, &schedule_id, &misfire_grace, &coalesce, &paused,
                                    &max_retries, &timeout, &inputs_json))
     return NULL;
@@ -66,6 +68,10 @@ PyObject *Queue_schedule_put(QueueObject *self, PyObject *args, PyObject *kwds) 
     goto done;
   }
   if (run_config_json && fpq_schedule_apply_run_config(s, run_config_json, err, sizeof err)) {
+    raise_code_field(st, FPQ_EINVAL, err, "run_config");
+    goto done;
+  }
+  if (run_kwargs_json && fpq_schedule_apply_run_kwargs(s, run_kwargs_json, err, sizeof err)) {
     raise_code_field(st, FPQ_EINVAL, err, "run_config");
     goto done;
   }

@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any, Self
 from . import _native
 from .exceptions import InvalidInput, JobNotFound, JobTimeout
 from .records import TERMINAL, api_job, decode_result, job_failed, to_datetime
-from .runconfig import check_text, merge_run_kwargs, run_at, run_config_to_dict, seconds
+from .runconfig import (
+    check_text,
+    options_json,
+    run_at,
+    run_config_to_dict,
+    run_kwargs_to_dict,
+    seconds,
+)
 from .scheduling import SchedulingMixin
 from .workers import worker_command
 
@@ -388,17 +395,18 @@ class JobQueueManager(SchedulingMixin):
         config_backend = config.pop("backend", None)
         if config_backend is not None and not isinstance(config_backend, str):
             raise InvalidInput(f"run_config backend {config_backend!r} is not a string")
-        options = merge_run_kwargs(config, run_kwargs)
+        kwargs = run_kwargs_to_dict(run_kwargs)
         when = run_at(at, delay)
         limit = 0.0 if timeout is None else seconds("timeout", timeout)
         if limit == 0 and timeout is not None:
             raise InvalidInput("timeout 0 is not a time limit: give more than 0 seconds")
-        payload = json.dumps(options, separators=(",", ":"), allow_nan=False) if options else None
+        payload = options_json(config)
         parents = [depends_on] if isinstance(depends_on, str) else depends_on
         hooks = callback_refs(self.project_dir, on_success=on_success, on_failure=on_failure,
                               on_stopped=on_stopped)
         return backend if backend is not None else config_backend, {
-            "pipeline": pipeline_name, "run_config_json": payload, "priority": priority,
+            "pipeline": pipeline_name, "run_config_json": payload,
+            "run_kwargs_json": options_json(kwargs), "priority": priority,
             "job_id": job_id, "run_at": when, "timeout": limit,
             "result_ttl": _ttl("result_ttl", result_ttl),
             "failure_ttl": _ttl("failure_ttl", failure_ttl), "depends_on": parents, **hooks}

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import time
 from collections.abc import Mapping
@@ -23,7 +24,8 @@ from typing import Any
 
 from .exceptions import InvalidInput
 
-__all__ = ["check_text", "merge_run_kwargs", "run_at", "run_config_to_dict", "seconds"]
+__all__ = ["check_text", "options_json", "run_at", "run_config_to_dict", "run_kwargs_to_dict",
+           "seconds"]
 
 # RunConfig fields that are never sent: FlowerPower's bookkeeping, and the deprecated flat
 # retry fields (kept in sync with the nested ``retry`` block, which is sent instead).
@@ -50,22 +52,6 @@ _RAW_OVERRIDE = {
     "project_adapter_cfg": "project_adapter_cfg_override_raw",
 }
 _CALLBACKS = ("on_success", "on_failure")
-# run() keyword -> RunConfig field, where they differ.
-_KWARG_FIELD = {"executor_cfg": "executor", "with_adapter_cfg": "with_adapter"}
-# Fields whose dicts are merged key by key, as FlowerPower merges run() kwargs.
-_MERGED_FIELDS = frozenset(
-    {
-        "inputs",
-        "config",
-        "adapter",
-        "executor",
-        "with_adapter",
-        "retry",
-        "pipeline_adapter_cfg",
-        "project_adapter_cfg",
-    }
-)
-
 _MISSING = object()
 _default_configs: dict[type, Any] = {}
 
@@ -221,26 +207,31 @@ def run_config_to_dict(run_config: Any) -> dict[str, Any]:
     return out
 
 
-def merge_run_kwargs(base: dict[str, Any], run_kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """run() keyword arguments over a run config dict: ``inputs``, ``config`` and the
-    other dict-valued options merge key by key, the rest replace (FlowerPower's rule).
+def run_kwargs_to_dict(run_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """run() keyword arguments as JSON data for the engine, which merges them over the run
+    config by FlowerPower's rule (``fpq_job_apply_run_kwargs``). Callables are refused:
+    they cannot cross to a worker.
 
     Example:
-        >>> merge_run_kwargs({"inputs": {"a": 1}}, {"inputs": {"b": 2}, "final_vars": ["x"]})
-        {'inputs': {'a': 1, 'b': 2}, 'final_vars': ['x']}
+        >>> run_kwargs_to_dict({"inputs": {"b": 2}, "final_vars": ("x",)})
+        {'inputs': {'b': 2}, 'final_vars': ['x']}
     """
-    out = dict(base)
+    out = {}
     for key, value in run_kwargs.items():
         if key in _CALLBACKS and value is not None:
             raise _callback_error(key)
-        field = _KWARG_FIELD.get(key, key)
-        value = _jsonable(value, key)
-        current = out.get(field)
-        if field in _MERGED_FIELDS and isinstance(value, dict) and isinstance(current, dict):
-            out[field] = {**current, **value}
-        else:
-            out[field] = value
+        out[key] = _jsonable(value, key)
     return out
+
+
+def options_json(options: Mapping[str, Any]) -> str | None:
+    """Run options as the compact JSON text the engine takes; None when there are none.
+
+    Example:
+        >>> options_json({"inputs": {"x": 1}}), options_json({})
+        ('{"inputs":{"x":1}}', None)
+    """
+    return json.dumps(options, separators=(",", ":"), allow_nan=False) if options else None
 
 
 def check_text(what: str, value: Any) -> Any:

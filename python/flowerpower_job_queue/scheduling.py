@@ -27,7 +27,7 @@ import zoneinfo
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import InvalidInput
-from .runconfig import merge_run_kwargs, run_config_to_dict
+from .runconfig import options_json, run_config_to_dict, run_kwargs_to_dict
 
 if TYPE_CHECKING:
     from . import _native
@@ -160,13 +160,14 @@ class SchedulingMixin:
             raise InvalidInput(f"timezone {timezone!r} is not an IANA zone name")
         if config_backend is not None and not isinstance(config_backend, str):
             raise InvalidInput(f"run_config backend {config_backend!r} is not a string")
-        options = merge_run_kwargs(config, run_kwargs)
-        payload = json.dumps(options, separators=(",", ":"), allow_nan=False) if options else None
+        kwargs = options_json(run_kwargs_to_dict(run_kwargs))
+        payload = options_json(config)
         handle = self.queue(backend if backend is not None else config_backend)
         record = handle.schedule_put(
             pipeline_name,
             str(trigger),
             run_config_json=payload,
+            run_kwargs_json=kwargs,
             timezone=timezone,
             priority=None if isinstance(priority, _Default) else priority,
             schedule_id=schedule_id,

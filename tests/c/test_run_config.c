@@ -83,6 +83,43 @@ static void run_options_merge_over_what_the_job_already_has(void **state) {
   fpq_job_free(job);
 }
 
+/* run() keyword arguments over a RunConfig, FlowerPower's rule: dict options merge key by
+ * key (inputs, config, executor_cfg, retry, ...), the rest replace. */
+static void run_kwargs_merge_dicts_over_the_run_config(void **state) {
+  (void)state;
+  fpq_job *job = fpq_job_new();
+  char msg[256] = "";
+  apply(job, "{\"inputs\":{\"a\":1,\"b\":1},\"final_vars\":[\"x\"],\"config\":{\"k\":1},"
+             "\"executor\":{\"type\":\"threadpool\",\"max_workers\":2},"
+             "\"retry\":{\"max_retries\":2},\"cache\":true}");
+  assert_int_equal(fpq_job_apply_run_kwargs(job,
+                                            "{\"inputs\":{\"b\":2},\"final_vars\":[\"y\"],"
+                                            "\"executor_cfg\":{\"max_workers\":4},"
+                                            "\"retry\":{\"retry_delay\":5},\"cache\":false,"
+                                            "\"config\":{\"k2\":2}}",
+                                            msg, sizeof msg),
+                   0);
+  assert_string_equal(job->run_json,
+                      "{\"inputs\":{\"a\":1,\"b\":2},\"final_vars\":[\"y\"],\"config\":{\"k\":1,\"k2\":2},"
+                      "\"executor_cfg\":{\"type\":\"threadpool\",\"max_workers\":4},"
+                      "\"cache\":false}");
+  assert_int_equal(job->max_retries, 2); /* the config's, kept */
+  assert_double_near(job->retry_delay, 5, 0); /* the kwargs', added */
+  /* A bad kwarg is refused as a bad run config field is. */
+  assert_int_equal(fpq_job_apply_run_kwargs(job, "{\"max_retries\":\"x\"}", msg, sizeof msg),
+                   FPQ_EINVAL);
+  assert_non_null(strstr(msg, "max_retries"));
+  fpq_job_free(job);
+  /* The same for a schedule's run options. */
+  fpq_schedule *s = fpq_schedule_new();
+  assert_int_equal(fpq_schedule_apply_run_config(s, "{\"inputs\":{\"a\":1}}", msg, sizeof msg),
+                   0);
+  assert_int_equal(fpq_schedule_apply_run_kwargs(s, "{\"inputs\":{\"b\":2}}", msg, sizeof msg),
+                   0);
+  assert_string_equal(s->run_json, "{\"inputs\":{\"a\":1,\"b\":2}}");
+  fpq_schedule_free(s);
+}
+
 static void executor_and_with_adapter_take_their_run_names(void **state) {
   (void)state;
   fpq_job *job = fpq_job_new();
@@ -374,6 +411,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(run_options_go_into_the_sparse_run_kwargs),
       T(run_options_merge_over_what_the_job_already_has),
+      T(run_kwargs_merge_dicts_over_the_run_config),
       T(executor_and_with_adapter_take_their_run_names),
       T(the_retry_block_sets_the_queues_retry_policy_not_a_run_option),
       T(a_partial_retry_block_keeps_the_other_fields),
