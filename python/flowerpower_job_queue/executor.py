@@ -341,6 +341,7 @@ class _Forker:
             for fd in not_mine:
                 os.close(fd)
             _reset_signals()
+            joblog.prepare()  # its log's spool file, before the job arrives
             body = read_frame(job_r)  # waits here until the next job (or EOF: no more)
             if body is not None:
                 write_frame(result_w, execute(_parse(body), self._projects, purge=False))

@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Captured", "capture", "quiet_hamilton"]
+__all__ = ["Captured", "capture", "prepare", "quiet_hamilton"]
 
 # What crosses the channel at most; the engine cuts further to FPQ_LOG_MAX. The head is
 # larger than the engine keeps and the tail larger than its 4 KiB tail, so the part the
@@ -77,6 +77,14 @@ def _spool_file() -> Any:
     if _spool is None or _spool[0] != os.getpid():
         _spool = (os.getpid(), tempfile.TemporaryFile())  # noqa: SIM115 - kept open
     return _spool[1]
+
+
+def prepare() -> None:
+    """Opens this process's spool now rather than in the first job's ``capture`` (a
+    forked job process does it while it waits for its job). Idempotent; a process that
+    cannot open one captures nothing, as ``capture`` says."""
+    with contextlib.suppress(OSError):
+        _spool_file()
 
 
 def _drop_spool() -> None:

@@ -105,6 +105,12 @@ static void run_kwargs_merge_dicts_over_the_run_config(void **state) {
                       "\"cache\":false}");
   assert_int_equal(job->max_retries, 2); /* the config's, kept */
   assert_double_near(job->retry_delay, 5, 0); /* the kwargs', added */
+  /* A null argument is not given (FlowerPower skips None too): the config's value stays. */
+  assert_int_equal(fpq_job_apply_run_kwargs(job, "{\"final_vars\":null,\"inputs\":null}", msg,
+                                            sizeof msg),
+                   0);
+  assert_non_null(strstr(job->run_json, "\"final_vars\":[\"y\"]"));
+  assert_non_null(strstr(job->run_json, "\"inputs\":{\"a\":1,\"b\":2}"));
   /* A bad kwarg is refused as a bad run config field is. */
   assert_int_equal(fpq_job_apply_run_kwargs(job, "{\"max_retries\":\"x\"}", msg, sizeof msg),
                    FPQ_EINVAL);

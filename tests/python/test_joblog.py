@@ -106,6 +106,7 @@ def test_each_capture_holds_only_its_own_runs_output_and_leaves_nothing_on_disk(
     assert joblog._spool is not None
     spool_fd = joblog._spool[1].fileno()
     assert os.fstat(spool_fd).st_size == 0  # emptied when the job ended
+    joblog.prepare()  # idempotent: the spool there is kept
     with joblog.capture() as second:
         os.write(1, b"second\n")
     assert second.text == "second\n" and second.omitted == 0
@@ -113,10 +114,14 @@ def test_each_capture_holds_only_its_own_runs_output_and_leaves_nothing_on_disk(
     # A forked job process writes to a spool of its own, never at the parent's offset.
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child's exit status is the assertion
-        with joblog.capture() as child:
-            os.write(1, b"child\n")
-        os._exit(0 if child.text == "child\n" and joblog._spool[1].fileno() != -1
-                 and joblog._spool[0] == os.getpid() else 1)
+        ok = False
+        try:
+            with joblog.capture() as child:
+                os.write(1, b"child\n")
+            ok = child.text == "child\n" and joblog._spool is not None and \
+                joblog._spool[0] == os.getpid()
+        finally:
+            os._exit(0 if ok else 1)  # never back into pytest
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     with joblog.capture() as third:

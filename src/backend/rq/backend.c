@@ -67,12 +67,15 @@ int fpq__rq_io_fail(rq_backend *r, const char *doing) {
 }
 
 int fpq__rq_reply_fail(rq_backend *r, const char *reply, const char *doing) {
-  const char *words = fpq__rq_refusal_words(reply);
+  int code = fpq__rq_error_code(reply);
+  /* Plain words only for "try later" (LOADING, BUSY, MASTERDOWN): the connect-time
+   * words for NOAUTH or NOPERM speak of the URL, and mid-command Redis's own text names
+   * what it refused. */
+  const char *words = code == FPQ_EUNAVAIL ? fpq__rq_refusal_words(reply) : NULL;
   if (words)
-    return fpq_backend_fail(&r->base, fpq__rq_error_code(reply), "%s refused: Redis at %s %s",
-                            doing, r->t.display, words);
-  return fpq_backend_fail(&r->base, fpq__rq_error_code(reply), "Redis at %s, %s: %.180s",
-                          r->t.display, doing, reply);
+    return fpq_backend_fail(&r->base, code, "%s refused: Redis at %s %s", doing, r->t.display,
+                            words);
+  return fpq_backend_fail(&r->base, code, "Redis at %s, %s: %.180s", r->t.display, doing, reply);
 }
 
 /* An error reply becomes the handle's error; returns its code. Frees the reply. */

@@ -45,7 +45,8 @@ static inline long long rq_ttl(double ttl) { return ttl < 0 ? -1 : rq_whole(ttl)
 /* The request connection broke while doing `doing`: the handle's error, FPQ_EUNAVAIL. */
 int fpq__rq_io_fail(rq_backend *r, const char *doing);
 /* Redis refused a command with `reply` while doing `doing`: the handle's error (a
- * refusal such as LOADING or BUSY in plain words, as at connect), its FPQ_E* code. */
+ * passing refusal such as LOADING or BUSY in plain words, as at connect; any other in
+ * Redis's own words), its FPQ_E* code. */
 int fpq__rq_reply_fail(rq_backend *r, const char *reply, const char *doing);
 /* Find indexes: fpq:project:PROJECT and fpq:pipeline:NAME:PROJECT (malloc'd). */
 char *fpq__rq_project_index(const char *project);
