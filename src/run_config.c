@@ -109,15 +109,9 @@ static int is_merged(const char *kwarg) {
  * is set and the option is one FlowerPower merges; else replaced. */
 static int set_option(json_t *run, const char *kwarg, json_t *value, int merge) {
   json_t *current = json_object_get(run, kwarg);
-  if (merge && is_merged(kwarg) && json_is_object(current) && json_is_object(value)) {
-    json_t *both = json_deep_copy(current);
-    if (both == NULL) return FPQ_ENOMEM;
-    if (json_object_update(both, value)) {
-      json_decref(both);
-      return FPQ_ENOMEM;
-    }
-    return json_object_set_new(run, kwarg, both) ? FPQ_ENOMEM : 0; /* takes both */
-  }
+  /* run is this call's own copy (dropped on any error), so current is updated in place. */
+  if (merge && is_merged(kwarg) && json_is_object(current) && json_is_object(value))
+    return json_object_update(current, value) ? FPQ_ENOMEM : 0;
   return json_object_set(run, kwarg, value) ? FPQ_ENOMEM : 0;
 }
 

@@ -244,9 +244,26 @@ char *fpq_schedule_to_json(const fpq_schedule *s) {
   return text;
 }
 
+/* Applies run options to a schedule through a job that shares its fields (the job's
+ * rules, once); copies the outcome back. */
 static int apply_as_job(fpq_schedule *s, const char *json_text,
                         int (*apply)(fpq_job *, const char *, char *, size_t), char *msg,
-                        size_t msglen);
+                        size_t msglen) {
+  fpq_job job = {.run_json = s->run_json, .priority = s->priority,
+                 .max_retries = s->max_retries, .retry_delay = s->retry_delay,
+                 .jitter_factor = s->jitter_factor, .timeout = s->timeout};
+  int rc = apply(&job, json_text, msg, msglen);
+  /* fpq_job_set replaced (and freed) the schedule's run_json string in place, if at all. */
+  s->run_json = job.run_json;
+  if (rc == 0) {
+    s->priority = job.priority;
+    s->max_retries = job.max_retries;
+    s->retry_delay = job.retry_delay;
+    s->jitter_factor = job.jitter_factor;
+  }
+  fpq__free(job.queue); /* apply only ever clears it; never ours to keep */
+  return rc;
+}
 
 int fpq_schedule_apply_run_config(fpq_schedule *s, const char *json_text, char *msg,
                                   size_t msglen) {
@@ -281,27 +298,6 @@ int fpq_schedule_apply_run_config(fpq_schedule *s, const char *json_text, char *
 int fpq_schedule_apply_run_kwargs(fpq_schedule *s, const char *json_text, char *msg,
                                   size_t msglen) {
   return apply_as_job(s, json_text, fpq_job_apply_run_kwargs, msg, msglen);
-}
-
-/* Applies run options to a schedule through a job that shares its fields (the job's
- * rules, once); copies the outcome back. */
-static int apply_as_job(fpq_schedule *s, const char *json_text,
-                        int (*apply)(fpq_job *, const char *, char *, size_t), char *msg,
-                        size_t msglen) {
-  fpq_job job = {.run_json = s->run_json, .priority = s->priority,
-                 .max_retries = s->max_retries, .retry_delay = s->retry_delay,
-                 .jitter_factor = s->jitter_factor, .timeout = s->timeout};
-  int rc = apply(&job, json_text, msg, msglen);
-  /* fpq_job_set replaced (and freed) the schedule's run_json string in place, if at all. */
-  s->run_json = job.run_json;
-  if (rc == 0) {
-    s->priority = job.priority;
-    s->max_retries = job.max_retries;
-    s->retry_delay = job.retry_delay;
-    s->jitter_factor = job.jitter_factor;
-  }
-  fpq__free(job.queue); /* apply only ever clears it; never ours to keep */
-  return rc;
 }
 
 /* ---- the API over a backend ---- */

@@ -44,6 +44,13 @@ static redisReply *cmd(redisContext *c, const char *fmt, ...) {
   return r;
 }
 
+static long long zcard(redisContext *c, const char *key) {
+  redisReply *r = cmd(c, "ZCARD %s", key);
+  long long n = r->integer;
+  freeReplyObject(r);
+  return n;
+}
+
 static void flushall(void) {
   redisContext *c = raw();
   freeReplyObject(cmd(c, "FLUSHALL"));
@@ -722,9 +729,7 @@ static void find_prunes_ids_whose_hash_expired(void **state) {
   fpq_jobs_free(jobs, n);
   char key[4200];
   snprintf(key, sizeof key, "fpq:pipeline:alpha:%s", "test"); /* indexed by project name */
-  redisReply *card = redisCommand(c, "ZCARD %s", key);
-  assert_int_equal(card->integer, 1);
-  freeReplyObject(card);
+  assert_int_equal(zcard(c, key), 1);
   redisFree(c);
   fpq_job_free(a);
   fpq_job_free(b);
@@ -781,9 +786,7 @@ static void maintenance_trims_the_record_of_ended_runs(void **state) {
   freeReplyObject(cmd(c, "ZADD fpq:ended %f old-run %f recent-1 %f recent-2", now - 7200, now,
                       now));
   assert_int_equal(fpq_maintain(f->q, &moved), 0);
-  redisReply *card = cmd(c, "ZCARD fpq:ended");
-  assert_int_equal(card->integer, 2);
-  freeReplyObject(card);
+  assert_int_equal(zcard(c, "fpq:ended"), 2);
   /* By count: at most 100,000, the oldest go first. */
   freeReplyObject(cmd(c, "ZADD fpq:ended %f old-run", now - 7200));
   for (int i = 0; i < 100002; i += 1000) { /* 100,002 recent runs, in calls of 1,000 */
@@ -801,13 +804,9 @@ static void maintenance_trims_the_record_of_ended_runs(void **state) {
     }
     freeReplyObject(redisCommandArgv(c, 2 + 2 * n, argv, NULL));
   }
-  card = cmd(c, "ZCARD fpq:ended");
-  assert_int_equal(card->integer, 100005);
-  freeReplyObject(card);
+  assert_int_equal(zcard(c, "fpq:ended"), 100005);
   assert_int_equal(fpq_maintain(f->q, &moved), 0);
-  card = cmd(c, "ZCARD fpq:ended");
-  assert_int_equal(card->integer, 100000);
-  freeReplyObject(card);
+  assert_int_equal(zcard(c, "fpq:ended"), 100000);
   redisReply *old = cmd(c, "ZSCORE fpq:ended old-run");
   assert_int_equal(old->type, REDIS_REPLY_NIL);
   freeReplyObject(old);
