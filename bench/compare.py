@@ -720,11 +720,12 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
             # enqueue: fresh random ids, every call does the real work
             enq = list(captured["enqueue"])
             enq[3] = "bench-enq-__rand_int__"
-            # The hash's field/value pairs (ARGV[8]...) in any order are the same HSET:
-            # `data` goes last, where redis-benchmark can read it from stdin.
-            pairs = [enq[i:i + 2] for i in range(10, len(enq), 2)]
+            # The hash's field/value pairs (ARGV[7]..., after EVALSHA SHA 0 and six
+            # fixed arguments) in any order are the same HSET: `data` goes last, where
+            # redis-benchmark can read it from stdin.
+            pairs = [enq[i:i + 2] for i in range(9, len(enq), 2)]
             pairs.sort(key=lambda fv: fv[0] == "data")
-            enq = enq[:10] + [x for fv in pairs for x in fv]
+            enq = enq[:9] + [x for fv in pairs for x in fv]
             results["enqueue"] = redis_bench(self.port, enq, n, keyspace=10**11)
             # take: pops each of the jobs just enqueued
             queued = int(self.r.llen(f"rq:queue:{OUR_RQ_QUEUE}"))

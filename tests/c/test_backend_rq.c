@@ -24,7 +24,7 @@
 #include "testutil.h"
 
 static test_redis server;
-static const char *const pipelines[] = {"alpha", NULL};
+static const char *const pipelines[] = {"alpha", "beta", NULL};
 static const char *const all_queues[] = {"high", "default", "low"};
 
 /* ---- helpers ---- */
@@ -169,8 +169,21 @@ static void enqueue_writes_rq_job_hash_queue_and_data(void **state) {
   assert_hash_field(c, "rq:job:wire-1", "timeout", "-1");
   assert_hash_field(c, "rq:job:wire-1", "retries_left", "2");
   assert_hash_field(c, "rq:job:wire-1", "retry_intervals", "[10, 20]");
-  assert_hash_field(c, "rq:job:wire-1", "worker_name", "");
-  assert_hash_field(c, "rq:job:wire-1", "started_at", "");
+  /* What RQ writes as '' is left out (RQ reads a missing field as unset), and so is what
+   * ours can derive: a queued job's hash has 12 fields (RQ's own writes 15). */
+  static const char *const absent[] = {
+      "worker_name", "started_at", "ended_at", "last_heartbeat", "group_id",
+      "success_callback_name", "failure_callback_name", "stopped_callback_name",
+      "fpq_attempts", "fpq_retry_delay"};
+  for (size_t i = 0; i < sizeof absent / sizeof *absent; i++) {
+    redisReply *has = cmd(c, "HEXISTS rq:job:wire-1 %s", absent[i]);
+    if (has->integer != 0) fail_msg("rq:job:wire-1 has %s", absent[i]);
+    freeReplyObject(has);
+  }
+  redisReply *hlen = cmd(c, "HLEN rq:job:wire-1");
+  assert_int_equal(hlen->integer, 12);
+  freeReplyObject(hlen);
+  assert_hash_field(c, "rq:job:wire-1", "fpq_max_retries", "2");
   assert_hash_field(c, "rq:job:wire-1", "description", "run_pipeline(pipeline='alpha')");
   assert_rq_time(c, "rq:job:wire-1", "created_at");
   assert_rq_time(c, "rq:job:wire-1", "enqueued_at");
@@ -735,6 +748,32 @@ static void find_prunes_ids_whose_hash_expired(void **state) {
   fpq_job_free(b);
 }
 
+/* A project's find merges its pipelines' indexes; when the newest ids of the first look
+ * have expired, it looks further back (and prunes them). */
+static void find_by_project_looks_past_expired_ids(void **state) {
+  fixture *f = *state;
+  const char *ids[] = {"p-old", "p-mid", "q-new1", "q-new2"};
+  for (int i = 0; i < 4; i++) {
+    fpq_job *job = new_job(ids[i], FPQ_PRIORITY_MEDIUM);
+    if (ids[i][0] == 'q') fpq_job_set(&job->pipeline, "beta");
+    job->created_at = 1000 + i; /* the index's order */
+    assert_int_equal(fpq_enqueue(f->q, job), 0);
+    fpq_job_free(job);
+  }
+  redisContext *c = raw();
+  freeReplyObject(cmd(c, "DEL rq:job:q-new1 rq:job:q-new2"));
+  fpq_job **jobs = NULL;
+  size_t n = 0;
+  assert_int_equal(fpq_find(f->q, NULL, NULL, 2, &jobs, &n), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(jobs[0]->id, "p-mid");
+  assert_string_equal(jobs[1]->id, "p-old");
+  fpq_jobs_free(jobs, n);
+  assert_int_equal(zcard(c, "fpq:pipeline:beta:test"), 0);
+  assert_int_equal(zcard(c, "fpq:project:test"), 0); /* not written any more */
+  redisFree(c);
+}
+
 /* A refusal in the middle of work reads as it does at connect, in plain words: here
  * BUSY, while another client's script runs past Redis's busy threshold. */
 static void a_refusal_mid_command_is_told_in_plain_words(void **state) {
@@ -834,6 +873,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(an_unreachable_redis_is_unavailable, setup, teardown),
       cmocka_unit_test_setup_teardown(the_backend_survives_a_redis_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(an_idle_take_wakes_on_any_clients_write, setup, teardown),
+      cmocka_unit_test_setup_teardown(find_by_project_looks_past_expired_ids, setup, teardown),
       cmocka_unit_test_setup_teardown(find_prunes_ids_whose_hash_expired, setup, teardown),
       cmocka_unit_test_setup_teardown(maintenance_trims_the_record_of_ended_runs, setup,
                                       teardown),

@@ -142,6 +142,38 @@ static void a_relative_url_is_refused(void **state) {
   test_rmdir(project);
 }
 
+static void put_job(fpq_queue *q, const char *pipeline, const char *id) {
+  fpq_job *job = fpq_job_new();
+  fpq_job_set(&job->pipeline, pipeline);
+  snprintf(job->id, sizeof job->id, "%s", id);
+  assert_int_equal(fpq_enqueue(q, job), 0);
+  fpq_job_free(job);
+}
+
+/* Runs sql on the project's queue.db directly, as another program (or an older fpq) would. */
+static void raw_exec(const char *project, const char *sql) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+/* The first column of sql's first row on the project's queue.db, or -1 for no row. */
+static int raw_int(const char *project, const char *sql) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
 /* Version 1 files (before schedules) are migrated in place when opened: CREATE ... IF
  * NOT EXISTS adds the tables, jobs stay. */
 static void a_version_1_database_gains_schedules_and_keeps_its_jobs(void **state) {
@@ -150,39 +182,49 @@ static void a_version_1_database_gains_schedules_and_keeps_its_jobs(void **state
   fpq_options o = {.project_dir = project, .create = 1};
   fpq_queue *q = NULL;
   assert_int_equal(fpq_open(&q, &o), 0);
-  fpq_job *job = fpq_job_new();
-  fpq_job_set(&job->pipeline, "alpha");
-  snprintf(job->id, sizeof job->id, "old-job");
-  assert_int_equal(fpq_enqueue(q, job), 0);
-  fpq_job_free(job);
+  put_job(q, "alpha", "old-job");
   fpq_close(q);
-  char path[4096];
-  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "DROP TABLE schedules; DROP TABLE leases;"
-                                    " PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
+  raw_exec(project, "DROP TABLE schedules; DROP TABLE leases; PRAGMA user_version = 1");
   assert_int_equal(fpq_open(&q, &o), 0);
   fpq_schedule *s = fpq_schedule_new();
   fpq_job_set(&s->pipeline, "alpha");
   fpq_job_set(&s->trigger, "@hourly");
   assert_int_equal(fpq_schedule_put(q, s), 0);
   fpq_schedule_free(s);
+  fpq_job *job = NULL;
   assert_int_equal(fpq_get(q, "old-job", &job), 0);
   fpq_job_free(job);
   fpq_close(q);
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  assert_int_equal(sqlite3_column_int(st, 0), 3); /* the current schema version */
-  sqlite3_finalize(st);
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'jobs_ended'",
-                                      -1, &st, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW); /* migrated: the index of ended runs */
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  assert_int_equal(raw_int(project, "PRAGMA user_version"), 3); /* the current version */
+  /* migrated: the index of ended runs */
+  assert_int_equal(raw_int(project, "SELECT 1 FROM sqlite_master WHERE name = 'jobs_ended'"), 1);
+  test_rmdir(project);
+}
+
+/* jobs_project, which an older fpq made, is dropped on open (each enqueue paid for it);
+ * a project's find merges its pipelines' index instead, newest first. */
+static void an_older_project_index_is_dropped_and_find_still_lists_the_project(void **state) {
+  (void)state;
+  static const char *const two[] = {"alpha", "beta", NULL};
+  char *project = test_project(two);
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), 0);
+  put_job(q, "alpha", "job-0");
+  put_job(q, "beta", "job-1");
+  put_job(q, "alpha", "job-2");
+  fpq_close(q);
+  raw_exec(project, "CREATE INDEX jobs_project ON jobs(project, created_at)");
+  assert_int_equal(fpq_open(&q, &o), 0);
+  fpq_job **jobs = NULL;
+  size_t n = 0;
+  assert_int_equal(fpq_find(q, NULL, NULL, 2, &jobs, &n), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(jobs[0]->id, "job-2");
+  assert_string_equal(jobs[1]->id, "job-1");
+  fpq_jobs_free(jobs, n);
+  fpq_close(q);
+  assert_int_equal(raw_int(project, "SELECT 1 FROM sqlite_master WHERE name = 'jobs_project'"), -1);
   test_rmdir(project);
 }
 
@@ -349,6 +391,7 @@ int main(void) {
       cmocka_unit_test(durability_full_syncs_every_commit_and_a_bad_value_writes_nothing),
       cmocka_unit_test(a_newer_schema_is_refused),
       cmocka_unit_test(a_relative_url_is_refused),
+      cmocka_unit_test(an_older_project_index_is_dropped_and_find_still_lists_the_project),
       cmocka_unit_test(a_version_1_database_gains_schedules_and_keeps_its_jobs),
       cmocka_unit_test(a_refused_schedule_creates_no_database),
       cmocka_unit_test(a_deleted_or_replaced_database_is_noticed_and_reopened),

@@ -21,10 +21,11 @@
  * - reconnecting: every connection comes back with backoff (conn.c); calls made while
  *   Redis is away fail fast with FPQ_EUNAVAIL and a message saying so.
  *
- * Extra keys (not RQ's): fpq:project:PROJECT and fpq:pipeline:NAME:PROJECT (the project's name;
- * older jobs: its directory), zsets of job ids by
- * creation time, which find reads newest first; ids whose hash expired are pruned when
- * met, and a bounded sweep in maintenance prunes the rest. */
+ * Extra keys (not RQ's): fpq:pipeline:NAME:PROJECT (the project's name; older jobs: its
+ * directory), a zset of job ids by creation time per pipeline, which find reads newest
+ * first (a project's: its pipelines' merged; older fpq also wrote fpq:project:PROJECT,
+ * still read); fpq:indexes names them all. Ids whose hash expired are pruned when met,
+ * and a bounded sweep in maintenance prunes the rest. */
 #include <assert.h>
 #include <jansson.h>
 #include <math.h>
@@ -174,9 +175,7 @@ char *fpq__rq_key_of(const char *prefix, const char *a, const char *b) {
   return k;
 }
 
-/* Find indexes: fpq:project:PROJECT and fpq:pipeline:NAME:PROJECT (a pipeline name has no ':',
- * so the two never collide whatever the directory holds). */
-char *fpq__rq_project_index(const char *project) { return fpq__rq_key_of("fpq:project:", project, NULL); }
+/* A pipeline's find index: fpq:pipeline:NAME:PROJECT (a pipeline name has no ':'). */
 char *fpq__rq_pipeline_index(const char *project, const char *pipeline) {
   return fpq__rq_key_of("fpq:pipeline:", pipeline, project);
 }
@@ -273,60 +272,165 @@ static int rq_get(fpq_backend *b, const char *id, fpq_job **out) {
   return 0;
 }
 
+/* One id of a find index: its score (the job's creation time) and the index it is in. */
+typedef struct indexed_id {
+  const char *id;
+  double score;
+  const char *index;
+} indexed_id;
+
+static int newest_first(const void *a, const void *b) {
+  const indexed_id *x = a, *y = b;
+  if (x->score != y->score) return x->score < y->score ? 1 : -1;
+  return strcmp(y->id, x->id);
+}
+
+/* A project's find indexes: its pipelines' (fpq:pipeline:NAME:PROJECT, every job is in
+ * one), and fpq:project:PROJECT, which older fpq also wrote. Pipeline names have
+ * no ':', so the project is what follows the first ':' after the prefix. */
+static int project_indexes(rq_backend *r, const char *project, redisReply **members,
+                           const char ***out, size_t *n) {
+  static const char prefix[] = "fpq:pipeline:";
+  batch bt = {0};
+  const char *smembers[] = {"SMEMBERS", "fpq:indexes"};
+  fpq__rq_batch_add(&bt, 2, smembers, NULL);
+  int rc = fpq__rq_run_batch(r, &bt, members, "finding jobs", 1);
+  if (rc) return rc;
+  const char **keys = fpq__calloc((*members)->elements + 1, sizeof *keys);
+  if (keys == NULL) return fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
+  size_t k = 0;
+  for (size_t i = 0; i < (*members)->elements; i++) {
+    const char *key = (*members)->element[i]->str;
+    const char *colon = strncmp(key, prefix, sizeof prefix - 1) == 0
+                            ? strchr(key + sizeof prefix - 1, ':') : NULL;
+    if ((colon && strcmp(colon + 1, project) == 0) ||
+        (strncmp(key, "fpq:project:", 12) == 0 && strcmp(key + 12, project) == 0))
+      keys[k++] = key;
+  }
+  *out = keys;
+  *n = k;
+  return 0;
+}
+
+/* The newest `window` ids of each index, merged newest first (an id in two indexes, as
+ * in an old fpq:project one and its pipeline's, once). *full: some index has more. */
+static int newest_ids(rq_backend *r, const char *const *indexes, size_t nidx, long window,
+                      redisReply **replies, indexed_id **out, size_t *n, int *full) {
+  char to[24];
+  snprintf(to, sizeof to, "%ld", window - 1);
+  size_t total = 0;
+  *full = 0;
+  for (size_t start = 0; start < nidx; start += 64) {
+    size_t m = nidx - start < 64 ? nidx - start : 64;
+    batch bt = {0};
+    for (size_t i = 0; i < m; i++) {
+      const char *range[] = {"ZREVRANGE", indexes[start + i], "0", to, "WITHSCORES"};
+      fpq__rq_batch_add(&bt, 5, range, NULL);
+    }
+    int rc = fpq__rq_run_batch(r, &bt, replies + start, "finding jobs", 1);
+    if (rc) {
+      for (size_t i = 0; i < start; i++) freeReplyObject(replies[i]);
+      return rc;
+    }
+  }
+  for (size_t i = 0; i < nidx; i++) {
+    total += replies[i]->elements / 2;
+    if ((long)(replies[i]->elements / 2) >= window) *full = 1;
+  }
+  indexed_id *ids = fpq__calloc(total ? total : 1, sizeof *ids);
+  if (ids == NULL) return fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
+  size_t k = 0;
+  for (size_t i = 0; i < nidx; i++)
+    for (size_t e = 0; e + 1 < replies[i]->elements; e += 2)
+      ids[k++] = (indexed_id){replies[i]->element[e]->str,
+                              strtod(replies[i]->element[e + 1]->str, NULL), indexes[i]};
+  qsort(ids, k, sizeof *ids, newest_first);
+  size_t u = 0;
+  for (size_t i = 0; i < k; i++)
+    if (u == 0 || strcmp(ids[u - 1].id, ids[i].id) != 0) ids[u++] = ids[i];
+  *out = ids;
+  *n = u;
+  return 0;
+}
+
+/* Reads ids[0..n) in order until `limit` jobs are found; an id whose hash expired is
+ * pruned from its index (one round trip per page). */
+static int read_newest(rq_backend *r, const indexed_id *ids, size_t n, int limit,
+                       fpq_job **found, size_t *got) {
+  int rc = 0;
+  for (size_t at = 0; at < n && (int)*got < limit && rc == 0;) {
+    size_t m = (size_t)limit - *got;
+    if (m > n - at) m = n - at;
+    const char **idv = fpq__calloc(m, sizeof *idv);
+    fpq_job **jobs = fpq__calloc(m, sizeof *jobs);
+    if (idv == NULL || jobs == NULL) rc = fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
+    for (size_t i = 0; i < m && rc == 0; i++) idv[i] = ids[at + i].id;
+    if (rc == 0) rc = read_jobs(r, idv, m, jobs);
+    for (size_t i = 0; i < m && rc == 0; i++) {
+      if (jobs[i]) {
+        found[(*got)++] = jobs[i];
+        jobs[i] = NULL;
+      } else if (r->link.c) { /* the job's hash expired: out of its index */
+        const char *zrem[] = {"ZREM", ids[at + i].index, ids[at + i].id};
+        redisReply *gone = fpq__rq_command(r->link.c, 3, zrem, NULL);
+        if (gone) freeReplyObject(gone);
+      }
+    }
+    for (size_t i = 0; i < m; i++) fpq_job_free(jobs[i]);
+    fpq__free(jobs);
+    fpq__free(idv);
+    at += m;
+  }
+  return rc;
+}
+
+/* Newest first across the indexes: the newest `window` ids of each are merged; when
+ * expired ones leave fewer than `limit` jobs and an index holds more, again with twice
+ * the window (the expired ones are gone from the indexes by then). */
+static int find_in(rq_backend *r, const char *const *indexes, size_t nidx, int limit,
+                   fpq_job **found, size_t *got) {
+  redisReply **replies = fpq__calloc(nidx ? nidx : 1, sizeof *replies);
+  if (replies == NULL) return fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
+  int rc = 0;
+  for (long window = limit; nidx > 0 && rc == 0; window *= 2) {
+    indexed_id *ids = NULL;
+    size_t n = 0;
+    int full = 0;
+    if ((rc = newest_ids(r, indexes, nidx, window, replies, &ids, &n, &full))) break;
+    rc = read_newest(r, ids, n, limit, found, got);
+    fpq__free(ids);
+    for (size_t i = 0; i < nidx; i++) freeReplyObject(replies[i]);
+    if (rc || (int)*got == limit || !full || window > (1L << 24)) break;
+    for (size_t i = 0; i < *got; i++) fpq_job_free(found[i]);
+    *got = 0;
+  }
+  fpq__free(replies);
+  return rc;
+}
+
 static int rq_find(fpq_backend *b, const char *project, const char *pipeline, int limit,
                    fpq_job ***out, size_t *n) {
   rq_backend *r = as_rq(b);
-  char *index = pipeline ? fpq__rq_pipeline_index(project, pipeline) : fpq__rq_project_index(project);
   fpq_job **found = fpq__calloc((size_t)limit, sizeof *found);
-  if (index == NULL || found == NULL) {
+  char *index = pipeline ? fpq__rq_pipeline_index(project, pipeline) : NULL;
+  if (found == NULL || (pipeline && index == NULL)) {
     fpq__free(index);
     fpq__free(found);
     return fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
   }
   size_t got = 0;
-  long offset = 0;
-  int rc = 0;
-  while ((int)got < limit && rc == 0) {
-    long want = limit - (long)got;
-    char from[24], to[24];
-    snprintf(from, sizeof from, "%ld", offset);
-    snprintf(to, sizeof to, "%ld", offset + want - 1);
-    batch bt = {0};
-    const char *range[] = {"ZREVRANGE", index, from, to};
-    fpq__rq_batch_add(&bt, 4, range, NULL);
-    redisReply *ids = NULL;
-    if ((rc = fpq__rq_run_batch(r, &bt, &ids, "finding jobs", 1))) break;
-    size_t m = ids->elements;
-    const char **idv = fpq__calloc(m ? m : 1, sizeof *idv);
-    const char **zrem = fpq__calloc(m + 2, sizeof *zrem); /* ZREM index id... */
-    fpq_job **jobs = fpq__calloc(m ? m : 1, sizeof *jobs);
-    if (idv == NULL || zrem == NULL || jobs == NULL)
-      rc = fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
-    for (size_t i = 0; i < m && rc == 0; i++) idv[i] = ids->element[i]->str;
-    if (rc == 0) rc = read_jobs(r, idv, m, jobs);
-    int expired = 0;
-    for (size_t i = 0; i < m && rc == 0; i++) {
-      if (jobs[i]) {
-        found[got++] = jobs[i];
-        jobs[i] = NULL;
-      } else { /* the job's hash expired: pruned from the index below */
-        zrem[2 + expired++] = idv[i];
-        offset--;
-      }
-    }
-    if (expired && r->link.c) { /* one round trip for the page's expired ids */
-      zrem[0] = "ZREM";
-      zrem[1] = index;
-      redisReply *gone = fpq__rq_command(r->link.c, 2 + expired, zrem, NULL);
-      if (gone) freeReplyObject(gone);
-    }
-    fpq__free(zrem);
-    for (size_t i = 0; i < m; i++) fpq_job_free(jobs[i]);
-    fpq__free(jobs);
-    fpq__free(idv);
-    freeReplyObject(ids);
-    offset += (long)m;
-    if ((long)m < want) break;
+  int rc;
+  if (index) {
+    const char *one[] = {index};
+    rc = find_in(r, one, 1, limit, found, &got);
+  } else {
+    redisReply *members = NULL;
+    const char **keys = NULL;
+    size_t nkeys = 0;
+    rc = project_indexes(r, project, &members, &keys, &nkeys);
+    if (rc == 0) rc = find_in(r, keys, nkeys, limit, found, &got);
+    fpq__free(keys);
+    if (members) freeReplyObject(members);
   }
   fpq__free(index);
   if (rc) {
@@ -411,24 +515,21 @@ static int fail_unsupported(rq_backend *r, const char *id, const char *worker, c
  * first taken, so project.result(pipeline) finds it from then on. Best effort. */
 static void index_foreign(rq_backend *r, const fpq_job *job) {
   if (job->project == NULL || job->pipeline == NULL || r->link.c == NULL) return;
-  char *pidx = fpq__rq_project_index(job->project), *lidx = fpq__rq_pipeline_index(job->project, job->pipeline);
+  char *lidx = fpq__rq_pipeline_index(job->project, job->pipeline);
   char score[40];
   snprintf(score, sizeof score, "%.6f", job->created_at);
-  if (pidx && lidx) {
+  if (lidx) {
     batch bt = {0};
-    const char *a[] = {"ZADD", pidx, score, job->id};
-    const char *b[] = {"ZADD", lidx, score, job->id};
-    const char *c[] = {"SADD", "fpq:indexes", pidx, lidx};
+    const char *a[] = {"ZADD", lidx, score, job->id};
+    const char *c[] = {"SADD", "fpq:indexes", lidx};
     fpq__rq_batch_add(&bt, 4, a, NULL);
-    fpq__rq_batch_add(&bt, 4, b, NULL);
-    fpq__rq_batch_add(&bt, 4, c, NULL);
-    redisReply *replies[3];
+    fpq__rq_batch_add(&bt, 3, c, NULL);
+    redisReply *replies[2];
     if (fpq__rq_run_batch(r, &bt, replies, "indexing a job", 0) == 0)
-      for (int i = 0; i < 3; i++) freeReplyObject(replies[i]);
+      for (int i = 0; i < 2; i++) freeReplyObject(replies[i]);
     r->base.err = 0;
     r->base.errstr[0] = '\0';
   }
-  fpq__free(pidx);
   fpq__free(lidx);
 }
 

@@ -48,8 +48,7 @@ int fpq__rq_io_fail(rq_backend *r, const char *doing);
  * passing refusal such as LOADING or BUSY in plain words, as at connect; any other in
  * Redis's own words), its FPQ_E* code. */
 int fpq__rq_reply_fail(rq_backend *r, const char *reply, const char *doing);
-/* Find indexes: fpq:project:PROJECT and fpq:pipeline:NAME:PROJECT (malloc'd). */
-char *fpq__rq_project_index(const char *project);
+/* A pipeline's find index, fpq:pipeline:NAME:PROJECT (malloc'd). */
 char *fpq__rq_pipeline_index(const char *project, const char *pipeline);
 /* Storing jobs (enqueue.c), for the methods table. */
 int fpq__rq_enqueue(fpq_backend *b, const fpq_job *job);

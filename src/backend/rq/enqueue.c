@@ -15,13 +15,21 @@
 
 /* RQ stores a callback as one dotted path (rq.utils.import_attribute resolves
  * "package.module.function" and attributes below it), so our "module:function" is written
- * with the ':' as a '.'; read back, the dotted form is a valid reference of its own. ""
- * for none, as RQ writes it. ref is at most FPQ_CALLBACK_MAX (fpq_job_validate). */
+ * with the ':' as a '.'; read back, the dotted form is a valid reference of its own. ref
+ * is at most FPQ_CALLBACK_MAX (fpq_job_validate). */
 static const char *rq_callback_name(const char *ref, char buf[FPQ_CALLBACK_MAX + 1]) {
-  snprintf(buf, FPQ_CALLBACK_MAX + 1, "%s", ref ? ref : "");
+  snprintf(buf, FPQ_CALLBACK_MAX + 1, "%s", ref);
   char *colon = strchr(buf, ':');
   if (colon) *colon = '.';
   return buf;
+}
+
+/* The shortest text that reads back as exactly v ("0.1", not "0.10000000000000001"). */
+static void shortest_text(double v, char *out, size_t size) {
+  for (int digits = 15; digits <= 17; digits++) {
+    snprintf(out, size, "%.*g", digits, v);
+    if (strtod(out, NULL) == v) return;
+  }
 }
 
 /* The enqueue script's arguments for one job: single and batch enqueue send the very
@@ -33,10 +41,10 @@ typedef struct enqueue_args {
   const char *argv[80];
   size_t lens[80];
   unsigned char *data;
-  char *pidx, *lidx;
+  char *lidx;
   json_t *parents;
   char created[FPQ_TIME_TEXT_MAX], enqueued[FPQ_TIME_TEXT_MAX], score[40], run_at[40],
-      timeout[32], retries[16], max_retries[16], delay[40], jitter[40], ttl[32], fttl[32],
+      timeout[32], max_retries[16], delay[40], jitter[40], ttl[32], fttl[32],
       exact_timeout[40], intervals[2048];
   char on_success[FPQ_CALLBACK_MAX + 1], on_failure[FPQ_CALLBACK_MAX + 1],
       on_stopped[FPQ_CALLBACK_MAX + 1]; /* RQ's dotted names (rq_callback_name) */
@@ -45,7 +53,6 @@ typedef struct enqueue_args {
 static void enqueue_args_free(enqueue_args *a) {
   json_decref(a->parents);
   fpq__free(a->data);
-  fpq__free(a->pidx);
   fpq__free(a->lidx);
 }
 
@@ -55,9 +62,8 @@ static int enqueue_args_build(fpq_backend *b, const fpq_job *job, enqueue_args *
   size_t data_len = 0;
   int rc = fpq__rq_data_encode(job, &a->data, &data_len);
   if (rc) return fpq_backend_fail(b, rc, "job '%s': cannot encode its data", job->id);
-  a->pidx = fpq__rq_project_index(job->project);
   a->lidx = fpq__rq_pipeline_index(job->project, job->pipeline);
-  if (a->pidx == NULL || a->lidx == NULL) return fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
+  if (a->lidx == NULL) return fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
   fpq_format_time(job->created_at, a->created, sizeof a->created);
   fpq_format_time(job->status == FPQ_STATUS_QUEUED ? job->enqueued_at : 0, a->enqueued,
                   sizeof a->enqueued);
@@ -67,10 +73,9 @@ static int enqueue_args_build(fpq_backend *b, const fpq_job *job, enqueue_args *
    * which for a Python rq worker is best said as "none" rather than rq's 180 s. */
   snprintf(a->timeout, sizeof a->timeout, "%lld", job->timeout > 0 ? rq_whole(job->timeout) : -1LL);
   int max = job->max_retries > 0 ? job->max_retries : 0;
-  snprintf(a->retries, sizeof a->retries, "%d", max);
   snprintf(a->max_retries, sizeof a->max_retries, "%d", max);
-  snprintf(a->delay, sizeof a->delay, "%.17g", job->retry_delay > 0 ? job->retry_delay : 0);
-  snprintf(a->jitter, sizeof a->jitter, "%.17g", job->jitter_factor > 0 ? job->jitter_factor : 0);
+  shortest_text(job->retry_delay > 0 ? job->retry_delay : 0, a->delay, sizeof a->delay);
+  shortest_text(job->jitter_factor > 0 ? job->jitter_factor : 0, a->jitter, sizeof a->jitter);
   /* RQ's retention fields, whole seconds, -1 forever, 0 none: a Python rq worker that
    * runs the job keeps it as we would. The core resolved the defaults. */
   snprintf(a->ttl, sizeof a->ttl, "%lld", rq_ttl(job->result_ttl));
@@ -84,9 +89,11 @@ static int enqueue_args_build(fpq_backend *b, const fpq_job *job, enqueue_args *
   intervals[0] = '\0';
   if (job->retry_delay > 0 && max > 0) {
     o += (size_t)snprintf(intervals, isize, "[");
-    for (int k = 0; k < max && k < 64 && o < isize - 40; k++)
-      o += (size_t)snprintf(intervals + o, isize - o, "%s%.6g", k ? ", " : "",
-                            fmin(job->retry_delay * pow(2, k), 1e12));
+    for (int k = 0; k < max && k < 64 && o < isize - 40; k++) {
+      char each[32];
+      shortest_text(fmin(job->retry_delay * pow(2, k), 1e12), each, sizeof each);
+      o += (size_t)snprintf(intervals + o, isize - o, "%s%s", k ? ", " : "", each);
+    }
     snprintf(intervals + o, isize - o, "]");
   }
   const char *status = fpq_status_name(job->status);
@@ -100,7 +107,6 @@ static int enqueue_args_build(fpq_backend *b, const fpq_job *job, enqueue_args *
   ARG(status);
   ARG(a->run_at);
   ARG(a->score);
-  ARG(a->pidx);
   ARG(a->lidx);
   FIELD("status", status);
   FIELD("created_at", a->created);
@@ -110,22 +116,25 @@ static int enqueue_args_build(fpq_backend *b, const fpq_job *job, enqueue_args *
   FIELD("description", job->description ? job->description : "");
   FIELD("enqueued_at", a->enqueued);
   FIELD("timeout", a->timeout);
-  FIELD("success_callback_name", rq_callback_name(job->on_success, a->on_success));
-  FIELD("failure_callback_name", rq_callback_name(job->on_failure, a->on_failure));
-  FIELD("stopped_callback_name", rq_callback_name(job->on_stopped, a->on_stopped));
-  FIELD("started_at", "");
-  FIELD("ended_at", "");
-  FIELD("last_heartbeat", "");
-  FIELD("worker_name", "");
-  FIELD("group_id", "");
-  FIELD("retries_left", a->retries);
+  /* What RQ writes as '' (no callback, not started, no worker, no group) is left out:
+   * every RQ reader (2.x and 3.x Job.restore, rq info, rq-dashboard) takes a missing
+   * field as unset, and each one costs a queued job about 50 bytes of Redis. */
+  if (job->on_success)
+    FIELD("success_callback_name", rq_callback_name(job->on_success, a->on_success));
+  if (job->on_failure)
+    FIELD("failure_callback_name", rq_callback_name(job->on_failure, a->on_failure));
+  if (job->on_stopped)
+    FIELD("stopped_callback_name", rq_callback_name(job->on_stopped, a->on_stopped));
+  if (max > 0) FIELD("retries_left", a->max_retries);
   if (intervals[0]) FIELD("retry_intervals", intervals);
   if (job->result_ttl != FPQ_TTL_DEFAULT) FIELD("result_ttl", a->ttl);
   if (job->failure_ttl != FPQ_TTL_DEFAULT) FIELD("failure_ttl", a->fttl);
-  FIELD("fpq_attempts", "0");
+  /* Ours: fpq_max_retries marks the job as written by fpq (index_foreign) and keeps the
+   * policy for requeue; no fpq_attempts yet (read as 0); the delay only when
+   * retry_intervals does not already say it (its first entry), the jitter when set. */
   FIELD("fpq_max_retries", a->max_retries);
-  FIELD("fpq_retry_delay", a->delay);
-  FIELD("fpq_jitter", a->jitter);
+  if (!intervals[0] && job->retry_delay > 0) FIELD("fpq_retry_delay", a->delay);
+  if (job->jitter_factor > 0) FIELD("fpq_jitter", a->jitter);
   if (job->timeout > 0 && job->timeout != floor(job->timeout))
     FIELD("fpq_timeout", a->exact_timeout);
   if (job->status == FPQ_STATUS_SCHEDULED) FIELD("fpq_run_at", a->run_at);

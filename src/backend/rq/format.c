@@ -1,7 +1,8 @@
 /* format.c (rq): RQ 2.x's encodings (see format.h and shared/reference/rq-wire.md).
  *
- * What we write is what Python rq writes with serializer="json", field for field, so rq's
- * own tools read our jobs; what we read is what any RQ 2.x client may have written,
+ * What we write is what Python rq writes with serializer="json", field for field (less the
+ * fields it writes as '', which its readers take as unset when missing), so rq's own
+ * tools read our jobs; what we read is what any RQ 2.x client may have written,
  * including empty-string fields, uncompressed `data`, bare NaN in JSON and the older
  * timestamp form. Our own bookkeeping lives in extra `fpq_*` hash fields, which RQ keeps
  * untouched when it saves a job. We never read or write pickle. */

@@ -185,8 +185,8 @@
   "  redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n"                                 \
   "end\n"
 
-/* ARGV: id, queue, status, run_at, created (index score), project index key, pipeline
- * index key, then the hash's field/value pairs. Returns 1, or 0 when the id is taken.
+/* ARGV: id, queue, status, run_at, created (index score), pipeline index key, then the
+ * hash's field/value pairs. Returns 1, or 0 when the id is taken.
  * A script rather than a bare MULTI/EXEC: it is the same single round trip, and it can
  * refuse a taken id atomically (MULTI cannot branch on EXISTS without a WATCH round
  * trip first). */
@@ -197,7 +197,7 @@
     "local id, q = A[1], A[2]\n" \
     "local job = 'rq:job:' .. id\n" \
     "redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n" \
-    "redis.call('HSET', job, unpack(A, 8))\n" \
+    "redis.call('HSET', job, unpack(A, 7))\n" \
     /* A job with parents (RQ's register_dependency): in each parent's dependents set and \
     * its own dependencies set (RQ's key, with its double colon); queued at once when the \
     * parents are all finished, which no finish can slip between, else deferred. */ \
@@ -215,8 +215,7 @@
     "if st == 'scheduled' then redis.call('ZADD', 'rq:scheduled:' .. q, A[4], id)\n" \
     "elseif st == 'queued' then redis.call('RPUSH', 'rq:queue:' .. q, id) end\n" \
     "redis.call('ZADD', A[6], A[5], id)\n" \
-    "redis.call('ZADD', A[7], A[5], id)\n" \
-    "redis.call('SADD', 'fpq:indexes', A[6], A[7])\n" \
+    "redis.call('SADD', 'fpq:indexes', A[6])\n" \
     "return 1\n" \
     "end\n"
 

@@ -106,7 +106,6 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS jobs_lease ON jobs(lease_until) WHERE status = 'started';"
     "CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(expires_at) WHERE expires_at IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS jobs_pipeline ON jobs(project, pipeline, created_at);"
-    "CREATE INDEX IF NOT EXISTS jobs_project ON jobs(project, created_at);"
     "CREATE INDEX IF NOT EXISTS jobs_ended ON jobs(ended_at) WHERE ended_at IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS jobs_deferred ON jobs(seq) WHERE status = 'deferred';"
     "CREATE TABLE IF NOT EXISTS workers ("
@@ -261,6 +260,23 @@ static int add_missing_columns(sqlite_backend *s) {
   return rc;
 }
 
+/* An index an older fpq made that no statement needs any more: jobs_project cost every
+ * enqueue a B-tree write (about a fifth of its time) for `status` without a pipeline,
+ * which now merges the pipelines' index (find_in_project). Dropped on the first open with
+ * write access; an older fpq reading the file still works (its project find sorts). */
+static int drop_obsolete_index(sqlite_backend *s) {
+  static const char exists_sql[] =
+      "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'jobs_project'";
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, exists_sql, -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s, sqlite3_errcode(s->db), "read schema");
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_DONE || sqlite3_db_readonly(s->db, "main") == 1) return 0;
+  if (rc != SQLITE_ROW) return db_fail(s, rc, "read schema");
+  return exec(s, "DROP INDEX IF EXISTS jobs_project", "drop an old index");
+}
+
 /* Creates the directory and the file with owner-only permissions before SQLite opens
  * it, so the jobs (which may hold credentials in their inputs) are private by default;
  * SQLite gives its -wal and -shm files the same mode. */
@@ -343,10 +359,16 @@ static int open_db(sqlite_backend *s) {
   /* synchronous=NORMAL in WAL: a commit survives any process crash (the point of "no
    * lost jobs"); only a power loss or OS crash can roll back the last commits, since the
    * WAL is synced at checkpoints only. durability: full syncs the WAL at every commit,
-   * so a commit also survives those, at the price of an fsync per write. */
+   * so a commit also survives those, at the price of an fsync per write.
+   * cache_size 8 MiB (SQLite's default is 2): job ids are random, so each insert lands on
+   * a random page of the id index; with the default cache a large queue reads most of
+   * them back from the OS (batch enqueue: about 25% more jobs a second with 8 MiB). The
+   * cache grows only as pages are read. */
   if ((rc = exec(s, s->durability_full
                         ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                        : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                          " PRAGMA cache_size = -8192;"
+                        : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                          " PRAGMA cache_size = -8192;",
                  "setup")))
     return rc;
   sqlite3_stmt *ver;
@@ -366,7 +388,7 @@ static int open_db(sqlite_backend *s) {
     }
     if ((rc = exec(s, "COMMIT", "create schema"))) return rc;
   }
-  if ((rc = add_missing_columns(s))) return rc;
+  if ((rc = add_missing_columns(s)) || (rc = drop_obsolete_index(s))) return rc;
   for (int i = 0; i < ST_COUNT; i++) {
     if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i],
                            NULL) != SQLITE_OK)
@@ -660,6 +682,20 @@ int fpq__sqlite_collect_jobs(sqlite_backend *s, sqlite3_stmt *st, fpq_job ***out
   return collect_jobs(s, st, out, n);
 }
 
+/* A project's newest jobs from the pipelines' index alone, jobs_pipeline(project,
+ * pipeline, created_at): its pipeline names one index seek each (names), the newest
+ * `limit` of each pipeline, then the newest `limit` of those. A few index seeks per
+ * pipeline, however many jobs the project keeps. */
+static const char find_in_project[] =
+    "WITH RECURSIVE names(p) AS ("
+    " SELECT MIN(pipeline) FROM jobs WHERE project = ?1"
+    " UNION ALL SELECT (SELECT MIN(pipeline) FROM jobs WHERE project = ?1 AND pipeline > p)"
+    " FROM names WHERE p IS NOT NULL)"
+    " SELECT j.* FROM names, jobs AS j WHERE names.p IS NOT NULL AND j.rowid IN ("
+    " SELECT rowid FROM jobs WHERE project = ?1 AND pipeline = names.p"
+    " AND (expires_at IS NULL OR expires_at > ?4) ORDER BY created_at DESC, seq DESC LIMIT ?3)"
+    " ORDER BY j.created_at DESC, j.seq DESC LIMIT ?3";
+
 static int sqlite_find(fpq_backend *b, const char *project, const char *pipeline, int limit,
                        fpq_job ***out, size_t *n) {
   sqlite_backend *s = as_sqlite(b);
@@ -667,9 +703,7 @@ static int sqlite_find(fpq_backend *b, const char *project, const char *pipeline
   const char *sql = pipeline ? "SELECT * FROM jobs WHERE project = ?1 AND pipeline = ?2"
                                " AND (expires_at IS NULL OR expires_at > ?4)"
                                " ORDER BY created_at DESC, seq DESC LIMIT ?3"
-                             : "SELECT * FROM jobs WHERE project = ?1"
-                               " AND (expires_at IS NULL OR expires_at > ?4)"
-                               " ORDER BY created_at DESC, seq DESC LIMIT ?3";
+                             : find_in_project;
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
   if (rc != SQLITE_OK) return db_fail(s, rc, "find");

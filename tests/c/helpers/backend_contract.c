@@ -184,9 +184,11 @@ static void find_returns_newest_first_and_respects_the_limit(void **state) {
   assert_string_equal(jobs[1]->id, ids[2]);
   assert_string_equal(jobs[2]->id, ids[0]);
   fpq_jobs_free(jobs, n);
+  /* the project's: its pipelines' merged, newest first */
   assert_int_equal(fpq_find(f->q, NULL, NULL, 2, &jobs, &n), 0);
   assert_int_equal(n, 2);
   assert_string_equal(jobs[0]->id, ids[4]);
+  assert_string_equal(jobs[1]->id, ids[3]);
   fpq_jobs_free(jobs, n);
   assert_int_equal(fpq_find(f->q, NULL, "gamma", 10, &jobs, &n), 0);
   assert_int_equal(n, 0);
