@@ -748,15 +748,17 @@ static void find_prunes_ids_whose_hash_expired(void **state) {
   fpq_job_free(b);
 }
 
-/* A project's find merges its pipelines' indexes; when the newest ids of the first look
- * have expired, it looks further back (and prunes them). */
+/* A project's find merges its pipelines' indexes, newest first. Here beta's two newest
+ * jobs have expired: the first look (2 ids of each index) must not take alpha's for the
+ * newest, since beta may hold newer live ones past its window (q-live); it looks again
+ * with a larger window, and prunes the expired ids. An old fpq:project index (written by
+ * older fpq) is read too, and an id in it and in its pipeline's is listed once. */
 static void find_by_project_looks_past_expired_ids(void **state) {
   fixture *f = *state;
-  const char *ids[] = {"p-old", "p-mid", "q-new1", "q-new2"};
-  for (int i = 0; i < 4; i++) {
+  const char *ids[] = {"p-old", "p-mid", "q-live", "q-new1", "q-new2"};
+  for (int i = 0; i < 5; i++) {
     fpq_job *job = new_job(ids[i], FPQ_PRIORITY_MEDIUM);
     if (ids[i][0] == 'q') fpq_job_set(&job->pipeline, "beta");
-    job->created_at = 1000 + i; /* the index's order */
     assert_int_equal(fpq_enqueue(f->q, job), 0);
     fpq_job_free(job);
   }
@@ -766,11 +768,19 @@ static void find_by_project_looks_past_expired_ids(void **state) {
   size_t n = 0;
   assert_int_equal(fpq_find(f->q, NULL, NULL, 2, &jobs, &n), 0);
   assert_int_equal(n, 2);
-  assert_string_equal(jobs[0]->id, "p-mid");
-  assert_string_equal(jobs[1]->id, "p-old");
+  assert_string_equal(jobs[0]->id, "q-live");
+  assert_string_equal(jobs[1]->id, "p-mid");
   fpq_jobs_free(jobs, n);
-  assert_int_equal(zcard(c, "fpq:pipeline:beta:test"), 0);
-  assert_int_equal(zcard(c, "fpq:project:test"), 0); /* not written any more */
+  assert_int_equal(zcard(c, "fpq:pipeline:beta:test"), 1); /* the expired two pruned */
+  redisReply *score = cmd(c, "ZSCORE fpq:pipeline:alpha:test p-mid");
+  freeReplyObject(cmd(c, "ZADD fpq:project:test %s p-mid", score->str));
+  freeReplyObject(score);
+  freeReplyObject(cmd(c, "SADD fpq:indexes fpq:project:test"));
+  assert_int_equal(fpq_find(f->q, NULL, NULL, 10, &jobs, &n), 0);
+  assert_int_equal(n, 3); /* p-mid once */
+  assert_string_equal(jobs[1]->id, "p-mid");
+  assert_string_equal(jobs[2]->id, "p-old");
+  fpq_jobs_free(jobs, n);
   redisFree(c);
 }
 

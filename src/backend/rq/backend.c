@@ -242,13 +242,16 @@ static int read_jobs(rq_backend *r, const char *const *ids, size_t n, fpq_job **
       int one = fpq__rq_job_from_reply(ids[start + i], replies[3 * i], replies[3 * i + 1],
                                        &jobs[start + i]);
       if (one == FPQ_ENOMEM) rc = fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
-      /* A job only Python rq ran has no fpq_attempts: each of its runs left one result
-       * entry (success, failure, stop or retry; RQ keeps about the last 10), and a
-       * running one has none yet. */
+      /* A job only Python rq enqueued and ran has no fpq_ fields: each of its runs left
+       * one result entry (success, failure, stop or retry; RQ keeps about the last 10),
+       * and a running one has none yet. Ours (fpq_max_retries) count in fpq_attempts,
+       * absent until the first run: a stream left by an earlier job of the same id is
+       * not theirs. */
       fpq_job *job = jobs[start + i];
       const redisReply *len = replies[3 * i + 2];
       if (job && len->type == REDIS_REPLY_INTEGER &&
-          fpq__rq_hash_field(replies[3 * i], "fpq_attempts") == NULL) {
+          fpq__rq_hash_field(replies[3 * i], "fpq_attempts") == NULL &&
+          fpq__rq_hash_field(replies[3 * i], "fpq_max_retries") == NULL) {
         long long runs = len->integer + (job->status == FPQ_STATUS_STARTED);
         if (runs > job->attempts) job->attempts = (int)(runs < 1000000 ? runs : 1000000);
       }
@@ -313,13 +316,16 @@ static int project_indexes(rq_backend *r, const char *project, redisReply **memb
 }
 
 /* The newest `window` ids of each index, merged newest first (an id in two indexes, as
- * in an old fpq:project one and its pipeline's, once). *full: some index has more. */
+ * in an old fpq:project one and its pipeline's, once). Only the first *safe of them are
+ * known to be the newest overall: an index that returned a whole window may hold more
+ * ids older than its last one but newer than what other indexes returned past it, so
+ * the merge stops at the newest such last id. *full: some index returned a whole window
+ * (a larger window may find more). */
 static int newest_ids(rq_backend *r, const char *const *indexes, size_t nidx, long window,
-                      redisReply **replies, indexed_id **out, size_t *n, int *full) {
+                      redisReply **replies, indexed_id **out, size_t *n, size_t *safe,
+                      int *full) {
   char to[24];
   snprintf(to, sizeof to, "%ld", window - 1);
-  size_t total = 0;
-  *full = 0;
   for (size_t start = 0; start < nidx; start += 64) {
     size_t m = nidx - start < 64 ? nidx - start : 64;
     batch bt = {0};
@@ -333,28 +339,60 @@ static int newest_ids(rq_backend *r, const char *const *indexes, size_t nidx, lo
       return rc;
     }
   }
-  for (size_t i = 0; i < nidx; i++) {
-    total += replies[i]->elements / 2;
-    if ((long)(replies[i]->elements / 2) >= window) *full = 1;
-  }
+  size_t total = 0;
+  for (size_t i = 0; i < nidx; i++) total += replies[i]->elements / 2;
   indexed_id *ids = fpq__calloc(total ? total : 1, sizeof *ids);
-  if (ids == NULL) return fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
+  if (ids == NULL) {
+    for (size_t i = 0; i < nidx; i++) freeReplyObject(replies[i]);
+    return fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
+  }
   size_t k = 0;
-  for (size_t i = 0; i < nidx; i++)
-    for (size_t e = 0; e + 1 < replies[i]->elements; e += 2)
-      ids[k++] = (indexed_id){replies[i]->element[e]->str,
-                              strtod(replies[i]->element[e + 1]->str, NULL), indexes[i]};
+  indexed_id cut = {0};
+  *full = 0;
+  for (size_t i = 0; i < nidx; i++) {
+    const redisReply *z = replies[i];
+    for (size_t e = 0; e + 1 < z->elements; e += 2)
+      ids[k++] = (indexed_id){z->element[e]->str, strtod(z->element[e + 1]->str, NULL),
+                              indexes[i]};
+    if ((long)(z->elements / 2) >= window) {
+      indexed_id last = ids[k - 1];
+      if (!*full || newest_first(&last, &cut) < 0) cut = last;
+      *full = 1;
+    }
+  }
   qsort(ids, k, sizeof *ids, newest_first);
   size_t u = 0;
-  for (size_t i = 0; i < k; i++)
-    if (u == 0 || strcmp(ids[u - 1].id, ids[i].id) != 0) ids[u++] = ids[i];
+  *safe = 0;
+  for (size_t i = 0; i < k; i++) {
+    if (u > 0 && strcmp(ids[u - 1].id, ids[i].id) == 0) continue;
+    ids[u++] = ids[i];
+    if (!*full || newest_first(&ids[i], &cut) <= 0) *safe = u;
+  }
   *out = ids;
   *n = u;
   return 0;
 }
 
-/* Reads ids[0..n) in order until `limit` jobs are found; an id whose hash expired is
- * pruned from its index (one round trip per page). */
+/* Takes an id whose hash expired out of its index: the page's ZREMs in one round trip.
+ * Best effort: what is missed now is pruned when met again, or by maintenance's sweep. */
+static void prune_expired(rq_backend *r, const indexed_id *gone, size_t n) {
+  for (size_t start = 0; start < n && r->link.c; start += 64) {
+    size_t m = n - start < 64 ? n - start : 64;
+    batch bt = {0};
+    for (size_t i = 0; i < m; i++) {
+      const char *zrem[] = {"ZREM", gone[start + i].index, gone[start + i].id};
+      fpq__rq_batch_add(&bt, 3, zrem, NULL);
+    }
+    redisReply *replies[64];
+    if (fpq__rq_run_batch(r, &bt, replies, "pruning an index", 0) == 0)
+      for (size_t i = 0; i < m; i++) freeReplyObject(replies[i]);
+    r->base.err = 0;
+    r->base.errstr[0] = '\0';
+  }
+}
+
+/* Reads ids[0..n) in order until `limit` jobs are found; ids whose hash expired are
+ * pruned from their index (one round trip per page). */
 static int read_newest(rq_backend *r, const indexed_id *ids, size_t n, int limit,
                        fpq_job **found, size_t *got) {
   int rc = 0;
@@ -363,20 +401,23 @@ static int read_newest(rq_backend *r, const indexed_id *ids, size_t n, int limit
     if (m > n - at) m = n - at;
     const char **idv = fpq__calloc(m, sizeof *idv);
     fpq_job **jobs = fpq__calloc(m, sizeof *jobs);
-    if (idv == NULL || jobs == NULL) rc = fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
+    indexed_id *gone = fpq__calloc(m, sizeof *gone);
+    size_t ngone = 0;
+    if (idv == NULL || jobs == NULL || gone == NULL)
+      rc = fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
     for (size_t i = 0; i < m && rc == 0; i++) idv[i] = ids[at + i].id;
     if (rc == 0) rc = read_jobs(r, idv, m, jobs);
     for (size_t i = 0; i < m && rc == 0; i++) {
       if (jobs[i]) {
         found[(*got)++] = jobs[i];
         jobs[i] = NULL;
-      } else if (r->link.c) { /* the job's hash expired: out of its index */
-        const char *zrem[] = {"ZREM", ids[at + i].index, ids[at + i].id};
-        redisReply *gone = fpq__rq_command(r->link.c, 3, zrem, NULL);
-        if (gone) freeReplyObject(gone);
+      } else {
+        gone[ngone++] = ids[at + i];
       }
     }
-    for (size_t i = 0; i < m; i++) fpq_job_free(jobs[i]);
+    if (rc == 0) prune_expired(r, gone, ngone);
+    for (size_t i = 0; jobs && i < m; i++) fpq_job_free(jobs[i]);
+    fpq__free(gone);
     fpq__free(jobs);
     fpq__free(idv);
     at += m;
@@ -385,8 +426,9 @@ static int read_newest(rq_backend *r, const indexed_id *ids, size_t n, int limit
 }
 
 /* Newest first across the indexes: the newest `window` ids of each are merged; when
- * expired ones leave fewer than `limit` jobs and an index holds more, again with twice
- * the window (the expired ones are gone from the indexes by then). */
+ * expired ones leave fewer than `limit` jobs among the ids known to be the newest and an
+ * index holds more, again with twice the window (the expired ones met were pruned; an id
+ * also in an old fpq:project index is met there once more and pruned then). */
 static int find_in(rq_backend *r, const char *const *indexes, size_t nidx, int limit,
                    fpq_job **found, size_t *got) {
   redisReply **replies = fpq__calloc(nidx ? nidx : 1, sizeof *replies);
@@ -394,10 +436,10 @@ static int find_in(rq_backend *r, const char *const *indexes, size_t nidx, int l
   int rc = 0;
   for (long window = limit; nidx > 0 && rc == 0; window *= 2) {
     indexed_id *ids = NULL;
-    size_t n = 0;
+    size_t n = 0, safe = 0;
     int full = 0;
-    if ((rc = newest_ids(r, indexes, nidx, window, replies, &ids, &n, &full))) break;
-    rc = read_newest(r, ids, n, limit, found, got);
+    if ((rc = newest_ids(r, indexes, nidx, window, replies, &ids, &n, &safe, &full))) break;
+    rc = read_newest(r, ids, safe, limit, found, got);
     fpq__free(ids);
     for (size_t i = 0; i < nidx; i++) freeReplyObject(replies[i]);
     if (rc || (int)*got == limit || !full || window > (1L << 24)) break;

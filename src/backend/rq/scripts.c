@@ -498,10 +498,15 @@ static const char requeue_lua[] =
     "local q = h[2] or 'default'\n"
     "redis.call('ZREM', 'rq:failed:' .. q, id)\n"
     "redis.call('ZREM', 'rq:canceled:' .. q, id)\n"
-    "redis.call('HSET', job, 'status', 'queued', 'enqueued_at', ARGV[3], 'started_at', '',\n"
-    "           'ended_at', '', 'worker_name', '', 'fpq_attempts', 0)\n"
-    "if h[3] then redis.call('HSET', job, 'retries_left', h[3]) end\n"
-    "redis.call('HDEL', job, 'fpq_error', 'fpq_run_at', 'fpq_duration', 'fpq_exec')\n"
+    /* fpq_attempts 0, not absent: a job Python rq enqueued would count its old runs in
+     * rq:results:ID again (read_jobs). */
+    "redis.call('HSET', job, 'status', 'queued', 'enqueued_at', ARGV[3], 'fpq_attempts', 0)\n"
+    "if tonumber(h[3]) and tonumber(h[3]) > 0 then\n"
+    "  redis.call('HSET', job, 'retries_left', h[3])\n"
+    "end\n"
+    /* Unset as at enqueue (RQ reads a missing field as unset). */
+    "redis.call('HDEL', job, 'started_at', 'ended_at', 'worker_name', 'fpq_error',\n"
+    "           'fpq_run_at', 'fpq_duration', 'fpq_exec')\n"
     "redis.call('PERSIST', job)\n"
     "redis.call('RPUSH', 'rq:queue:' .. q, id)\n"
     "redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n"
