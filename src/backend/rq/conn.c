@@ -272,18 +272,34 @@ static void guard_off(pipe_guard *g) {
 }
 
 redisReply *fpq__rq_command(redisContext *c, int argc, const char **argv, const size_t *lens) {
-  pipe_guard g;
-  guard_on(&g);
-  redisReply *r = redisCommandArgv(c, argc, argv, lens);
-  guard_off(&g);
-  return r;
+  void *reply = NULL;
+  if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK) return NULL;
+  return fpq__rq_get_reply(c, &reply) == REDIS_OK ? reply : NULL;
 }
 
+/* Waits for the reply with poll() before reading it, rather than in a blocking read():
+ * a read that sleeps in the kernel must take the socket's lock again when the reply
+ * lands, while the packet's delivery still holds it, and on a virtual machine that
+ * contention cost a producer a third of its CPU per enqueue. A wait past the command
+ * timeout fails as hiredis's own timed-out read does. */
 int fpq__rq_get_reply(redisContext *c, void **reply) {
   pipe_guard g;
   guard_on(&g);
-  int rc = redisGetReply(c, reply);
+  void *aux = NULL;
+  int rc = redisGetReplyFromReader(c, &aux);
+  if (rc == REDIS_OK && aux == NULL) {
+    int done = 0;
+    while (rc == REDIS_OK && !done) rc = redisBufferWrite(c, &done);
+    int ready = rc == REDIS_OK ? fpq__rq_wait_readable(c, COMMAND_TIMEOUT) : 1;
+    if (ready == 0) {
+      c->err = REDIS_ERR_IO;
+      snprintf(c->errstr, sizeof c->errstr, "%s", strerror(EAGAIN));
+      rc = REDIS_ERR;
+    }
+    if (rc == REDIS_OK) rc = redisGetReply(c, &aux);
+  }
   guard_off(&g);
+  *reply = aux;
   return rc;
 }
 
