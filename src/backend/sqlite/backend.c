@@ -261,7 +261,7 @@ static int add_missing_columns(sqlite_backend *s) {
 }
 
 /* An index an older fpq made that no statement needs any more: jobs_project cost every
- * enqueue a B-tree write (about a fifth of its time) for `status` without a pipeline,
+ * enqueue a B-tree write (a tenth to a fifth of its time) for `status` without a pipeline,
  * which now merges the pipelines' index (find_in_project). Dropped on the first open with
  * write access; an older fpq reading the file still works (its project find sorts). */
 static int drop_obsolete_index(sqlite_backend *s) {
