@@ -1,5 +1,6 @@
 /* backend.h (sqlite): the SQLite backend's handle and the few helpers its files share
- * (backend.c: jobs and workers; schedules.c: schedules and leases; stats.c: ended runs).
+ * (backend.c: jobs and workers; schema.c: tables and upgrades; schedules.c: schedules and
+ * leases; stats.c: ended runs).
  * Like every file of this folder it sees include/, src/shared/ and this folder only. */
 #ifndef FPQ_BACKEND_SQLITE_H
 #define FPQ_BACKEND_SQLITE_H
@@ -56,6 +57,9 @@ int fpq__sqlite_exec(sqlite_backend *s, const char *sql, const char *doing);
 int fpq__sqlite_release_deferred(sqlite_backend *s, double now);
 int fpq__sqlite_promote_due(sqlite_backend *s, double now, int *moved);
 int fpq__sqlite_collect_jobs(sqlite_backend *s, sqlite3_stmt *st, fpq_job ***out, size_t *n);
+/* schema.c: creates the tables, or brings an older file's up to date; 0 or an error (a
+ * file of a newer schema version is refused). */
+int fpq__sqlite_schema_up_to_date(sqlite_backend *s);
 /* Maintenance, retention and its count (maintain.c), for the methods table. */
 int fpq__sqlite_maintain(fpq_backend *b, double now, int *moved);
 int fpq__sqlite_prune(fpq_backend *b, double now, int64_t *removed);
