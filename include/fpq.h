@@ -235,7 +235,9 @@ FPQ_EXPORT fpq_job *fpq_job_dup(const fpq_job *job);
 FPQ_EXPORT void fpq_jobs_free(fpq_job **jobs, size_t n);
 /* Sets a string field (copies value; NULL clears). Returns 0 or FPQ_ENOMEM. */
 FPQ_EXPORT int fpq_job_set(char **field, const char *value);
-/* Fills id with a fresh uuid4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"). Returns 0, or
+/* Fills id with a fresh time-ordered UUID, version 7 ("tttttttt-tttt-7xxx-yxxx-xxxxxxxxxxxx":
+ * the Unix time in milliseconds, then 74 random bits), so ids made later sort later
+ * (within a millisecond, in any order). Returns 0, or
  * FPQ_EIO with id "" when the system gives no random bytes (no getrandom and no
  * /dev/urandom): an id that might repeat is never made up. */
 FPQ_EXPORT int fpq_job_new_id(char id[FPQ_ID_MAX + 1]);
@@ -367,7 +369,8 @@ FPQ_EXPORT const char *fpq_setting(const fpq_queue *q, const char *key);
 
 /* ---- producer API ------------------------------------------------------------------------ */
 
-/* Validates and stores a job. Empty id: a uuid4 is made and written back into job->id.
+/* Validates and stores a job. Empty id: a new one (fpq_job_new_id) is made and written
+ * back into job->id.
  * Fills created_at/enqueued_at, status (queued, or scheduled when run_at > now) and the
  * retry fields left at -1. FPQ_EINVAL (nothing written) for bad input, including a
  * pipeline the project does not have; FPQ_EEXIST when the id is taken. */

@@ -160,13 +160,26 @@ int fpq_job_new_id(char id[FPQ_ID_MAX + 1]) {
   return 0;
 }
 
+/* A UUID version 7 (RFC 9562): the first 48 bits are the Unix time in milliseconds, the
+ * other 74 (past version and variant) random. Time-ordered ids land each insert at the
+ * right edge of the SQLite backend's id index instead of at a random page: a batch of a
+ * thousand jobs dirties a few index pages rather than hundreds, and the WAL writes only
+ * those. Still a standard UUID (RQ takes any id), and 74 random bits keep ids of the same
+ * millisecond apart. */
 void fpq__job_id_format(char id[FPQ_ID_MAX + 1], unsigned char b[16]) {
-  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-  snprintf(id, FPQ_ID_MAX + 1,
-           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-           b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-           b[15]);
+  static const char hex[] = "0123456789abcdef";
+  double now = fpq__now();
+  uint64_t ms = now > 0 ? (uint64_t)(now * 1000.0) : 0;
+  for (int i = 0; i < 6; i++) b[i] = (unsigned char)(ms >> (8 * (5 - i)));
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x70); /* version 7 */
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
+  char *o = id;
+  for (int i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
+    *o++ = hex[b[i] >> 4];
+    *o++ = hex[b[i] & 0x0f];
+  }
+  *o = '\0';
 }
 
 /* ---- validation ---- */

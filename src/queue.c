@@ -318,7 +318,7 @@ static int compare_ids(const void *a, const void *b) {
 
 /* Two jobs of one batch asking for the same id: the second would be refused by the store
  * after the first was written, so refuse the batch before anything is. Only caller-given
- * ids can repeat (a uuid4 does not), and those are checked here, before ids are made. */
+ * ids can repeat (a new UUID does not), and those are checked here, before ids are made. */
 static int repeated_id(fpq_queue *q, fpq_job **jobs, size_t n, size_t *failed) {
   size_t given = 0;
   for (size_t i = 0; i < n; i++) given += jobs[i]->id[0] != '\0';

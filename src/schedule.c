@@ -341,7 +341,7 @@ int fpq_schedule_put(fpq_queue *q, fpq_schedule *s) {
     return fpq__fail(q, FPQ_EINVAL, "%s", msg);
   if (s->id[0] == '\0') {
     char id[FPQ_ID_MAX + 1];
-    if (fpq_job_new_id(id)) /* a uuid4: 36 characters */
+    if (fpq_job_new_id(id)) /* a UUID: 36 characters */
       return fpq__fail(q, FPQ_EIO, "cannot make a schedule id: %s", FPQ__RANDOM_FAILED);
     snprintf(s->id, sizeof s->id, "%.36s", id);
   }

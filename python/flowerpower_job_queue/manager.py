@@ -279,7 +279,7 @@ class JobQueueManager(SchedulingMixin):
                 priority, else medium.
             backend: the backend for this job (name or URL); default: the run config's
                 ``backend``, else the manager's.
-            job_id: your own id (1-128 of ``A-Z a-z 0-9 _ -``); default: a new uuid4.
+            job_id: your own id (1-128 of ``A-Z a-z 0-9 _ -``); default: a new time-ordered UUID.
             at: when to run it (a datetime; naive means local time).
             delay: run it after this many seconds (or a timedelta); not with ``at``.
             timeout: stop the run after this long (seconds or a timedelta).

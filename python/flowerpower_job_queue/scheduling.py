@@ -128,7 +128,7 @@ class SchedulingMixin:
                 by fall-back fires once.
             priority: ``"high"``, ``"medium"`` or ``"low"``.
             schedule_id: your own id (1-100 of ``A-Z a-z 0-9 _ -``). An existing one is
-                replaced, keeping its history; default: a new uuid4.
+                replaced, keeping its history; default: a new time-ordered UUID.
             misfire_grace: skip (and count) a fire handled more than this late
                 (seconds or timedelta); None: no limit.
             coalesce: after downtime, run once for all missed fires (False: every one).

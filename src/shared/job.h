@@ -7,10 +7,11 @@
 
 #include "fpq.h"
 
+/* Writes a time-ordered UUID (version 7) from the clock and 16 random bytes (changed in
+ * place: time, version and variant). */
+void fpq__job_id_format(char id[FPQ_ID_MAX + 1], unsigned char b[16]);
 /* Writes one line into msg (if not NULL) and returns FPQ_EINVAL: the shape of every
  * validation failure. */
-/* Writes a uuid4 made from 16 random bytes (changed in place: version and variant). */
-void fpq__job_id_format(char id[FPQ_ID_MAX + 1], unsigned char b[16]);
 int fpq__invalid(char *msg, size_t msglen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Parses JSON someone gave us (json_loadb's flags). Returns a new reference, or NULL with
  * one line in msg (may be NULL) that begins with what, the subject and its verb ("inputs

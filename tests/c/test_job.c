@@ -1,5 +1,5 @@
 /* test_job.c: the job record (src/job.c): status and priority names, the life cycle of a
- * job (new, set, dup, free), uuid4 ids, validation of what users give us and its
+ * job (new, set, dup, free), time-ordered UUID (v7) ids, validation of what users give us and its
  * one-line messages, the JSON form both ways, and every allocation failure on the way. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "fpq.h"
 #include "job.h"
 #include "random.h"
@@ -323,7 +324,7 @@ static void dup_fails_cleanly_at_every_allocation(void **state) {
 
 static int is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
-static void assert_uuid4(const char *id) {
+static void assert_uuid7(const char *id) {
   if (strlen(id) != 36) fail_msg("id '%s' is %zu characters, expected 36", id, strlen(id));
   for (int i = 0; i < 36; i++) {
     if (i == 8 || i == 13 || i == 18 || i == 23) {
@@ -332,7 +333,7 @@ static void assert_uuid4(const char *id) {
       fail_msg("id '%s' has '%c' at %d, expected a lower-case hex digit", id, id[i], i);
     }
   }
-  if (id[14] != '4') fail_msg("id '%s' has version nibble '%c', expected '4'", id, id[14]);
+  if (id[14] != '7') fail_msg("id '%s' has version nibble '%c', expected '7'", id, id[14]);
   if (!strchr("89ab", id[19]))
     fail_msg("id '%s' has variant nibble '%c', expected one of 8 9 a b", id, id[19]);
 }
@@ -341,24 +342,35 @@ static int compare_ids(const void *a, const void *b) {
   return strcmp((const char *)a, (const char *)b);
 }
 
-static void new_ids_are_uuid4_strings_that_pass_validation(void **state) {
+static void new_ids_are_uuid7_strings_that_pass_validation(void **state) {
   (void)state;
   char id[FPQ_ID_MAX + 1];
+  long long before = (long long)(fpq__now() * 1000);
   fpq_job_new_id(id);
-  assert_uuid4(id);
+  long long after = (long long)(fpq__now() * 1000);
+  assert_uuid7(id);
+  /* The first 48 bits are the Unix time in milliseconds when the id was made. */
+  char stamp[13] = "";
+  memcpy(stamp, id, 8);
+  memcpy(stamp + 8, id + 9, 4);
+  long long ms = strtoll(stamp, NULL, 16);
+  if (ms < before || ms > after) fail_msg("id %s says %lld ms, made in [%lld, %lld]", id, ms, before, after);
   char msg[256] = "";
   assert_int_equal(fpq_validate_id(id, msg, sizeof msg), 0);
 }
 
-static void ten_thousand_new_ids_are_distinct_uuid4s(void **state) {
+static void ten_thousand_new_ids_are_distinct_time_ordered_uuid7s(void **state) {
   (void)state;
   enum { N = 10000 };
   char(*ids)[FPQ_ID_MAX + 1] = calloc(N, FPQ_ID_MAX + 1);
   int variants[4] = {0};
   for (int i = 0; i < N; i++) {
     fpq_job_new_id(ids[i]);
-    assert_uuid4(ids[i]);
+    assert_uuid7(ids[i]);
     variants[strchr("89ab", ids[i][19]) - "89ab"]++;
+    /* Made later, sorts later: the time part (the first 13 characters) never goes back. */
+    if (i > 0 && strncmp(ids[i - 1], ids[i], 13) > 0)
+      fail_msg("id %s was made after %s but sorts before it", ids[i], ids[i - 1]);
   }
   /* The variant nibble keeps two random bits: all four values turn up. */
   for (int v = 0; v < 4; v++)
@@ -379,7 +391,7 @@ static void without_random_bytes_no_id_is_made_up(void **state) {
   assert_int_equal(rc, FPQ_EIO);
   assert_string_equal(id, "");
   assert_int_equal(fpq_job_new_id(id), 0); /* and the source comes back */
-  assert_uuid4(id);
+  assert_uuid7(id);
 }
 
 /* ---- fpq__quote ---- */
@@ -1207,8 +1219,8 @@ int main(void) {
       T(dup_keeps_unset_strings_unset),
       T(free_accepts_null),
       T(dup_fails_cleanly_at_every_allocation),
-      T(new_ids_are_uuid4_strings_that_pass_validation),
-      T(ten_thousand_new_ids_are_distinct_uuid4s),
+      T(new_ids_are_uuid7_strings_that_pass_validation),
+      T(ten_thousand_new_ids_are_distinct_time_ordered_uuid7s),
       T(without_random_bytes_no_id_is_made_up),
       T(quote_keeps_printable_ascii_and_escapes_the_rest),
       T(quote_cuts_long_values_with_an_ellipsis),

@@ -305,7 +305,7 @@ static void enqueue_makes_an_id_a_description_and_a_queue(void **state) {
   job->status = FPQ_STATUS_FAILED;
   assert_int_equal(fpq_enqueue(f->q, job), 0);
   assert_int_equal(strlen(job->id), 36);
-  assert_int_equal(job->id[14], '4');
+  assert_int_equal(job->id[14], '7');
   assert_string_equal(job->description, "run_pipeline(pipeline='reports.daily')");
   assert_string_equal(job->queue, "low");
   assert_string_equal(job->func, "flowerpower_job_queue.tasks.run_pipeline");

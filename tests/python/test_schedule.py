@@ -96,7 +96,7 @@ def test_schedules_are_listed_paused_resumed_and_removed(
                    "--misfire-grace", "10m", "--no-coalesce")
     assert sid == "nightly"
     other = schedule(fpq_bin, project, "--schedule", "*/5 * * * *")
-    assert len(other) == 36  # a uuid4
+    assert len(other) == 36  # a UUID
     [first, second] = sorted(listed(fpq_bin, project), key=lambda s: s["id"] != "nightly")
     assert first["id"] == "nightly"
     assert first["trigger"] == "30 2 * * *"

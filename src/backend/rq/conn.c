@@ -277,6 +277,15 @@ redisReply *fpq__rq_command(redisContext *c, int argc, const char **argv, const 
   return fpq__rq_get_reply(c, &reply) == REDIS_OK ? reply : NULL;
 }
 
+int fpq__rq_flush(redisContext *c) {
+  pipe_guard g;
+  guard_on(&g);
+  int done = 0, rc = REDIS_OK;
+  while (rc == REDIS_OK && !done) rc = redisBufferWrite(c, &done);
+  guard_off(&g);
+  return rc;
+}
+
 /* Waits for the reply with poll() before reading it, rather than in a blocking read():
  * a read that sleeps in the kernel must take the socket's lock again when the reply
  * lands, while the packet's delivery still holds it, and on a virtual machine that

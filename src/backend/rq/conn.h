@@ -57,6 +57,10 @@ const char *fpq__rq_refusal_words(const char *reply);
 redisReply *fpq__rq_command(redisContext *c, int argc, const char **argv, const size_t *lens);
 int fpq__rq_get_reply(redisContext *c, void **reply);
 
+/* Sends what c has buffered (redisAppendCommand*) now, without reading a reply, under
+ * the same SIGPIPE guard: the server starts on it while the caller builds the next. */
+int fpq__rq_flush(redisContext *c);
+
 /* Waits up to timeout seconds for c's socket to be readable. Returns 1 readable (or hung
  * up), 0 timed out, -1 on a poll error. */
 int fpq__rq_wait_readable(redisContext *c, double timeout);

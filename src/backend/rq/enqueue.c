@@ -58,29 +58,33 @@ static void enqueue_args_free(enqueue_args *a) {
 
 /* Fills a (always to be freed with enqueue_args_free); returns 0 or an error set on b. */
 static int enqueue_args_build(fpq_backend *b, const fpq_job *job, enqueue_args *a) {
-  memset(a, 0, offsetof(enqueue_args, created));
+  /* Only what is freed is cleared: argv and lens are filled as far as n says. */
+  a->n = 0;
+  a->data = NULL;
+  a->lidx = NULL;
+  a->parents = NULL;
   size_t data_len = 0;
   int rc = fpq__rq_data_encode(job, &a->data, &data_len);
   if (rc) return fpq_backend_fail(b, rc, "job '%s': cannot encode its data", job->id);
   a->lidx = fpq__rq_pipeline_index(job->project, job->pipeline);
   if (a->lidx == NULL) return fpq_backend_fail(b, FPQ_ENOMEM, "out of memory");
   fpq_format_time(job->created_at, a->created, sizeof a->created);
-  fpq_format_time(job->status == FPQ_STATUS_QUEUED ? job->enqueued_at : 0, a->enqueued,
-                  sizeof a->enqueued);
+  if (job->status == FPQ_STATUS_QUEUED && job->enqueued_at == job->created_at)
+    memcpy(a->enqueued, a->created, sizeof a->enqueued);
+  else
+    fpq_format_time(job->status == FPQ_STATUS_QUEUED ? job->enqueued_at : 0, a->enqueued,
+                    sizeof a->enqueued);
   snprintf(a->score, sizeof a->score, "%.6f", job->created_at);
-  snprintf(a->run_at, sizeof a->run_at, "%.6f", job->run_at);
+  /* The script reads run_at for a scheduled job only. */
+  if (job->status == FPQ_STATUS_SCHEDULED)
+    snprintf(a->run_at, sizeof a->run_at, "%.6f", job->run_at);
+  else
+    memcpy(a->run_at, "0", 2);
   /* RQ's timeout is whole seconds and -1 means none; ours 0 means the worker's default,
    * which for a Python rq worker is best said as "none" rather than rq's 180 s. */
   snprintf(a->timeout, sizeof a->timeout, "%lld", job->timeout > 0 ? rq_whole(job->timeout) : -1LL);
   int max = job->max_retries > 0 ? job->max_retries : 0;
   snprintf(a->max_retries, sizeof a->max_retries, "%d", max);
-  shortest_text(job->retry_delay > 0 ? job->retry_delay : 0, a->delay, sizeof a->delay);
-  shortest_text(job->jitter_factor > 0 ? job->jitter_factor : 0, a->jitter, sizeof a->jitter);
-  /* RQ's retention fields, whole seconds, -1 forever, 0 none: a Python rq worker that
-   * runs the job keeps it as we would. The core resolved the defaults. */
-  snprintf(a->ttl, sizeof a->ttl, "%lld", rq_ttl(job->result_ttl));
-  snprintf(a->fttl, sizeof a->fttl, "%lld", rq_ttl(job->failure_ttl));
-  snprintf(a->exact_timeout, sizeof a->exact_timeout, "%.17g", job->timeout);
   /* RQ's Retry(max, interval=[...]): retry k waits intervals[k-1], which is our backoff
    * without jitter (retry_delay * 2^(k-1)), so a Python worker retries our jobs alike. */
   size_t o = 0;
@@ -127,16 +131,32 @@ static int enqueue_args_build(fpq_backend *b, const fpq_job *job, enqueue_args *
     FIELD("stopped_callback_name", rq_callback_name(job->on_stopped, a->on_stopped));
   if (max > 0) FIELD("retries_left", a->max_retries);
   if (intervals[0]) FIELD("retry_intervals", intervals);
-  if (job->result_ttl != FPQ_TTL_DEFAULT) FIELD("result_ttl", a->ttl);
-  if (job->failure_ttl != FPQ_TTL_DEFAULT) FIELD("failure_ttl", a->fttl);
+  /* RQ's retention fields, whole seconds, -1 forever, 0 none: a Python rq worker that
+   * runs the job keeps it as we would. The core resolved the defaults. */
+  if (job->result_ttl != FPQ_TTL_DEFAULT) {
+    snprintf(a->ttl, sizeof a->ttl, "%lld", rq_ttl(job->result_ttl));
+    FIELD("result_ttl", a->ttl);
+  }
+  if (job->failure_ttl != FPQ_TTL_DEFAULT) {
+    snprintf(a->fttl, sizeof a->fttl, "%lld", rq_ttl(job->failure_ttl));
+    FIELD("failure_ttl", a->fttl);
+  }
   /* Ours: fpq_max_retries marks the job as written by fpq (index_foreign) and keeps the
    * policy for requeue; no fpq_attempts yet (read as 0); the delay only when
    * retry_intervals does not already say it (its first entry), the jitter when set. */
   FIELD("fpq_max_retries", a->max_retries);
-  if (!intervals[0] && job->retry_delay > 0) FIELD("fpq_retry_delay", a->delay);
-  if (job->jitter_factor > 0) FIELD("fpq_jitter", a->jitter);
-  if (job->timeout > 0 && job->timeout != floor(job->timeout))
+  if (!intervals[0] && job->retry_delay > 0) {
+    shortest_text(job->retry_delay, a->delay, sizeof a->delay);
+    FIELD("fpq_retry_delay", a->delay);
+  }
+  if (job->jitter_factor > 0) {
+    shortest_text(job->jitter_factor, a->jitter, sizeof a->jitter);
+    FIELD("fpq_jitter", a->jitter);
+  }
+  if (job->timeout > 0 && job->timeout != floor(job->timeout)) {
+    snprintf(a->exact_timeout, sizeof a->exact_timeout, "%.17g", job->timeout);
     FIELD("fpq_timeout", a->exact_timeout);
+  }
   if (job->status == FPQ_STATUS_SCHEDULED) FIELD("fpq_run_at", a->run_at);
   /* RQ's depends_on: the list, and its first id alone as older RQ reads it. */
   a->parents = job->depends_on ? json_loads(job->depends_on, 0, NULL) : NULL;
@@ -167,9 +187,9 @@ int fpq__rq_enqueue(fpq_backend *b, const fpq_job *job) {
  * enough that hiredis's output buffer stays a few megabytes whatever the batch size. */
 #define ENQUEUE_PIPELINE 512
 
-/* Pipelines `EXISTS rq:job:ID` over the batch: an id already stored refuses the whole
- * batch before anything is written (the enqueue script would refuse that job alone). */
-static int ids_free(rq_backend *r, const fpq_job *const *jobs, size_t n, size_t *failed) {
+/* Pipelines `EXISTS rq:job:ID` over the batch and names the first id already stored:
+ * the slow path of ids_free, taken only when some id is. */
+static int first_taken(rq_backend *r, const fpq_job *const *jobs, size_t n, size_t *failed) {
   for (size_t start = 0; start < n; start += ENQUEUE_PIPELINE) {
     size_t end = start + ENQUEUE_PIPELINE < n ? start + ENQUEUE_PIPELINE : n;
     for (size_t i = start; i < end; i++)
@@ -203,6 +223,70 @@ static int ids_free(rq_backend *r, const fpq_job *const *jobs, size_t n, size_t 
     }
   }
   return 0;
+}
+
+/* Keys per EXISTS of ids_free: one command answers for this many ids. */
+#define IDS_PER_EXISTS 512
+
+/* An id already stored refuses the whole batch before anything is written (the enqueue
+ * script would refuse that job alone). One `EXISTS rq:job:A rq:job:B ...` per
+ * IDS_PER_EXISTS ids, all pipelined: Redis counts the stored ones; none is the rule, and
+ * only then (first_taken) is each id asked about to name the one at fault. */
+static int ids_free(rq_backend *r, const fpq_job *const *jobs, size_t n, size_t *failed) {
+  static const char prefix[] = "rq:job:";
+  const size_t plen = sizeof prefix - 1;
+  size_t room = 0;
+  for (size_t i = 0; i < n; i++) room += plen + strlen(jobs[i]->id);
+  char *keys = fpq__malloc(room + 1);
+  const char **argv = fpq__malloc((IDS_PER_EXISTS + 1) * sizeof *argv);
+  size_t *lens = fpq__malloc((IDS_PER_EXISTS + 1) * sizeof *lens);
+  if (keys == NULL || argv == NULL || lens == NULL) {
+    fpq__free(keys);
+    fpq__free(argv);
+    fpq__free(lens);
+    *failed = n;
+    return fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
+  }
+  argv[0] = "EXISTS";
+  lens[0] = 6;
+  int rc = 0;
+  size_t sent = 0, at = 0;
+  for (size_t start = 0; rc == 0 && start < n; start += IDS_PER_EXISTS) {
+    size_t end = start + IDS_PER_EXISTS < n ? start + IDS_PER_EXISTS : n;
+    for (size_t i = start; i < end; i++) {
+      size_t idlen = strlen(jobs[i]->id);
+      memcpy(keys + at, prefix, plen);
+      memcpy(keys + at + plen, jobs[i]->id, idlen);
+      argv[1 + i - start] = keys + at;
+      lens[1 + i - start] = plen + idlen;
+      at += plen + idlen;
+    }
+    if (redisAppendCommandArgv(r->link.c, (int)(1 + end - start), argv, lens) != REDIS_OK)
+      rc = fpq__rq_io_fail(r, "checking the batch's ids");
+    else
+      sent++;
+  }
+  int any = 0;
+  for (size_t k = 0; k < sent; k++) {
+    redisReply *reply = NULL;
+    if (fpq__rq_get_reply(r->link.c, (void **)&reply) != REDIS_OK || reply == NULL) {
+      rc = fpq__rq_io_fail(r, "checking the batch's ids");
+      break;
+    }
+    if (reply->type == REDIS_REPLY_ERROR && rc == 0)
+      rc = fpq__rq_reply_fail(r, reply->str, "checking the batch's ids");
+    else if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 0)
+      any = 1;
+    freeReplyObject(reply);
+  }
+  fpq__free(keys);
+  fpq__free(argv);
+  fpq__free(lens);
+  if (rc) {
+    *failed = n;
+    return rc;
+  }
+  return any ? first_taken(r, jobs, n, failed) : 0;
 }
 
 /* The connection failed half way through a batch: say what is known to be stored. */
@@ -262,9 +346,11 @@ static int chunk_send(rq_backend *r, enqueue_chunk *c, const char *sha,
     for (int k = 0; k < a->n; k++) PUT(a->argv[k], a->lens[k]);
   }
 #undef PUT
-  int appended = redisAppendCommandArgv(r->link.c, c->argc, c->argv, c->lens);
+  /* Sent at once, not with the next read: Redis runs this call while the next is built. */
+  int sent = redisAppendCommandArgv(r->link.c, c->argc, c->argv, c->lens) == REDIS_OK &&
+             fpq__rq_flush(r->link.c) == REDIS_OK;
   chunk_free(c);
-  return appended == REDIS_OK ? 0 : fpq__rq_io_fail(r, "enqueueing a batch");
+  return sent ? 0 : fpq__rq_io_fail(r, "enqueueing a batch");
 }
 
 /* Batch enqueue: the ids are checked first (pipelined EXISTS), then the enqueue_many

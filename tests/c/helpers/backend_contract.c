@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "backend.h"
+#include "clock.h"
 #include "fpq.h"
 #include "queue_handle.h"
 #include "schedule.h"
@@ -1159,11 +1160,14 @@ static void a_batch_stores_every_job_as_enqueue_does(void **state) {
   enum { N = 1000 };
   fpq_job **jobs = batch_new(N);
   snprintf(jobs[7]->id, sizeof jobs[7]->id, "batch-given-7");
+  /* One job of the batch waits for its time: stored as one enqueue would store it. */
+  jobs[N - 2]->run_at = fpq__now() + 3600;
   size_t failed = 0;
   assert_int_equal(fpq_enqueue_many(f->q, jobs, N, &failed), 0);
   assert_int_equal(failed, N);
   assert_string_equal(jobs[7]->id, "batch-given-7");
-  assert_int_equal(queued_total(f->q), N);
+  assert_int_equal(queued_total(f->q), N - 1);
+  assert_int_equal(status_of(f->q, jobs[N - 2]->id), FPQ_STATUS_SCHEDULED);
   for (size_t i = 0; i < N; i += 111) {
     fpq_job *got = NULL;
     assert_int_equal(fpq_get(f->q, jobs[i]->id, &got), 0);
