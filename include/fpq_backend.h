@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define FPQ_BACKEND_VERSION 4
+#define FPQ_BACKEND_VERSION 5
 
 /* The base every backend handle starts with. */
 typedef struct fpq_backend {
@@ -198,6 +198,15 @@ struct fpq_backend_methods {
    * (rq) says in the message how many of the others it stored. NULL: the core calls
    * enqueue once per job. */
   int (*enqueue_many)(fpq_backend *b, const fpq_job *const *jobs, size_t n, size_t *failed);
+  /* --- version 5: the worker's step between two jobs --- */
+  /* finish(a), then take(t) with t->wait_seconds 0, in one step where the store allows
+   * (one transaction, one script), with the effects of the two calls in that order.
+   * Returns finish's result: 0, FPQ_ELEASE (the job is no longer held: the outcome is
+   * dropped and the take still runs), or another error, when nothing was done. When the
+   * take ran, *take_rc is its result (0 with *out, FPQ_EEMPTY, or an error); errstr says
+   * why finish failed, else why take did. NULL: the core calls finish, then take. */
+  int (*finish_take)(fpq_backend *b, const fpq_finish_args *a, const fpq_take_args *t,
+                     int *take_rc, fpq_job **out);
 };
 
 /* Adds a backend to the core's registry at run time (built-in backends are there

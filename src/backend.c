@@ -286,6 +286,33 @@ int fpq__backend_extend(fpq_backend *b, const char *id, const char *worker,
 
 int fpq__backend_finish(fpq_backend *b, const fpq_finish_args *a) { CALL(b, finish, a); }
 
+int fpq__backend_finish_take(fpq_backend *b, const fpq_finish_args *a, const fpq_take_args *t,
+                             int *take_rc, fpq_job **out) {
+  *out = NULL;
+  int rc;
+  if (b->methods->version >= 5 && b->methods->finish_take) {
+    b->err = 0;
+    b->errstr[0] = '\0';
+    *take_rc = FPQ_EEMPTY;
+    rc = b->methods->finish_take(b, a, t, take_rc, out);
+    int failed = rc != 0 ? rc : *take_rc != 0 && *take_rc != FPQ_EEMPTY ? *take_rc : 0;
+    if (failed && b->errstr[0] == '\0') fpq_backend_fail(b, failed, "%s", fpq_strerror(failed));
+  } else {
+    rc = fpq__backend_finish(b, a);
+    if (rc != 0 && rc != FPQ_ELEASE) {
+      *take_rc = rc;
+      return rc;
+    }
+    /* finish's message (why the job is no longer held) outlives the take's call. */
+    char why[sizeof b->errstr];
+    snprintf(why, sizeof why, "%s", b->errstr);
+    *take_rc = fpq__backend_take(b, t, out);
+    if (rc) fpq_backend_fail(b, rc, "%s", why);
+  }
+  if (rc != 0 && rc != FPQ_ELEASE) *take_rc = rc;
+  return rc;
+}
+
 int fpq__backend_maintain(fpq_backend *b, double now, int *moved) {
   int ignored;
   CALL(b, maintain, now, moved ? moved : &ignored);

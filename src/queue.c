@@ -531,27 +531,43 @@ int fpq_counts(fpq_queue *q, fpq_queue_counts **out, size_t *n) {
 
 /* ---- worker side ---- */
 
-int fpq_take(fpq_queue *q, const char *worker, const char *const *queues, size_t nqueues,
-             double lease_seconds, double wait_seconds, fpq_job **out) {
-  *out = NULL;
-  NEED_BACKEND(q);
+/* A take's arguments, with its fencing token made into execution (33 bytes). Returns 0
+ * or the error set on q. */
+static int take_args(fpq_queue *q, const char *worker, const char *const *queues,
+                     size_t nqueues, double lease_seconds, double wait_seconds,
+                     char *execution, fpq_take_args *a) {
   if (worker == NULL || !*worker || nqueues == 0 || !(lease_seconds > 0))
     return fpq__fail(q, FPQ_EINVAL, "take needs a worker name, queues and a positive lease");
   /* The fencing token of this take: 128 random bits, so two runs of one job (a stale one
    * and its retry, whatever their workers are called) never share one. */
   unsigned char bytes[16];
-  char execution[33];
+  static const char hex[] = "0123456789abcdef";
   if (fpq__random(bytes, sizeof bytes))
     return fpq__fail(q, FPQ_EIO, "cannot make an execution id: %s", FPQ__RANDOM_FAILED);
-  for (size_t i = 0; i < sizeof bytes; i++) snprintf(execution + 2 * i, 3, "%02x", bytes[i]);
-  fpq_take_args a = {.worker = worker,
-                     .queues = queues,
-                     .nqueues = nqueues,
-                     .lease_seconds = lease_seconds,
-                     .wait_seconds = wait_seconds > 0 ? wait_seconds : 0,
-                     .now = fpq__now(),
-                     .execution = execution};
-  int rc = fpq__backend_take(q->b, &a, out);
+  for (size_t i = 0; i < sizeof bytes; i++) {
+    execution[2 * i] = hex[bytes[i] >> 4];
+    execution[2 * i + 1] = hex[bytes[i] & 0x0f];
+  }
+  execution[2 * sizeof bytes] = '\0';
+  *a = (fpq_take_args){.worker = worker,
+                       .queues = queues,
+                       .nqueues = nqueues,
+                       .lease_seconds = lease_seconds,
+                       .wait_seconds = wait_seconds > 0 ? wait_seconds : 0,
+                       .now = fpq__now(),
+                       .execution = execution};
+  return 0;
+}
+
+int fpq_take(fpq_queue *q, const char *worker, const char *const *queues, size_t nqueues,
+             double lease_seconds, double wait_seconds, fpq_job **out) {
+  *out = NULL;
+  NEED_BACKEND(q);
+  char execution[33];
+  fpq_take_args a;
+  int rc = take_args(q, worker, queues, nqueues, lease_seconds, wait_seconds, execution, &a);
+  if (rc) return rc;
+  rc = fpq__backend_take(q->b, &a, out);
   if (rc == FPQ_EEMPTY) return fpq__fail(q, rc, "no job is due");
   return fpq__from_backend(q, rc);
 }
@@ -628,10 +644,13 @@ static char *cut_log(const char *log, int64_t omitted, int *cut) {
   return out;
 }
 
-int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
-               const fpq_outcome *outcome, fpq_status *final_status) {
-  NEED_BACKEND(q);
+/* A finish's arguments: the outcome's status decided here (the retry rule), the
+ * retention resolved, the log cut (*log, freed by the caller). Returns 0 or the error set
+ * on q. */
+static int finish_args(fpq_queue *q, const fpq_job *job, const char *worker,
+                       const fpq_outcome *outcome, fpq_finish_args *out, char **log) {
   double now = fpq__now();
+  *log = NULL;
   fpq_finish_args a = {.id = job->id,
                        .worker = worker,
                        .queue = job->queue ? job->queue : fpq_queue_for(q, job->priority),
@@ -670,17 +689,51 @@ int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
   if (a.result_json && strlen(a.result_json) > FPQ_RESULT_MAX)
     return fpq__fail(q, FPQ_ETOOBIG, "result of job '%s' is larger than %d bytes", job->id,
                 FPQ_RESULT_MAX);
-  char *log = NULL;
   if (outcome->log && outcome->log[0]) {
     int cut;
-    if ((log = cut_log(outcome->log, outcome->log_omitted, &cut)) == NULL)
+    if ((*log = cut_log(outcome->log, outcome->log_omitted, &cut)) == NULL)
       return fpq__fail(q, FPQ_ENOMEM, "out of memory");
-    a.log = log;
+    a.log = *log;
   }
-  int rc = fpq__backend_finish(q->b, &a);
+  *out = a;
+  return 0;
+}
+
+int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
+               const fpq_outcome *outcome, fpq_status *final_status) {
+  NEED_BACKEND(q);
+  fpq_finish_args a;
+  char *log = NULL;
+  int rc = finish_args(q, job, worker, outcome, &a, &log);
+  if (rc) return rc;
+  rc = fpq__backend_finish(q->b, &a);
   fpq__free(log);
   if (rc == 0 && final_status) *final_status = a.status;
   return fpq__from_backend(q, rc);
+}
+
+int fpq__finish_take(fpq_queue *q, const fpq_job *job, const char *worker,
+                     const fpq_outcome *outcome, fpq_status *final_status,
+                     const char *const *queues, size_t nqueues, double lease_seconds,
+                     fpq_job **next, int *take_rc) {
+  *next = NULL;
+  *take_rc = FPQ_EEMPTY;
+  NEED_BACKEND(q);
+  fpq_finish_args a;
+  fpq_take_args t;
+  char *log = NULL, execution[33];
+  int rc = finish_args(q, job, worker, outcome, &a, &log);
+  if (rc == 0) rc = take_args(q, worker, queues, nqueues, lease_seconds, 0, execution, &t);
+  if (rc) {
+    fpq__free(log);
+    *take_rc = rc;
+    return rc;
+  }
+  rc = fpq__backend_finish_take(q->b, &a, &t, take_rc, next);
+  fpq__free(log);
+  if (rc == 0 && final_status) *final_status = a.status;
+  fpq__from_backend(q, rc ? rc : *take_rc == FPQ_EEMPTY ? 0 : *take_rc);
+  return rc;
 }
 
 int fpq_prune(fpq_queue *q, int64_t *removed) {

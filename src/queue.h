@@ -14,6 +14,16 @@
  * retry_delay * 2^(attempts-1), scaled by a random factor in [1-jitter, 1+jitter]. */
 double fpq__backoff(const fpq_job *job);
 
+/* fpq_finish, then fpq_take without waiting, in one backend call where the backend can
+ * (the worker's step between two jobs: one round trip, one transaction). Returns
+ * finish's result (FPQ_ELEASE: the outcome was dropped, the take still ran); *take_rc is
+ * take's (0 with *next, FPQ_EEMPTY, or an error), or finish's error when the take did
+ * not run. The handle's error describes finish's failure, else take's. */
+int fpq__finish_take(fpq_queue *q, const fpq_job *job, const char *worker,
+                     const fpq_outcome *outcome, fpq_status *final_status,
+                     const char *const *queues, size_t nqueues, double lease_seconds,
+                     fpq_job **next, int *take_rc);
+
 /* Runs that ended at or after since, newest first, at most limit (fpq_backend_methods'
  * ended_since); *out freed by the caller with free(). A backend that keeps no record (a
  * version-1 plugin) answers FPQ_ENOTSUP. The handle's error is left alone: callers show

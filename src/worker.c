@@ -52,6 +52,8 @@
 
 
 static void maybe_take(worker *w);
+static int want_take(const worker *w);
+static void after_take(uv_work_t *req, int status);
 static void start_job(struct slot *s, fpq_job *job);
 static void give_back(worker *w, fpq_job *job);
 static void check_stopped(worker *w);
@@ -218,6 +220,61 @@ static int drop_unrecorded(worker *w) {
   return n;
 }
 
+/* Thread pool: records the outcome at the head of unrecorded (its only one) and takes
+ * the next job, in one backend call (fpq__finish_take): one round trip, one transaction,
+ * one thread hand-off where recording and taking apart make two of each. */
+static void finish_take_work(uv_work_t *req) {
+  worker *w = req->data;
+  unrecorded *u = w->unrecorded;
+  w->record_final = FPQ_STATUS_QUEUED;
+  int take_rc = FPQ_EEMPTY;
+  w->record_rc = fpq__finish_take(w->record_q, u->job, w->name, &u->outcome, &w->record_final,
+                                  w->queues, w->nqueues, w->opt.lease, &w->taken, &take_rc);
+  snprintf(w->record_err, sizeof w->record_err, "%s",
+           w->record_rc ? fpq_errmsg(w->record_q) : "");
+  w->take_rc = take_rc;
+  /* Held from here, on this thread, as take_work does. */
+  if (take_rc == 0 && fpq__lease_keeper_hold(w->keeper, w->taken) != 0) {
+    w->take_rc = FPQ_ENOMEM; /* after_take gives the job back */
+    snprintf(w->take_err, sizeof w->take_err, "out of memory");
+  } else if (take_rc != 0 && take_rc != FPQ_EEMPTY) {
+    snprintf(w->take_err, sizeof w->take_err, "%s",
+             w->record_rc ? fpq_strerror(take_rc) : fpq_errmsg(w->record_q));
+  }
+}
+
+static void after_record(uv_work_t *req, int status);
+
+static void after_finish_take(uv_work_t *req, int status) {
+  worker *w = req->data;
+  after_record(req, status);
+  if (w->take_rc == FPQ_EEMPTY) {
+    /* Nothing was due at that instant: the usual take waits for one (and decides, in
+     * burst mode, whether the queues are done). */
+    w->taking = 0;
+    if (w->stopping) check_stopped(w);
+    else maybe_take(w);
+    return;
+  }
+  after_take(&w->take_req, status);
+}
+
+/* When nothing else is being recorded or taken and a take is wanted, records u and takes
+ * the next job in one call (finish_take_work). Returns 1 when it did (u is queued for
+ * recording), 0 to record and take apart. */
+static int finish_and_take(worker *w, unrecorded *u) {
+  if (w->stopping || w->recording || w->record_wait || w->unrecorded || w->taking ||
+      uv_is_active((uv_handle_t *)&w->take_retry) || !want_take(w))
+    return 0;
+  w->unrecorded = u;
+  w->recording = 1;
+  w->taking = 1;
+  w->record_req.data = w;
+  w->take_req.data = w;
+  uv_queue_work(&w->loop, &w->record_req, finish_take_work, after_finish_take);
+  return 1;
+}
+
 /* The job in a slot ended one way or another: free the slot, start taking the next job,
  * and record the outcome while that take is on its way (both run on the thread pool,
  * each with its own connection), so the executor waits for one backend round trip
@@ -247,6 +304,7 @@ static void end_job_logged(slot *s, fpq_outcome_kind kind, char *result, char *e
     w->recent_run = w->recent_run > 0 ? 0.8 * w->recent_run + 0.2 * duration : duration;
   if (s->state == SLOT_BUSY) s->state = s->exec ? SLOT_IDLE : SLOT_DOWN;
   if (s->state == SLOT_IDLE && !w->stopping) run_ahead(s);
+  if (u && finish_and_take(w, u)) return;
   if (!w->stopping) maybe_take(w);
   if (u) {
     unrecorded **tail = &w->unrecorded; /* behind older ones: outcomes keep their order */
@@ -597,13 +655,18 @@ static void give_back(worker *w, fpq_job *job) {
   let_go(w, job);
 }
 
-static void maybe_take(worker *w) {
-  if (w->stopping || w->taking || uv_is_active((uv_handle_t *)&w->take_retry)) return;
+/* A slot is idle, or every slot is busy with short jobs and none is taken ahead yet. */
+static int want_take(const worker *w) {
   int idle = 0;
   for (int i = 0; i < w->nslots; i++) idle += w->slots[i].state == SLOT_IDLE;
   int take_ahead = idle == 0 && w->ahead == NULL && busy_slots(w) == w->nslots &&
                    w->recent_run > 0 && w->recent_run < TAKE_AHEAD_BELOW;
-  if (idle == 0 && !take_ahead) return;
+  return idle > 0 || take_ahead;
+}
+
+static void maybe_take(worker *w) {
+  if (w->stopping || w->taking || uv_is_active((uv_handle_t *)&w->take_retry)) return;
+  if (!want_take(w)) return;
   w->taking = 1;
   w->take_req.data = w;
   uv_queue_work(&w->loop, &w->take_req, take_work, after_take);

@@ -575,31 +575,43 @@ static void index_foreign(rq_backend *r, const fpq_job *job) {
   fpq__free(lidx);
 }
 
-/* One run of the take script. Returns 0 with *out, FPQ_EEMPTY (with *due, the earliest
- * scheduled time of these queues, or 0), 1 to run again at once, or an error. */
-static int take_once(rq_backend *r, const fpq_take_args *a, double now, fpq_job **out,
-                     double *due) {
+/* The take script's arguments for one attempt at `now`; argv points into the struct. */
+typedef struct take_argv {
   char now_s[40], now_text[FPQ_TIME_TEXT_MAX], score[32], ttl[32], nq[8], ex[33];
-  snprintf(now_s, sizeof now_s, "%.6f", now);
-  fpq_format_time(now, now_text, sizeof now_text);
+  const char *argv[7 + MAX_QUEUES];
+  int argc;
+} take_argv;
+
+static int take_argv_fill(rq_backend *r, const fpq_take_args *a, double now, take_argv *t) {
+  char *now_s = t->now_s, *now_text = t->now_text, *score = t->score, *ttl = t->ttl,
+       *nq = t->nq, *ex = t->ex;
+  snprintf(now_s, sizeof t->now_s, "%.6f", now);
+  fpq_format_time(now, now_text, sizeof t->now_text);
   /* Whole seconds rounded up: RQ's cleanup compares against an integer now, and a lease
    * must never end before the time we promised. */
-  snprintf(score, sizeof score, "%lld", (long long)ceil(now + a->lease_seconds));
-  snprintf(ttl, sizeof ttl, "%lld", (long long)fmax(1, ceil(a->lease_seconds)));
+  snprintf(score, sizeof t->score, "%lld", (long long)ceil(now + a->lease_seconds));
+  snprintf(ttl, sizeof t->ttl, "%lld", (long long)fmax(1, ceil(a->lease_seconds)));
   size_t nqueues = a->nqueues < MAX_QUEUES ? a->nqueues : MAX_QUEUES;
-  snprintf(nq, sizeof nq, "%zu", nqueues);
+  snprintf(nq, sizeof t->nq, "%zu", nqueues);
   /* The core's fencing token when it gives one (hex, as RQ's uuid4().hex), else ours. */
-  if (a->execution && *a->execution && strlen(a->execution) < sizeof ex &&
+  if (a->execution && *a->execution && strlen(a->execution) < sizeof t->ex &&
       strspn(a->execution, "0123456789abcdef") == strlen(a->execution))
-    snprintf(ex, sizeof ex, "%s", a->execution);
+    snprintf(ex, sizeof t->ex, "%s", a->execution);
   else if (exec_id(ex))
     return fpq_backend_fail(&r->base, FPQ_EIO, "cannot make an execution id: %s",
                             FPQ__RANDOM_FAILED);
-  const char *argv[7 + MAX_QUEUES] = {now_s, now_text, score, ttl, a->worker, ex, nq};
-  for (size_t i = 0; i < nqueues; i++) argv[7 + i] = a->queues[i];
-  int rc;
-  redisReply *reply = eval(r, FPQ_RQ_TAKE, 7 + (int)nqueues, argv, NULL, 0, &rc);
-  if (reply == NULL) return rc;
+  const char *head[7] = {now_s, now_text, score, ttl, a->worker, ex, nq};
+  memcpy(t->argv, head, sizeof head);
+  for (size_t i = 0; i < nqueues; i++) t->argv[7 + i] = a->queues[i];
+  t->argc = 7 + (int)nqueues;
+  return 0;
+}
+
+/* What the take script answered. Returns 0 with *out, FPQ_EEMPTY (with *due, the
+ * earliest scheduled time of these queues, or 0), 1 to run again at once, or an error. */
+static int take_reply(rq_backend *r, const fpq_take_args *a, const redisReply *reply,
+                      fpq_job **out, double *due) {
+  int rc = 0;
   long long what = reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
                        ? int_of(reply->element[0]) : -1;
   *due = 0;
@@ -649,6 +661,18 @@ static int take_once(rq_backend *r, const fpq_take_args *a, double now, fpq_job 
   } else {
     rc = fpq_backend_fail(&r->base, FPQ_EBACKEND, "the take script answered unexpectedly");
   }
+  return rc;
+}
+
+/* One run of the take script; answers as take_reply. */
+static int take_once(rq_backend *r, const fpq_take_args *a, double now, fpq_job **out,
+                     double *due) {
+  take_argv t;
+  int rc = take_argv_fill(r, a, now, &t);
+  if (rc) return rc;
+  redisReply *reply = eval(r, FPQ_RQ_TAKE, t.argc, t.argv, NULL, 0, &rc);
+  if (reply == NULL) return rc;
+  rc = take_reply(r, a, reply, out, due);
   freeReplyObject(reply);
   return rc;
 }
@@ -733,43 +757,61 @@ static int rq_extend(fpq_backend *b, const char *id, const char *worker, double 
   return rq_extend_execution(b, id, worker, NULL, until);
 }
 
-/* Runs the finish script for one outcome. */
-static int finish(rq_backend *r, const fpq_finish_args *a) {
-  char now_s[40], now_text[FPQ_TIME_TEXT_MAX], ttl[32], run_at[40], duration[40];
-  snprintf(now_s, sizeof now_s, "%.6f", a->now);
-  fpq_format_time(a->now, now_text, sizeof now_text);
+/* The finish script's 17 arguments for one outcome; argv points into the struct, which
+ * finish_argv_free releases. */
+#define FINISH_ARGC 17
+typedef struct finish_argv {
+  char now_s[40], now_text[FPQ_TIME_TEXT_MAX], ttl[32], run_at[40], duration[40], started[40];
+  char *exc, *ret;
+  const char *argv[FINISH_ARGC];
+} finish_argv;
+
+static void finish_argv_free(finish_argv *f) {
+  fpq__free(f->exc);
+  fpq__free(f->ret);
+}
+
+static int finish_argv_fill(rq_backend *r, const fpq_finish_args *a, finish_argv *f) {
+  f->exc = f->ret = NULL;
+  snprintf(f->now_s, sizeof f->now_s, "%.6f", a->now);
+  fpq_format_time(a->now, f->now_text, sizeof f->now_text);
   /* The retention of the record this outcome leaves: result_ttl for a result,
    * failure_ttl for a failure (a retry leaves none yet). */
-  snprintf(ttl, sizeof ttl, "%lld",
+  snprintf(f->ttl, sizeof f->ttl, "%lld",
            rq_ttl(a->status == FPQ_STATUS_FINISHED ? a->result_ttl : a->failure_ttl));
-  snprintf(run_at, sizeof run_at, "%.6f", a->run_at);
-  snprintf(duration, sizeof duration, "%.6f", a->duration);
-  char *exc = NULL, *ret = NULL;
+  snprintf(f->run_at, sizeof f->run_at, "%.6f", a->run_at);
+  snprintf(f->duration, sizeof f->duration, "%.6f", a->duration);
   int has_return = a->status == FPQ_STATUS_FINISHED && a->result_json &&
                    strcmp(a->result_json, "null") != 0;
-  if (has_return && fpq__rq_b64_encode(a->result_json, strlen(a->result_json), &ret, NULL))
+  if (has_return && fpq__rq_b64_encode(a->result_json, strlen(a->result_json), &f->ret, NULL))
     return fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
   if (a->status == FPQ_STATUS_FAILED || a->status == FPQ_STATUS_STOPPED) {
     char *text = fpq__rq_exc_text(a->error_json);
-    exc = text ? fpq__rq_exc_encode(text) : NULL;
+    f->exc = text ? fpq__rq_exc_encode(text) : NULL;
     fpq__free(text);
-    if (exc == NULL) {
-      fpq__free(ret);
+    if (f->exc == NULL) {
+      finish_argv_free(f);
       return fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
     }
   }
-  char started[40];
-  snprintf(started, sizeof started, "%.6f", a->started_at);
-  const char *argv[] = {a->id, a->worker, fpq_status_name(a->status), now_s, now_text, ttl,
-                        run_at, a->uncount_attempt ? "1" : "0",
-                        a->error_json ? a->error_json : "", exc ? exc : "",
-                        has_return ? "1" : "0", ret ? ret : "", duration,
-                        a->pipeline ? a->pipeline : "", started,
-                        a->execution ? a->execution : "", a->log ? a->log : ""};
-  int rc;
-  redisReply *reply = eval(r, FPQ_RQ_FINISH, 17, argv, NULL, 0, &rc);
-  fpq__free(exc);
-  fpq__free(ret);
+  snprintf(f->started, sizeof f->started, "%.6f", a->started_at);
+  const char *argv[FINISH_ARGC] = {
+      a->id, a->worker, fpq_status_name(a->status), f->now_s, f->now_text, f->ttl, f->run_at,
+      a->uncount_attempt ? "1" : "0", a->error_json ? a->error_json : "",
+      f->exc ? f->exc : "", has_return ? "1" : "0", f->ret ? f->ret : "", f->duration,
+      a->pipeline ? a->pipeline : "", f->started, a->execution ? a->execution : "",
+      a->log ? a->log : ""};
+  memcpy(f->argv, argv, sizeof argv);
+  return 0;
+}
+
+/* Runs the finish script for one outcome. */
+static int finish(rq_backend *r, const fpq_finish_args *a) {
+  finish_argv f;
+  int rc = finish_argv_fill(r, a, &f);
+  if (rc) return rc;
+  redisReply *reply = eval(r, FPQ_RQ_FINISH, FINISH_ARGC, f.argv, NULL, 0, &rc);
+  finish_argv_free(&f);
   if (reply == NULL) return rc;
   long long held = int_of(reply);
   freeReplyObject(reply);
@@ -778,6 +820,42 @@ static int finish(rq_backend *r, const fpq_finish_args *a) {
 }
 
 static int rq_finish(fpq_backend *b, const fpq_finish_args *a) { return finish(as_rq(b), a); }
+
+/* The worker's step between two jobs in one script call (finish_take): one round trip
+ * and one script's fixed cost where finish and take pay two. A take answer that asks to
+ * run again (dead ids dropped, a payload we cannot run failed) goes on with plain takes. */
+static int rq_finish_take(fpq_backend *b, const fpq_finish_args *a, const fpq_take_args *t,
+                          int *take_rc, fpq_job **out) {
+  rq_backend *r = as_rq(b);
+  finish_argv f;
+  take_argv k;
+  int rc = finish_argv_fill(r, a, &f);
+  if (rc) return rc;
+  if ((rc = take_argv_fill(r, t, t->now, &k))) {
+    finish_argv_free(&f);
+    return rc;
+  }
+  const char *argv[FINISH_ARGC + 7 + MAX_QUEUES];
+  memcpy(argv, f.argv, sizeof f.argv);
+  memcpy(argv + FINISH_ARGC, k.argv, (size_t)k.argc * sizeof *argv);
+  redisReply *reply = eval(r, FPQ_RQ_FINISH_TAKE, FINISH_ARGC + k.argc, argv, NULL, 0, &rc);
+  finish_argv_free(&f);
+  if (reply == NULL) return rc;
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+    freeReplyObject(reply);
+    return fpq_backend_fail(b, FPQ_EBACKEND, "the finish_take script answered unexpectedly");
+  }
+  int held = int_of(reply->element[0]) != 0;
+  double due = 0;
+  r->idle_valid = 0;
+  int taken = take_reply(r, t, reply->element[1], out, &due);
+  freeReplyObject(reply);
+  while (taken == 1) taken = take_once(r, t, fpq__now(), out, &due);
+  *take_rc = taken;
+  if (held) return 0;
+  /* finish's message wins: the take's failure, if any, is in *take_rc. */
+  return fpq__not_held(b, a->id, a->worker, a->execution);
+}
 
 static int fail_unsupported(rq_backend *r, const char *id, const char *worker, const char *why) {
   char *error = fpq__error_json("UnsupportedPayload", why);
@@ -923,6 +1001,7 @@ const struct fpq_backend_methods fpq__rq_methods = {
     .take = rq_take,
     .extend = rq_extend,
     .finish = rq_finish,
+    .finish_take = rq_finish_take,
     .maintain = rq_maintain,
     .worker_beat = fpq__rq_worker_beat,
     .worker_gone = fpq__rq_worker_gone,

@@ -270,76 +270,80 @@ static const char enqueue_many_lua[] = PRELUDE ENQUEUE_ONE
  * job is in no list and no registry. RQ's multi-queue worker (BLPOP, then ZADD in a
  * later round trip) loses the job if it dies in between. Strict priority: queues are
  * tried in the order given, each emptied of dead ids before the next is looked at. */
-static const char take_lua[] = PRELUDE
-    /* `rq suspend` sets rq:suspended: no worker, RQ's or ours, takes a job until
-     * `rq resume` deletes it (the watch tracks the key, so resuming wakes us). */
-    "if redis.call('EXISTS', 'rq:suspended') == 1 then return {0, ''} end\n"
-    "local now, now_text = tonumber(ARGV[1]), ARGV[2]\n"
-    "local worker, ex = ARGV[5], ARGV[6]\n"
-    "local nq = tonumber(ARGV[7])\n"
-    "for i = 1, nq do promote(ARGV[7 + i], now, now_text, 100) end\n"
-    "local dropped = 0\n"
-    "for i = 1, nq do\n"
-    "  local q = ARGV[7 + i]\n"
-    "  while true do\n"
-    "    local id = redis.call('LPOP', 'rq:queue:' .. q)\n"
-    "    if not id then break end\n"
-    "    local job = 'rq:job:' .. id\n"
-    "    local h = redis.call('HMGET', job, 'status', 'data', 'fpq_attempts',\n"
-    "                         'fpq_max_retries', 'retries_left', 'origin')\n"
-    "    local st = h[1]\n"
-    /* A popped id whose hash expired or was deleted is dropped, as RQ does; so is an id
-     * of a job that is not waiting (a duplicate left in the list). */
-    "    if h[2] and st ~= 'started' and st ~= 'finished' and st ~= 'failed'\n"
-    "       and st ~= 'stopped' and st ~= 'canceled' then\n"
-    "      local origin = h[6]\n"
-    "      if not origin or origin == '' then\n"
-    "        origin = q\n"
-    "        redis.call('HSET', job, 'origin', q)\n"
-    "      end\n"
-    /* Attempts so far: ours, or what RQ's retries_left says if a Python worker ran it. */
-    /* A status RQ never writes ('bogus') is not taken for queued: the job is failed with
-     * the reason by the caller (fpq_bad_status), like an unreadable payload. */
-    "      local known = {queued = 1, scheduled = 1, deferred = 1, created = 1,\n"
-    "                     ready_to_enqueue = 1}\n"
-    "      if st and st ~= '' and not known[st] then\n"
-    "        redis.call('HSET', job, 'fpq_bad_status', st)\n"
-    "      end\n"
-    "      local att = tonumber(h[3]) or 0\n"
-    "      local mx, left = tonumber(h[4]), tonumber(h[5])\n"
-    "      if mx and left and mx - left > att then att = mx - left end\n"
-    "      att = att + 1\n"
-    "      local member = id .. ':' .. ex\n"
-    "      redis.call('ZADD', 'rq:wip:' .. origin, ARGV[3], member)\n"
-    "      local exkey = 'rq:execution:' .. member\n"
-    "      redis.call('HSET', exkey, 'id', ex, 'job_id', id, 'created_at', ARGV[1],\n"
-    "                 'last_heartbeat', ARGV[1], 'worker_name', worker)\n"
-    "      redis.call('EXPIRE', exkey, ARGV[4])\n"
-    "      local wex = 'rq:worker:' .. worker .. ':executions'\n"
-    "      redis.call('SADD', wex, member)\n"
-    "      redis.call('EXPIRE', wex, tonumber(ARGV[4]) + 60)\n"
-    "      redis.call('ZADD', 'rq:executions:' .. id, tonumber(ARGV[3]) + 60, ex)\n"
-    "      redis.call('EXPIRE', 'rq:executions:' .. id, tonumber(ARGV[4]) + 60)\n"
-    "      redis.call('HSET', job, 'status', 'started', 'started_at', now_text, 'ended_at', '',\n"
-    "                 'worker_name', worker, 'last_heartbeat', now_text, 'fpq_attempts', att,\n"
-    "                 'fpq_exec', ex)\n"
-    "      redis.call('PERSIST', job)\n"
-    "      local wkey = 'rq:worker:' .. worker\n"
-    "      if redis.call('EXISTS', wkey) == 1 then\n"
-    "        redis.call('HSET', wkey, 'state', 'busy', 'current_job', id)\n"
-    "      end\n"
-    "      return {1, origin, id, redis.call('HGETALL', job)}\n"
-    "    end\n"
-    "    dropped = dropped + 1\n"
-    "    if dropped >= 1000 then return {2} end\n"
-    "  end\n"
+#define TAKE_FN \
+    "local function take(A)\n" \
+    /* `rq suspend` sets rq:suspended: no worker, RQ's or ours, takes a job until \
+     * `rq resume` deletes it (the watch tracks the key, so resuming wakes us). */ \
+    "if redis.call('EXISTS', 'rq:suspended') == 1 then return {0, ''} end\n" \
+    "local now, now_text = tonumber(A[1]), A[2]\n" \
+    "local worker, ex = A[5], A[6]\n" \
+    "local nq = tonumber(A[7])\n" \
+    "for i = 1, nq do promote(A[7 + i], now, now_text, 100) end\n" \
+    "local dropped = 0\n" \
+    "for i = 1, nq do\n" \
+    "  local q = A[7 + i]\n" \
+    "  while true do\n" \
+    "    local id = redis.call('LPOP', 'rq:queue:' .. q)\n" \
+    "    if not id then break end\n" \
+    "    local job = 'rq:job:' .. id\n" \
+    "    local h = redis.call('HMGET', job, 'status', 'data', 'fpq_attempts',\n" \
+    "                         'fpq_max_retries', 'retries_left', 'origin')\n" \
+    "    local st = h[1]\n" \
+    /* A popped id whose hash expired or was deleted is dropped, as RQ does; so is an id \
+     * of a job that is not waiting (a duplicate left in the list). */ \
+    "    if h[2] and st ~= 'started' and st ~= 'finished' and st ~= 'failed'\n" \
+    "       and st ~= 'stopped' and st ~= 'canceled' then\n" \
+    "      local origin = h[6]\n" \
+    "      if not origin or origin == '' then\n" \
+    "        origin = q\n" \
+    "        redis.call('HSET', job, 'origin', q)\n" \
+    "      end\n" \
+    /* Attempts so far: ours, or what RQ's retries_left says if a Python worker ran it. */ \
+    /* A status RQ never writes ('bogus') is not taken for queued: the job is failed with \
+     * the reason by the caller (fpq_bad_status), like an unreadable payload. */ \
+    "      local known = {queued = 1, scheduled = 1, deferred = 1, created = 1,\n" \
+    "                     ready_to_enqueue = 1}\n" \
+    "      if st and st ~= '' and not known[st] then\n" \
+    "        redis.call('HSET', job, 'fpq_bad_status', st)\n" \
+    "      end\n" \
+    "      local att = tonumber(h[3]) or 0\n" \
+    "      local mx, left = tonumber(h[4]), tonumber(h[5])\n" \
+    "      if mx and left and mx - left > att then att = mx - left end\n" \
+    "      att = att + 1\n" \
+    "      local member = id .. ':' .. ex\n" \
+    "      redis.call('ZADD', 'rq:wip:' .. origin, A[3], member)\n" \
+    "      local exkey = 'rq:execution:' .. member\n" \
+    "      redis.call('HSET', exkey, 'id', ex, 'job_id', id, 'created_at', A[1],\n" \
+    "                 'last_heartbeat', A[1], 'worker_name', worker)\n" \
+    "      redis.call('EXPIRE', exkey, A[4])\n" \
+    "      local wex = 'rq:worker:' .. worker .. ':executions'\n" \
+    "      redis.call('SADD', wex, member)\n" \
+    "      redis.call('EXPIRE', wex, tonumber(A[4]) + 60)\n" \
+    "      redis.call('ZADD', 'rq:executions:' .. id, tonumber(A[3]) + 60, ex)\n" \
+    "      redis.call('EXPIRE', 'rq:executions:' .. id, tonumber(A[4]) + 60)\n" \
+    "      redis.call('HSET', job, 'status', 'started', 'started_at', now_text, 'ended_at', '',\n" \
+    "                 'worker_name', worker, 'last_heartbeat', now_text, 'fpq_attempts', att,\n" \
+    "                 'fpq_exec', ex)\n" \
+    "      redis.call('PERSIST', job)\n" \
+    "      local wkey = 'rq:worker:' .. worker\n" \
+    "      if redis.call('EXISTS', wkey) == 1 then\n" \
+    "        redis.call('HSET', wkey, 'state', 'busy', 'current_job', id)\n" \
+    "      end\n" \
+    "      return {1, origin, id, redis.call('HGETALL', job)}\n" \
+    "    end\n" \
+    "    dropped = dropped + 1\n" \
+    "    if dropped >= 1000 then return {2} end\n" \
+    "  end\n" \
+    "end\n" \
+    "local due = ''\n" \
+    "for i = 1, nq do\n" \
+    "  local first = redis.call('ZRANGE', 'rq:scheduled:' .. A[7 + i], 0, 0, 'WITHSCORES')\n" \
+    "  if first[2] and (due == '' or tonumber(first[2]) < tonumber(due)) then due = first[2] end\n" \
+    "end\n" \
+    "return {0, due}\n" \
     "end\n"
-    "local due = ''\n"
-    "for i = 1, nq do\n"
-    "  local first = redis.call('ZRANGE', 'rq:scheduled:' .. ARGV[7 + i], 0, 0, 'WITHSCORES')\n"
-    "  if first[2] and (due == '' or tonumber(first[2]) < tonumber(due)) then due = first[2] end\n"
-    "end\n"
-    "return {0, due}\n";
+
+static const char take_lua[] = PRELUDE TAKE_FN "return take(ARGV)\n";
 
 /* ARGV: id, worker, lease score, lease ttl, now, now_text, execution ('' = any). Returns
  * 1, or 0 when the job is no longer held by this run (finished elsewhere, reaped after
@@ -375,56 +379,68 @@ static const char extend_lua[] =
  * started_at (epoch seconds), execution ('' = any), the run's log ('' none: fpq_log is
  * the last run's output).
  * Returns 1, or 0 when the job is no longer held by this run (fpq_exec is the fence). */
-static const char finish_lua[] = PRELUDE
-    "local id, worker, st = ARGV[1], ARGV[2], ARGV[3]\n"
-    "local now, now_text = tonumber(ARGV[4]), ARGV[5]\n"
-    "local job = 'rq:job:' .. id\n"
-    "local h = redis.call('HMGET', job, 'status', 'worker_name', 'fpq_exec', 'origin',\n"
-    "                     'fpq_attempts')\n"
-    "if h[1] ~= 'started' or h[2] ~= worker then return 0 end\n"
-    "if ARGV[16] ~= '' and h[3] ~= ARGV[16] then return 0 end\n"
-    "local ex, q = h[3] or nil, h[4] or 'default'\n"
-    "local started = ex and redis.call('HGET', 'rq:execution:' .. id .. ':' .. ex, 'created_at')\n"
-    "if not started then started = nil end\n"
-    "end_execution(q, id, ex, worker)\n"
-    "local wkey = 'rq:worker:' .. worker\n"
-    "if redis.call('HGET', wkey, 'current_job') == id then\n"
-    "  redis.call('HDEL', wkey, 'current_job')\n"
-    "  redis.call('HSET', wkey, 'state', 'idle')\n"
+#define FINISH_FN \
+    "local function finish(A)\n" \
+    "local id, worker, st = A[1], A[2], A[3]\n" \
+    "local now, now_text = tonumber(A[4]), A[5]\n" \
+    "local job = 'rq:job:' .. id\n" \
+    "local h = redis.call('HMGET', job, 'status', 'worker_name', 'fpq_exec', 'origin',\n" \
+    "                     'fpq_attempts')\n" \
+    "if h[1] ~= 'started' or h[2] ~= worker then return 0 end\n" \
+    "if A[16] ~= '' and h[3] ~= A[16] then return 0 end\n" \
+    "local ex, q = h[3] or nil, h[4] or 'default'\n" \
+    "local started = ex and redis.call('HGET', 'rq:execution:' .. id .. ':' .. ex, 'created_at')\n" \
+    "if not started then started = nil end\n" \
+    "end_execution(q, id, ex, worker)\n" \
+    "local wkey = 'rq:worker:' .. worker\n" \
+    "if redis.call('HGET', wkey, 'current_job') == id then\n" \
+    "  redis.call('HDEL', wkey, 'current_job')\n" \
+    "  redis.call('HSET', wkey, 'state', 'idle')\n" \
+    "end\n" \
+    "if A[8] ~= '1' then\n" \
+    "  if A[17] and A[17] ~= '' then redis.call('HSET', job, 'fpq_log', A[17])\n" \
+    "  else redis.call('HDEL', job, 'fpq_log') end\n" \
+    "end\n" \
+    "if st == 'finished' then\n" \
+    "  local ttl = tonumber(A[6])\n" \
+    "  redis.call('HSET', job, 'status', 'finished', 'ended_at', now_text,\n" \
+    "             'fpq_duration', A[13])\n" \
+    /* A finished job has no error: an earlier attempt's (a WorkerLost) is not its own. */ \
+    "  redis.call('HDEL', job, 'fpq_error')\n" \
+    "  local x = result_entry(id, '1', worker, ex, started, A[4])\n" \
+    "  if A[11] == '1' then x[#x + 1] = 'return_value'; x[#x + 1] = A[12] end\n" \
+    "  redis.call(unpack(x))\n" \
+    "  keep(id, 'rq:finished:' .. q, now, ttl)\n" \
+    "elseif st == 'failed' or st == 'stopped' then\n" \
+    "  to_failed(id, q, st, now, now_text, worker, ex, started, A[9], A[10], A[13],\n" \
+    "            A[6])\n" \
+    "elseif st == 'scheduled' or A[8] == '0' then\n" \
+    "  to_retry(id, q, st, A[7], now_text, A[9])\n" \
+    "else\n" \
+    /* Given back untouched (the worker is stopping): the attempt does not count and the \
+     * job goes back to the head of its queue, where it was when it was taken. */ \
+    "  local att = (tonumber(h[5]) or 1) - 1\n" \
+    "  if att < 0 then att = 0 end\n" \
+    "  redis.call('HSET', job, 'status', 'queued', 'enqueued_at', now_text, 'fpq_attempts', att)\n" \
+    "  redis.call('LPUSH', 'rq:queue:' .. q, id)\n" \
+    "  redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n" \
+    "end\n" \
+    "if st == 'finished' or st == 'failed' or st == 'stopped' then\n" \
+    "  record_end(id, A[14], q, st, A[15], now)\n" \
+    "  release_dependents(id, now_text)\n" \
+    "end\n" \
+    "return 1\n" \
     "end\n"
-    "if ARGV[8] ~= '1' then\n"
-    "  if ARGV[17] and ARGV[17] ~= '' then redis.call('HSET', job, 'fpq_log', ARGV[17])\n"
-    "  else redis.call('HDEL', job, 'fpq_log') end\n"
-    "end\n"
-    "if st == 'finished' then\n"
-    "  local ttl = tonumber(ARGV[6])\n"
-    "  redis.call('HSET', job, 'status', 'finished', 'ended_at', now_text,\n"
-    "             'fpq_duration', ARGV[13])\n"
-    /* A finished job has no error: an earlier attempt's (a WorkerLost) is not its own. */
-    "  redis.call('HDEL', job, 'fpq_error')\n"
-    "  local x = result_entry(id, '1', worker, ex, started, ARGV[4])\n"
-    "  if ARGV[11] == '1' then x[#x + 1] = 'return_value'; x[#x + 1] = ARGV[12] end\n"
-    "  redis.call(unpack(x))\n"
-    "  keep(id, 'rq:finished:' .. q, now, ttl)\n"
-    "elseif st == 'failed' or st == 'stopped' then\n"
-    "  to_failed(id, q, st, now, now_text, worker, ex, started, ARGV[9], ARGV[10], ARGV[13],\n"
-    "            ARGV[6])\n"
-    "elseif st == 'scheduled' or ARGV[8] == '0' then\n"
-    "  to_retry(id, q, st, ARGV[7], now_text, ARGV[9])\n"
-    "else\n"
-    /* Given back untouched (the worker is stopping): the attempt does not count and the
-     * job goes back to the head of its queue, where it was when it was taken. */
-    "  local att = (tonumber(h[5]) or 1) - 1\n"
-    "  if att < 0 then att = 0 end\n"
-    "  redis.call('HSET', job, 'status', 'queued', 'enqueued_at', now_text, 'fpq_attempts', att)\n"
-    "  redis.call('LPUSH', 'rq:queue:' .. q, id)\n"
-    "  redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n"
-    "end\n"
-    "if st == 'finished' or st == 'failed' or st == 'stopped' then\n"
-    "  record_end(id, ARGV[14], q, st, ARGV[15], now)\n"
-    "  release_dependents(id, now_text)\n"
-    "end\n"
-    "return 1\n";
+
+static const char finish_lua[] = PRELUDE FINISH_FN "return finish(ARGV)\n";
+
+/* ARGV: finish's 17 arguments, then take's. Returns {finish's answer, take's answer}:
+ * the worker's step between two jobs in one call (one round trip, one script's cost),
+ * the outcome recorded before the next job is looked for, as two calls would. The take
+ * runs whether or not the finish found the job still held (a fenced outcome is dropped,
+ * the worker goes on). */
+static const char finish_take_lua[] = PRELUDE FINISH_FN TAKE_FN
+    "return {finish({unpack(ARGV, 1, 17)}), take({unpack(ARGV, 18, #ARGV)})}\n";
 
 /* ARGV: since, limit. Returns the members of fpq:ended (JSON) at or after since, newest
  * first. */
@@ -676,6 +692,7 @@ static const struct {
     [FPQ_RQ_PRUNE] = {"prune", prune_lua},
     [FPQ_RQ_RETENTION] = {"retention", retention_lua},
     [FPQ_RQ_ENQUEUE_MANY] = {"enqueue_many", enqueue_many_lua},
+    [FPQ_RQ_FINISH_TAKE] = {"finish_take", finish_take_lua},
 };
 
 const char *fpq__rq_script_name(fpq__rq_script which) { return scripts[which].name; }

@@ -32,6 +32,7 @@ typedef enum {
   FPQ_RQ_PRUNE,        /* registry entries of expired ended jobs */
   FPQ_RQ_RETENTION,    /* ended jobs kept, and a sample of their size */
   FPQ_RQ_ENQUEUE_MANY, /* enqueue's writes for several jobs, all or none */
+  FPQ_RQ_FINISH_TAKE,  /* finish, then take: the worker's step between two jobs */
   FPQ_RQ_SCRIPT_COUNT
 } fpq__rq_script;
 

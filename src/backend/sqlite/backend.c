@@ -699,11 +699,11 @@ static int any_ready(sqlite_backend *s, const fpq_take_args *a, int *ready) {
   return 0;
 }
 
-/* One attempt: promote what is due and claim the first queued job, in one transaction. */
-static int claim(sqlite_backend *s, const fpq_take_args *a, double now, fpq_job **out) {
-  int rc = exec(s, "BEGIN IMMEDIATE", "take");
+/* Inside a write transaction: promotes what is due and claims the first queued job.
+ * Returns 0 with *out, FPQ_EEMPTY, or an error (the caller rolls back). */
+static int claim_in(sqlite_backend *s, const fpq_take_args *a, double now, fpq_job **out) {
+  int rc = promote_due(s, now, NULL);
   if (rc) return rc;
-  if ((rc = promote_due(s, now, NULL))) goto rollback;
   for (size_t i = 0; i < a->nqueues; i++) {
     sqlite3_stmt *st = stmt(s, ST_CLAIM);
     bind_text(st, 1, a->queues[i]);
@@ -715,25 +715,36 @@ static int claim(sqlite_backend *s, const fpq_take_args *a, double now, fpq_job 
     if (step == SQLITE_ROW) {
       rc = row_to_job(s, st, out);
       sqlite3_reset(st);
-      if (rc) goto rollback;
-      if ((rc = exec(s, "COMMIT", "take"))) {
-        fpq_job_free(*out);
-        *out = NULL;
-        goto rollback;
-      }
-      return 0;
+      return rc;
     }
     sqlite3_reset(st);
-    if (step != SQLITE_DONE) {
-      rc = db_fail(s, step, "take");
-      goto rollback;
-    }
+    if (step != SQLITE_DONE) return db_fail(s, step, "take");
   }
-  if ((rc = exec(s, "COMMIT", "take"))) goto rollback;
   return FPQ_EEMPTY;
-rollback:
+}
+
+/* Ends a write transaction: COMMIT when rc is 0 or one of the answers in keep (which
+ * changed nothing that must be undone), else ROLLBACK. A failed COMMIT frees *out.
+ * Returns rc, or the COMMIT's error. */
+static int end_write(sqlite_backend *s, int rc, int keep, const char *doing, fpq_job **out) {
+  if (rc == 0 || rc == keep) {
+    int committed = exec(s, "COMMIT", doing);
+    if (committed == 0) return rc;
+    rc = committed;
+  }
+  if (out && *out) {
+    fpq_job_free(*out);
+    *out = NULL;
+  }
   sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
   return rc;
+}
+
+/* One attempt: promote what is due and claim the first queued job, in one transaction. */
+static int claim(sqlite_backend *s, const fpq_take_args *a, double now, fpq_job **out) {
+  int rc = exec(s, "BEGIN IMMEDIATE", "take");
+  if (rc) return rc;
+  return end_write(s, claim_in(s, a, now, out), FPQ_EEMPTY, "take", out);
 }
 
 static int sqlite_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out) {
@@ -785,9 +796,9 @@ static int sqlite_extend(fpq_backend *b, const char *id, const char *worker, dou
   return sqlite_extend_execution(b, id, worker, NULL, until);
 }
 
-static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
-  sqlite_backend *s = as_sqlite(b);
-  if (need_db(s, 0)) return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is not held", a->id);
+/* Records an outcome (one statement, then the release of dependents when it finished). */
+static int record_outcome(sqlite_backend *s, const fpq_finish_args *a) {
+  fpq_backend *b = &s->base;
   sqlite3_stmt *st = stmt(s, ST_FINISH);
   bind_text(st, 1, a->id);
   bind_text(st, 2, a->worker);
@@ -815,6 +826,41 @@ static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
   if (a->status == FPQ_STATUS_SCHEDULED && a->run_at < s->next_due) s->next_due = a->run_at;
   /* A separate statement: if this process dies between the two, maintenance releases. */
   return a->status == FPQ_STATUS_FINISHED ? release_deferred(s, a->now) : 0;
+}
+
+static int sqlite_finish(fpq_backend *b, const fpq_finish_args *a) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is not held", a->id);
+  return record_outcome(s, a);
+}
+
+/* The worker's step between two jobs as one write transaction: the outcome (and the
+ * dependents it releases), then the next job. One WAL commit where the two calls make
+ * two or three, and the pages both touch are written once. A fenced outcome (FPQ_ELEASE)
+ * changes nothing and the take still commits. */
+static int sqlite_finish_take(fpq_backend *b, const fpq_finish_args *a, const fpq_take_args *t,
+                              int *take_rc, fpq_job **out) {
+  sqlite_backend *s = as_sqlite(b);
+  if (need_db(s, 0)) return fpq_backend_fail(b, FPQ_ELEASE, "job '%s' is not held", a->id);
+  int rc = exec(s, "BEGIN IMMEDIATE", "finish");
+  if (rc) return rc;
+  double next_due = s->next_due;
+  int finished = record_outcome(s, a);
+  if (finished != 0 && finished != FPQ_ELEASE) {
+    s->next_due = next_due;
+    return end_write(s, finished, 0, "finish", NULL);
+  }
+  char why[sizeof b->errstr];
+  snprintf(why, sizeof why, "%s", b->errstr);
+  int taken = claim_in(s, t, t->now, out);
+  rc = end_write(s, taken, FPQ_EEMPTY, "finish", out);
+  if (rc != 0 && rc != FPQ_EEMPTY) {
+    s->next_due = next_due;
+    return rc; /* nothing was recorded: both are asked again */
+  }
+  *take_rc = rc;
+  if (finished) fpq_backend_fail(b, finished, "%s", why);
+  return finished;
 }
 
 const struct fpq_backend_methods fpq__sqlite_methods = {
@@ -851,4 +897,5 @@ const struct fpq_backend_methods fpq__sqlite_methods = {
     .prune = fpq__sqlite_prune,
     .retention = fpq__sqlite_retention,
     .enqueue_many = sqlite_enqueue_many,
+    .finish_take = sqlite_finish_take,
 };

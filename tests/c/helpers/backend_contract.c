@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "clock.h"
 #include "fpq.h"
+#include "queue.h"
 #include "queue_handle.h"
 #include "schedule.h"
 #include "testutil.h"
@@ -1006,6 +1007,106 @@ static void every_take_gets_its_own_execution(void **state) {
   fpq_job_free(second);
 }
 
+/* ---- finish and take in one step (fpq__finish_take; backend version 5, or the two) ---- */
+
+/* fpq__finish_take for worker w over all the handle's queues; returns finish's code and
+ * the next job (or NULL) in *next, take's code in *take_rc. */
+static int finish_take(fpq_queue *q, fpq_job *job, const char *w, const fpq_outcome *o,
+                       fpq_status *final, fpq_job **next, int *take_rc) {
+  return fpq__finish_take(q, job, w, o, final, ALL_QUEUES(q), 3, 30, next, take_rc);
+}
+
+/* Each step records the outcome, then takes: a retry goes behind what waits, and the last
+ * step finds the queues empty with its outcome recorded. */
+static void finish_take_records_then_takes_the_next(void **state) {
+  fixture *f = *state;
+  char a[FPQ_ID_MAX + 1], b[FPQ_ID_MAX + 1], c[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_HIGH, 0, 0, a);
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 1, 0, b);
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, c);
+  fpq_job *job = take(f->q, "w1", 30), *next = NULL;
+  assert_string_equal(job->id, a);
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "{\"n\":1}", .duration = 0.1};
+  fpq_outcome bad = {.kind = FPQ_OUTCOME_FAILURE,
+                     .error_json = "{\"type\":\"E\",\"message\":\"no\",\"traceback\":\"\"}"};
+  fpq_status final = FPQ_STATUS_QUEUED;
+  int take_rc = -1;
+  assert_int_equal(finish_take(f->q, job, "w1", &ok, &final, &next, &take_rc), 0);
+  assert_int_equal(final, FPQ_STATUS_FINISHED);
+  assert_int_equal(take_rc, 0);
+  assert_string_equal(next->id, b);
+  assert_int_equal(next->attempts, 1);
+  if (contract->fenced) assert_non_null(next->execution);
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, a, &got), 0);
+  assert_int_equal(got->status, FPQ_STATUS_FINISHED);
+  assert_string_equal(got->result_json, "{\"n\":1}");
+  fpq_job_free(got);
+  assert_int_equal(status_of(f->q, b), FPQ_STATUS_STARTED);
+  const char *order[] = {c, b};
+  fpq_outcome *outcomes[] = {&bad, &ok, &ok};
+  fpq_status finals[] = {FPQ_STATUS_QUEUED, FPQ_STATUS_FINISHED, FPQ_STATUS_FINISHED};
+  for (int i = 0; i < 3; i++) {
+    fpq_job_free(job);
+    job = next;
+    next = NULL;
+    assert_int_equal(finish_take(f->q, job, "w1", outcomes[i], &final, &next, &take_rc), 0);
+    assert_int_equal(final, finals[i]);
+    if (i < 2) {
+      assert_int_equal(take_rc, 0);
+      assert_string_equal(next->id, order[i]); /* b's retry went behind c */
+    } else {
+      assert_int_equal(take_rc, FPQ_EEMPTY);
+      assert_null(next);
+    }
+  }
+  assert_int_equal(status_of(f->q, b), FPQ_STATUS_FINISHED);
+  assert_int_equal(status_of(f->q, c), FPQ_STATUS_FINISHED);
+  fpq_job_free(job);
+}
+
+/* An outcome from a run that no longer holds its job is dropped (FPQ_ELEASE, the job
+ * untouched) and the worker still gets its next job. */
+static void a_fenced_outcome_is_dropped_and_the_take_still_runs(void **state) {
+  fixture *f = *state;
+  char x[FPQ_ID_MAX + 1], y[FPQ_ID_MAX + 1];
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, x);
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, y);
+  fpq_job *job = take(f->q, "w1", 30), *next = NULL;
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
+  int take_rc = -1;
+  assert_int_equal(finish_take(f->q, job, "w2", &ok, NULL, &next, &take_rc), FPQ_ELEASE);
+  assert_non_null(strstr(fpq_errmsg(f->q), x));
+  assert_int_equal(take_rc, 0);
+  assert_non_null(next);
+  assert_string_equal(next->id, y);
+  assert_int_equal(status_of(f->q, x), FPQ_STATUS_STARTED);
+  assert_int_equal(fpq_finish(f->q, job, "w1", &ok, NULL), 0);
+  assert_int_equal(fpq_finish(f->q, next, "w2", &ok, NULL), 0);
+  fpq_job_free(job);
+  fpq_job_free(next);
+}
+
+/* The parent's outcome releases its child before the take looks: the same step runs it. */
+static void a_released_child_is_taken_in_the_same_step(void **state) {
+  fixture *f = *state;
+  char parent[FPQ_ID_MAX + 1], child[FPQ_ID_MAX + 1], parents[FPQ_ID_MAX + 8];
+  if (contract->no_dependencies) skip();
+  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, parent);
+  snprintf(parents, sizeof parents, "[\"%s\"]", parent);
+  assert_int_equal(put_after(f->q, parents, child), 0);
+  fpq_job *job = take(f->q, "w1", 30), *next = NULL;
+  assert_string_equal(job->id, parent);
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
+  int take_rc = -1;
+  assert_int_equal(finish_take(f->q, job, "w1", &ok, NULL, &next, &take_rc), 0);
+  assert_int_equal(take_rc, 0);
+  assert_string_equal(next->id, child);
+  assert_int_equal(status_of(f->q, child), FPQ_STATUS_STARTED);
+  fpq_job_free(job);
+  fpq_job_free(next);
+}
+
 /* ---- retention (result_ttl, failure_ttl) ---- */
 
 /* Enqueues, takes and ends one job of alpha with the given retention. */
@@ -1326,5 +1427,16 @@ int backend_contract_run(const backend_contract *c) {
   };
   failed += _cmocka_run_group_tests("batch enqueue", batch, sizeof batch / sizeof batch[0],
                                     NULL, NULL);
+  const struct CMUnitTest step[] = {
+      cmocka_unit_test_setup_teardown(finish_take_records_then_takes_the_next, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_fenced_outcome_is_dropped_and_the_take_still_runs,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(a_released_child_is_taken_in_the_same_step, setup,
+                                      teardown),
+  };
+  /* Dependencies (the last) are version 3. */
+  failed += _cmocka_run_group_tests("finish and take", step,
+                                    c->version1_only ? 2 : sizeof step / sizeof step[0], NULL,
+                                    NULL);
   return failed;
 }
