@@ -212,7 +212,7 @@ void cli_format_time(double t, char *buf, size_t len) {
 }
 
 int cli_job_id_width(fpq_job *const *jobs, size_t n) {
-  size_t width = 36; /* a uuid4: the ids fpq makes */
+  size_t width = 36; /* a UUID: the ids fpq makes */
   for (size_t i = 0; i < n; i++)
     if (strlen(jobs[i]->id) > width) width = strlen(jobs[i]->id);
   return (int)width;

@@ -722,11 +722,18 @@ int fpq__finish_take(fpq_queue *q, const fpq_job *job, const char *worker,
   fpq_finish_args a;
   fpq_take_args t;
   char *log = NULL, execution[33];
-  int rc = finish_args(q, job, worker, outcome, &a, &log);
-  if (rc == 0) rc = take_args(q, worker, queues, nqueues, lease_seconds, 0, execution, &t);
+  int rc = take_args(q, worker, queues, nqueues, lease_seconds, 0, execution, &t);
   if (rc) {
-    fpq__free(log);
     *take_rc = rc;
+    return rc;
+  }
+  if ((rc = finish_args(q, job, worker, outcome, &a, &log))) {
+    /* The outcome cannot be recorded (a result over the limit, no memory): that is
+     * finish's answer, and the worker still gets its next job. */
+    char why[sizeof q->errmsg];
+    snprintf(why, sizeof why, "%s", q->errmsg);
+    *take_rc = fpq__backend_take(q->b, &t, next);
+    fpq__fail(q, rc, "%s", why);
     return rc;
   }
   rc = fpq__backend_finish_take(q->b, &a, &t, take_rc, next);

@@ -21,6 +21,7 @@
 #include "backend_contract.h"
 #include "fpq.h"
 #include "backend/rq/format.h"
+#include "queue.h"
 #include "testutil.h"
 
 static test_redis server;
@@ -349,6 +350,32 @@ static void a_failure_goes_to_the_failed_registry_with_an_exc_string(void **stat
   assert_contains(back->error_json, "\"type\":\"ValueError\"");
   assert_contains(back->error_json, "\"message\":\"no\"");
   fpq_job_free(back);
+  redisFree(c);
+  fpq_job_free(got);
+  fpq_job_free(job);
+}
+
+/* The step between two jobs (finish_take) records the outcome even when its take half
+ * fails on a key another client wrote with the wrong type: the failure is the take's,
+ * and the outcome is not left half applied for a retry that would find it dropped. */
+static void a_take_error_in_the_step_keeps_the_recorded_outcome(void **state) {
+  fixture *f = *state;
+  fpq_job *job = new_job("step-1", FPQ_PRIORITY_LOW);
+  assert_int_equal(fpq_enqueue(f->q, job), 0);
+  fpq_job *got = NULL, *next = NULL;
+  assert_int_equal(fpq_take(f->q, "w", all_queues, 3, 30, 0, &got), 0);
+  redisContext *c = raw();
+  freeReplyObject(cmd(c, "SET rq:queue:high not-a-list"));
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "7"};
+  fpq_status final = FPQ_STATUS_QUEUED;
+  int take_rc = 0;
+  assert_int_equal(fpq__finish_take(f->q, got, "w", &ok, &final, all_queues, 3, 30, &next,
+                                    &take_rc), 0);
+  assert_int_equal(final, FPQ_STATUS_FINISHED);
+  assert_int_equal(take_rc, FPQ_EBACKEND);
+  assert_null(next);
+  assert_contains(fpq_errmsg(f->q), "WRONGTYPE");
+  assert_hash_field(c, "rq:job:step-1", "status", "finished");
   redisFree(c);
   fpq_job_free(got);
   fpq_job_free(job);
@@ -885,6 +912,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(an_idle_take_wakes_on_any_clients_write, setup, teardown),
       cmocka_unit_test_setup_teardown(find_by_project_looks_past_expired_ids, setup, teardown),
       cmocka_unit_test_setup_teardown(find_prunes_ids_whose_hash_expired, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_take_error_in_the_step_keeps_the_recorded_outcome,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(maintenance_trims_the_record_of_ended_runs, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(a_refusal_mid_command_is_told_in_plain_words, setup,

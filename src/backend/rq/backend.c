@@ -848,7 +848,14 @@ static int rq_finish_take(fpq_backend *b, const fpq_finish_args *a, const fpq_ta
   int held = int_of(reply->element[0]) != 0;
   double due = 0;
   r->idle_valid = 0;
-  int taken = take_reply(r, t, reply->element[1], out, &due);
+  const redisReply *tr = reply->element[1];
+  int taken;
+  if (tr->type == REDIS_REPLY_ARRAY && tr->elements == 2 && int_of(tr->element[0]) == -1 &&
+      tr->element[1]->type == REDIS_REPLY_STRING) {
+    taken = fpq__rq_reply_fail(r, tr->element[1]->str, "take");
+  } else {
+    taken = take_reply(r, t, tr, out, &due);
+  }
   freeReplyObject(reply);
   while (taken == 1) taken = take_once(r, t, fpq__now(), out, &due);
   *take_rc = taken;

@@ -227,57 +227,55 @@ static int first_taken(rq_backend *r, const fpq_job *const *jobs, size_t n, size
 
 /* Keys per EXISTS of ids_free: one command answers for this many ids. */
 #define IDS_PER_EXISTS 512
+/* EXISTS commands written before their replies are read: the round trip is hidden, and
+ * what is buffered stays bounded (16 x 512 keys) whatever the batch size. */
+#define EXISTS_IN_FLIGHT 16
 
 /* An id already stored refuses the whole batch before anything is written (the enqueue
  * script would refuse that job alone). One `EXISTS rq:job:A rq:job:B ...` per
- * IDS_PER_EXISTS ids, all pipelined: Redis counts the stored ones; none is the rule, and
- * only then (first_taken) is each id asked about to name the one at fault. */
+ * IDS_PER_EXISTS ids, pipelined EXISTS_IN_FLIGHT at a time: Redis counts the stored ones;
+ * none is the rule, and only then (first_taken) is each id asked about, to name it. */
 static int ids_free(rq_backend *r, const fpq_job *const *jobs, size_t n, size_t *failed) {
   static const char prefix[] = "rq:job:";
-  const size_t plen = sizeof prefix - 1;
-  size_t room = 0;
-  for (size_t i = 0; i < n; i++) room += plen + strlen(jobs[i]->id);
-  char *keys = fpq__malloc(room + 1);
+  const size_t plen = sizeof prefix - 1, round = IDS_PER_EXISTS * EXISTS_IN_FLIGHT;
+  char *keys = fpq__malloc(round * (plen + FPQ_ID_MAX));
   const char **argv = fpq__malloc((IDS_PER_EXISTS + 1) * sizeof *argv);
   size_t *lens = fpq__malloc((IDS_PER_EXISTS + 1) * sizeof *lens);
-  if (keys == NULL || argv == NULL || lens == NULL) {
-    fpq__free(keys);
-    fpq__free(argv);
-    fpq__free(lens);
-    *failed = n;
-    return fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
-  }
-  argv[0] = "EXISTS";
-  lens[0] = 6;
-  int rc = 0;
-  size_t sent = 0, at = 0;
-  for (size_t start = 0; rc == 0 && start < n; start += IDS_PER_EXISTS) {
-    size_t end = start + IDS_PER_EXISTS < n ? start + IDS_PER_EXISTS : n;
-    for (size_t i = start; i < end; i++) {
-      size_t idlen = strlen(jobs[i]->id);
-      memcpy(keys + at, prefix, plen);
-      memcpy(keys + at + plen, jobs[i]->id, idlen);
-      argv[1 + i - start] = keys + at;
-      lens[1 + i - start] = plen + idlen;
-      at += plen + idlen;
-    }
-    if (redisAppendCommandArgv(r->link.c, (int)(1 + end - start), argv, lens) != REDIS_OK)
-      rc = fpq__rq_io_fail(r, "checking the batch's ids");
-    else
-      sent++;
-  }
+  int rc = keys && argv && lens ? 0 : fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
   int any = 0;
-  for (size_t k = 0; k < sent; k++) {
-    redisReply *reply = NULL;
-    if (fpq__rq_get_reply(r->link.c, (void **)&reply) != REDIS_OK || reply == NULL) {
-      rc = fpq__rq_io_fail(r, "checking the batch's ids");
-      break;
+  for (size_t first = 0; rc == 0 && first < n; first += round) {
+    size_t last = first + round < n ? first + round : n, sent = 0, at = 0;
+    for (size_t start = first; rc == 0 && start < last; start += IDS_PER_EXISTS) {
+      size_t end = start + IDS_PER_EXISTS < last ? start + IDS_PER_EXISTS : last;
+      argv[0] = "EXISTS";
+      lens[0] = 6;
+      for (size_t i = start; i < end; i++) {
+        size_t idlen = strlen(jobs[i]->id); /* <= FPQ_ID_MAX: validated */
+        memcpy(keys + at, prefix, plen);
+        memcpy(keys + at + plen, jobs[i]->id, idlen);
+        argv[1 + i - start] = keys + at;
+        lens[1 + i - start] = plen + idlen;
+        at += plen + idlen;
+      }
+      if (redisAppendCommandArgv(r->link.c, (int)(1 + end - start), argv, lens) != REDIS_OK)
+        rc = fpq__rq_io_fail(r, "checking the batch's ids");
+      else
+        sent++;
     }
-    if (reply->type == REDIS_REPLY_ERROR && rc == 0)
-      rc = fpq__rq_reply_fail(r, reply->str, "checking the batch's ids");
-    else if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 0)
-      any = 1;
-    freeReplyObject(reply);
+    /* Every reply of what was sent is read, so the link stays in step, unless it failed
+     * (then it is gone: nothing more is read). */
+    for (size_t k = 0; k < sent && r->link.c; k++) {
+      redisReply *reply = NULL;
+      if (fpq__rq_get_reply(r->link.c, (void **)&reply) != REDIS_OK || reply == NULL) {
+        rc = fpq__rq_io_fail(r, "checking the batch's ids");
+        break;
+      }
+      if (reply->type == REDIS_REPLY_ERROR && rc == 0)
+        rc = fpq__rq_reply_fail(r, reply->str, "checking the batch's ids");
+      else if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 0)
+        any = 1;
+      freeReplyObject(reply);
+    }
   }
   fpq__free(keys);
   fpq__free(argv);
@@ -289,9 +287,10 @@ static int ids_free(rq_backend *r, const fpq_job *const *jobs, size_t n, size_t 
   return any ? first_taken(r, jobs, n, failed) : 0;
 }
 
-/* The connection failed half way through a batch: say what is known to be stored. */
-static int partly_stored(rq_backend *r, size_t stored, size_t n, size_t at) {
-  int rc = fpq__rq_io_fail(r, "enqueueing a batch");
+/* The connection failed half way through a batch: say what is known to be stored.
+ * failed: the failure was recorded already (the link is gone and errstr says why). */
+static int partly_stored(rq_backend *r, size_t stored, size_t n, size_t at, int failed) {
+  int rc = failed ? FPQ_EUNAVAIL : fpq__rq_io_fail(r, "enqueueing a batch");
   char why[sizeof r->base.errstr];
   snprintf(why, sizeof why, "%s", r->base.errstr);
   return fpq_backend_fail(&r->base, rc, "%.200s; %zu of the batch's %zu jobs were stored "
@@ -384,9 +383,11 @@ int fpq__rq_enqueue_many(fpq_backend *b, const fpq_job *const *jobs, size_t n,
       size_t count = n - next < ENQUEUE_CHUNK ? n - next : ENQUEUE_CHUNK;
       rc = chunk_send(r, c, sha, jobs, next, count, &bad);
       if (rc == FPQ_EUNAVAIL) {
+        /* The first job whose fate is unknown: the oldest call not answered yet. */
+        size_t unknown = read < sent ? starts[read % 2] : next;
         fpq__free(c);
-        *failed = next;
-        return partly_stored(r, stored, n, next);
+        *failed = unknown;
+        return partly_stored(r, stored, n, unknown, 1);
       }
       if (rc) {
         snprintf(why, sizeof why, "%.200s", b->errstr);
@@ -403,7 +404,7 @@ int fpq__rq_enqueue_many(fpq_backend *b, const fpq_job *const *jobs, size_t n,
     if (fpq__rq_get_reply(r->link.c, (void **)&reply) != REDIS_OK || reply == NULL) {
       fpq__free(c);
       *failed = at;
-      return partly_stored(r, stored, n, at);
+      return partly_stored(r, stored, n, at, 0);
     }
     read++;
     if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {

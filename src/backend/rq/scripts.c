@@ -439,8 +439,14 @@ static const char finish_lua[] = PRELUDE FINISH_FN "return finish(ARGV)\n";
  * the outcome recorded before the next job is looked for, as two calls would. The take
  * runs whether or not the finish found the job still held (a fenced outcome is dropped,
  * the worker goes on). */
+/* A script's writes before an error stay (Redis has no rollback), so the take runs under
+ * pcall: an error there (another client's key of the wrong type) comes back as {-1, why}
+ * beside the finish's answer, and the recorded outcome is never retried as unrecorded. */
 static const char finish_take_lua[] = PRELUDE FINISH_FN TAKE_FN
-    "return {finish({unpack(ARGV, 1, 17)}), take({unpack(ARGV, 18, #ARGV)})}\n";
+    "local held = finish({unpack(ARGV, 1, 17)})\n"
+    "local ok, taken = pcall(take, {unpack(ARGV, 18, #ARGV)})\n"
+    "if not ok then taken = {-1, tostring(taken)} end\n"
+    "return {held, taken}\n";
 
 /* ARGV: since, limit. Returns the members of fpq:ended (JSON) at or after since, newest
  * first. */

@@ -855,8 +855,14 @@ static int sqlite_finish_take(fpq_backend *b, const fpq_finish_args *a, const fp
   int taken = claim_in(s, t, t->now, out);
   rc = end_write(s, taken, FPQ_EEMPTY, "finish", out);
   if (rc != 0 && rc != FPQ_EEMPTY) {
+    /* The take (or the COMMIT) failed and the outcome went with it: the outcome is
+     * recorded again on its own, so a take that cannot be done never costs one. */
     s->next_due = next_due;
-    return rc; /* nothing was recorded: both are asked again */
+    *take_rc = rc;
+    snprintf(why, sizeof why, "%s", b->errstr);
+    finished = record_outcome(s, a);
+    if (finished == 0) fpq_backend_fail(b, rc, "%s", why);
+    return finished;
   }
   *take_rc = rc;
   if (finished) fpq_backend_fail(b, finished, "%s", why);
