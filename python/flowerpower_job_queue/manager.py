@@ -126,6 +126,8 @@ def callback_refs(project_dir: str, **given: Any) -> dict[str, str]:
         >>> callback_refs("/srv/etl", on_failure="alerts:page", on_success=None)  # doctest: +SKIP
         {'on_failure': 'alerts:page'}
     """
+    if all(value is None for value in given.values()):
+        return {}  # the common case, and a batch asks once per job
     # Imported here: `python -m flowerpower_job_queue.callback` imports this package
     # first, which must not have imported that module already.
     from . import callback
