@@ -381,6 +381,42 @@ static void a_take_error_in_the_step_keeps_the_recorded_outcome(void **state) {
   fpq_job_free(job);
 }
 
+/* RQ's worker hash through the steps: busy with the next job when one is taken (straight
+ * from job to job), idle with no current job when none is, as finish then take leave it. */
+static void the_worker_hash_follows_the_step(void **state) {
+  fixture *f = *state;
+  fpq_worker_info w = {.pid = 42};
+  snprintf(w.name, sizeof w.name, "host.7");
+  snprintf(w.state, sizeof w.state, "idle");
+  snprintf(w.queues, sizeof w.queues, "high,default,low");
+  assert_int_equal(fpq_worker_beat(f->q, &w, 30), 0);
+  fpq_job *a = new_job("hash-a", FPQ_PRIORITY_HIGH), *b = new_job("hash-b", FPQ_PRIORITY_LOW);
+  assert_int_equal(fpq_enqueue(f->q, a), 0);
+  assert_int_equal(fpq_enqueue(f->q, b), 0);
+  fpq_job *got = NULL, *next = NULL, *none = NULL;
+  assert_int_equal(fpq_take(f->q, "host.7", all_queues, 3, 30, 0, &got), 0);
+  redisContext *c = raw();
+  assert_hash_field(c, "rq:worker:host.7", "current_job", "hash-a");
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
+  int take_rc = -1;
+  assert_int_equal(fpq__finish_take(f->q, got, "host.7", &ok, NULL, all_queues, 3, 30, &next,
+                                    &take_rc), 0);
+  assert_string_equal(next->id, "hash-b");
+  assert_hash_field(c, "rq:worker:host.7", "state", "busy");
+  assert_hash_field(c, "rq:worker:host.7", "current_job", "hash-b");
+  assert_int_equal(fpq__finish_take(f->q, next, "host.7", &ok, NULL, all_queues, 3, 30, &none,
+                                    &take_rc), 0);
+  assert_int_equal(take_rc, FPQ_EEMPTY);
+  assert_hash_field(c, "rq:worker:host.7", "state", "idle");
+  char *current = hget(c, "rq:worker:host.7", "current_job");
+  assert_null(current);
+  redisFree(c);
+  fpq_job_free(got);
+  fpq_job_free(next);
+  fpq_job_free(a);
+  fpq_job_free(b);
+}
+
 /* A job Python rq enqueued with serializer="json" (positional arguments, its own
  * retry fields, no fpq_ fields) is read and taken. */
 static void a_job_python_rq_wrote_is_read_and_taken(void **state) {
@@ -914,6 +950,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(find_prunes_ids_whose_hash_expired, setup, teardown),
       cmocka_unit_test_setup_teardown(a_take_error_in_the_step_keeps_the_recorded_outcome,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(the_worker_hash_follows_the_step, setup, teardown),
       cmocka_unit_test_setup_teardown(maintenance_trims_the_record_of_ended_runs, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(a_refusal_mid_command_is_told_in_plain_words, setup,

@@ -380,7 +380,16 @@ static const char extend_lua[] =
  * the last run's output).
  * Returns 1, or 0 when the job is no longer held by this run (fpq_exec is the fence). */
 #define FINISH_FN \
-    "local function finish(A)\n" \
+    /* RQ's worker hash says idle once its job is done (when the hash still names it). */ \
+    "local function worker_idle(worker, id)\n" \
+    "  local wkey = 'rq:worker:' .. worker\n" \
+    "  if redis.call('HGET', wkey, 'current_job') == id then\n" \
+    "    redis.call('HDEL', wkey, 'current_job')\n" \
+    "    redis.call('HSET', wkey, 'state', 'idle')\n" \
+    "  end\n" \
+    "end\n" \
+    /* keep_busy: the caller takes the next job at once and sets the worker hash itself. */ \
+    "local function finish(A, keep_busy)\n" \
     "local id, worker, st = A[1], A[2], A[3]\n" \
     "local now, now_text = tonumber(A[4]), A[5]\n" \
     "local job = 'rq:job:' .. id\n" \
@@ -392,11 +401,7 @@ static const char extend_lua[] =
     "local started = ex and redis.call('HGET', 'rq:execution:' .. id .. ':' .. ex, 'created_at')\n" \
     "if not started then started = nil end\n" \
     "end_execution(q, id, ex, worker)\n" \
-    "local wkey = 'rq:worker:' .. worker\n" \
-    "if redis.call('HGET', wkey, 'current_job') == id then\n" \
-    "  redis.call('HDEL', wkey, 'current_job')\n" \
-    "  redis.call('HSET', wkey, 'state', 'idle')\n" \
-    "end\n" \
+    "if not keep_busy then worker_idle(worker, id) end\n" \
     "if A[8] ~= '1' then\n" \
     "  if A[17] and A[17] ~= '' then redis.call('HSET', job, 'fpq_log', A[17])\n" \
     "  else redis.call('HDEL', job, 'fpq_log') end\n" \
@@ -432,7 +437,7 @@ static const char extend_lua[] =
     "return 1\n" \
     "end\n"
 
-static const char finish_lua[] = PRELUDE FINISH_FN "return finish(ARGV)\n";
+static const char finish_lua[] = PRELUDE FINISH_FN "return finish(ARGV, false)\n";
 
 /* ARGV: finish's 17 arguments, then take's. Returns {finish's answer, take's answer}:
  * the worker's step between two jobs in one call (one round trip, one script's cost),
@@ -441,11 +446,14 @@ static const char finish_lua[] = PRELUDE FINISH_FN "return finish(ARGV)\n";
  * the worker goes on). */
 /* A script's writes before an error stay (Redis has no rollback), so the take runs under
  * pcall: an error there (another client's key of the wrong type) comes back as {-1, why}
- * beside the finish's answer, and the recorded outcome is never retried as unrecorded. */
+ * beside the finish's answer, and the recorded outcome is never retried as unrecorded.
+ * The worker hash goes from the ended job to the next one directly (busy, current_job):
+ * it says idle only when no job was taken, as finish then take would leave it. */
 static const char finish_take_lua[] = PRELUDE FINISH_FN TAKE_FN
-    "local held = finish({unpack(ARGV, 1, 17)})\n"
+    "local held = finish({unpack(ARGV, 1, 17)}, true)\n"
     "local ok, taken = pcall(take, {unpack(ARGV, 18, #ARGV)})\n"
     "if not ok then taken = {-1, tostring(taken)} end\n"
+    "if held == 1 and taken[1] ~= 1 then worker_idle(ARGV[2], ARGV[1]) end\n"
     "return {held, taken}\n";
 
 /* ARGV: since, limit. Returns the members of fpq:ended (JSON) at or after since, newest
