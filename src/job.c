@@ -166,20 +166,28 @@ int fpq_job_new_id(char id[FPQ_ID_MAX + 1]) {
  * thousand jobs dirties a few index pages rather than hundreds, and the WAL writes only
  * those. Still a standard UUID (RQ takes any id), and 74 random bits keep ids of the same
  * millisecond apart. */
+char *fpq__hex(char *out, const unsigned char *bytes, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    *out++ = digits[bytes[i] >> 4];
+    *out++ = digits[bytes[i] & 0x0f];
+  }
+  *out = '\0';
+  return out;
+}
+
 void fpq__job_id_format(char id[FPQ_ID_MAX + 1], unsigned char b[16]) {
-  static const char hex[] = "0123456789abcdef";
   double now = fpq__now();
   uint64_t ms = now > 0 ? (uint64_t)(now * 1000.0) : 0;
   for (int i = 0; i < 6; i++) b[i] = (unsigned char)(ms >> (8 * (5 - i)));
   b[6] = (unsigned char)((b[6] & 0x0f) | 0x70); /* version 7 */
   b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
+  static const int group[] = {4, 2, 2, 2, 6}; /* bytes: 8-4-4-4-12 hex digits */
   char *o = id;
-  for (int i = 0; i < 16; i++) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
-    *o++ = hex[b[i] >> 4];
-    *o++ = hex[b[i] & 0x0f];
+  for (int g = 0, at = 0; g < 5; at += group[g++]) {
+    if (g) *o++ = '-';
+    o = fpq__hex(o, b + at, (size_t)group[g]);
   }
-  *o = '\0';
 }
 
 /* ---- validation ---- */

@@ -541,14 +541,9 @@ static int take_args(fpq_queue *q, const char *worker, const char *const *queues
   /* The fencing token of this take: 128 random bits, so two runs of one job (a stale one
    * and its retry, whatever their workers are called) never share one. */
   unsigned char bytes[16];
-  static const char hex[] = "0123456789abcdef";
   if (fpq__random(bytes, sizeof bytes))
     return fpq__fail(q, FPQ_EIO, "cannot make an execution id: %s", FPQ__RANDOM_FAILED);
-  for (size_t i = 0; i < sizeof bytes; i++) {
-    execution[2 * i] = hex[bytes[i] >> 4];
-    execution[2 * i + 1] = hex[bytes[i] & 0x0f];
-  }
-  execution[2 * sizeof bytes] = '\0';
+  fpq__hex(execution, bytes, sizeof bytes);
   *a = (fpq_take_args){.worker = worker,
                        .queues = queues,
                        .nqueues = nqueues,

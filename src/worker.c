@@ -220,6 +220,19 @@ static int drop_unrecorded(worker *w) {
   return n;
 }
 
+/* Thread pool, after a take (alone or in the step) answered rc with w->taken: the job is
+ * held from here, on this thread (the loop may be busy when the take completes); a
+ * failure's message (why) is kept for after_take. */
+static void took(worker *w, int rc, const char *why) {
+  w->take_rc = rc;
+  if (rc == 0 && fpq__lease_keeper_hold(w->keeper, w->taken) != 0) {
+    w->take_rc = FPQ_ENOMEM; /* after_take gives the job back */
+    snprintf(w->take_err, sizeof w->take_err, "out of memory");
+  } else if (rc != 0 && rc != FPQ_EEMPTY) {
+    snprintf(w->take_err, sizeof w->take_err, "%s", why);
+  }
+}
+
 /* Thread pool: records the outcome at the head of unrecorded (its only one) and takes
  * the next job, in one backend call (fpq__finish_take): one round trip, one transaction,
  * one thread hand-off where recording and taking apart make two of each. */
@@ -232,15 +245,7 @@ static void finish_take_work(uv_work_t *req) {
                                   w->queues, w->nqueues, w->opt.lease, &w->taken, &take_rc);
   snprintf(w->record_err, sizeof w->record_err, "%s",
            w->record_rc ? fpq_errmsg(w->record_q) : "");
-  w->take_rc = take_rc;
-  /* Held from here, on this thread, as take_work does. */
-  if (take_rc == 0 && fpq__lease_keeper_hold(w->keeper, w->taken) != 0) {
-    w->take_rc = FPQ_ENOMEM; /* after_take gives the job back */
-    snprintf(w->take_err, sizeof w->take_err, "out of memory");
-  } else if (take_rc != 0 && take_rc != FPQ_EEMPTY) {
-    snprintf(w->take_err, sizeof w->take_err, "%s",
-             w->record_rc ? fpq_strerror(take_rc) : fpq_errmsg(w->record_q));
-  }
+  took(w, take_rc, w->record_rc ? fpq_strerror(take_rc) : fpq_errmsg(w->record_q));
 }
 
 static void after_record(uv_work_t *req, int status);
@@ -583,15 +588,8 @@ static void start_job(slot *s, fpq_job *job) {
 static void take_work(uv_work_t *req) {
   worker *w = req->data;
   double wait = w->opt.burst ? 0.05 : TAKE_WAIT;
-  w->take_rc = fpq_take(w->take_q, w->name, w->queues, w->nqueues,
-                        w->opt.lease, wait, &w->taken);
-  /* Held from here, on this thread: the loop may be busy when this take completes. */
-  if (w->take_rc == 0 && fpq__lease_keeper_hold(w->keeper, w->taken) != 0) {
-    w->take_rc = FPQ_ENOMEM; /* after_take gives the job back */
-    snprintf(w->take_err, sizeof w->take_err, "out of memory");
-  } else if (w->take_rc != 0 && w->take_rc != FPQ_EEMPTY) {
-    snprintf(w->take_err, sizeof w->take_err, "%s", fpq_errmsg(w->take_q));
-  }
+  int rc = fpq_take(w->take_q, w->name, w->queues, w->nqueues, w->opt.lease, wait, &w->taken);
+  took(w, rc, fpq_errmsg(w->take_q));
 }
 
 /* Burst mode ends when nothing is queued, nothing runs here, and every retry this worker

@@ -7,6 +7,8 @@
 
 #include "fpq.h"
 
+/* Writes n bytes as 2n lower-case hex digits and a NUL; returns the NUL's address. */
+char *fpq__hex(char *out, const unsigned char *bytes, size_t n);
 /* Writes a time-ordered UUID (version 7) from the clock and 16 random bytes (changed in
  * place: time, version and variant). */
 void fpq__job_id_format(char id[FPQ_ID_MAX + 1], unsigned char b[16]);

@@ -82,6 +82,16 @@ int fpq__rq_ready(rq_backend *r);
 char *fpq__rq_key_of(const char *prefix, const char *a, const char *b);
 
 /* The worker registry and commands (workers.c), for the methods table. */
+/* The worker's side (take_finish.c): fpq_backend_methods' take, extend, finish and
+ * finish_take. */
+int fpq__rq_take(fpq_backend *b, const fpq_take_args *a, fpq_job **out);
+int fpq__rq_extend_execution(fpq_backend *b, const char *id, const char *worker,
+                             const char *execution, double until);
+int fpq__rq_extend(fpq_backend *b, const char *id, const char *worker, double until);
+int fpq__rq_finish(fpq_backend *b, const fpq_finish_args *a);
+int fpq__rq_finish_take(fpq_backend *b, const fpq_finish_args *a, const fpq_take_args *t,
+                        int *take_rc, fpq_job **out);
+
 int fpq__rq_worker_beat(fpq_backend *b, const fpq_worker_info *w, double ttl, double now);
 int fpq__rq_worker_gone(fpq_backend *b, const char *name, double now);
 int fpq__rq_workers(fpq_backend *b, double now, fpq_worker_info **out, size_t *n);
