@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define FPQ_BACKEND_VERSION 5
+#define FPQ_BACKEND_VERSION 6
 
 /* The base every backend handle starts with. */
 typedef struct fpq_backend {
@@ -207,6 +207,16 @@ struct fpq_backend_methods {
    * why finish failed, else why take did. NULL: the core calls finish, then take. */
   int (*finish_take)(fpq_backend *b, const fpq_finish_args *a, const fpq_take_args *t,
                      int *take_rc, fpq_job **out);
+  /* --- version 6: the step on a thread that must not wait --- */
+  /* finish_take for a caller that cannot wait (the worker's event loop, which also keeps
+   * job timeouts and signals). Returns 1 when the step cannot complete at once: another
+   * writer holds the store's lock, no connection is open, the server has not answered
+   * within a few milliseconds. The caller then calls finish_take with the same job and
+   * outcome on a thread that may wait, and that call completes the step: a backend that
+   * did nothing does all of it; one that sent the step reads the answer (whose job
+   * carries the first call's execution token). Else as finish_take. NULL: never called. */
+  int (*finish_take_nowait)(fpq_backend *b, const fpq_finish_args *a, const fpq_take_args *t,
+                            int *take_rc, fpq_job **out);
 };
 
 /* Adds a backend to the core's registry at run time (built-in backends are there

@@ -287,14 +287,22 @@ int fpq__backend_extend(fpq_backend *b, const char *id, const char *worker,
 int fpq__backend_finish(fpq_backend *b, const fpq_finish_args *a) { CALL(b, finish, a); }
 
 int fpq__backend_finish_take(fpq_backend *b, const fpq_finish_args *a, const fpq_take_args *t,
-                             int *take_rc, fpq_job **out) {
+                             int nowait, int *take_rc, fpq_job **out) {
   *out = NULL;
   int rc;
-  if (b->methods->version >= 5 && b->methods->finish_take) {
+  const struct fpq_backend_methods *m = b->methods;
+  if (nowait && (m->version < 6 || m->finish_take_nowait == NULL)) return 1;
+  if (nowait || (m->version >= 5 && m->finish_take)) {
     b->err = 0;
     b->errstr[0] = '\0';
     *take_rc = FPQ_EEMPTY;
-    rc = b->methods->finish_take(b, a, t, take_rc, out);
+    rc = nowait ? m->finish_take_nowait(b, a, t, take_rc, out)
+                : m->finish_take(b, a, t, take_rc, out);
+    if (rc == 1) { /* not done at once: the caller completes it on a thread that may wait */
+      if (*out) fpq_job_free(*out);
+      *out = NULL;
+      return 1;
+    }
     int failed = rc != 0 ? rc : *take_rc != 0 && *take_rc != FPQ_EEMPTY ? *take_rc : 0;
     if (failed && b->errstr[0] == '\0') fpq_backend_fail(b, failed, "%s", fpq_strerror(failed));
   } else {

@@ -43,9 +43,11 @@ int fpq__backend_extend(fpq_backend *b, const char *id, const char *worker,
 int fpq__backend_finish(fpq_backend *b, const fpq_finish_args *a);
 /* finish, then take without waiting: one backend call on a version-5 backend
  * (finish_take), else the two. Returns finish's result; *take_rc is take's, or finish's
- * error when the take did not run. */
+ * error when the take did not run. nowait: the caller's thread must not wait
+ * (finish_take_nowait, version 6): returns 1 when the step did not complete at once (or
+ * the backend cannot say), for the caller to call again with nowait 0. */
 int fpq__backend_finish_take(fpq_backend *b, const fpq_finish_args *a, const fpq_take_args *t,
-                             int *take_rc, fpq_job **out);
+                             int nowait, int *take_rc, fpq_job **out);
 int fpq__backend_maintain(fpq_backend *b, double now, int *moved);
 int fpq__backend_worker_beat(fpq_backend *b, const fpq_worker_info *w, double ttl, double now);
 int fpq__backend_worker_gone(fpq_backend *b, const char *name, double now);

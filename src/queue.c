@@ -710,9 +710,10 @@ int fpq_finish(fpq_queue *q, const fpq_job *job, const char *worker,
 int fpq__finish_take(fpq_queue *q, const fpq_job *job, const char *worker,
                      const fpq_outcome *outcome, fpq_status *final_status,
                      const char *const *queues, size_t nqueues, double lease_seconds,
-                     fpq_job **next, int *take_rc) {
+                     int nowait, fpq_job **next, int *take_rc) {
   *next = NULL;
   *take_rc = FPQ_EEMPTY;
+  if (nowait && q->b == NULL) return 1; /* opening may wait */
   NEED_BACKEND(q);
   fpq_finish_args a;
   fpq_take_args t;
@@ -723,6 +724,7 @@ int fpq__finish_take(fpq_queue *q, const fpq_job *job, const char *worker,
     return rc;
   }
   if ((rc = finish_args(q, job, worker, outcome, &a, &log))) {
+    if (nowait) return 1; /* the waiting call gives the answer below */
     /* The outcome cannot be recorded (a result over the limit, no memory): that is
      * finish's answer, and the worker still gets its next job. */
     char why[sizeof q->errmsg];
@@ -731,8 +733,9 @@ int fpq__finish_take(fpq_queue *q, const fpq_job *job, const char *worker,
     fpq__fail(q, rc, "%s", why);
     return rc;
   }
-  rc = fpq__backend_finish_take(q->b, &a, &t, take_rc, next);
+  rc = fpq__backend_finish_take(q->b, &a, &t, nowait, take_rc, next);
   fpq__free(log);
+  if (rc == 1) return 1;
   if (rc == 0 && final_status) *final_status = a.status;
   fpq__from_backend(q, rc ? rc : *take_rc == FPQ_EEMPTY ? 0 : *take_rc);
   return rc;

@@ -18,11 +18,15 @@ double fpq__backoff(const fpq_job *job);
  * (the worker's step between two jobs: one round trip, one transaction). Returns
  * finish's result (FPQ_ELEASE: the outcome was dropped, the take still ran); *take_rc is
  * take's (0 with *next, FPQ_EEMPTY, or an error), or finish's error when the take did
- * not run. The handle's error describes finish's failure, else take's. */
+ * not run. The handle's error describes finish's failure, else take's. nowait (the
+ * worker's loop thread): returns 1, with nothing to report yet, when the step did not
+ * complete at once (a lock held, a slow server, a backend without finish_take_nowait,
+ * an outcome that cannot be recorded); the caller then calls again with the same job and
+ * outcome and nowait 0, on a thread that may wait, and that call completes the step. */
 int fpq__finish_take(fpq_queue *q, const fpq_job *job, const char *worker,
                      const fpq_outcome *outcome, fpq_status *final_status,
                      const char *const *queues, size_t nqueues, double lease_seconds,
-                     fpq_job **next, int *take_rc);
+                     int nowait, fpq_job **next, int *take_rc);
 
 /* Runs that ended at or after since, newest first, at most limit (fpq_backend_methods'
  * ended_since); *out freed by the caller with free(). A backend that keeps no record (a

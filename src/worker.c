@@ -4,7 +4,8 @@
  * Data flow: a take runs on libuv's thread pool with its own queue handle (it may block
  * up to TAKE_WAIT waiting for work) and hands a job to an idle slot; the slot sends it to
  * its executor as a run frame; the done frame (or the executor's death) becomes an
- * outcome that fpq_finish records on the loop thread's handle. A 1 s tick renews the
+ * outcome, recorded with the next job's take in one step (finish_and_take) on the loop
+ * thread when the backend can do it at once, else on the thread pool (record_q). A 1 s tick renews the
  * leases of running jobs, registers the worker, reads its commands, runs queue
  * maintenance (due retries, jobs of dead workers) and, with --with-scheduler, a
  * scheduler tick (scheduler.c).
@@ -49,6 +50,8 @@
 /* A stopping worker tries this long to record outcomes the backend refused (a full disk,
  * Redis away), then exits without them: their jobs are retried when the leases end. */
 #define STOP_RECORD_GRACE 10.0
+/* Outcomes up to this size (result, error and log) may be written from the loop thread. */
+#define STEP_ON_LOOP_MAX (64 * 1024)
 
 
 static void maybe_take(worker *w);
@@ -233,20 +236,26 @@ static void took(worker *w, int rc, const char *why) {
   }
 }
 
-/* Thread pool: records the outcome at the head of unrecorded (its only one) and takes
- * the next job, in one backend call (fpq__finish_take): one round trip, one transaction,
- * one thread hand-off where recording and taking apart make two of each. */
-static void finish_take_work(uv_work_t *req) {
-  worker *w = req->data;
+/* Records the outcome at the head of unrecorded (its only one) and takes the next job,
+ * in one backend call (fpq__finish_take): one round trip, one transaction where
+ * recording and taking apart make two of each. nowait (the loop thread): returns 1,
+ * having set nothing, when the backend could not do it at once. */
+static int step(worker *w, int nowait) {
   unrecorded *u = w->unrecorded;
-  w->record_final = FPQ_STATUS_QUEUED;
+  fpq_status final = FPQ_STATUS_QUEUED;
   int take_rc = FPQ_EEMPTY;
-  w->record_rc = fpq__finish_take(w->record_q, u->job, w->name, &u->outcome, &w->record_final,
-                                  w->queues, w->nqueues, w->opt.lease, &w->taken, &take_rc);
-  snprintf(w->record_err, sizeof w->record_err, "%s",
-           w->record_rc ? fpq_errmsg(w->record_q) : "");
-  took(w, take_rc, w->record_rc ? fpq_strerror(take_rc) : fpq_errmsg(w->record_q));
+  int rc = fpq__finish_take(w->record_q, u->job, w->name, &u->outcome, &final, w->queues,
+                            w->nqueues, w->opt.lease, nowait, &w->taken, &take_rc);
+  if (rc == 1) return 1;
+  w->record_rc = rc;
+  w->record_final = final;
+  snprintf(w->record_err, sizeof w->record_err, "%s", rc ? fpq_errmsg(w->record_q) : "");
+  took(w, take_rc, rc ? fpq_strerror(take_rc) : fpq_errmsg(w->record_q));
+  return 0;
 }
+
+/* Thread pool: the step, waiting as long as the backend needs. */
+static void finish_take_work(uv_work_t *req) { step(req->data, 0); }
 
 static void after_record(uv_work_t *req, int status);
 
@@ -264,9 +273,27 @@ static void after_finish_take(uv_work_t *req, int status) {
   after_take(&w->take_req, status);
 }
 
+/* Whether an outcome is small enough to be written from the loop thread: a large result
+ * or log is written from the thread pool, where the time it takes holds up nothing. */
+static int small_outcome(const unrecorded *u) {
+  size_t n = 0;
+  const char *parts[] = {u->outcome.result_json, u->outcome.error_json, u->outcome.log};
+  for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+    n += parts[i] ? strlen(parts[i]) : 0;
+  return n <= STEP_ON_LOOP_MAX;
+}
+
 /* When nothing else is being recorded or taken and a take is wanted, records u and takes
- * the next job in one call (finish_take_work). Returns 1 when it did (u is queued for
- * recording), 0 to record and take apart. */
+ * the next job in one call. Returns 1 when it did (u is queued for recording), 0 to
+ * record and take apart.
+ *
+ * The step runs here, on the loop thread, when the backend can do it at once (no futex
+ * and eventfd hand-offs to the thread pool and back: a third of the supervisor's CPU
+ * per job); the backend answers "not at once" rather than wait for a lock or a slow
+ * server, and then the thread pool does it, so timeouts, signals and the other slots'
+ * frames are never held up for longer than the backend's short bound. Not while a step
+ * is being finished here (in_step): a job refused at start ends inside after_take, and
+ * its step goes to the thread pool rather than nest. */
 static int finish_and_take(worker *w, unrecorded *u) {
   if (w->stopping || w->recording || w->record_wait || w->unrecorded || w->taking ||
       uv_is_active((uv_handle_t *)&w->take_retry) || !want_take(w))
@@ -276,6 +303,13 @@ static int finish_and_take(worker *w, unrecorded *u) {
   w->taking = 1;
   w->record_req.data = w;
   w->take_req.data = w;
+  if (!w->in_step && small_outcome(u)) {
+    w->in_step = 1;
+    int later = step(w, 1);
+    if (!later) after_finish_take(&w->record_req, 0);
+    w->in_step = 0;
+    if (!later) return 1;
+  }
   uv_queue_work(&w->loop, &w->record_req, finish_take_work, after_finish_take);
   return 1;
 }

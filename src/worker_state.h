@@ -61,6 +61,7 @@ typedef struct worker {
   uv_work_t record_req;
   int recording;      /* the head of unrecorded is being recorded */
   int record_wait;    /* the backend refused for now: wait for the next tick */
+  int in_step;        /* a step runs on the loop thread (finish_and_take) */
   int record_rc;
   fpq_status record_final;
   char record_err[512];

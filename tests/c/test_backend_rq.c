@@ -21,6 +21,7 @@
 #include "backend_contract.h"
 #include "fpq.h"
 #include "backend/rq/format.h"
+#include "clock.h"
 #include "queue.h"
 #include "testutil.h"
 
@@ -369,7 +370,7 @@ static void a_take_error_in_the_step_keeps_the_recorded_outcome(void **state) {
   fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "7"};
   fpq_status final = FPQ_STATUS_QUEUED;
   int take_rc = 0;
-  assert_int_equal(fpq__finish_take(f->q, got, "w", &ok, &final, all_queues, 3, 30, &next,
+  assert_int_equal(fpq__finish_take(f->q, got, "w", &ok, &final, all_queues, 3, 30, 0, &next,
                                     &take_rc), 0);
   assert_int_equal(final, FPQ_STATUS_FINISHED);
   assert_int_equal(take_rc, FPQ_EBACKEND);
@@ -379,6 +380,60 @@ static void a_take_error_in_the_step_keeps_the_recorded_outcome(void **state) {
   redisFree(c);
   fpq_job_free(got);
   fpq_job_free(job);
+}
+
+/* The step from the worker's loop thread (finish_take_nowait) waits for Redis only a
+ * few milliseconds: when Redis does not answer in time (here paused by CLIENT PAUSE) it
+ * says "not at once", and the waiting call reads the answer of the step it sent rather
+ * than send it again: the outcome is recorded once, and the job taken carries the
+ * execution token Redis stored, so its own outcome is accepted. */
+static void a_late_answer_to_the_loops_step_is_read_by_the_waiting_call(void **state) {
+  fixture *f = *state;
+  const char *ids[] = {"late-a", "late-b", "late-c"};
+  fpq_job *jobs[3];
+  for (int i = 0; i < 3; i++) {
+    jobs[i] = new_job(ids[i], FPQ_PRIORITY_LOW);
+    assert_int_equal(fpq_enqueue(f->q, jobs[i]), 0);
+  }
+  fpq_job *got = NULL, *next = NULL, *last = NULL;
+  assert_int_equal(fpq_take(f->q, "w", all_queues, 3, 30, 0, &got), 0);
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "7"};
+  int take_rc = -1;
+  /* A first step from the loop: the script is not loaded yet, so nothing is sent. */
+  assert_int_equal(fpq__finish_take(f->q, got, "w", &ok, NULL, all_queues, 3, 30, 1, &next,
+                                    &take_rc), 1);
+  assert_int_equal(fpq__finish_take(f->q, got, "w", &ok, NULL, all_queues, 3, 30, 0, &next,
+                                    &take_rc), 0);
+  assert_string_equal(next->id, "late-b");
+  redisContext *c = raw();
+  freeReplyObject(cmd(c, "CLIENT PAUSE 1500 ALL"));
+  fpq_status final = FPQ_STATUS_QUEUED;
+  double started = fpq__monotonic();
+  assert_int_equal(fpq__finish_take(f->q, next, "w", &ok, &final, all_queues, 3, 30, 1, &last,
+                                    &take_rc), 1);
+  assert_true(fpq__monotonic() - started < 1.0);
+  assert_null(last);
+  assert_int_equal(fpq__finish_take(f->q, next, "w", &ok, &final, all_queues, 3, 30, 0, &last,
+                                    &take_rc), 0);
+  assert_int_equal(final, FPQ_STATUS_FINISHED);
+  assert_int_equal(take_rc, 0);
+  assert_string_equal(last->id, "late-c");
+  assert_hash_field(c, "rq:job:late-b", "status", "finished");
+  assert_hash_field(c, "rq:job:late-c", "fpq_exec", last->execution);
+  /* Its outcome is accepted under that token (from the loop once Redis answers in time;
+   * a slow moment here is the waiting call's again). */
+  fpq_job *none = NULL;
+  int rc = fpq__finish_take(f->q, last, "w", &ok, NULL, all_queues, 3, 30, 1, &none, &take_rc);
+  if (rc == 1)
+    rc = fpq__finish_take(f->q, last, "w", &ok, NULL, all_queues, 3, 30, 0, &none, &take_rc);
+  assert_int_equal(rc, 0);
+  assert_int_equal(take_rc, FPQ_EEMPTY);
+  assert_hash_field(c, "rq:job:late-c", "status", "finished");
+  redisFree(c);
+  fpq_job_free(got);
+  fpq_job_free(next);
+  fpq_job_free(last);
+  for (int i = 0; i < 3; i++) fpq_job_free(jobs[i]);
 }
 
 /* RQ's worker hash through the steps: busy with the next job when one is taken (straight
@@ -399,12 +454,12 @@ static void the_worker_hash_follows_the_step(void **state) {
   assert_hash_field(c, "rq:worker:host.7", "current_job", "hash-a");
   fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
   int take_rc = -1;
-  assert_int_equal(fpq__finish_take(f->q, got, "host.7", &ok, NULL, all_queues, 3, 30, &next,
+  assert_int_equal(fpq__finish_take(f->q, got, "host.7", &ok, NULL, all_queues, 3, 30, 0, &next,
                                     &take_rc), 0);
   assert_string_equal(next->id, "hash-b");
   assert_hash_field(c, "rq:worker:host.7", "state", "busy");
   assert_hash_field(c, "rq:worker:host.7", "current_job", "hash-b");
-  assert_int_equal(fpq__finish_take(f->q, next, "host.7", &ok, NULL, all_queues, 3, 30, &none,
+  assert_int_equal(fpq__finish_take(f->q, next, "host.7", &ok, NULL, all_queues, 3, 30, 0, &none,
                                     &take_rc), 0);
   assert_int_equal(take_rc, FPQ_EEMPTY);
   assert_hash_field(c, "rq:worker:host.7", "state", "idle");
@@ -948,6 +1003,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(an_idle_take_wakes_on_any_clients_write, setup, teardown),
       cmocka_unit_test_setup_teardown(find_by_project_looks_past_expired_ids, setup, teardown),
       cmocka_unit_test_setup_teardown(find_prunes_ids_whose_hash_expired, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_late_answer_to_the_loops_step_is_read_by_the_waiting_call,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(a_take_error_in_the_step_keeps_the_recorded_outcome,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(the_worker_hash_follows_the_step, setup, teardown),

@@ -19,6 +19,8 @@
 #include "fpq.h"
 #include "queue_handle.h"
 #include "backend/sqlite/backend.h"
+#include "clock.h"
+#include "queue.h"
 #include "testutil.h"
 
 static const char *const pipelines[] = {"alpha", NULL};
@@ -384,6 +386,68 @@ static void a_file_that_is_not_a_queue_is_refused(void **state) {
   test_rmdir(project);
 }
 
+static char *status_in(sqlite3 *db, const char *id) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT status FROM jobs WHERE id = ?1", -1, &st, NULL),
+                   SQLITE_OK);
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  char *status = strdup((const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  return status;
+}
+
+/* The worker's step from its loop thread (finish_take_nowait) never waits for a lock:
+ * while another program holds the write lock it answers "not at once" with nothing
+ * written (it would otherwise wait up to the busy timeout, 60 s), and once the lock is
+ * free it records the outcome and takes the next job at once. */
+static void the_step_from_the_loop_never_waits_for_a_lock(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), 0);
+  put_job(q, "alpha", "step-a");
+  put_job(q, "alpha", "step-b");
+  const char *const queues[] = {fpq_queue_for(q, FPQ_PRIORITY_HIGH),
+                                fpq_queue_for(q, FPQ_PRIORITY_MEDIUM),
+                                fpq_queue_for(q, FPQ_PRIORITY_LOW)};
+  fpq_job *job = NULL, *next = NULL;
+  assert_int_equal(fpq_take(q, "w", queues, 3, 30, 0, &job), 0);
+  assert_string_equal(job->id, "step-a");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
+  sqlite3 *other;
+  assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
+  fpq_status final = FPQ_STATUS_QUEUED;
+  int take_rc = -1;
+  double started = fpq__monotonic();
+  assert_int_equal(fpq__finish_take(q, job, "w", &ok, &final, queues, 3, 30, 1, &next, &take_rc),
+                   1);
+  assert_true(fpq__monotonic() - started < 5);
+  assert_null(next);
+  assert_int_equal(final, FPQ_STATUS_QUEUED);
+  assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  char *status = status_in(other, "step-a");
+  assert_string_equal(status, "started"); /* nothing written */
+  free(status);
+  assert_int_equal(fpq__finish_take(q, job, "w", &ok, &final, queues, 3, 30, 1, &next, &take_rc),
+                   0);
+  assert_int_equal(final, FPQ_STATUS_FINISHED);
+  assert_int_equal(take_rc, 0);
+  assert_string_equal(next->id, "step-b");
+  status = status_in(other, "step-a");
+  assert_string_equal(status, "finished");
+  free(status);
+  sqlite3_close(other);
+  fpq_job_free(job);
+  fpq_job_free(next);
+  fpq_close(q);
+  test_rmdir(project);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_default_database_is_private_in_the_project_and_made_by_a_write),
@@ -397,6 +461,7 @@ int main(void) {
       cmocka_unit_test(a_deleted_or_replaced_database_is_noticed_and_reopened),
       cmocka_unit_test(a_row_with_an_id_too_long_is_failed_not_run),
       cmocka_unit_test(a_file_that_is_not_a_queue_is_refused),
+      cmocka_unit_test(the_step_from_the_loop_never_waits_for_a_lock),
   };
   int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
   backend_contract c = {.backend = "sqlite", .fenced = 1};

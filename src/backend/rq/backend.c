@@ -52,6 +52,11 @@
 
 int fpq__rq_ready(rq_backend *r) {
   char err[256];
+  if (r->step_pending) { /* never read (the step's waiting call did not come): no later
+                          * reply may be taken for another call's */
+    r->step_pending = 0;
+    fpq__rq_link_lost(&r->link);
+  }
   int rc = fpq__rq_link_open(&r->link, &r->t, err, sizeof err);
   return rc ? fpq_backend_fail(&r->base, rc, "%s", err) : 0;
 }
@@ -671,6 +676,7 @@ const struct fpq_backend_methods fpq__rq_methods = {
     .extend = fpq__rq_extend,
     .finish = fpq__rq_finish,
     .finish_take = fpq__rq_finish_take,
+    .finish_take_nowait = fpq__rq_finish_take_nowait,
     .maintain = rq_maintain,
     .worker_beat = fpq__rq_worker_beat,
     .worker_gone = fpq__rq_worker_gone,

@@ -31,6 +31,9 @@ typedef struct rq_backend {
   double idle_at;  /* monotonic */
   double idle_due; /* wall clock; 0: nothing scheduled */
   char idle_queues[256];
+  /* finish_take_nowait sent the step and its answer did not come within STEP_NOWAIT:
+   * the next finish_take reads that answer instead of sending the step again. */
+  int step_pending;
 } rq_backend;
 
 static inline rq_backend *as_rq(fpq_backend *b) { return (rq_backend *)b; }
@@ -89,6 +92,8 @@ int fpq__rq_extend_execution(fpq_backend *b, const char *id, const char *worker,
                              const char *execution, double until);
 int fpq__rq_extend(fpq_backend *b, const char *id, const char *worker, double until);
 int fpq__rq_finish(fpq_backend *b, const fpq_finish_args *a);
+int fpq__rq_finish_take_nowait(fpq_backend *b, const fpq_finish_args *a,
+                               const fpq_take_args *t, int *take_rc, fpq_job **out);
 int fpq__rq_finish_take(fpq_backend *b, const fpq_finish_args *a, const fpq_take_args *t,
                         int *take_rc, fpq_job **out);
 

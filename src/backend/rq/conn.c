@@ -312,6 +312,22 @@ int fpq__rq_get_reply(redisContext *c, void **reply) {
   return rc;
 }
 
+int fpq__rq_reply_within(redisContext *c, double timeout, void **reply) {
+  void *aux = NULL;
+  *reply = NULL;
+  if (redisGetReplyFromReader(c, &aux) != REDIS_OK) return -1;
+  if (aux == NULL) {
+    int ready = fpq__rq_wait_readable(c, timeout);
+    if (ready < 0) return -1;
+    if (ready == 0) return 0;
+    if (redisBufferRead(c) != REDIS_OK || redisGetReplyFromReader(c, &aux) != REDIS_OK)
+      return -1;
+    if (aux == NULL) return 0; /* part of it: fpq__rq_get_reply reads the rest */
+  }
+  *reply = aux;
+  return 1;
+}
+
 /* What a setup refusal means, in plain words: the reply's first word -> the sentence. */
 static const struct {
   const char *code, *words;

@@ -61,6 +61,11 @@ int fpq__rq_get_reply(redisContext *c, void **reply);
  * the same SIGPIPE guard: the server starts on it while the caller builds the next. */
 int fpq__rq_flush(redisContext *c);
 
+/* Reads the reply to a command already sent if it arrives within timeout seconds.
+ * Returns 1 with *reply (caller frees), 0 not yet (the reply stays due: read it with
+ * fpq__rq_get_reply), -1 the connection failed (c->err says why). */
+int fpq__rq_reply_within(redisContext *c, double timeout, void **reply);
+
 /* Waits up to timeout seconds for c's socket to be readable. Returns 1 readable (or hung
  * up), 0 timed out, -1 on a poll error. */
 int fpq__rq_wait_readable(redisContext *c, double timeout);

@@ -736,40 +736,60 @@ const char *fpq__rq_script_sha(redisContext *c, fpq__rq_shas *shas, fpq__rq_scri
   return shas->sha[which];
 }
 
-redisReply *fpq__rq_eval(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which, int argc,
-                         const char *const *argv, const size_t *lens) {
+/* Appends EVALSHA sha 0 argv... to c's output buffer; REDIS_OK or REDIS_ERR. */
+static int append_evalsha(redisContext *c, const char *sha, int argc, const char *const *argv,
+                          const size_t *lens) {
   const char **args = fpq__malloc((size_t)(argc + 3) * sizeof *args);
   size_t *alens = fpq__malloc((size_t)(argc + 3) * sizeof *alens);
-  redisReply *r = NULL;
-  if (args == NULL || alens == NULL) goto done;
-  args[0] = "EVALSHA";
-  args[2] = "0";
-  alens[0] = 7;
-  alens[2] = 1;
-  for (int i = 0; i < argc; i++) {
-    args[i + 3] = argv[i];
-    alens[i + 3] = lens ? lens[i] : strlen(argv[i]);
+  int rc = REDIS_ERR;
+  if (args && alens) {
+    args[0] = "EVALSHA";
+    args[1] = sha;
+    args[2] = "0";
+    alens[0] = 7;
+    alens[1] = 40;
+    alens[2] = 1;
+    for (int i = 0; i < argc; i++) {
+      args[i + 3] = argv[i];
+      alens[i + 3] = lens ? lens[i] : strlen(argv[i]);
+    }
+    rc = redisAppendCommandArgv(c, argc + 3, args, alens);
   }
+  fpq__free(args);
+  fpq__free(alens);
+  return rc;
+}
+
+redisReply *fpq__rq_eval(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which, int argc,
+                         const char *const *argv, const size_t *lens) {
+  redisReply *r = NULL;
   for (int attempt = 0; attempt < 2; attempt++) {
     if (shas->sha[which][0] == '\0') {
       redisReply *err = load(c, shas, which);
-      if (err == (redisReply *)-1) goto done;
-      if (err) {
-        r = err;
-        goto done;
-      }
+      if (err == (redisReply *)-1) return NULL;
+      if (err) return err;
     }
-    args[1] = shas->sha[which];
-    alens[1] = 40;
-    r = fpq__rq_command(c, argc + 3, args, alens);
-    if (r == NULL || r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0) break;
+    void *reply = NULL;
+    if (append_evalsha(c, shas->sha[which], argc, argv, lens) != REDIS_OK ||
+        fpq__rq_get_reply(c, &reply) != REDIS_OK)
+      return NULL;
+    r = reply;
+    if (r == NULL || !fpq__rq_noscript(r)) break;
     /* The server forgot it (restart, SCRIPT FLUSH): load it again, once. */
     freeReplyObject(r);
     r = NULL;
     shas->sha[which][0] = '\0';
   }
-done:
-  fpq__free(args);
-  fpq__free(alens);
   return r;
+}
+
+int fpq__rq_eval_send(redisContext *c, const fpq__rq_shas *shas, fpq__rq_script which, int argc,
+                      const char *const *argv, const size_t *lens) {
+  if (shas->sha[which][0] == '\0') return 1;
+  if (append_evalsha(c, shas->sha[which], argc, argv, lens) != REDIS_OK) return -1;
+  return fpq__rq_flush(c) == REDIS_OK ? 0 : -1;
+}
+
+int fpq__rq_noscript(const redisReply *r) {
+  return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
 }

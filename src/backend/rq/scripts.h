@@ -54,6 +54,13 @@ typedef struct fpq__rq_shas {
 const char *fpq__rq_script_sha(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which);
 redisReply *fpq__rq_eval(redisContext *c, fpq__rq_shas *shas, fpq__rq_script which, int argc,
                          const char *const *argv, const size_t *lens);
+/* Sends EVALSHA of a script the server has loaded (as far as shas knows) without reading
+ * the reply (fpq__rq_get_reply or fpq__rq_reply_within reads it). Returns 0 sent, 1 not
+ * loaded yet (nothing sent: fpq__rq_eval loads it), -1 the connection failed. */
+int fpq__rq_eval_send(redisContext *c, const fpq__rq_shas *shas, fpq__rq_script which, int argc,
+                      const char *const *argv, const size_t *lens);
+/* Whether a reply is NOSCRIPT: the script did not run, the server has to load it again. */
+int fpq__rq_noscript(const redisReply *r);
 
 /* The script's name for messages ("take", ...). */
 const char *fpq__rq_script_name(fpq__rq_script which);

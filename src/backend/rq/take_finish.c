@@ -299,29 +299,38 @@ static int finish(rq_backend *r, const fpq_finish_args *a) {
 
 int fpq__rq_finish(fpq_backend *b, const fpq_finish_args *a) { return finish(as_rq(b), a); }
 
-/* The worker's step between two jobs in one script call (finish_take): one round trip
- * and one script's fixed cost where finish and take pay two. A take answer that asks to
- * run again (dead ids dropped, a payload we cannot run failed) goes on with plain takes. */
-int fpq__rq_finish_take(fpq_backend *b, const fpq_finish_args *a, const fpq_take_args *t,
-                          int *take_rc, fpq_job **out) {
-  rq_backend *r = as_rq(b);
+/* The step's arguments: finish's, then take's; argv points into the struct, which
+ * finish_argv_free(&s->f) releases. */
+typedef struct step_argv {
   finish_argv f;
   take_argv k;
-  int rc = finish_argv_fill(r, a, &f);
+  const char *argv[FINISH_ARGC + 7 + MAX_QUEUES];
+  int argc;
+} step_argv;
+
+static int step_argv_fill(rq_backend *r, const fpq_finish_args *a, const fpq_take_args *t,
+                          step_argv *s) {
+  int rc = finish_argv_fill(r, a, &s->f);
   if (rc) return rc;
-  if ((rc = take_argv_fill(r, t, t->now, &k))) {
-    finish_argv_free(&f);
+  if ((rc = take_argv_fill(r, t, t->now, &s->k))) {
+    finish_argv_free(&s->f);
     return rc;
   }
-  const char *argv[FINISH_ARGC + 7 + MAX_QUEUES];
-  memcpy(argv, f.argv, sizeof f.argv);
-  memcpy(argv + FINISH_ARGC, k.argv, (size_t)k.argc * sizeof *argv);
-  redisReply *reply = fpq__rq_backend_eval(r, FPQ_RQ_FINISH_TAKE, FINISH_ARGC + k.argc, argv, NULL, 0, &rc);
-  finish_argv_free(&f);
-  if (reply == NULL) return rc;
+  memcpy(s->argv, s->f.argv, sizeof s->f.argv);
+  memcpy(s->argv + FINISH_ARGC, s->k.argv, (size_t)s->k.argc * sizeof *s->argv);
+  s->argc = FINISH_ARGC + s->k.argc;
+  return 0;
+}
+
+/* What the step script answered (reply freed here). A take answer that asks to run again
+ * (dead ids dropped, a payload we cannot run failed) goes on with plain takes, unless
+ * the caller cannot wait (nowait): then the take found nothing, and the worker's own
+ * take, on a thread that may wait, looks again. */
+static int step_reply(rq_backend *r, const fpq_finish_args *a, const fpq_take_args *t,
+                      redisReply *reply, int nowait, int *take_rc, fpq_job **out) {
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
     freeReplyObject(reply);
-    return fpq_backend_fail(b, FPQ_EBACKEND, "the finish_take script answered unexpectedly");
+    return fpq_backend_fail(&r->base, FPQ_EBACKEND, "the finish_take script answered unexpectedly");
   }
   int held = fpq__rq_int_of(reply->element[0]) != 0;
   double due = 0;
@@ -335,11 +344,80 @@ int fpq__rq_finish_take(fpq_backend *b, const fpq_finish_args *a, const fpq_take
     taken = take_reply(r, t, tr, out, &due);
   }
   freeReplyObject(reply);
+  if (taken == 1 && nowait) taken = FPQ_EEMPTY;
   while (taken == 1) taken = take_once(r, t, fpq__now(), out, &due);
   *take_rc = taken;
   if (held) return 0;
   /* finish's message wins: the take's failure, if any, is in *take_rc. */
-  return fpq__not_held(b, a->id, a->worker, a->execution);
+  return fpq__not_held(&r->base, a->id, a->worker, a->execution);
+}
+
+/* The worker's step between two jobs in one script call (finish_take): one round trip
+ * and one script's fixed cost where finish and take pay two. After a finish_take_nowait
+ * that sent the step, this reads its answer. */
+int fpq__rq_finish_take(fpq_backend *b, const fpq_finish_args *a, const fpq_take_args *t,
+                          int *take_rc, fpq_job **out) {
+  rq_backend *r = as_rq(b);
+  int rc;
+  if (r->step_pending) {
+    r->step_pending = 0;
+    void *pending = NULL;
+    if (fpq__rq_get_reply(r->link.c, &pending) != REDIS_OK || pending == NULL)
+      return fpq__rq_io_fail(r, "finish_take");
+    redisReply *reply = pending;
+    if (!fpq__rq_noscript(reply)) {
+      if (reply->type != REDIS_REPLY_ERROR) return step_reply(r, a, t, reply, 0, take_rc, out);
+      rc = fpq__rq_reply_fail(r, reply->str, "finish_take");
+      freeReplyObject(reply);
+      return rc;
+    }
+    freeReplyObject(reply); /* not run: the server forgot the script; sent again below */
+    r->shas.sha[FPQ_RQ_FINISH_TAKE][0] = '\0';
+  }
+  step_argv s;
+  if ((rc = step_argv_fill(r, a, t, &s))) return rc;
+  redisReply *reply = fpq__rq_backend_eval(r, FPQ_RQ_FINISH_TAKE, s.argc, s.argv, NULL, 0, &rc);
+  finish_argv_free(&s.f);
+  return reply ? step_reply(r, a, t, reply, 0, take_rc, out) : rc;
+}
+
+/* The step for the worker's loop thread: sent at once on an open connection and its
+ * answer waited for STEP_NOWAIT at most; a later answer is finish_take's to read
+ * (step_pending). Returns 1 (the method's "not at once") also when nothing was sent: no
+ * connection yet, a script to load first, arguments that cannot be built. */
+#define STEP_NOWAIT 0.005
+int fpq__rq_finish_take_nowait(fpq_backend *b, const fpq_finish_args *a,
+                               const fpq_take_args *t, int *take_rc, fpq_job **out) {
+  rq_backend *r = as_rq(b);
+  if (r->link.c == NULL || r->step_pending) return 1;
+  step_argv s;
+  if (step_argv_fill(r, a, t, &s)) return 1;
+  int sent = fpq__rq_eval_send(r->link.c, &r->shas, FPQ_RQ_FINISH_TAKE, s.argc, s.argv, NULL);
+  finish_argv_free(&s.f);
+  if (sent < 0) fpq__rq_io_fail(r, "finish_take"); /* the waiting call connects again */
+  if (sent != 0) return 1;
+  void *answer = NULL;
+  int got = fpq__rq_reply_within(r->link.c, STEP_NOWAIT, &answer);
+  if (got == 0) {
+    r->step_pending = 1;
+    return 1;
+  }
+  if (got < 0) { /* sent, then the link broke: as when a waiting step loses it */
+    fpq__rq_io_fail(r, "finish_take");
+    return 1;
+  }
+  redisReply *reply = answer;
+  if (fpq__rq_noscript(reply)) {
+    freeReplyObject(reply);
+    r->shas.sha[FPQ_RQ_FINISH_TAKE][0] = '\0';
+    return 1;
+  }
+  if (reply->type == REDIS_REPLY_ERROR) {
+    int rc = fpq__rq_reply_fail(r, reply->str, "finish_take");
+    freeReplyObject(reply);
+    return rc;
+  }
+  return step_reply(r, a, t, reply, 1, take_rc, out);
 }
 
 static int fail_unsupported(rq_backend *r, const char *id, const char *worker, const char *why) {

@@ -104,7 +104,13 @@ static int db_fail(sqlite_backend *s, int rc, const char *doing) {
  * the file; a lock upgrade it judges a deadlock), so it returns SQLITE_BUSY at once:
  * these statements are safe to repeat, so repeat them rather than let "database is
  * locked" reach a user. */
+#define WOULD_WAIT 1 /* finish_take_nowait's "not at once" */
 static int exec(sqlite_backend *s, const char *sql, const char *doing) {
+  if (s->nowait) {
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return WOULD_WAIT;
+    return rc == SQLITE_OK ? 0 : db_fail(s, rc, doing);
+  }
   const double deadline = fpq__monotonic() + BUSY_TIMEOUT_S;
   double pause = 0.001;
   int rc;
@@ -127,7 +133,8 @@ static sqlite3_stmt *stmt(sqlite_backend *s, enum stmt_id id) {
 /* SQLite's default busy handler sleeps up to 100 ms between tries, which stalls a busy
  * queue; many short tries keep the lock moving between processes. */
 static int busy_handler(void *arg, int tries) {
-  (void)arg;
+  const sqlite_backend *s = arg;
+  if (s->nowait) return 0;
   double wait = 50e-6 * (1 << (tries < 6 ? tries : 6)); /* 50 us .. 3.2 ms */
   if (tries * 0.0032 > BUSY_TIMEOUT_S) return 0;
   fpq__sleep(wait);
@@ -206,6 +213,22 @@ static int refuse_a_foreign_file(sqlite_backend *s, const struct stat *st) {
   return 0;
 }
 
+/* SQLite's automatic checkpoint (a passive one once the WAL holds WAL_CHECKPOINT_FRAMES
+ * pages, as its default), except in a commit that must not wait: there the checkpoint
+ * (writing pages back, an fsync) is left to the next commit that may wait. */
+#define WAL_CHECKPOINT_FRAMES 1000
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames) {
+  sqlite_backend *s = arg;
+  if (frames < WAL_CHECKPOINT_FRAMES) return SQLITE_OK;
+  if (s->nowait) {
+    s->checkpoint_due = 1;
+    return SQLITE_OK;
+  }
+  s->checkpoint_due = 0;
+  sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  return SQLITE_OK;
+}
+
 static int open_db(sqlite_backend *s) {
   /* Only when missing: close() of any descriptor of the file drops every POSIX lock this
    * process holds on it, including those of SQLite connections already open here (the
@@ -215,7 +238,8 @@ static int open_db(sqlite_backend *s) {
   if (rc) return rc;
   rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) return db_fail(s, rc, "open");
-  sqlite3_busy_handler(s->db, busy_handler, NULL); /* first: the check below reads */
+  sqlite3_busy_handler(s->db, busy_handler, s); /* first: the check below reads */
+  sqlite3_wal_hook(s->db, wal_hook, s);
   struct stat st;
   if (stat(s->path, &st) == 0) {
     s->dev = st.st_dev;
@@ -869,6 +893,37 @@ static int sqlite_finish_take(fpq_backend *b, const fpq_finish_args *a, const fp
   return finished;
 }
 
+/* The step on the worker's loop thread: only the plain path, at once. Another writer's
+ * lock, a checkpoint due, a file to reopen, an fsync per commit (durability: full) or
+ * anything unusual (a failed take half, a failed commit) answers WOULD_WAIT with the
+ * transaction rolled back, and the waiting sqlite_finish_take does it all. */
+static int sqlite_finish_take_nowait(fpq_backend *b, const fpq_finish_args *a,
+                                     const fpq_take_args *t, int *take_rc, fpq_job **out) {
+  sqlite_backend *s = as_sqlite(b);
+  if (s->db == NULL || s->checkpoint_due || s->durability_full ||
+      fpq__monotonic() - s->checked_at >= 1.0)
+    return WOULD_WAIT;
+  s->nowait = 1;
+  int rc = exec(s, "BEGIN IMMEDIATE", "finish");
+  if (rc == 0) {
+    double next_due = s->next_due;
+    int finished = record_outcome(s, a);
+    char why[sizeof b->errstr];
+    snprintf(why, sizeof why, "%s", b->errstr);
+    int taken = finished == 0 || finished == FPQ_ELEASE ? claim_in(s, t, t->now, out) : finished;
+    rc = end_write(s, taken, FPQ_EEMPTY, "finish", out);
+    if (rc == 0 || rc == FPQ_EEMPTY) {
+      s->nowait = 0;
+      *take_rc = rc;
+      if (finished) fpq_backend_fail(b, finished, "%s", why);
+      return finished;
+    }
+    s->next_due = next_due;
+  }
+  s->nowait = 0;
+  return WOULD_WAIT;
+}
+
 const struct fpq_backend_methods fpq__sqlite_methods = {
     .version = FPQ_BACKEND_VERSION,
     .name = "sqlite",
@@ -904,4 +959,5 @@ const struct fpq_backend_methods fpq__sqlite_methods = {
     .retention = fpq__sqlite_retention,
     .enqueue_many = sqlite_enqueue_many,
     .finish_take = sqlite_finish_take,
+    .finish_take_nowait = sqlite_finish_take_nowait,
 };

@@ -39,6 +39,11 @@ typedef struct sqlite_backend {
   double checked_at;  /* monotonic */
   int replaced;       /* reopened after that: maintain reports it once */
   int durability_full;       /* backends.sqlite.durability: full -> synchronous=FULL */
+  /* The step without waiting (finish_take_nowait): while set, a lock held elsewhere
+   * answers at once and a commit leaves the WAL's checkpoint (its fsync) to a call that
+   * may wait, which checkpoint_due sends there. */
+  int nowait;
+  int checkpoint_due;
 } sqlite_backend;
 
 /* The database is created by the first write: returns 0 when it is open,

@@ -1009,11 +1009,33 @@ static void every_take_gets_its_own_execution(void **state) {
 
 /* ---- finish and take in one step (fpq__finish_take; backend version 5, or the two) ---- */
 
+/* Set for the group "finish and take, from the loop": each step is first tried as the
+ * worker's loop thread tries it (nowait), then, when that was not done at once, as the
+ * thread pool does it. The effects must be the same either way. */
+static int step_nowait;
+
+static int steps_nowait_on(void **state) {
+  (void)state;
+  step_nowait = 1;
+  return 0;
+}
+
+static int steps_nowait_off(void **state) {
+  (void)state;
+  step_nowait = 0;
+  return 0;
+}
+
 /* fpq__finish_take for worker w over all the handle's queues; returns finish's code and
  * the next job (or NULL) in *next, take's code in *take_rc. */
 static int finish_take(fpq_queue *q, fpq_job *job, const char *w, const fpq_outcome *o,
                        fpq_status *final, fpq_job **next, int *take_rc) {
-  return fpq__finish_take(q, job, w, o, final, ALL_QUEUES(q), 3, 30, next, take_rc);
+  if (step_nowait) {
+    int rc = fpq__finish_take(q, job, w, o, final, ALL_QUEUES(q), 3, 30, 1, next, take_rc);
+    if (rc != 1) return rc;
+    assert_null(*next); /* not done at once: nothing to report yet */
+  }
+  return fpq__finish_take(q, job, w, o, final, ALL_QUEUES(q), 3, 30, 0, next, take_rc);
 }
 
 /* Each step records the outcome, then takes: a retry goes behind what waits, and the last
@@ -1435,8 +1457,9 @@ int backend_contract_run(const backend_contract *c) {
                                       teardown),
   };
   /* Dependencies (the last) are version 3. */
-  failed += _cmocka_run_group_tests("finish and take", step,
-                                    c->version1_only ? 2 : sizeof step / sizeof step[0], NULL,
-                                    NULL);
+  size_t nstep = c->version1_only ? 2 : sizeof step / sizeof step[0];
+  failed += _cmocka_run_group_tests("finish and take", step, nstep, NULL, NULL);
+  failed += _cmocka_run_group_tests("finish and take, from the loop", step, nstep,
+                                    steps_nowait_on, steps_nowait_off);
   return failed;
 }
