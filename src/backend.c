@@ -291,17 +291,22 @@ int fpq__backend_finish_take(fpq_backend *b, const fpq_finish_args *a, const fpq
   *out = NULL;
   int rc;
   const struct fpq_backend_methods *m = b->methods;
-  if (nowait && (m->version < 6 || m->finish_take_nowait == NULL)) return 1;
+  /* Both: a step this one left unfinished is completed by the waiting finish_take. */
+  if (nowait && (m->version < 6 || m->finish_take_nowait == NULL || m->finish_take == NULL))
+    return 1;
   if (nowait || (m->version >= 5 && m->finish_take)) {
     b->err = 0;
     b->errstr[0] = '\0';
     *take_rc = FPQ_EEMPTY;
     rc = nowait ? m->finish_take_nowait(b, a, t, take_rc, out)
                 : m->finish_take(b, a, t, take_rc, out);
-    if (rc == 1) { /* not done at once: the caller completes it on a thread that may wait */
+    if (rc > 0) {
       if (*out) fpq_job_free(*out);
       *out = NULL;
-      return 1;
+      /* Not done at once: the caller completes it on a thread that may wait. From the
+       * waiting call, a positive answer is a backend's mistake. */
+      if (nowait) return 1;
+      rc = fpq_backend_fail(b, FPQ_EBACKEND, "the backend's finish_take answered %d", rc);
     }
     int failed = rc != 0 ? rc : *take_rc != 0 && *take_rc != FPQ_EEMPTY ? *take_rc : 0;
     if (failed && b->errstr[0] == '\0') fpq_backend_fail(b, failed, "%s", fpq_strerror(failed));

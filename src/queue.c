@@ -735,7 +735,7 @@ int fpq__finish_take(fpq_queue *q, const fpq_job *job, const char *worker,
   }
   rc = fpq__backend_finish_take(q->b, &a, &t, nowait, take_rc, next);
   fpq__free(log);
-  if (rc == 1) return 1;
+  if (rc == 1 && nowait) return 1;
   if (rc == 0 && final_status) *final_status = a.status;
   fpq__from_backend(q, rc ? rc : *take_rc == FPQ_EEMPTY ? 0 : *take_rc);
   return rc;

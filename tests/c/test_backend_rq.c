@@ -436,6 +436,41 @@ static void a_late_answer_to_the_loops_step_is_read_by_the_waiting_call(void **s
   for (int i = 0; i < 3; i++) fpq_job_free(jobs[i]);
 }
 
+/* A step's answer that came late and was never read (no waiting call followed) is not
+ * taken for the answer of the next call on the handle: that call starts on a new
+ * connection. */
+static void an_unread_late_answer_is_never_read_as_another_calls(void **state) {
+  fixture *f = *state;
+  fpq_job *a = new_job("unread-a", FPQ_PRIORITY_LOW), *b = new_job("unread-b", FPQ_PRIORITY_LOW);
+  assert_int_equal(fpq_enqueue(f->q, a), 0);
+  assert_int_equal(fpq_enqueue(f->q, b), 0);
+  fpq_job *got = NULL, *next = NULL;
+  assert_int_equal(fpq_take(f->q, "w", all_queues, 3, 30, 0, &got), 0);
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "7"};
+  int take_rc = -1;
+  /* Loads the step's script (a step from the loop sends only a loaded one). */
+  assert_int_equal(fpq__finish_take(f->q, got, "w", &ok, NULL, all_queues, 3, 30, 0, &next,
+                                    &take_rc), 0);
+  redisContext *c = raw();
+  freeReplyObject(cmd(c, "CLIENT PAUSE 500 ALL"));
+  fpq_job *last = NULL;
+  assert_int_equal(fpq__finish_take(f->q, next, "w", &ok, NULL, all_queues, 3, 30, 1, &last,
+                                    &take_rc), 1);
+  fpq_job *read = NULL;
+  assert_int_equal(fpq_get(f->q, "unread-a", &read), 0);
+  assert_string_equal(read->id, "unread-a");
+  assert_int_equal(read->status, FPQ_STATUS_FINISHED);
+  fpq_job_free(read);
+  /* Sent while Redis was paused, the step never ran: its connection was closed first.
+   * The job stays started under its lease, as after any lost connection. */
+  assert_hash_field(c, "rq:job:unread-b", "status", "started");
+  redisFree(c);
+  fpq_job_free(got);
+  fpq_job_free(next);
+  fpq_job_free(a);
+  fpq_job_free(b);
+}
+
 /* RQ's worker hash through the steps: busy with the next job when one is taken (straight
  * from job to job), idle with no current job when none is, as finish then take leave it. */
 static void the_worker_hash_follows_the_step(void **state) {
@@ -1005,6 +1040,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(find_prunes_ids_whose_hash_expired, setup, teardown),
       cmocka_unit_test_setup_teardown(a_late_answer_to_the_loops_step_is_read_by_the_waiting_call,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(an_unread_late_answer_is_never_read_as_another_calls,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(a_take_error_in_the_step_keeps_the_recorded_outcome,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(the_worker_hash_follows_the_step, setup, teardown),
@@ -1015,7 +1052,7 @@ int main(void) {
   };
   int failed = cmocka_run_group_tests_name("rq", tests, NULL, NULL);
   backend_contract c = {.backend = "rq", .make_url = make_url, .reset = reset,
-                       .fenced = 1};
+                       .fenced = 1, .steps_at_once = 1};
   failed += backend_contract_run(&c);
   test_redis_stop(&server);
   return failed;

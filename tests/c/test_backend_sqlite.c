@@ -397,6 +397,99 @@ static char *status_in(sqlite3 *db, const char *id) {
   return status;
 }
 
+/* The loop's step leaves the once-a-second look for a replaced file to a waiting call:
+ * a read now makes that look if it is due, so the next step is not refused for it. */
+static void fresh_file_check(fpq_queue *q) {
+  fpq_job *none = NULL;
+  assert_int_equal(fpq_get(q, "no-such-job", &none), FPQ_ENOTFOUND);
+}
+
+#define ALL_OF(q)                                                                       \
+  (const char *const[]) {                                                               \
+    fpq_queue_for(q, FPQ_PRIORITY_HIGH), fpq_queue_for(q, FPQ_PRIORITY_MEDIUM),         \
+        fpq_queue_for(q, FPQ_PRIORITY_LOW)                                              \
+  }
+
+/* One step as the worker makes it: from the loop, else (returned 1) the waiting call.
+ * Returns the step's answer; *waited counts the steps left to the waiting call. */
+static int worker_step(fpq_queue *q, fpq_job *job, fpq_job **next, int *take_rc, int *waited) {
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
+  int rc = fpq__finish_take(q, job, "w", &ok, NULL, ALL_OF(q), 3, 30, 1, next, take_rc);
+  if (rc != 1) return rc;
+  ++*waited;
+  return fpq__finish_take(q, job, "w", &ok, NULL, ALL_OF(q), 3, 30, 0, next, take_rc);
+}
+
+/* A commit from the loop never checkpoints the WAL (pages written back, an fsync): the
+ * step after the WAL passed SQLite's checkpoint size (1,000 pages) is left to the waiting
+ * call, which checkpoints, as is the step after that (the WAL starts over, with a sync).
+ * Without that the WAL would grow by every step's pages. */
+static void the_loops_steps_leave_checkpoints_to_the_waiting_call(void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), 0);
+  char id[32], wal[4200];
+  for (int i = 0; i < 800; i++) {
+    snprintf(id, sizeof id, "ckpt-%03d", i);
+    put_job(q, "alpha", id);
+  }
+  snprintf(wal, sizeof wal, "%s/.flowerpower/queue.db-wal", project);
+  fpq_job *job = NULL, *next = NULL;
+  assert_int_equal(fpq_take(q, "w", ALL_OF(q), 3, 30, 0, &job), 0);
+  int take_rc = 0, waited = 0, steps = 0;
+  off_t largest = 0;
+  while (job) {
+    fresh_file_check(q);
+    assert_int_equal(worker_step(q, job, &next, &take_rc, &waited), 0);
+    fpq_job_free(job);
+    job = next;
+    next = NULL;
+    steps++;
+    struct stat st;
+    if (stat(wal, &st) == 0 && st.st_size > largest) largest = st.st_size;
+  }
+  assert_int_equal(take_rc, FPQ_EEMPTY);
+  assert_int_equal(steps, 800);
+  assert_true(waited >= 2 && waited < steps / 4); /* most at once, the checkpoints not */
+  assert_true(largest < 1500 * (4096 + 24)); /* 800 steps write well over 1,500 pages */
+  fpq_close(q);
+  test_rmdir(project);
+}
+
+/* A finished job's outcome looks at every deferred job for ones it releases: with many
+ * waiting (64 or more) the step is left to the waiting call, which releases them. */
+static void a_step_releasing_among_many_deferred_jobs_is_left_to_the_waiting_call(
+    void **state) {
+  (void)state;
+  char *project = test_project(pipelines);
+  fpq_options o = {.project_dir = project, .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), 0);
+  put_job(q, "alpha", "parent");
+  for (int i = 0; i < 70; i++) {
+    fpq_job *child = fpq_job_new();
+    fpq_job_set(&child->pipeline, "alpha");
+    fpq_job_set(&child->depends_on, "[\"parent\"]");
+    assert_int_equal(fpq_enqueue(q, child), 0);
+    fpq_job_free(child);
+  }
+  fpq_job *job = NULL, *next = NULL;
+  assert_int_equal(fpq_take(q, "w", ALL_OF(q), 3, 30, 0, &job), 0);
+  assert_string_equal(job->id, "parent");
+  int take_rc = -1, waited = 0;
+  fresh_file_check(q);
+  assert_int_equal(worker_step(q, job, &next, &take_rc, &waited), 0);
+  assert_int_equal(waited, 1);
+  assert_int_equal(take_rc, 0);
+  assert_non_null(next); /* a released child */
+  fpq_job_free(job);
+  fpq_job_free(next);
+  fpq_close(q);
+  test_rmdir(project);
+}
+
 /* The worker's step from its loop thread (finish_take_nowait) never waits for a lock:
  * while another program holds the write lock it answers "not at once" with nothing
  * written (it would otherwise wait up to the busy timeout, 60 s), and once the lock is
@@ -423,6 +516,7 @@ static void the_step_from_the_loop_never_waits_for_a_lock(void **state) {
   fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
   fpq_status final = FPQ_STATUS_QUEUED;
   int take_rc = -1;
+  fresh_file_check(q);
   double started = fpq__monotonic();
   assert_int_equal(fpq__finish_take(q, job, "w", &ok, &final, queues, 3, 30, 1, &next, &take_rc),
                    1);
@@ -433,6 +527,7 @@ static void the_step_from_the_loop_never_waits_for_a_lock(void **state) {
   char *status = status_in(other, "step-a");
   assert_string_equal(status, "started"); /* nothing written */
   free(status);
+  fresh_file_check(q);
   assert_int_equal(fpq__finish_take(q, job, "w", &ok, &final, queues, 3, 30, 1, &next, &take_rc),
                    0);
   assert_int_equal(final, FPQ_STATUS_FINISHED);
@@ -462,8 +557,10 @@ int main(void) {
       cmocka_unit_test(a_row_with_an_id_too_long_is_failed_not_run),
       cmocka_unit_test(a_file_that_is_not_a_queue_is_refused),
       cmocka_unit_test(the_step_from_the_loop_never_waits_for_a_lock),
+      cmocka_unit_test(the_loops_steps_leave_checkpoints_to_the_waiting_call),
+      cmocka_unit_test(a_step_releasing_among_many_deferred_jobs_is_left_to_the_waiting_call),
   };
   int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
-  backend_contract c = {.backend = "sqlite", .fenced = 1};
+  backend_contract c = {.backend = "sqlite", .fenced = 1, .steps_at_once = 1};
   return failed + backend_contract_run(&c);
 }

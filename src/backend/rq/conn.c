@@ -28,6 +28,15 @@
  * 256 MiB result on a slow link, short enough that a frozen server is noticed. */
 #define COMMAND_TIMEOUT 30.0
 
+/* The longest a reply is waited for on this thread (fpq__rq_bound_replies). */
+static _Thread_local double reply_wait = COMMAND_TIMEOUT;
+
+double fpq__rq_bound_replies(double seconds) {
+  double was = reply_wait;
+  reply_wait = seconds > 0 && seconds < COMMAND_TIMEOUT ? seconds : COMMAND_TIMEOUT;
+  return was;
+}
+
 /* ---- URL ---- */
 
 static int hexval(int c) {
@@ -299,7 +308,7 @@ int fpq__rq_get_reply(redisContext *c, void **reply) {
   if (rc == REDIS_OK && aux == NULL) {
     int done = 0;
     while (rc == REDIS_OK && !done) rc = redisBufferWrite(c, &done);
-    int ready = rc == REDIS_OK ? fpq__rq_wait_readable(c, COMMAND_TIMEOUT) : 1;
+    int ready = rc == REDIS_OK ? fpq__rq_wait_readable(c, reply_wait) : 1;
     if (ready == 0) {
       c->err = REDIS_ERR_IO;
       snprintf(c->errstr, sizeof c->errstr, "%s", strerror(EAGAIN));

@@ -61,6 +61,11 @@ int fpq__rq_get_reply(redisContext *c, void **reply);
  * the same SIGPIPE guard: the server starts on it while the caller builds the next. */
 int fpq__rq_flush(redisContext *c);
 
+/* Bounds how long fpq__rq_get_reply waits for a reply on the calling thread (a reply
+ * later than that fails the connection, as a timeout does); 0 restores the command
+ * timeout. Returns the bound it replaces, for the caller to put back. */
+double fpq__rq_bound_replies(double seconds);
+
 /* Reads the reply to a command already sent if it arrives within timeout seconds.
  * Returns 1 with *reply (caller frees), 0 not yet (the reply stays due: read it with
  * fpq__rq_get_reply), -1 the connection failed (c->err says why). */

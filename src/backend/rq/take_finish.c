@@ -384,14 +384,25 @@ int fpq__rq_finish_take(fpq_backend *b, const fpq_finish_args *a, const fpq_take
 /* The step for the worker's loop thread: sent at once on an open connection and its
  * answer waited for STEP_NOWAIT at most; a later answer is finish_take's to read
  * (step_pending). Returns 1 (the method's "not at once") also when nothing was sent: no
- * connection yet, a script to load first, arguments that cannot be built. */
+ * connection yet, a script to load first, arguments that cannot be built or are larger
+ * than the write can take without waiting. */
 #define STEP_NOWAIT 0.005
+#define STEP_NOWAIT_MORE 0.05
+/* The write never waits: every earlier command was answered, so the socket's send
+ * buffer is empty, and the smallest a TCP one starts at is 16 KiB. */
+#define STEP_NOWAIT_SEND_MAX 12288
 int fpq__rq_finish_take_nowait(fpq_backend *b, const fpq_finish_args *a,
                                const fpq_take_args *t, int *take_rc, fpq_job **out) {
   rq_backend *r = as_rq(b);
   if (r->link.c == NULL || r->step_pending) return 1;
   step_argv s;
   if (step_argv_fill(r, a, t, &s)) return 1;
+  size_t bytes = 0;
+  for (int i = 0; i < s.argc; i++) bytes += strlen(s.argv[i]);
+  if (bytes > STEP_NOWAIT_SEND_MAX) {
+    finish_argv_free(&s.f);
+    return 1;
+  }
   int sent = fpq__rq_eval_send(r->link.c, &r->shas, FPQ_RQ_FINISH_TAKE, s.argc, s.argv, NULL);
   finish_argv_free(&s.f);
   if (sent < 0) fpq__rq_io_fail(r, "finish_take"); /* the waiting call connects again */
@@ -417,7 +428,14 @@ int fpq__rq_finish_take_nowait(fpq_backend *b, const fpq_finish_args *a,
     freeReplyObject(reply);
     return rc;
   }
-  return step_reply(r, a, t, reply, 1, take_rc, out);
+  /* A foreign job's first take indexes it and a payload we cannot run is failed: a round
+   * trip each, bounded as the step's own answer was, more loosely (a Redis slower than
+   * that loses the link, as at a timeout: the indexing is best effort, and a job whose
+   * failure was not written is taken again when its lease ends). */
+  double was = fpq__rq_bound_replies(STEP_NOWAIT_MORE);
+  int rc = step_reply(r, a, t, reply, 1, take_rc, out);
+  fpq__rq_bound_replies(was);
+  return rc;
 }
 
 static int fail_unsupported(rq_backend *r, const char *id, const char *worker, const char *why) {

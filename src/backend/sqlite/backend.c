@@ -33,6 +33,12 @@
 
 #define BUSY_TIMEOUT_S 60.0
 
+/* A finished job's outcome looks at every deferred job (release_deferred): with more
+ * than this many waiting, the step is left to the thread pool. */
+#define LOOP_RELEASE_MAX 64
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT] =
         "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status, description, func,"
@@ -82,6 +88,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHERE status = 'deferred' AND depends_on IS NOT NULL AND NOT EXISTS ("
         " SELECT 1 FROM json_each(jobs.depends_on) AS d LEFT JOIN jobs AS p ON p.id = d.value"
         " WHERE p.id IS NULL OR p.status != 'finished')",
+    [ST_DEFERRED_MANY] = "SELECT count(*) >= " STR(LOOP_RELEASE_MAX) " FROM (SELECT 1 FROM jobs"
+                         " WHERE status = 'deferred' LIMIT " STR(LOOP_RELEASE_MAX) ")",
 };
 
 /* Maps a SQLite result to our codes, keeping SQLite's words as the detail. */
@@ -219,13 +227,16 @@ static int refuse_a_foreign_file(sqlite_backend *s, const struct stat *st) {
 #define WAL_CHECKPOINT_FRAMES 1000
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames) {
   sqlite_backend *s = arg;
+  if (!s->nowait) s->checkpoint_due = s->restart_due = 0;
   if (frames < WAL_CHECKPOINT_FRAMES) return SQLITE_OK;
   if (s->nowait) {
     s->checkpoint_due = 1;
     return SQLITE_OK;
   }
-  s->checkpoint_due = 0;
-  sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  int in_wal = 0, copied = 0;
+  sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &in_wal, &copied);
+  /* Everything copied back: the next commit starts the WAL over and syncs its header. */
+  s->restart_due = in_wal > 0 && copied == in_wal;
   return SQLITE_OK;
 }
 
@@ -893,18 +904,33 @@ static int sqlite_finish_take(fpq_backend *b, const fpq_finish_args *a, const fp
   return finished;
 }
 
+/* Whether a finished job's outcome would look at more deferred jobs than the loop's
+ * step should (1), or could not tell (1). */
+static int many_deferred(sqlite_backend *s) {
+  sqlite3_stmt *st = stmt(s, ST_DEFERRED_MANY);
+  int many = sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 0;
+  sqlite3_reset(st);
+  return many;
+}
+
 /* The step on the worker's loop thread: only the plain path, at once. Another writer's
- * lock, a checkpoint due, a file to reopen, an fsync per commit (durability: full) or
- * anything unusual (a failed take half, a failed commit) answers WOULD_WAIT with the
- * transaction rolled back, and the waiting sqlite_finish_take does it all. */
+ * lock, a checkpoint due or just made (the commit after one syncs the new WAL's header),
+ * a file to reopen, an fsync per commit (durability: full), a finished outcome with many
+ * deferred jobs to look at, or anything unusual (a failed take half, a failed commit)
+ * answers WOULD_WAIT with the transaction rolled back, and the waiting
+ * sqlite_finish_take does it all. */
 static int sqlite_finish_take_nowait(fpq_backend *b, const fpq_finish_args *a,
                                      const fpq_take_args *t, int *take_rc, fpq_job **out) {
   sqlite_backend *s = as_sqlite(b);
-  if (s->db == NULL || s->checkpoint_due || s->durability_full ||
+  if (s->db == NULL || s->checkpoint_due || s->restart_due || s->durability_full ||
       fpq__monotonic() - s->checked_at >= 1.0)
     return WOULD_WAIT;
   s->nowait = 1;
   int rc = exec(s, "BEGIN IMMEDIATE", "finish");
+  if (rc == 0 && a->status == FPQ_STATUS_FINISHED && many_deferred(s)) {
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    rc = WOULD_WAIT;
+  }
   if (rc == 0) {
     double next_due = s->next_due;
     int finished = record_outcome(s, a);

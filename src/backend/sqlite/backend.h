@@ -21,6 +21,7 @@ enum stmt_id {
   ST_FINISH,
   ST_DATA_VERSION, /* other connections' commits, for the idle poll */
   ST_RELEASE, /* deferred -> queued once every parent has finished */
+  ST_DEFERRED_MANY, /* are there more deferred jobs than the loop's step releases? */
   ST_COUNT
 };
 
@@ -41,9 +42,11 @@ typedef struct sqlite_backend {
   int durability_full;       /* backends.sqlite.durability: full -> synchronous=FULL */
   /* The step without waiting (finish_take_nowait): while set, a lock held elsewhere
    * answers at once and a commit leaves the WAL's checkpoint (its fsync) to a call that
-   * may wait, which checkpoint_due sends there. */
+   * may wait, which checkpoint_due sends there, as restart_due sends the commit after a
+   * checkpoint this connection made. */
   int nowait;
   int checkpoint_due;
+  int restart_due; /* a checkpoint emptied the WAL: the next commit restarts it (an fsync) */
 } sqlite_backend;
 
 /* The database is created by the first write: returns 0 when it is open,

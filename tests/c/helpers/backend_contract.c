@@ -1013,6 +1013,7 @@ static void every_take_gets_its_own_execution(void **state) {
  * worker's loop thread tries it (nowait), then, when that was not done at once, as the
  * thread pool does it. The effects must be the same either way. */
 static int step_nowait;
+static int steps_done_at_once;
 
 static int steps_nowait_on(void **state) {
   (void)state;
@@ -1032,10 +1033,21 @@ static int finish_take(fpq_queue *q, fpq_job *job, const char *w, const fpq_outc
                        fpq_status *final, fpq_job **next, int *take_rc) {
   if (step_nowait) {
     int rc = fpq__finish_take(q, job, w, o, final, ALL_QUEUES(q), 3, 30, 1, next, take_rc);
-    if (rc != 1) return rc;
+    if (rc != 1) {
+      steps_done_at_once++;
+      return rc;
+    }
     assert_null(*next); /* not done at once: nothing to report yet */
   }
   return fpq__finish_take(q, job, w, o, final, ALL_QUEUES(q), 3, 30, 0, next, take_rc);
+}
+
+/* Last in the group "from the loop": a backend that does the step at once did so (a
+ * backend answering "not at once" every time would pass the others). */
+static void the_loops_steps_were_done_at_once(void **state) {
+  (void)state;
+  if (!contract->steps_at_once) skip();
+  assert_true(steps_done_at_once > 0);
 }
 
 /* Each step records the outcome, then takes: a retry goes behind what waits, and the last
@@ -1459,7 +1471,10 @@ int backend_contract_run(const backend_contract *c) {
   /* Dependencies (the last) are version 3. */
   size_t nstep = c->version1_only ? 2 : sizeof step / sizeof step[0];
   failed += _cmocka_run_group_tests("finish and take", step, nstep, NULL, NULL);
-  failed += _cmocka_run_group_tests("finish and take, from the loop", step, nstep,
+  struct CMUnitTest from_loop[sizeof step / sizeof step[0] + 1];
+  memcpy(from_loop, step, nstep * sizeof *step);
+  from_loop[nstep] = (struct CMUnitTest)cmocka_unit_test(the_loops_steps_were_done_at_once);
+  failed += _cmocka_run_group_tests("finish and take, from the loop", from_loop, nstep + 1,
                                     steps_nowait_on, steps_nowait_off);
   return failed;
 }

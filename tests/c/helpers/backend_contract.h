@@ -17,6 +17,9 @@ typedef struct backend_contract {
   int fenced;
   /* 1: the backend is older than version 3 (no depends_on). */
   int no_dependencies;
+  /* 1: the backend does the worker's step from its loop thread (finish_take_nowait,
+   * version 6) at once when nothing stands in the way. */
+  int steps_at_once;
 } backend_contract;
 
 /* Runs the suite; returns the number of failed tests (cmocka's convention). */
