@@ -4,11 +4,10 @@
  * Data flow: a take runs on libuv's thread pool with its own queue handle (it may block
  * up to TAKE_WAIT waiting for work) and hands a job to an idle slot; the slot sends it to
  * its executor as a run frame; the done frame (or the executor's death) becomes an
- * outcome, recorded with the next job's take in one step (finish_and_take) on the loop
- * thread when the backend can do it at once, else on the thread pool (record_q). A 1 s tick renews the
- * leases of running jobs, registers the worker, reads its commands, runs queue
- * maintenance (due retries, jobs of dead workers) and, with --with-scheduler, a
- * scheduler tick (scheduler.c).
+ * outcome, recorded with the next job's take in one step where it can (worker_record.c).
+ * A 1 s tick renews the leases of running jobs, registers the worker, reads its commands,
+ * runs queue maintenance (due retries, jobs of dead workers) and, with --with-scheduler,
+ * a scheduler tick (scheduler.c).
  *
  * Nothing is lost on the way: a job is started in the backend before it is sent, so if
  * this process dies the lease runs out and maintenance retries or fails it; an outcome
@@ -29,7 +28,6 @@
 #include <uv.h>
 
 #include "alloc.h"
-#include "callback.h"
 #include "clock.h"
 #include "log_line.h"
 #include "random.h"
@@ -50,24 +48,15 @@
 /* A stopping worker tries this long to record outcomes the backend refused (a full disk,
  * Redis away), then exits without them: their jobs are retried when the leases end. */
 #define STOP_RECORD_GRACE 10.0
-/* Outcomes up to this size (result, error and log) may be written from the loop thread. */
-#define STEP_ON_LOOP_MAX (64 * 1024)
 
-
-static void maybe_take(worker *w);
-static int want_take(const worker *w);
-static void after_take(uv_work_t *req, int status);
 static void start_job(struct slot *s, fpq_job *job);
 static void give_back(worker *w, fpq_job *job);
-static void check_stopped(worker *w);
 static void start_executor(slot *s);
 static void begin_stop(worker *w, int level, const char *why);
 
 /* ---- logging ---- */
 
-static void wlog(const worker *w, int important, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void wlog(const worker *w, int important, const char *fmt, ...) {
+void fpq__worker_log(const worker *w, int important, const char *fmt, ...) {
   if (w->opt.quiet && !important) return;
   va_list ap;
   va_start(ap, fmt);
@@ -75,131 +64,12 @@ static void wlog(const worker *w, int important, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* ---- outcomes ---- */
-
-/* The worker is done with a job it held: the keeper stops renewing it. */
-static void let_go(worker *w, fpq_job *job) {
-  if (job && w->keeper) fpq__lease_keeper_release(w->keeper, job);
-  fpq_job_free(job);
-}
-
-static void free_unrecorded(worker *w, unrecorded *u) {
-  let_go(w, u->job);
-  free(u->result);
-  free(u->error);
-  fpq__free(u->log);
-  fpq__free(u);
-}
+/* ---- a job ends ---- */
 
 static int busy_slots(const worker *w) {
   int n = 0;
   for (int i = 0; i < w->nslots; i++) n += w->slots[i].state == SLOT_BUSY;
   return n;
-}
-
-static void remember_retry(worker *w, const char *id) {
-  char **grown = fpq__realloc(w->retrying, (w->nretrying + 1) * sizeof *grown);
-  if (grown == NULL) return;
-  w->retrying = grown;
-  if ((w->retrying[w->nretrying] = fpq__strdup(id)) != NULL) w->nretrying++;
-}
-
-/* ---- callbacks ---- */
-
-static void callback_done(void *data, const char *job_id, const char *which, const char *ref,
-                          const char *failure) {
-  worker *w = data;
-  w->callbacks--;
-  if (failure)
-    wlog(w, 1, "job %s: callback %s %s %s; the job's outcome stands", job_id, which, ref,
-         failure);
-  if (w->stopping) check_stopped(w);
-}
-
-/* A final outcome is recorded: run the job's callback for it, if it names one. Only here,
- * after fpq_finish, so a retried attempt (final queued or scheduled) runs none and the
- * last one runs on_failure once. */
-static void start_callback(worker *w, const unrecorded *u, fpq_status final) {
-  char err[512];
-  int rc = fpq__callback_start(&w->loop, w->python, fpq_project_dir(w->q), u->job, final,
-                               u->result, u->error, w->callback_timeout, callback_done, w, err,
-                               sizeof err);
-  if (rc > 0) w->callbacks++;
-  else if (rc < 0) wlog(w, 1, "job %s: its callback was not run: %s", u->job->id, err);
-}
-
-/* What recording an outcome came to (rc, final, err from record_work). Returns 0 when
- * done with it (recorded, or the job is no longer this run's), or the error when the
- * backend should be asked again later. */
-static int recorded(worker *w, unrecorded *u, int rc, fpq_status final, const char *err) {
-  if (rc == FPQ_EUNAVAIL || rc == FPQ_EIO || rc == FPQ_EBACKEND) {
-    wlog(w, 1, "cannot record the outcome of job %s yet (%s); will retry", u->job->id, err);
-    return rc;
-  }
-  if (rc == FPQ_ELEASE) {
-    wlog(w, 1, "job %s: %s; its outcome here is dropped", u->job->id, err);
-  } else if (rc != 0) {
-    wlog(w, 1, "job %s: recording its outcome failed: %s", u->job->id, err);
-  } else {
-    const char *what = fpq_status_name(final);
-    if (final == FPQ_STATUS_FINISHED) w->successful++;
-    else if (u->outcome.kind != FPQ_OUTCOME_RETURN) w->failed++;
-    if (final == FPQ_STATUS_SCHEDULED || (final == FPQ_STATUS_QUEUED &&
-                                          u->outcome.kind == FPQ_OUTCOME_FAILURE)) {
-      what = "retrying";
-      if (w->opt.burst) remember_retry(w, u->job->id);
-    }
-    /* One line per job, when it ends (none with --quiet): what the run wrote is the job's
-     * log (fpq logs ID), and its error is on the job. */
-    wlog(w, 0, "job %s (%s) %s after %.3f s, attempt %d of %d", u->job->id,
-         u->job->pipeline ? u->job->pipeline : "?",
-         u->outcome.kind == FPQ_OUTCOME_RETURN ? "returned to the queue" : what,
-         u->outcome.duration, u->job->attempts, u->job->max_retries + 1);
-    start_callback(w, u, final);
-  }
-  return 0;
-}
-
-/* Thread pool: records the oldest outcome on record_q. The loop leaves the head of
- * unrecorded alone while recording is set. */
-static void record_work(uv_work_t *req) {
-  worker *w = req->data;
-  unrecorded *u = w->unrecorded;
-  w->record_final = FPQ_STATUS_QUEUED;
-  w->record_rc = fpq_finish(w->record_q, u->job, w->name, &u->outcome, &w->record_final);
-  snprintf(w->record_err, sizeof w->record_err, "%s",
-           w->record_rc ? fpq_errmsg(w->record_q) : "");
-}
-
-static void pump_records(worker *w);
-
-static void after_record(uv_work_t *req, int status) {
-  worker *w = req->data;
-  (void)status;
-  w->recording = 0;
-  unrecorded *u = w->unrecorded;
-  if (recorded(w, u, w->record_rc, w->record_final, w->record_err) == 0) {
-    w->unrecorded = u->next;
-    free_unrecorded(w, u);
-  } else {
-    w->record_wait = 1; /* the tick asks again */
-  }
-  pump_records(w);
-  if (w->stopping) check_stopped(w);
-}
-
-/* Records outcomes, oldest first, one at a time, off the loop thread. */
-static void pump_records(worker *w) {
-  if (w->recording || w->record_wait || w->unrecorded == NULL) return;
-  w->recording = 1;
-  w->record_req.data = w;
-  uv_queue_work(&w->loop, &w->record_req, record_work, after_record);
-}
-
-/* Tries the outcomes the backend could not take before, oldest first. */
-static void record_unrecorded(worker *w) {
-  w->record_wait = 0;
-  pump_records(w);
 }
 
 /* Starts the job taken ahead, if any, on this idle slot; returns whether there was one. */
@@ -211,113 +81,10 @@ static int run_ahead(slot *s) {
   return 1;
 }
 
-/* Frees every outcome still waiting to be recorded; returns how many there were. */
-static int drop_unrecorded(worker *w) {
-  int n = 0;
-  while (w->unrecorded) {
-    unrecorded *u = w->unrecorded;
-    w->unrecorded = u->next;
-    free_unrecorded(w, u);
-    n++;
-  }
-  return n;
-}
-
-/* Thread pool, after a take (alone or in the step) answered rc with w->taken: the job is
- * held from here, on this thread (the loop may be busy when the take completes); a
- * failure's message (why) is kept for after_take. */
-static void took(worker *w, int rc, const char *why) {
-  w->take_rc = rc;
-  if (rc == 0 && fpq__lease_keeper_hold(w->keeper, w->taken) != 0) {
-    w->take_rc = FPQ_ENOMEM; /* after_take gives the job back */
-    snprintf(w->take_err, sizeof w->take_err, "out of memory");
-  } else if (rc != 0 && rc != FPQ_EEMPTY) {
-    snprintf(w->take_err, sizeof w->take_err, "%s", why);
-  }
-}
-
-/* Records the outcome at the head of unrecorded (its only one) and takes the next job,
- * in one backend call (fpq__finish_take): one round trip, one transaction where
- * recording and taking apart make two of each. nowait (the loop thread): returns 1,
- * having set nothing, when the backend could not do it at once. */
-static int step(worker *w, int nowait) {
-  unrecorded *u = w->unrecorded;
-  fpq_status final = FPQ_STATUS_QUEUED;
-  int take_rc = FPQ_EEMPTY;
-  int rc = fpq__finish_take(w->record_q, u->job, w->name, &u->outcome, &final, w->queues,
-                            w->nqueues, w->opt.lease, nowait, &w->taken, &take_rc);
-  if (rc == 1) return 1;
-  w->record_rc = rc;
-  w->record_final = final;
-  snprintf(w->record_err, sizeof w->record_err, "%s", rc ? fpq_errmsg(w->record_q) : "");
-  took(w, take_rc, rc ? fpq_strerror(take_rc) : fpq_errmsg(w->record_q));
-  return 0;
-}
-
-/* Thread pool: the step, waiting as long as the backend needs. */
-static void finish_take_work(uv_work_t *req) { step(req->data, 0); }
-
-static void after_record(uv_work_t *req, int status);
-
-static void after_finish_take(uv_work_t *req, int status) {
-  worker *w = req->data;
-  after_record(req, status);
-  if (w->take_rc == FPQ_EEMPTY) {
-    /* Nothing was due at that instant: the usual take waits for one (and decides, in
-     * burst mode, whether the queues are done). */
-    w->taking = 0;
-    if (w->stopping) check_stopped(w);
-    else maybe_take(w);
-    return;
-  }
-  after_take(&w->take_req, status);
-}
-
-/* Whether an outcome is small enough to be written from the loop thread: a large result
- * or log is written from the thread pool, where the time it takes holds up nothing. */
-static int small_outcome(const unrecorded *u) {
-  size_t n = 0;
-  const char *parts[] = {u->outcome.result_json, u->outcome.error_json, u->outcome.log};
-  for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
-    n += parts[i] ? strlen(parts[i]) : 0;
-  return n <= STEP_ON_LOOP_MAX;
-}
-
-/* When nothing else is being recorded or taken and a take is wanted, records u and takes
- * the next job in one call. Returns 1 when it did (u is queued for recording), 0 to
- * record and take apart.
- *
- * The step runs here, on the loop thread, when the backend can do it at once (no futex
- * and eventfd hand-offs to the thread pool and back: a third of the supervisor's CPU
- * per job); the backend answers "not at once" rather than wait for a lock or a slow
- * server, and then the thread pool does it, so timeouts, signals and the other slots'
- * frames are never held up for longer than the backend's short bound. Not while a step
- * is being finished here (in_step): a job refused at start ends inside after_take, and
- * its step goes to the thread pool rather than nest. */
-static int finish_and_take(worker *w, unrecorded *u) {
-  if (w->stopping || w->recording || w->record_wait || w->unrecorded || w->taking ||
-      uv_is_active((uv_handle_t *)&w->take_retry) || !want_take(w))
-    return 0;
-  w->unrecorded = u;
-  w->recording = 1;
-  w->taking = 1;
-  w->record_req.data = w;
-  w->take_req.data = w;
-  if (!w->in_step && small_outcome(u)) {
-    w->in_step = 1;
-    int later = step(w, 1);
-    if (!later) after_finish_take(&w->record_req, 0);
-    w->in_step = 0;
-    if (!later) return 1;
-  }
-  uv_queue_work(&w->loop, &w->record_req, finish_take_work, after_finish_take);
-  return 1;
-}
-
-/* The job in a slot ended one way or another: free the slot, start taking the next job,
- * and record the outcome while that take is on its way (both run on the thread pool,
- * each with its own connection), so the executor waits for one backend round trip
- * between jobs, not two, and the loop for neither. */
+/* The job in a slot ended one way or another: free the slot (it starts the job taken
+ * ahead, if any) and hand the outcome to worker_record.c, which records it together with
+ * the next job's take where it can, so the executor waits for one backend round trip
+ * between jobs, not two. */
 static void end_job_logged(slot *s, fpq_outcome_kind kind, char *result, char *error,
                            double duration, char *log, int64_t log_omitted) {
   worker *w = s->w;
@@ -326,8 +93,9 @@ static void end_job_logged(slot *s, fpq_outcome_kind kind, char *result, char *e
   s->killing = KILL_NONE;
   unrecorded *u = fpq__calloc(1, sizeof *u);
   if (u == NULL) { /* cannot keep it: the lease runs out and the job is retried */
-    wlog(w, 1, "out of memory: the outcome of job %s is lost; it will be retried", s->job->id);
-    let_go(w, s->job);
+    fpq__worker_log(w, 1, "out of memory: the outcome of job %s is lost; it will be retried",
+                    s->job->id);
+    fpq__worker_let_go(w, s->job);
     free(result);
     free(error);
     fpq__free(log);
@@ -343,15 +111,7 @@ static void end_job_logged(slot *s, fpq_outcome_kind kind, char *result, char *e
     w->recent_run = w->recent_run > 0 ? 0.8 * w->recent_run + 0.2 * duration : duration;
   if (s->state == SLOT_BUSY) s->state = s->exec ? SLOT_IDLE : SLOT_DOWN;
   if (s->state == SLOT_IDLE && !w->stopping) run_ahead(s);
-  if (u && finish_and_take(w, u)) return;
-  if (!w->stopping) maybe_take(w);
-  if (u) {
-    unrecorded **tail = &w->unrecorded; /* behind older ones: outcomes keep their order */
-    while (*tail) tail = &(*tail)->next;
-    *tail = u;
-    pump_records(w);
-  }
-  if (w->stopping) check_stopped(w);
+  fpq__worker_record(w, u);
 }
 
 /* An outcome without output to keep (killed, timed out, crashed, returned). */
@@ -400,7 +160,7 @@ static void announce_ready(worker *w) {
   for (int i = 0; i < w->nslots; i++)
     if (w->slots[i].state == SLOT_STARTING || w->slots[i].state == SLOT_DOWN) return;
   w->announced_ready = 1;
-  wlog(w, 1, "ready: %d executor(s) started in %.2fs", w->nslots, fpq__now() - w->birth);
+  fpq__worker_log(w, 1, "ready: %d executor(s) started in %.2fs", w->nslots, fpq__now() - w->birth);
 }
 
 static void on_message(fpq__executor *e, json_t *msg, char *result_text) {
@@ -412,9 +172,9 @@ static void on_message(fpq__executor *e, json_t *msg, char *result_text) {
     s->failed_starts = 0;
     announce_ready(s->w);
     if (s->w->stopping) {
-      check_stopped(s->w);
+      fpq__worker_check_stopped(s->w);
     } else if (!run_ahead(s)) { /* a fresh executor (after a crash) runs the job held */
-      maybe_take(s->w);
+      fpq__worker_maybe_take(s->w);
     }
   } else if (strcmp(type, "done") == 0) {
     on_done(s, msg, result_text);
@@ -470,7 +230,7 @@ static void on_gone(fpq__executor *e, int64_t status, int term_signal, const cha
         end_job(s, FPQ_OUTCOME_RETURN, NULL, NULL, 0);
         break;
       case KILL_LEASE_LOST:
-        let_go(w, s->job);
+        fpq__worker_let_go(w, s->job);
         s->job = NULL;
         break;
       case KILL_NONE:
@@ -481,19 +241,20 @@ static void on_gone(fpq__executor *e, int64_t status, int term_signal, const cha
   } else if (!w->stopping || was_starting) {
     char why[400];
     describe_death(why, sizeof why, status, term_signal, reason);
-    if (!w->stopping) wlog(w, 1, "slot %d: %s", s->index, why);
+    if (!w->stopping) fpq__worker_log(w, 1, "slot %d: %s", s->index, why);
   }
   if (s->job == NULL) s->state = SLOT_DOWN;
   uv_timer_stop(&s->timer);
   s->killing = KILL_NONE;
   if (w->stopping) {
-    check_stopped(w);
+    fpq__worker_check_stopped(w);
     return;
   }
   if (was_starting && ++s->failed_starts >= MAX_FAILED_STARTS) {
-    wlog(w, 1, "slot %d: the executor (%s -m flowerpower_job_queue.executor) failed to start "
-         "%d times in a row; is flowerpower-job-queue installed for that Python? Set "
-         "FPQ_PYTHON to choose the interpreter.", s->index, w->python, s->failed_starts);
+    fpq__worker_log(w, 1, "slot %d: the executor (%s -m flowerpower_job_queue.executor) "
+                    "failed to start %d times in a row; is flowerpower-job-queue installed for "
+                    "that Python? Set FPQ_PYTHON to choose the interpreter.", s->index,
+                    w->python, s->failed_starts);
     w->exit_code = 1;
     begin_stop(w, 1, "executors cannot start");
     return;
@@ -510,7 +271,7 @@ static void start_executor(slot *s) {
   s->exec = fpq__executor_start(&w->loop, w->python, w->opt.isolation, w->pipeline_cache,
                                 &events, s, err, sizeof err);
   if (s->exec == NULL) {
-    wlog(w, 1, "slot %d: %s", s->index, err);
+    fpq__worker_log(w, 1, "slot %d: %s", s->index, err);
     w->exit_code = 1;
     begin_stop(w, 1, "executors cannot start");
     return;
@@ -525,7 +286,7 @@ static void on_job_timer(uv_timer_t *t) {
   if (s->exec == NULL || s->state != SLOT_BUSY) return;
   if (s->killing == KILL_NONE) {
     s->killing = KILL_TIMEOUT;
-    wlog(s->w, 1, "job %s passed its timeout; stopping it", s->job->id);
+    fpq__worker_log(s->w, 1, "job %s passed its timeout; stopping it", s->job->id);
   }
   /* First SIGTERM so the pipeline can clean up, then SIGKILL after the grace. */
   if (!s->term_sent) {
@@ -560,7 +321,8 @@ static int send_run(slot *s) {
    * in a path the job names: start_job refused jobs of other projects already. */
   json_t *msg = json_pack("{s:s, s:s, s:s?, s:s?, s:o, s:i, s:s?}", "type", "run", "id",
                           job->id, "project", fpq_project_dir(s->w->q), "pipeline",
-                          job->pipeline, "run", run ? run : json_object(), "attempt", job->attempts, "func",
+                          job->pipeline, "run", run ? run : json_object(), "attempt",
+                          job->attempts, "func",
                           /* unset means run_pipeline (fpq.h), also in a foreign record */
                           job->func ? job->func : FPQ_TASK_FUNC);
   int rc = msg ? fpq__executor_send(s->exec, msg) : FPQ_ENOMEM;
@@ -619,11 +381,24 @@ static void start_job(slot *s, fpq_job *job) {
 
 /* ---- taking jobs ---- */
 
+/* Thread pool, after a take (alone or in the step) answered rc with w->taken: the job is
+ * held from here, on this thread (the loop may be busy when the take completes); a
+ * failure's message (why) is kept for after_take. */
+void fpq__worker_took(worker *w, int rc, const char *why) {
+  w->take_rc = rc;
+  if (rc == 0 && fpq__lease_keeper_hold(w->keeper, w->taken) != 0) {
+    w->take_rc = FPQ_ENOMEM; /* after_take gives the job back */
+    snprintf(w->take_err, sizeof w->take_err, "out of memory");
+  } else if (rc != 0 && rc != FPQ_EEMPTY) {
+    snprintf(w->take_err, sizeof w->take_err, "%s", why);
+  }
+}
+
 static void take_work(uv_work_t *req) {
   worker *w = req->data;
   double wait = w->opt.burst ? 0.05 : TAKE_WAIT;
   int rc = fpq_take(w->take_q, w->name, w->queues, w->nqueues, w->opt.lease, wait, &w->taken);
-  took(w, rc, fpq_errmsg(w->take_q));
+  fpq__worker_took(w, rc, fpq_errmsg(w->take_q));
 }
 
 /* Burst mode ends when nothing is queued, nothing runs here, and every retry this worker
@@ -644,9 +419,9 @@ static int burst_done(worker *w) {
   return keep == 0;
 }
 
-static void on_take_retry(uv_timer_t *t) { maybe_take(t->data); }
+static void on_take_retry(uv_timer_t *t) { fpq__worker_maybe_take(t->data); }
 
-static void after_take(uv_work_t *req, int status) {
+void fpq__worker_after_take(uv_work_t *req, int status) {
   worker *w = req->data;
   (void)status;
   w->taking = 0;
@@ -670,25 +445,25 @@ static void after_take(uv_work_t *req, int status) {
     }
   } else {
     if (job) give_back(w, job);
-    wlog(w, 1, "cannot take jobs: %s; trying again in 1 s", w->take_err);
+    fpq__worker_log(w, 1, "cannot take jobs: %s; trying again in 1 s", w->take_err);
     uv_timer_start(&w->take_retry, on_take_retry, 1000, 0);
     return;
   }
-  if (w->stopping) check_stopped(w);
-  else maybe_take(w);
+  if (w->stopping) fpq__worker_check_stopped(w);
+  else fpq__worker_maybe_take(w);
 }
 
 /* Puts a job we took but will not run back at the front of its queue, uncounted. */
 static void give_back(worker *w, fpq_job *job) {
   fpq_outcome back = {.kind = FPQ_OUTCOME_RETURN};
   if (fpq_finish(w->q, job, w->name, &back, NULL) != 0)
-    wlog(w, 1, "could not return job %s: %s (its lease will expire and it will be retried)",
-         job->id, fpq_errmsg(w->q));
-  let_go(w, job);
+    fpq__worker_log(w, 1, "could not return job %s: %s (its lease will expire and it will "
+                    "be retried)", job->id, fpq_errmsg(w->q));
+  fpq__worker_let_go(w, job);
 }
 
 /* A slot is idle, or every slot is busy with short jobs and none is taken ahead yet. */
-static int want_take(const worker *w) {
+int fpq__worker_want_take(const worker *w) {
   int idle = 0;
   for (int i = 0; i < w->nslots; i++) idle += w->slots[i].state == SLOT_IDLE;
   int take_ahead = idle == 0 && w->ahead == NULL && busy_slots(w) == w->nslots &&
@@ -696,12 +471,12 @@ static int want_take(const worker *w) {
   return idle > 0 || take_ahead;
 }
 
-static void maybe_take(worker *w) {
+void fpq__worker_maybe_take(worker *w) {
   if (w->stopping || w->taking || uv_is_active((uv_handle_t *)&w->take_retry)) return;
-  if (!want_take(w)) return;
+  if (!fpq__worker_want_take(w)) return;
   w->taking = 1;
   w->take_req.data = w;
-  uv_queue_work(&w->loop, &w->take_req, take_work, after_take);
+  uv_queue_work(&w->loop, &w->take_req, take_work, fpq__worker_after_take);
 }
 
 /* ---- the tick: leases, registration, commands, maintenance ---- */
@@ -724,11 +499,11 @@ static void beat(worker *w) {
     }
   }
   if (fpq_worker_beat(w->q, &info, w->opt.lease * 2) != 0)
-    wlog(w, 1, "cannot register: %s", fpq_errmsg(w->q));
+    fpq__worker_log(w, 1, "cannot register: %s", fpq_errmsg(w->q));
 }
 
 static void run_command(worker *w, const char *cmd) {
-  wlog(w, 0, "command: %s", cmd);
+  fpq__worker_log(w, 0, "command: %s", cmd);
   if (strcmp(cmd, "shutdown") == 0) {
     begin_stop(w, 1, "shutdown command");
   } else if (strcmp(cmd, "shutdown-now") == 0) {
@@ -746,7 +521,7 @@ static void run_command(worker *w, const char *cmd) {
 static void on_tick(uv_timer_t *t) {
   worker *w = t->data;
   w->ticks++;
-  record_unrecorded(w);
+  fpq__worker_record_unrecorded(w);
   char cmd[256];
   for (int i = 0; i < 8 && fpq_worker_next_command(w->q, w->name, cmd, sizeof cmd) == 0; i++)
     run_command(w, cmd);
@@ -757,9 +532,10 @@ static void on_tick(uv_timer_t *t) {
     int moved = 0;
     int rc = fpq_maintain(w->q, &moved);
     if (rc == 0 && moved > 0)
-      wlog(w, 0, "maintenance moved %d job(s) (due retries, jobs of lost workers)", moved);
+      fpq__worker_log(w, 0, "maintenance moved %d job(s) (due retries, jobs of lost workers)",
+                      moved);
     else if (rc != 0) /* e.g. the queue database was replaced and reopened */
-      wlog(w, 1, "maintenance: %s", fpq_errmsg(w->q));
+      fpq__worker_log(w, 1, "maintenance: %s", fpq_errmsg(w->q));
   }
   /* --with-scheduler: schedules fire from this tick; a stopping worker hands the leader
    * lease on at once instead of letting it run out. */
@@ -768,7 +544,7 @@ static void on_tick(uv_timer_t *t) {
   if (w->stopping == 1 && w->opt.stop_grace > 0 &&
       fpq__monotonic() - w->stop_started > w->opt.stop_grace)
     begin_stop(w, 2, "stop grace passed");
-  if (w->stopping) check_stopped(w);
+  if (w->stopping) fpq__worker_check_stopped(w);
 }
 
 /* ---- stopping ---- */
@@ -786,7 +562,7 @@ static void on_stop_signal(uv_signal_t *h, int signum) {
   (void)signum;
   for (int i = 0; i < w->nslots; i++)
     if (w->slots[i].exec) fpq__executor_signal(w->slots[i].exec, SIGSTOP);
-  wlog(w, 1, "stopped (SIGTSTP), with its executors; leases are not renewed meanwhile");
+  fpq__worker_log(w, 1, "stopped (SIGTSTP), with its executors; leases are not renewed meanwhile");
   raise(SIGSTOP);
 }
 
@@ -798,7 +574,8 @@ static void on_continue(uv_signal_t *h, int signum) {
   int killed = fpq__lease_keeper_after_stop(w->keeper);
   for (int i = 0; i < w->nslots; i++)
     if (w->slots[i].exec) fpq__executor_signal(w->slots[i].exec, SIGCONT);
-  wlog(w, 1, "continued (SIGCONT)%s", killed ? "; runs past their lease were killed" : "");
+  fpq__worker_log(w, 1, "continued (SIGCONT)%s",
+                  killed ? "; runs past their lease were killed" : "");
 }
 
 static void begin_stop(worker *w, int level, const char *why) {
@@ -807,20 +584,20 @@ static void begin_stop(worker *w, int level, const char *why) {
   w->stopping = level;
   int busy = busy_slots(w);
   if (level == 1)
-    wlog(w, 1, "stopping (%s): taking no new jobs%s", why,
-         busy ? ", letting running jobs finish (signal again to stop them now)" : "");
+    fpq__worker_log(w, 1, "stopping (%s): taking no new jobs%s", why,
+                    busy ? ", letting running jobs finish (signal again to stop them now)" : "");
   else
-    wlog(w, 1, "stopping now (%s): %d running job(s) go back to the queue", why, busy);
+    fpq__worker_log(w, 1, "stopping now (%s): %d running job(s) go back to the queue", why, busy);
   uv_timer_stop(&w->take_retry);
   if (level == 2)
     for (int i = 0; i < w->nslots; i++) kill_job(&w->slots[i], KILL_SHUTDOWN);
-  check_stopped(w);
+  fpq__worker_check_stopped(w);
 }
 
 static void on_closed(uv_handle_t *h) { (void)h; }
 
 /* Once nothing runs and no take is in flight: stop the executors, then the loop. */
-static void check_stopped(worker *w) {
+void fpq__worker_check_stopped(worker *w) {
   /* Callbacks finish first (each within its time limit): a burst's last job's callback
    * runs before the worker exits. */
   if (!w->stopping || w->taking || w->recording || w->closing || w->callbacks) return;
@@ -832,8 +609,8 @@ static void check_stopped(worker *w) {
   if (w->unrecorded) {
     /* The tick records them, then comes back here; not forever. */
     if (w->stopping == 1 && fpq__monotonic() - w->stop_started < STOP_RECORD_GRACE) return;
-    wlog(w, 1, "%d outcome(s) could not be recorded; those jobs are retried when their "
-         "leases run out", drop_unrecorded(w));
+    fpq__worker_log(w, 1, "%d outcome(s) could not be recorded; those jobs are retried when their "
+                    "leases run out", fpq__worker_drop_unrecorded(w));
   }
   int alive = 0;
   for (int i = 0; i < w->nslots; i++) {
@@ -866,7 +643,7 @@ static void free_worker(worker *w) {
   }
   fpq__free(w->slots);
   fpq_job_free(w->ahead);
-  drop_unrecorded(w);
+  fpq__worker_drop_unrecorded(w);
   for (size_t i = 0; i < w->nretrying; i++) fpq__free(w->retrying[i]);
   fpq__free(w->retrying);
   fpq__scheduler_free(w->sched);
@@ -923,7 +700,8 @@ int fpq_worker_run(const fpq_worker_options *opts) {
     fprintf(stderr, "fpq: %s\n",
             fpq_errmsg(w->record_q ? w->record_q : w->take_q ? w->take_q : w->q));
     free_worker(w);
-    return rc == FPQ_EUNAVAIL || rc == FPQ_EIO ? 3 : (rc == FPQ_EINVAL || rc == FPQ_ECONFIG) ? 2 : 1;
+    int bad_input = rc == FPQ_EINVAL || rc == FPQ_ECONFIG;
+    return rc == FPQ_EUNAVAIL || rc == FPQ_EIO ? 3 : bad_input ? 2 : 1;
   }
   if ((rc = fpq__worker_refuse_a_taken_name(w)) != 0) {
     free_worker(w);
@@ -961,8 +739,8 @@ int fpq_worker_run(const fpq_worker_options *opts) {
   uv_signal_start(&w->sigcont, on_continue, SIGCONT);
   char url[512];
   fpq__redact_url(fpq_url(w->q), url, sizeof url);
-  wlog(w, 1, "started: %d slot(s), isolation %s, queues %s, backend %s (%s)", w->nslots,
-       w->opt.isolation, w->queues_text, fpq_backend_name(w->q), url);
+  fpq__worker_log(w, 1, "started: %d slot(s), isolation %s, queues %s, backend %s (%s)", w->nslots,
+                  w->opt.isolation, w->queues_text, fpq_backend_name(w->q), url);
   beat(w);
   for (int i = 0; i < w->nslots; i++) {
     slot *s = &w->slots[i];
@@ -979,19 +757,19 @@ int fpq_worker_run(const fpq_worker_options *opts) {
     w->metrics = fpq__metrics_server_start(&w->loop, host, w->opt.metrics_port, w->q, err,
                                            sizeof err);
     if (w->metrics == NULL) {
-      wlog(w, 1, "%s", err);
+      fpq__worker_log(w, 1, "%s", err);
       w->exit_code = 2;
       begin_stop(w, 1, "the metrics port cannot be served");
     } else {
-      wlog(w, 1, "serving Prometheus metrics on http://%s:%d/metrics", host,
-           w->opt.metrics_port);
+      fpq__worker_log(w, 1, "serving Prometheus metrics on http://%s:%d/metrics", host,
+                      w->opt.metrics_port);
     }
   }
   if (w->opt.with_scheduler) {
     fpq_scheduler_options so = {.open = open, .name = w->name, .quiet = w->opt.quiet};
     char err[768];
     if ((w->sched = fpq__scheduler_new(&so, err, sizeof err, NULL)) == NULL) {
-      wlog(w, 1, "cannot start the scheduler: %s", err);
+      fpq__worker_log(w, 1, "cannot start the scheduler: %s", err);
       w->exit_code = 1;
       begin_stop(w, 1, "the scheduler cannot start");
     }
@@ -1000,9 +778,9 @@ int fpq_worker_run(const fpq_worker_options *opts) {
   uv_timer_start(&w->tick, on_tick, 1000, 1000);
   uv_run(&w->loop, UV_RUN_DEFAULT);
   if (fpq_worker_gone(w->q, w->name) != 0)
-    wlog(w, 1, "could not unregister: %s", fpq_errmsg(w->q));
-  wlog(w, 1, "stopped: %lld job(s) finished, %lld failed", (long long)w->successful,
-       (long long)w->failed);
+    fpq__worker_log(w, 1, "could not unregister: %s", fpq_errmsg(w->q));
+  fpq__worker_log(w, 1, "stopped: %lld job(s) finished, %lld failed", (long long)w->successful,
+                  (long long)w->failed);
   uv_loop_close(&w->loop);
   int code = w->exit_code;
   free_worker(w);

@@ -1,6 +1,8 @@
-/* worker_state.h: the worker's state (worker.c), shared with worker_setup.c only: a
- * worker, its slots (one executor each) and the outcomes the backend has not taken yet.
- * Not an interface: nothing outside the worker includes it. */
+/* worker_state.h: the worker's state, shared by its files only: a worker, its slots (one
+ * executor each) and the outcomes the backend has not taken yet. worker.c runs the loop
+ * (executors, takes, the tick, stopping), worker_record.c records outcomes and
+ * worker_setup.c settles what the loop needs before it runs. Not an interface: nothing
+ * outside the worker includes it. */
 #ifndef FPQ_WORKER_STATE_H
 #define FPQ_WORKER_STATE_H
 
@@ -106,6 +108,35 @@ typedef struct worker {
   double callback_timeout; /* executor.callback_timeout, seconds */
   int callbacks;           /* callback processes running; a stop waits for them */
 } worker;
+
+/* The loop (worker.c), for worker_record.c. */
+/* One line on stderr, unless --quiet and not important. */
+void fpq__worker_log(const worker *w, int important, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Whether a job should be taken now: a slot is idle, or every slot runs short jobs and
+ * none is taken ahead yet. */
+int fpq__worker_want_take(const worker *w);
+/* Starts a take on the thread pool when one is wanted and none is under way. */
+void fpq__worker_maybe_take(worker *w);
+/* Thread pool, after a take answered rc with w->taken: holds the job (its lease is
+ * renewed from here) or keeps the failure's message (why) for after_take. */
+void fpq__worker_took(worker *w, int rc, const char *why);
+/* The loop thread, after a take (alone or in a step) answered w->take_rc with w->taken. */
+void fpq__worker_after_take(uv_work_t *req, int status);
+/* When stopping: once nothing runs, records or is taken, stops the executors and the loop. */
+void fpq__worker_check_stopped(worker *w);
+
+/* Outcomes (worker_record.c). */
+/* Records u, the outcome of a job that just ended (NULL: none to keep), and starts taking
+ * the next job: both in one step when nothing else is being recorded or taken, else u
+ * waits its turn behind older outcomes. */
+void fpq__worker_record(worker *w, unrecorded *u);
+/* The tick: asks the backend again for the outcomes it refused before, oldest first. */
+void fpq__worker_record_unrecorded(worker *w);
+/* Frees every outcome still waiting to be recorded; returns how many there were. */
+int fpq__worker_drop_unrecorded(worker *w);
+/* The worker is done with a job it held: the keeper stops renewing it; frees the job. */
+void fpq__worker_let_go(worker *w, fpq_job *job);
 
 /* Set-up (worker_setup.c). Each returns 0, or -1/an exit code having said why on stderr. */
 /* Splits the comma-joined queue names into w->queues (exact RQ names, strict order). */

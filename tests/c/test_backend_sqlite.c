@@ -397,6 +397,15 @@ static char *status_in(sqlite3 *db, const char *id) {
   return status;
 }
 
+/* A queue on a new project's default database (the caller closes both). */
+static fpq_queue *fresh_queue(char **project) {
+  *project = test_project(pipelines);
+  fpq_options o = {.project_dir = *project, .create = 1};
+  fpq_queue *q = NULL;
+  assert_int_equal(fpq_open(&q, &o), 0);
+  return q;
+}
+
 /* The loop's step leaves the once-a-second look for a replaced file to a waiting call:
  * a read now makes that look if it is due, so the next step is not refused for it. */
 static void fresh_file_check(fpq_queue *q) {
@@ -426,10 +435,8 @@ static int worker_step(fpq_queue *q, fpq_job *job, fpq_job **next, int *take_rc,
  * Without that the WAL would grow by every step's pages. */
 static void the_loops_steps_leave_checkpoints_to_the_waiting_call(void **state) {
   (void)state;
-  char *project = test_project(pipelines);
-  fpq_options o = {.project_dir = project, .create = 1};
-  fpq_queue *q = NULL;
-  assert_int_equal(fpq_open(&q, &o), 0);
+  char *project = NULL;
+  fpq_queue *q = fresh_queue(&project);
   char id[32], wal[4200];
   for (int i = 0; i < 800; i++) {
     snprintf(id, sizeof id, "ckpt-%03d", i);
@@ -463,10 +470,8 @@ static void the_loops_steps_leave_checkpoints_to_the_waiting_call(void **state) 
 static void a_step_releasing_among_many_deferred_jobs_is_left_to_the_waiting_call(
     void **state) {
   (void)state;
-  char *project = test_project(pipelines);
-  fpq_options o = {.project_dir = project, .create = 1};
-  fpq_queue *q = NULL;
-  assert_int_equal(fpq_open(&q, &o), 0);
+  char *project = NULL;
+  fpq_queue *q = fresh_queue(&project);
   put_job(q, "alpha", "parent");
   for (int i = 0; i < 70; i++) {
     fpq_job *child = fpq_job_new();
@@ -496,15 +501,11 @@ static void a_step_releasing_among_many_deferred_jobs_is_left_to_the_waiting_cal
  * free it records the outcome and takes the next job at once. */
 static void the_step_from_the_loop_never_waits_for_a_lock(void **state) {
   (void)state;
-  char *project = test_project(pipelines);
-  fpq_options o = {.project_dir = project, .create = 1};
-  fpq_queue *q = NULL;
-  assert_int_equal(fpq_open(&q, &o), 0);
+  char *project = NULL;
+  fpq_queue *q = fresh_queue(&project);
   put_job(q, "alpha", "step-a");
   put_job(q, "alpha", "step-b");
-  const char *const queues[] = {fpq_queue_for(q, FPQ_PRIORITY_HIGH),
-                                fpq_queue_for(q, FPQ_PRIORITY_MEDIUM),
-                                fpq_queue_for(q, FPQ_PRIORITY_LOW)};
+  const char *const *queues = ALL_OF(q);
   fpq_job *job = NULL, *next = NULL;
   assert_int_equal(fpq_take(q, "w", queues, 3, 30, 0, &job), 0);
   assert_string_equal(job->id, "step-a");
