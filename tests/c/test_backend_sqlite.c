@@ -544,6 +544,100 @@ static void the_step_from_the_loop_never_waits_for_a_lock(void **state) {
   test_rmdir(project);
 }
 
+/* ---- one write per WAL frame (wal_writes.c) ---- */
+
+/* Opens PATH-wal through the queue's VFS, as SQLite opens a WAL (its database must exist). */
+static sqlite3_file *open_wal(const char *db_path, char *wal_path, size_t len) {
+  sqlite3_vfs *vfs = sqlite3_vfs_find(fpq__sqlite_vfs());
+  assert_non_null(vfs);
+  FILE *db = fopen(db_path, "w");
+  assert_non_null(db);
+  fclose(db);
+  snprintf(wal_path, len, "%s-wal", db_path);
+  sqlite3_file *f = calloc(1, (size_t)vfs->szOsFile);
+  int out = 0;
+  assert_int_equal(vfs->xOpen(vfs, wal_path, f,
+                              SQLITE_OPEN_WAL | SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE,
+                              &out),
+                   SQLITE_OK);
+  return f;
+}
+
+/* What the file holds at off, read by another descriptor (as another process would). */
+static void assert_bytes_on_disk(const char *path, long off, char byte, size_t n) {
+  char buf[256];
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, off, SEEK_SET), 0);
+  assert_int_equal(fread(buf, 1, n, f), n);
+  fclose(f);
+  for (size_t i = 0; i < n; i++) assert_int_equal(buf[i], byte);
+}
+
+static void write_bytes(sqlite3_file *f, char byte, int n, sqlite3_int64 off) {
+  char buf[256];
+  memset(buf, byte, sizeof buf);
+  assert_int_equal(f->pMethods->xWrite(f, buf, n, off), SQLITE_OK);
+}
+
+/* A frame header (24 bytes) held back for its page is on disk before anything else
+ * happens to the file: a size, a read, a write elsewhere, a sync, a close. Each one of
+ * these would otherwise see a file without it. */
+static void a_held_frame_header_is_written_before_anything_else_touches_the_file(
+    void **state) {
+  (void)state;
+  char *dir = test_mkdtemp();
+  char db_path[4096], wal_path[4200];
+  snprintf(db_path, sizeof db_path, "%s/q.db", dir);
+  sqlite3_file *f = open_wal(db_path, wal_path, sizeof wal_path);
+  const sqlite3_io_methods *m = f->pMethods;
+  sqlite3_int64 size = 0;
+  write_bytes(f, 'A', 32, 0); /* the WAL header: not held */
+  write_bytes(f, 'H', 24, 32);
+  assert_int_equal(m->xFileSize(f, &size), SQLITE_OK);
+  assert_int_equal(size, 56);
+  assert_bytes_on_disk(wal_path, 32, 'H', 24);
+  /* A header and its page: one write, read back whole. */
+  write_bytes(f, 'I', 24, 56);
+  write_bytes(f, 'P', 100, 80);
+  char back[124];
+  assert_int_equal(m->xRead(f, back, sizeof back, 56), SQLITE_OK);
+  for (int i = 0; i < 124; i++) assert_int_equal(back[i], i < 24 ? 'I' : 'P');
+  /* A header whose next write goes elsewhere is written first. */
+  write_bytes(f, 'J', 24, 200);
+  write_bytes(f, 'Q', 10, 300);
+  assert_bytes_on_disk(wal_path, 200, 'J', 24);
+  /* Before a sync, and at the close. */
+  write_bytes(f, 'K', 24, 320);
+  assert_int_equal(m->xSync(f, SQLITE_SYNC_NORMAL), SQLITE_OK);
+  assert_bytes_on_disk(wal_path, 320, 'K', 24);
+  write_bytes(f, 'L', 24, 400);
+  assert_int_equal(m->xClose(f), SQLITE_OK);
+  assert_bytes_on_disk(wal_path, 400, 'L', 24);
+  free(f);
+  test_rmdir(dir);
+}
+
+/* What the engine commits through its VFS is what SQLite's own VFS reads: every frame's
+ * checksum holds (a frame written wrong would end the WAL there, and its jobs would be
+ * missing), and the file is sound. */
+static void jobs_written_a_frame_at_a_time_are_read_by_sqlites_own_vfs(void **state) {
+  (void)state;
+  char *project = NULL;
+  fpq_queue *q = fresh_queue(&project);
+  char id[32];
+  for (int i = 0; i < 300; i++) {
+    snprintf(id, sizeof id, "frame-%03d", i);
+    put_job(q, "alpha", id);
+  }
+  assert_int_equal(raw_int(project, "SELECT COUNT(*) FROM jobs"), 300);
+  fpq_close(q);
+  assert_int_equal(raw_int(project, "SELECT COUNT(*) FROM jobs"), 300);
+  assert_int_equal(raw_int(project, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"),
+                   1);
+  test_rmdir(project);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_default_database_is_private_in_the_project_and_made_by_a_write),
@@ -560,6 +654,8 @@ int main(void) {
       cmocka_unit_test(the_step_from_the_loop_never_waits_for_a_lock),
       cmocka_unit_test(the_loops_steps_leave_checkpoints_to_the_waiting_call),
       cmocka_unit_test(a_step_releasing_among_many_deferred_jobs_is_left_to_the_waiting_call),
+      cmocka_unit_test(a_held_frame_header_is_written_before_anything_else_touches_the_file),
+      cmocka_unit_test(jobs_written_a_frame_at_a_time_are_read_by_sqlites_own_vfs),
   };
   int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
   backend_contract c = {.backend = "sqlite", .fenced = 1, .steps_at_once = 1};

@@ -247,7 +247,8 @@ static int open_db(sqlite_backend *s) {
   int created = access(s->path, F_OK) != 0;
   int rc = created ? create_private(s) : 0;
   if (rc) return rc;
-  rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                       fpq__sqlite_vfs());
   if (rc != SQLITE_OK) return db_fail(s, rc, "open");
   sqlite3_busy_handler(s->db, busy_handler, s); /* first: the check below reads */
   sqlite3_wal_hook(s->db, wal_hook, s);
@@ -454,14 +455,15 @@ int fpq__sqlite_release_deferred(sqlite_backend *s, double now) { return release
 static int insert_job(sqlite_backend *s, const fpq_job *job) {
   fpq_backend *b = &s->base;
   sqlite3_stmt *st = stmt(s, ST_INSERT);
-  bind_text(st, 1, job->id);
-  bind_text(st, 2, job->project);
-  bind_text(st, 3, job->pipeline);
-  bind_text(st, 4, job->run_json ? job->run_json : "{}");
-  bind_text(st, 5, job->queue);
-  bind_text(st, 6, fpq_status_name(job->status));
-  bind_text(st, 7, job->description);
-  bind_text(st, 8, job->func);
+  /* The job's strings outlive the step: bound in place, cleared right after it. */
+  bind_text_held(st, 1, job->id);
+  bind_text_held(st, 2, job->project);
+  bind_text_held(st, 3, job->pipeline);
+  bind_text_held(st, 4, job->run_json ? job->run_json : "{}");
+  bind_text_held(st, 5, job->queue);
+  bind_text_held(st, 6, fpq_status_name(job->status));
+  bind_text_held(st, 7, job->description);
+  bind_text_held(st, 8, job->func);
   bind_time(st, 9, job->created_at);
   bind_time(st, 10, job->enqueued_at);
   bind_time(st, 11, job->run_at);
@@ -471,12 +473,13 @@ static int insert_job(sqlite_backend *s, const fpq_job *job) {
   sqlite3_bind_double(st, 15, job->timeout);
   sqlite3_bind_double(st, 16, job->result_ttl);
   sqlite3_bind_double(st, 17, job->failure_ttl);
-  bind_text(st, 18, job->depends_on);
-  bind_text(st, 19, job->on_success);
-  bind_text(st, 20, job->on_failure);
-  bind_text(st, 21, job->on_stopped);
+  bind_text_held(st, 18, job->depends_on);
+  bind_text_held(st, 19, job->on_success);
+  bind_text_held(st, 20, job->on_failure);
+  bind_text_held(st, 21, job->on_stopped);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
   /* Its parents may all have finished already: queue it now. A parent finishing after the
    * insert releases it itself (sqlite_finish), so it is never missed. */
   if (rc == SQLITE_DONE)

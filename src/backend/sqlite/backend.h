@@ -1,6 +1,6 @@
 /* backend.h (sqlite): the SQLite backend's handle and the few helpers its files share
  * (backend.c: jobs and workers; schema.c: tables and upgrades; schedules.c: schedules and
- * leases; stats.c: ended runs).
+ * leases; stats.c: ended runs; wal_writes.c: the VFS that joins a WAL frame's writes).
  * Like every file of this folder it sees include/, src/shared/ and this folder only. */
 #ifndef FPQ_BACKEND_SQLITE_H
 #define FPQ_BACKEND_SQLITE_H
@@ -53,6 +53,9 @@ typedef struct sqlite_backend {
  * FPQ__SQLITE_NO_DB for a read of one not created yet (answer "empty"), or an error. */
 #define FPQ__SQLITE_NO_DB 1
 int fpq__sqlite_need_db(sqlite_backend *s, int writing);
+/* The VFS to open the queue file with (wal_writes.c: one write per WAL frame), registered
+ * on the first call; NULL (SQLite's default) if it could not be. */
+const char *fpq__sqlite_vfs(void);
 /* Maps a SQLite result code to an FPQ_E* code with SQLite's words as the detail. */
 int fpq__sqlite_fail(sqlite_backend *s, int rc, const char *doing);
 
@@ -93,6 +96,13 @@ static inline void bind_time(sqlite3_stmt *st, int i, double t) {
 /* Binds text, or NULL for a NULL value. */
 static inline void bind_text(sqlite3_stmt *st, int i, const char *v) {
   if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(st, i);
+}
+
+/* Binds text the caller keeps unchanged until the statement has been stepped and reset,
+ * or NULL: SQLite reads it in place instead of copying it (a malloc and a copy each). */
+static inline void bind_text_held(sqlite3_stmt *st, int i, const char *v) {
+  if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
   else sqlite3_bind_null(st, i);
 }
 
