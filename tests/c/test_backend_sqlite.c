@@ -301,6 +301,17 @@ static void a_deleted_or_replaced_database_is_noticed_and_reopened(void **state)
   test_rmdir(project);
 }
 
+static char *status_in(sqlite3 *db, const char *id) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT status FROM jobs WHERE id = ?1", -1, &st, NULL),
+                   SQLITE_OK);
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  char *status = strdup((const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  return status;
+}
+
 /* A row written behind the engine's back with an id it cannot carry (here 200
  * characters) was run under a cut id and then stayed started forever. It is never taken
  * now, and maintenance fails it with the reason; a good job behind it runs as usual. */
@@ -322,6 +333,15 @@ static void a_row_with_an_id_too_long_is_failed_not_run(void **state) {
            "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status) VALUES"
            " ('%s', 0, '%s', 'alpha', '{}', 'default', 'queued')", id, project);
   assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  /* Bad ids in the other states maintenance fails, and one that ended (left alone). */
+  snprintf(sql, sizeof sql,
+           "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status, run_at,"
+           " lease_until, worker) VALUES"
+           " ('sched uled', 1, '%s', 'alpha', '{}', 'default', 'scheduled', 4e9, NULL, NULL),"
+           " ('star/ted', 2, '%s', 'alpha', '{}', 'default', 'started', NULL, 4e9, 'w2'),"
+           " ('end ed', 3, '%s', 'alpha', '{}', 'default', 'finished', NULL, NULL, NULL)",
+           project, project, project);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
   const char *const queues[] = {"default"};
   fpq_job *taken = NULL;
   assert_int_equal(fpq_take(q, "w", queues, 1, 30, 0, &taken), 0);
@@ -329,7 +349,16 @@ static void a_row_with_an_id_too_long_is_failed_not_run(void **state) {
   fpq_job_free(taken);
   int moved = 0;
   assert_int_equal(fpq_maintain(q, &moved), 0);
-  assert_int_equal(moved, 1);
+  assert_int_equal(moved, 3);
+  char *status = status_in(db, "sched uled");
+  assert_string_equal(status, "failed");
+  free(status);
+  status = status_in(db, "star/ted");
+  assert_string_equal(status, "failed");
+  free(status);
+  status = status_in(db, "end ed");
+  assert_string_equal(status, "finished");
+  free(status);
   sqlite3_stmt *st;
   assert_int_equal(sqlite3_prepare_v2(db, "SELECT status, error FROM jobs WHERE id = ?1", -1,
                                       &st, NULL), SQLITE_OK);
@@ -386,16 +415,6 @@ static void a_file_that_is_not_a_queue_is_refused(void **state) {
   test_rmdir(project);
 }
 
-static char *status_in(sqlite3 *db, const char *id) {
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT status FROM jobs WHERE id = ?1", -1, &st, NULL),
-                   SQLITE_OK);
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  char *status = strdup((const char *)sqlite3_column_text(st, 0));
-  sqlite3_finalize(st);
-  return status;
-}
 
 /* A queue on a new project's default database (the caller closes both). */
 static fpq_queue *fresh_queue(char **project) {
@@ -544,6 +563,37 @@ static void the_step_from_the_loop_never_waits_for_a_lock(void **state) {
   test_rmdir(project);
 }
 
+/* Maintenance looks for bad ids among the jobs that may still run, through their
+ * partial indexes: never by a scan of the whole table, which holds every ended job kept
+ * for its retention (seconds of the write lock, every 2 s, on a large queue). */
+static void maintenance_finds_bad_ids_without_reading_ended_jobs(void **state) {
+  (void)state;
+  char *project = NULL;
+  fpq_queue *q = fresh_queue(&project);
+  put_job(q, "alpha", "creates-the-file");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  char sql[2048];
+  snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", fpq__sqlite_fail_bad_ids_sql);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  int steps = 0, index_scans = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const char *detail = (const char *)sqlite3_column_text(st, 3);
+    steps++;
+    assert_string_not_equal(detail, "SCAN jobs"); /* the whole table */
+    index_scans += strstr(detail, "USING INDEX") != NULL;
+  }
+  assert_true(steps > 0);
+  assert_int_equal(index_scans, 3); /* jobs_ready, jobs_lease, jobs_due */
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  fpq_close(q);
+  test_rmdir(project);
+}
+
 /* ---- one write per WAL frame (wal_writes.c) ---- */
 
 /* Opens PATH-wal through the queue's VFS, as SQLite opens a WAL (its database must exist). */
@@ -654,6 +704,7 @@ int main(void) {
       cmocka_unit_test(the_step_from_the_loop_never_waits_for_a_lock),
       cmocka_unit_test(the_loops_steps_leave_checkpoints_to_the_waiting_call),
       cmocka_unit_test(a_step_releasing_among_many_deferred_jobs_is_left_to_the_waiting_call),
+      cmocka_unit_test(maintenance_finds_bad_ids_without_reading_ended_jobs),
       cmocka_unit_test(a_held_frame_header_is_written_before_anything_else_touches_the_file),
       cmocka_unit_test(jobs_written_a_frame_at_a_time_are_read_by_sqlites_own_vfs),
   };

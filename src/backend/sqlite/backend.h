@@ -73,6 +73,8 @@ int fpq__sqlite_collect_jobs(sqlite_backend *s, sqlite3_stmt *st, fpq_job ***out
 int fpq__sqlite_schema_up_to_date(sqlite_backend *s);
 /* Maintenance, retention and its count (maintain.c), for the methods table. */
 int fpq__sqlite_maintain(fpq_backend *b, double now, int *moved);
+/* Maintenance's statement failing queued, started and scheduled rows with bad ids (below). */
+extern const char fpq__sqlite_fail_bad_ids_sql[];
 int fpq__sqlite_prune(fpq_backend *b, double now, int64_t *removed);
 int fpq__sqlite_retention(fpq_backend *b, double now, fpq_retention *out);
 

@@ -65,16 +65,23 @@ static int reap_expired(sqlite_backend *s, double now, int *moved) {
   return rc;
 }
 
+/* Each status through its own partial index (jobs_ready, jobs_lease, jobs_due): written
+ * as one WHERE status IN (...), SQLite scanned the whole table, every ended job kept for
+ * its retention included, under the write lock, every 2 s (43 ms for 200,000 kept jobs;
+ * now a fraction of a millisecond). */
+const char fpq__sqlite_fail_bad_ids_sql[] =
+    "UPDATE jobs SET status = 'failed', ended_at = ?1, lease_until = NULL, error = ?2"
+    " WHERE rowid IN ("
+    "SELECT rowid FROM jobs WHERE status = 'queued' AND " BAD_ID_SQL " UNION ALL "
+    "SELECT rowid FROM jobs WHERE status = 'started' AND " BAD_ID_SQL " UNION ALL "
+    "SELECT rowid FROM jobs WHERE status = 'scheduled' AND " BAD_ID_SQL ")";
+
 static int fail_bad_ids(sqlite_backend *s, double now, int *moved) {
   char *error = fpq__error_json(
       "InvalidJob", "the job's id is not one fpq can carry (1-" ID_LIMIT(FPQ_ID_MAX)
       " of A-Z a-z 0-9 _ -): the record was not written by fpq; it was not run");
   sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(
-      s->db,
-      "UPDATE jobs SET status = 'failed', ended_at = ?1, lease_until = NULL, error = ?2"
-      " WHERE status IN ('queued', 'started', 'scheduled') AND " BAD_ID_SQL,
-      -1, &st, NULL);
+  int rc = sqlite3_prepare_v2(s->db, fpq__sqlite_fail_bad_ids_sql, -1, &st, NULL);
   if (rc != SQLITE_OK) {
     free(error);
     return fpq__sqlite_fail(s, rc, "fail jobs with bad ids");
