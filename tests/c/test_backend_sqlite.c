@@ -630,9 +630,11 @@ static void write_bytes(sqlite3_file *f, char byte, int n, sqlite3_int64 off) {
   assert_int_equal(f->pMethods->xWrite(f, buf, n, off), SQLITE_OK);
 }
 
-/* A frame header (24 bytes) held back for its page is on disk before anything else
- * happens to the file: a size, a read, a write elsewhere, a sync, a close. Each one of
- * these would otherwise see a file without it. */
+/* A frame header (24 bytes) appended to the WAL is held back for its page, and is on
+ * disk before anything else happens to the file: a size, a read, a write elsewhere, a
+ * sync, a close. Each one of these would otherwise see a file without it. A header
+ * written over an earlier one (SQLite rewrites them at a commit, with nothing after) is
+ * not held at all. */
 static void a_held_frame_header_is_written_before_anything_else_touches_the_file(
     void **state) {
   (void)state;
@@ -653,18 +655,79 @@ static void a_held_frame_header_is_written_before_anything_else_touches_the_file
   char back[124];
   assert_int_equal(m->xRead(f, back, sizeof back, 56), SQLITE_OK);
   for (int i = 0; i < 124; i++) assert_int_equal(back[i], i < 24 ? 'I' : 'P');
-  /* A header whose next write goes elsewhere is written first. */
-  write_bytes(f, 'J', 24, 200);
-  write_bytes(f, 'Q', 10, 300);
-  assert_bytes_on_disk(wal_path, 200, 'J', 24);
+  /* A header rewritten in place: on disk at once. */
+  write_bytes(f, 'R', 24, 56);
+  assert_bytes_on_disk(wal_path, 56, 'R', 24);
+  /* An appended header whose next write goes elsewhere is written first. */
+  write_bytes(f, 'P', 100, 180);
+  write_bytes(f, 'J', 24, 280);
+  write_bytes(f, 'Q', 10, 400);
+  assert_bytes_on_disk(wal_path, 280, 'J', 24);
   /* Before a sync, and at the close. */
-  write_bytes(f, 'K', 24, 320);
+  write_bytes(f, 'K', 24, 410);
   assert_int_equal(m->xSync(f, SQLITE_SYNC_NORMAL), SQLITE_OK);
-  assert_bytes_on_disk(wal_path, 320, 'K', 24);
-  write_bytes(f, 'L', 24, 400);
+  assert_bytes_on_disk(wal_path, 410, 'K', 24);
+  write_bytes(f, 'P', 100, 434);
+  write_bytes(f, 'L', 24, 534);
   assert_int_equal(m->xClose(f), SQLITE_OK);
-  assert_bytes_on_disk(wal_path, 400, 'L', 24);
+  assert_bytes_on_disk(wal_path, 534, 'L', 24);
   free(f);
+  test_rmdir(dir);
+}
+
+/* Copies a file byte for byte (what a crash leaves on disk is what was written). */
+static void copy_file(const char *from, const char *to) {
+  FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+  assert_non_null(in);
+  assert_non_null(out);
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, in)) > 0) assert_int_equal(fwrite(buf, 1, n, out), n);
+  fclose(in);
+  fclose(out);
+}
+
+/* A transaction larger than the page cache spills pages to the WAL before its commit;
+ * changing one of them again rewrites it in place, and the commit then rewrites the frame
+ * headers from there on, the last one with nothing after it (synchronous=NORMAL). What
+ * is on disk right after COMMIT, copied as a crash would leave it, holds the whole
+ * transaction: no header of it waits in memory. */
+static void a_commit_that_rewrote_frame_headers_is_whole_on_disk(void **state) {
+  (void)state;
+  char *dir = test_mkdtemp();
+  char path[4096], copy[4096], from[4200], to[4200];
+  snprintf(path, sizeof path, "%s/spill.db", dir);
+  snprintf(copy, sizeof copy, "%s/after-crash.db", dir);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                   fpq__sqlite_vfs()),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                                " PRAGMA cache_size = 10; CREATE TABLE t (x);"
+                                " BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT"
+                                " i + 1 FROM n WHERE i < 400) INSERT INTO t SELECT"
+                                " randomblob(900) FROM n;"
+                                " UPDATE t SET x = zeroblob(900) WHERE rowid <= 3; COMMIT;",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  /* Copied while the connection is still open: nothing of it is flushed by a close. */
+  copy_file(path, copy);
+  snprintf(from, sizeof from, "%s-wal", path);
+  snprintf(to, sizeof to, "%s-wal", copy);
+  copy_file(from, to);
+  sqlite3 *after = NULL;
+  assert_int_equal(sqlite3_open_v2(copy, &after, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(after, "SELECT count(*), sum(x = zeroblob(900)) FROM t",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 400);
+  assert_int_equal(sqlite3_column_int(st, 1), 3);
+  sqlite3_finalize(st);
+  sqlite3_close(after);
+  sqlite3_close(db);
   test_rmdir(dir);
 }
 
@@ -707,6 +770,7 @@ int main(void) {
       cmocka_unit_test(maintenance_finds_bad_ids_without_reading_ended_jobs),
       cmocka_unit_test(a_held_frame_header_is_written_before_anything_else_touches_the_file),
       cmocka_unit_test(jobs_written_a_frame_at_a_time_are_read_by_sqlites_own_vfs),
+      cmocka_unit_test(a_commit_that_rewrote_frame_headers_is_whole_on_disk),
   };
   int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
   backend_contract c = {.backend = "sqlite", .fenced = 1, .steps_at_once = 1};

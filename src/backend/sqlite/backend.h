@@ -101,8 +101,8 @@ static inline void bind_text(sqlite3_stmt *st, int i, const char *v) {
   else sqlite3_bind_null(st, i);
 }
 
-/* Binds text the caller keeps unchanged until the statement has been stepped and reset,
- * or NULL: SQLite reads it in place instead of copying it (a malloc and a copy each). */
+/* Binds text, or NULL, that the caller keeps unchanged until it clears the binding (or
+ * binds again): SQLite reads it in place instead of copying it (a malloc and a copy). */
 static inline void bind_text_held(sqlite3_stmt *st, int i, const char *v) {
   if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
   else sqlite3_bind_null(st, i);

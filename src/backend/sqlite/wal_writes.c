@@ -3,16 +3,24 @@
  * SQLite writes each frame it appends to the WAL as two pwrite calls: the 24-byte frame
  * header, then the page right behind it. An enqueue commits about six pages, so twelve
  * system calls, most of the kernel time of an enqueue and of the worker's step. This VFS
- * is the default one ("unix") with one change to WAL files: a 24-byte write is held back
- * and joined to the next write when that one starts where it ends (the frame's page), so
- * the two reach the kernel as one. Database, journal and shared-memory files are the
- * default VFS's own, untouched.
+ * is the default one ("unix") with one change to WAL files: a 24-byte write that appends
+ * (it starts where this handle's last write ended) is held back and joined to the next
+ * write when that one starts where it ends (the frame's page), so the two reach the
+ * kernel as one. Database, journal and shared-memory files are the default VFS's own,
+ * untouched.
  *
- * Invariant: a held header is written before any other operation on its file (a read, a
- * sync, a size, a truncate, a close, any other write), so every later operation, in this
- * process or another, sees the file exactly as with two writes. Between SQLite's two
- * calls nothing can see the frame anyway: a frame is published (the wal-index header)
- * only after all of a commit's frames are written.
+ * Invariants:
+ * - Only an appended frame header is held, and SQLite writes such a header only in
+ *   walWriteOneFrame, immediately followed by its page: so a held header never outlives
+ *   the call that writes its frame. A header rewritten in place (walRewriteChecksums, at
+ *   the commit of a transaction that spilled pages and changed them again, with no sync
+ *   after it at synchronous=NORMAL) does not append, and is written at once: held, it
+ *   would wait in memory past the commit, which a crash would then lose.
+ * - A held header is written before any other operation on its file (a read, a sync, a
+ *   size, a truncate, a close, any other write), so every later operation, in this
+ *   process or another, sees the file exactly as with two writes. Between SQLite's two
+ *   calls nothing can see the frame anyway: a frame is published (the wal-index header)
+ *   only after all of a commit's frames are written.
  *
  * Other processes open the same files with the default VFS (Python's sqlite3, an older
  * fpq): the files and their locks are the same, only the number of writes differs. */
@@ -29,6 +37,7 @@ typedef struct wal_file {
   sqlite3_file base;          /* first: SQLite sees this; pMethods = &wal_methods */
   sqlite3_file *real;         /* the default VFS's file, right behind this struct */
   sqlite3_int64 held_at;      /* where the held header goes, or -1: none held */
+  sqlite3_int64 written_to;   /* where this handle's last write ended; -1: not known */
   unsigned char held[FRAME_HEADER];
   unsigned char *joined;      /* header + page, for the one write; grown as needed */
   int joined_size;
@@ -64,15 +73,18 @@ static int wal_write(sqlite3_file *f, const void *data, int amount, sqlite3_int6
     memcpy(w->joined + FRAME_HEADER, data, (size_t)amount);
     sqlite3_int64 at = w->held_at;
     w->held_at = -1;
+    w->written_to = offset + amount;
     return w->real->pMethods->xWrite(w->real, w->joined, need, at);
   }
   int rc = flush(w);
   if (rc != SQLITE_OK) return rc;
-  if (amount == FRAME_HEADER) {
+  if (amount == FRAME_HEADER && offset == w->written_to) { /* appends: its page follows */
     memcpy(w->held, data, FRAME_HEADER);
     w->held_at = offset;
+    w->written_to = offset + FRAME_HEADER;
     return SQLITE_OK;
   }
+  w->written_to = offset + amount;
   return w->real->pMethods->xWrite(w->real, data, amount, offset);
 }
 
@@ -101,12 +113,16 @@ static int wal_read(sqlite3_file *f, void *data, int amount, sqlite3_int64 offse
 static int wal_truncate(sqlite3_file *f, sqlite3_int64 size) {
   wal_file *w = as_wal(f);
   FLUSHED(w);
+  w->written_to = -1;
   return w->real->pMethods->xTruncate(w->real, size);
 }
 
+/* After a sync the next write starts a new stretch (walWriteToLog's sync point splits a
+ * write there): nothing written right after it is held. */
 static int wal_sync(sqlite3_file *f, int flags) {
   wal_file *w = as_wal(f);
   FLUSHED(w);
+  w->written_to = -1;
   return w->real->pMethods->xSync(w->real, flags);
 }
 
@@ -177,6 +193,7 @@ static int wal_writes_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file
   memset(w, 0, sizeof *w);
   w->real = (sqlite3_file *)(w + 1);
   w->held_at = -1;
+  w->written_to = -1;
   int rc = default_vfs->xOpen(default_vfs, name, w->real, flags, out_flags);
   /* On failure pMethods stays NULL: SQLite then does not call xClose. */
   if (rc == SQLITE_OK) w->base.pMethods = &wal_methods;
@@ -184,8 +201,10 @@ static int wal_writes_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file
 }
 
 static void register_once(void) {
+  /* Only over SQLite's own unix VFS, whose methods are known not to depend on which
+   * sqlite3_vfs they are handed; a host program's own default VFS is left as it is. */
   sqlite3_vfs *found = sqlite3_vfs_find(NULL);
-  if (found == NULL || found->iVersion < 1) return;
+  if (found == NULL || found->iVersion < 1 || strcmp(found->zName, "unix") != 0) return;
   default_vfs = found;
   wal_writes_vfs = *found;
   wal_writes_vfs.pNext = NULL;
