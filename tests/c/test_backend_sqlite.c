@@ -339,8 +339,9 @@ static void a_row_with_an_id_too_long_is_failed_not_run(void **state) {
            " lease_until, worker) VALUES"
            " ('sched uled', 1, '%s', 'alpha', '{}', 'default', 'scheduled', 4e9, NULL, NULL),"
            " ('star/ted', 2, '%s', 'alpha', '{}', 'default', 'started', NULL, 4e9, 'w2'),"
-           " ('end ed', 3, '%s', 'alpha', '{}', 'default', 'finished', NULL, NULL, NULL)",
-           project, project, project);
+           " ('end ed', 3, '%s', 'alpha', '{}', 'default', 'finished', NULL, NULL, NULL),"
+           " (NULL, 4, '%s', 'alpha', '{}', 'default', 'queued', NULL, NULL, NULL)",
+           project, project, project, project);
   assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
   const char *const queues[] = {"default"};
   fpq_job *taken = NULL;
@@ -349,7 +350,8 @@ static void a_row_with_an_id_too_long_is_failed_not_run(void **state) {
   fpq_job_free(taken);
   int moved = 0;
   assert_int_equal(fpq_maintain(q, &moved), 0);
-  assert_int_equal(moved, 3);
+  assert_int_equal(moved, 4);
+  assert_int_equal(raw_int(project, "SELECT status = 'failed' FROM jobs WHERE id IS NULL"), 1);
   char *status = status_in(db, "sched uled");
   assert_string_equal(status, "failed");
   free(status);

@@ -78,14 +78,15 @@ extern const char fpq__sqlite_fail_bad_ids_sql[];
 int fpq__sqlite_prune(fpq_backend *b, double now, int64_t *removed);
 int fpq__sqlite_retention(fpq_backend *b, double now, fpq_retention *out);
 
-/* A row whose id the engine cannot carry (written by hand or by another program: longer
- * than FPQ_ID_MAX, or characters outside [A-Za-z0-9_-]). It is never claimed (run under a
+/* A row whose id the engine cannot carry (written by hand or by another program: none,
+ * longer than FPQ_ID_MAX, or characters outside [A-Za-z0-9_-]; a NULL id would make the
+ * test NULL, neither claimed nor failed, queued forever, hence the first term). It is never claimed (run under a
  * cut id, its outcome and the reaper would never match it and it would stay started
  * forever); maintenance fails it with the reason instead. */
 #define ID_LIMIT_TEXT(x) #x
 #define ID_LIMIT(x) ID_LIMIT_TEXT(x)
 #define BAD_ID_SQL \
-  "(length(CAST(id AS BLOB)) NOT BETWEEN 1 AND " ID_LIMIT(FPQ_ID_MAX) \
+  "(id IS NULL OR length(CAST(id AS BLOB)) NOT BETWEEN 1 AND " ID_LIMIT(FPQ_ID_MAX) \
   " OR id GLOB '*[^A-Za-z0-9_-]*')"
 
 

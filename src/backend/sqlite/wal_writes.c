@@ -12,7 +12,9 @@
  * Invariants:
  * - Only an appended frame header is held, and SQLite writes such a header only in
  *   walWriteOneFrame, immediately followed by its page: so a held header never outlives
- *   the call that writes its frame. A header rewritten in place (walRewriteChecksums, at
+ *   the call that writes its frame. (With synchronous=FULL on a device without powersafe
+ *   overwrite, walWriteToLog may split a write at a sector boundary into a first piece
+ *   that is exactly 24 bytes; the sync that follows it at once writes it.) A header rewritten in place (walRewriteChecksums, at
  *   the commit of a transaction that spilled pages and changed them again, with no sync
  *   after it at synchronous=NORMAL) does not append, and is written at once: held, it
  *   would wait in memory past the commit, which a crash would then lose.
