@@ -1,7 +1,7 @@
 /* worker_record.c: the worker's outcomes on their way into the backend. A job's outcome
- * (worker.c's end_job) is recorded together with the next job's take in one backend
- * call (the step) when nothing else is being recorded or taken; on the loop thread when
- * the backend can do it at once, else on the thread pool. Otherwise it waits on the
+ * (worker.c's end_job_logged) is recorded together with the next job's take in one
+ * backend call (the step) when nothing else is being recorded or taken; on the loop
+ * thread when the backend can do it at once, else on the thread pool. Otherwise it waits on the
  * unrecorded list, oldest first, and is recorded alone on the thread pool; an outcome the
  * backend refused (Redis away, a full disk) is asked for again each tick. A final
  * outcome starts the job's callback.
@@ -67,9 +67,9 @@ static void start_callback(worker *w, const unrecorded *u, fpq_status final) {
     fpq__worker_log(w, 1, "job %s: its callback was not run: %s", u->job->id, err);
 }
 
-/* What recording an outcome came to (rc, final, err from record_work). Returns 0 when
- * done with it (recorded, or the job is no longer this run's), or the error when the
- * backend should be asked again later. */
+/* What recording an outcome came to (rc, final, err from record_work or the step).
+ * Returns 0 when done with it (recorded, or the job is no longer this run's), or the
+ * error when the backend should be asked again later. */
 static int recorded(worker *w, unrecorded *u, int rc, fpq_status final, const char *err) {
   if (rc == FPQ_EUNAVAIL || rc == FPQ_EIO || rc == FPQ_EBACKEND) {
     fpq__worker_log(w, 1, "cannot record the outcome of job %s yet (%s); will retry",

@@ -123,13 +123,16 @@ void fpq__worker_maybe_take(worker *w);
 void fpq__worker_took(worker *w, int rc, const char *why);
 /* The loop thread, after a take (alone or in a step) answered w->take_rc with w->taken. */
 void fpq__worker_after_take(uv_work_t *req, int status);
-/* When stopping: once nothing runs, records or is taken, stops the executors and the loop. */
+/* When stopping: once nothing runs, records, is taken or runs a callback, stops the
+ * executors and then the loop; outcomes the backend still refuses are kept for
+ * STOP_RECORD_GRACE (worker.c), then dropped (their jobs are retried when leases end). */
 void fpq__worker_check_stopped(worker *w);
 
 /* Outcomes (worker_record.c). */
-/* Records u, the outcome of a job that just ended (NULL: none to keep), and starts taking
- * the next job: both in one step when nothing else is being recorded or taken, else u
- * waits its turn behind older outcomes. */
+/* Records u, the outcome of a job that just ended (NULL: none to keep), and starts a take
+ * if one is wanted and the worker is not stopping: both in one step when nothing else is
+ * being recorded or taken, else u waits its turn behind older outcomes. When stopping,
+ * checks whether the worker may stop now. */
 void fpq__worker_record(worker *w, unrecorded *u);
 /* The tick: asks the backend again for the outcomes it refused before, oldest first. */
 void fpq__worker_record_unrecorded(worker *w);
