@@ -82,9 +82,9 @@ static int run_ahead(slot *s) {
 }
 
 /* The job in a slot ended one way or another: free the slot (unless stopping, it starts
- * the job taken ahead, if any) and hand the outcome to worker_record.c, which records it together with
- * the next job's take where it can, so the executor waits for one backend round trip
- * between jobs, not two. */
+ * the job taken ahead, if any) and hand the outcome to worker_record.c, which records it
+ * together with the next job's take where it can, so the executor waits for one backend
+ * round trip between jobs, not two. */
 static void end_job_logged(slot *s, fpq_outcome_kind kind, char *result, char *error,
                            double duration, char *log, int64_t log_omitted) {
   worker *w = s->w;

@@ -79,10 +79,11 @@ int fpq__sqlite_prune(fpq_backend *b, double now, int64_t *removed);
 int fpq__sqlite_retention(fpq_backend *b, double now, fpq_retention *out);
 
 /* A row whose id the engine cannot carry (written by hand or by another program: none,
- * longer than FPQ_ID_MAX, or characters outside [A-Za-z0-9_-]; a NULL id would make the
- * test NULL, neither claimed nor failed, queued forever, hence the first term). It is never claimed (run under a
- * cut id, its outcome and the reaper would never match it and it would stay started
- * forever); maintenance fails it with the reason instead. */
+ * longer than FPQ_ID_MAX, or characters outside [A-Za-z0-9_-]). It is never claimed (run
+ * under a cut id, its outcome and the reaper would never match it and it would stay
+ * started forever); maintenance fails it with the reason instead. A NULL id is the first
+ * term: without it the test is NULL for such a row, which is then neither claimed nor
+ * failed, and stays queued forever. */
 #define ID_LIMIT_TEXT(x) #x
 #define ID_LIMIT(x) ID_LIMIT_TEXT(x)
 #define BAD_ID_SQL \

@@ -14,10 +14,11 @@
  *   walWriteOneFrame, immediately followed by its page: so a held header never outlives
  *   the call that writes its frame. (With synchronous=FULL on a device without powersafe
  *   overwrite, walWriteToLog may split a write at a sector boundary into a first piece
- *   that is exactly 24 bytes; the sync that follows it at once writes it.) A header rewritten in place (walRewriteChecksums, at
- *   the commit of a transaction that spilled pages and changed them again, with no sync
- *   after it at synchronous=NORMAL) does not append, and is written at once: held, it
- *   would wait in memory past the commit, which a crash would then lose.
+ *   that is exactly 24 bytes; the sync that follows it at once writes it.) A header
+ *   rewritten in place (walRewriteChecksums, at the commit of a transaction that spilled
+ *   pages and changed them again, with no sync after it at synchronous=NORMAL) does not
+ *   append, and is written at once: held, it would wait in memory past the commit, which
+ *   a crash would then lose.
  * - A held header is written before any other operation on its file (a read, a sync, a
  *   size, a truncate, a close, any other write), so every later operation, in this
  *   process or another, sees the file exactly as with two writes. Between SQLite's two
