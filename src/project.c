@@ -32,55 +32,54 @@ static void append(char *buf, size_t len, size_t *o, const char *text) {
   buf[*o] = '\0';
 }
 
-/* buf = PROJECT/REST. len > 0. */
-static void path_in(char *buf, size_t len, const char *project, const char *rest) {
+/* buf = PROJECT/REST; returns its length. len > 0. */
+static size_t path_in(char *buf, size_t len, const char *project, const char *rest) {
   size_t o = 0;
   buf[0] = '\0';
   append(buf, len, &o, project);
   append(buf, len, &o, "/");
   append(buf, len, &o, rest);
+  return o;
 }
 
 /* buf = PROJECT/DIR/PIPELINE.EXT, the pipeline's dots made slashes. */
 static void pipeline_path(char *buf, size_t len, const char *project, const char *dir,
                           const char *pipeline, const char *ext) {
-  path_in(buf, len, project, dir);
-  size_t o = strlen(buf);
+  size_t o = path_in(buf, len, project, dir);
   append(buf, len, &o, "/");
   for (const char *p = pipeline; *p && o + 1 < len; p++) buf[o++] = *p == '.' ? '/' : *p;
   buf[o] = '\0';
   append(buf, len, &o, ext);
 }
 
-static int is_dir(const char *path) {
+/* Whether path is there and of type (S_IFREG, S_IFDIR). */
+static int is_a(const char *path, mode_t type) {
   struct stat st;
-  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+  return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == type;
 }
 
-static int is_file(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+/* Whether PROJECT/REST is there and of type. */
+static int in_project(const char *project, const char *rest, mode_t type) {
+  char path[PATH_MAX + 300];
+  path_in(path, sizeof path, project, rest);
+  return is_a(path, type);
 }
 
 int fpq__pipeline_check(const char *project, const char *pipeline, char *msg, size_t len) {
-  char path[PATH_MAX + 300];
   /* A producer's checkout may hold only the conf (the code lives where the workers run),
    * but a directory with neither file is not a project: enqueueing there used to create
    * a queue beside nothing and fail the job four times on the worker. */
-  path_in(path, sizeof path, project, "conf/project.yml");
-  int has_project = is_file(path);
-  path_in(path, sizeof path, project, "conf/job_queue.yml");
-  if (!has_project && !is_file(path)) {
+  if (!in_project(project, "conf/project.yml", S_IFREG) &&
+      !in_project(project, "conf/job_queue.yml", S_IFREG)) {
     snprintf(msg, len, "%.300s is not a FlowerPower project: it has no conf/project.yml (or "
              "conf/job_queue.yml); run in a project directory or give --project DIR", project);
     return FPQ_EINVAL;
   }
+  char path[PATH_MAX + 300];
   pipeline_path(path, sizeof path, project, "pipelines", pipeline, ".py");
-  if (is_file(path)) return 0;
+  if (is_a(path, S_IFREG)) return 0;
   /* Missing, and only looked at then: a project without pipelines/ holds no code here. */
-  char code[PATH_MAX + 300];
-  path_in(code, sizeof code, project, "pipelines");
-  if (!is_dir(code)) return 0;
+  if (!in_project(project, "pipelines", S_IFDIR)) return 0;
   snprintf(msg, len, "pipeline '%.200s' is not in project %.300s: there is no pipelines/%.200s",
            pipeline, project, path + strlen(project) + strlen("/pipelines/"));
   return FPQ_ENOTFOUND;

@@ -152,23 +152,36 @@ static void put_job(fpq_queue *q, const char *pipeline, const char *id) {
   fpq_job_free(job);
 }
 
-/* Runs sql on the project's queue.db directly, as another program (or an older fpq) would. */
-static void raw_exec(const char *project, const char *sql) {
+/* n jobs of pipeline, with the ids PREFIX-000, PREFIX-001, ... */
+static void put_jobs(fpq_queue *q, const char *pipeline, const char *prefix, int n) {
+  char id[64];
+  for (int i = 0; i < n; i++) {
+    snprintf(id, sizeof id, "%s-%03d", prefix, i);
+    put_job(q, pipeline, id);
+  }
+}
+
+/* The project's queue.db opened directly (SQLite's own VFS), as another program (or an
+ * older fpq) would; the caller closes it. */
+static sqlite3 *raw_open(const char *project) {
   char path[4096];
   snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
-  sqlite3 *db;
+  sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  return db;
+}
+
+/* Runs sql on the project's queue.db directly. */
+static void raw_exec(const char *project, const char *sql) {
+  sqlite3 *db = raw_open(project);
   assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(db);
 }
 
 /* The first column of sql's first row on the project's queue.db, or -1 for no row. */
 static int raw_int(const char *project, const char *sql) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
-  sqlite3 *db;
+  sqlite3 *db = raw_open(project);
   sqlite3_stmt *st;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
   assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
   int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
   sqlite3_finalize(st);
@@ -323,12 +336,10 @@ static void a_row_with_an_id_too_long_is_failed_not_run(void **state) {
   assert_int_equal(fpq_open(&q, &o), 0);
   fpq_job *good = one_job();
   assert_int_equal(fpq_enqueue(q, good), 0);
-  char path[4096], sql[1024], id[201];
+  char sql[1024], id[201];
   memset(id, 'a', 200);
   id[200] = '\0';
-  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3 *db = raw_open(project);
   snprintf(sql, sizeof sql,
            "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status) VALUES"
            " ('%s', 0, '%s', 'alpha', '{}', 'default', 'queued')", id, project);
@@ -458,11 +469,8 @@ static void the_loops_steps_leave_checkpoints_to_the_waiting_call(void **state) 
   (void)state;
   char *project = NULL;
   fpq_queue *q = fresh_queue(&project);
-  char id[32], wal[4200];
-  for (int i = 0; i < 800; i++) {
-    snprintf(id, sizeof id, "ckpt-%03d", i);
-    put_job(q, "alpha", id);
-  }
+  char wal[4200];
+  put_jobs(q, "alpha", "ckpt", 800);
   snprintf(wal, sizeof wal, "%s/.flowerpower/queue.db-wal", project);
   fpq_job *job = NULL, *next = NULL;
   assert_int_equal(fpq_take(q, "w", ALL_OF(q), 3, 30, 0, &job), 0);
@@ -530,10 +538,7 @@ static void the_step_from_the_loop_never_waits_for_a_lock(void **state) {
   fpq_job *job = NULL, *next = NULL;
   assert_int_equal(fpq_take(q, "w", queues, 3, 30, 0, &job), 0);
   assert_string_equal(job->id, "step-a");
-  char path[4096];
-  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
-  sqlite3 *other;
-  assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+  sqlite3 *other = raw_open(project);
   assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
   fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
   fpq_status final = FPQ_STATUS_QUEUED;
@@ -573,10 +578,7 @@ static void maintenance_finds_bad_ids_without_reading_ended_jobs(void **state) {
   char *project = NULL;
   fpq_queue *q = fresh_queue(&project);
   put_job(q, "alpha", "creates-the-file");
-  char path[4096];
-  snprintf(path, sizeof path, "%s/.flowerpower/queue.db", project);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3 *db = raw_open(project);
   char sql[2048];
   snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", fpq__sqlite_fail_bad_ids_sql);
   sqlite3_stmt *st;
@@ -740,11 +742,7 @@ static void jobs_written_a_frame_at_a_time_are_read_by_sqlites_own_vfs(void **st
   (void)state;
   char *project = NULL;
   fpq_queue *q = fresh_queue(&project);
-  char id[32];
-  for (int i = 0; i < 300; i++) {
-    snprintf(id, sizeof id, "frame-%03d", i);
-    put_job(q, "alpha", id);
-  }
+  put_jobs(q, "alpha", "frame", 300);
   assert_int_equal(raw_int(project, "SELECT COUNT(*) FROM jobs"), 300);
   fpq_close(q);
   assert_int_equal(raw_int(project, "SELECT COUNT(*) FROM jobs"), 300);

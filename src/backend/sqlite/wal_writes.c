@@ -59,25 +59,26 @@ static int flush(wal_file *w) {
   return w->real->pMethods->xWrite(w->real, w->held, FRAME_HEADER, at);
 }
 
+/* Whether the buffer can hold a header and amount bytes behind it (grown if need be). */
+static int room_to_join(wal_file *w, int amount) {
+  int need = FRAME_HEADER + amount;
+  if (need <= w->joined_size) return 1;
+  unsigned char *grown = sqlite3_realloc(w->joined, need);
+  if (grown == NULL) return 0; /* then the two writes, as without this VFS */
+  w->joined = grown;
+  w->joined_size = need;
+  return 1;
+}
+
 static int wal_write(sqlite3_file *f, const void *data, int amount, sqlite3_int64 offset) {
   wal_file *w = as_wal(f);
-  if (w->held_at >= 0 && offset == w->held_at + FRAME_HEADER) {
-    int need = FRAME_HEADER + amount;
-    if (need > w->joined_size) {
-      unsigned char *grown = sqlite3_realloc(w->joined, need);
-      if (grown == NULL) { /* no room to join them: the two writes, as without this VFS */
-        int rc = flush(w);
-        return rc ? rc : w->real->pMethods->xWrite(w->real, data, amount, offset);
-      }
-      w->joined = grown;
-      w->joined_size = need;
-    }
+  if (w->held_at >= 0 && offset == w->held_at + FRAME_HEADER && room_to_join(w, amount)) {
     memcpy(w->joined, w->held, FRAME_HEADER);
     memcpy(w->joined + FRAME_HEADER, data, (size_t)amount);
     sqlite3_int64 at = w->held_at;
     w->held_at = -1;
     w->written_to = offset + amount;
-    return w->real->pMethods->xWrite(w->real, w->joined, need, at);
+    return w->real->pMethods->xWrite(w->real, w->joined, FRAME_HEADER + amount, at);
   }
   int rc = flush(w);
   if (rc != SQLITE_OK) return rc;
@@ -101,10 +102,10 @@ static int wal_close(sqlite3_file *f) {
 }
 
 /* Every other method writes the held header first, then is the default VFS's. */
-#define FLUSHED(w)                          \
-  do {                                              \
-    int flush_rc = flush(w);                        \
-    if (flush_rc != SQLITE_OK) return flush_rc;     \
+#define FLUSHED(w)                              \
+  do {                                          \
+    int flush_rc = flush(w);                    \
+    if (flush_rc != SQLITE_OK) return flush_rc; \
   } while (0)
 
 static int wal_read(sqlite3_file *f, void *data, int amount, sqlite3_int64 offset) {
