@@ -731,38 +731,47 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
             queued = int(self.r.llen(f"rq:queue:{OUR_RQ_QUEUE}"))
             results["take"] = redis_bench(self.port, captured["take"], queued)
             self.r.flushall()
-            # finish: needs started jobs of known ids, so ids come from a small keyspace
-            # of `pool` jobs (~86% filled, untimed), and far fewer finishes than jobs are timed
-            # (a few % of calls then hit a job finished already: a slightly low ceiling).
+            # The worker's step between two jobs (one script: finish the job it ran, take
+            # the next). It needs started jobs of known ids, so ids come from a small
+            # keyspace of `pool` jobs (~86% filled, untimed, taken under the execution id the
+            # captured finish names), and far fewer steps than jobs are timed (a few % then
+            # hit a job finished already: a slightly low ceiling). The next jobs wait in the
+            # queue under other ids, so every timed step's take starts one, as in a drain.
             pool = n
+            steps = max(1000, pool // 10)
             redis_bench(self.port, [*enq[:3], "bench-fin-__rand_int__", *enq[4:]], pool * 2,
                         keyspace=pool)
             redis_bench(self.port, captured["take"], int(self.r.llen(f"rq:queue:{OUR_RQ_QUEUE}")))
-            fin = list(captured["finish"])
-            fin[3] = "bench-fin-__rand_int__"
+            redis_bench(self.port, [*enq[:3], "bench-next-__rand_int__", *enq[4:]], steps * 2,
+                        keyspace=10**11)
+            queued = int(self.r.llen(f"rq:queue:{OUR_RQ_QUEUE}"))
+            step = list(captured["finish"])
+            step[3] = "bench-fin-__rand_int__"
             before = int(self.r.zcard(f"rq:finished:{OUR_RQ_QUEUE}"))
-            results["finish"] = redis_bench(self.port, fin, max(1000, pool // 10),
-                                            keyspace=pool)
+            results["step"] = redis_bench(self.port, step, steps, keyspace=pool)
             real = int(self.r.zcard(f"rq:finished:{OUR_RQ_QUEUE}")) - before
-            results["finish"]["real_fraction"] = real / max(1000, pool // 10)
+            took = queued - int(self.r.llen(f"rq:queue:{OUR_RQ_QUEUE}"))
+            results["step"]["real_fraction"] = real / steps
+            results["step"]["took_fraction"] = took / steps
         finally:
             tracker.stop()
             self.r.flushall()
         per = {k: 1e6 / v["rps"] for k, v in results.items()}
-        drain_limit = 1e6 / (per["take"] + per["finish"])
-        full_limit = 1e6 / (per["take"] + per["finish"] + per["enqueue"])
+        drain_limit = 1e6 / per["step"]
+        full_limit = 1e6 / (per["step"] + per["enqueue"])
         self.commands.append("workload 6: redis-benchmark -p PORT -c 8 -n N [-r KEYSPACE] "
                              "EVALSHA <sha> 0 <the arguments our worker sent, captured with "
                              "MONITOR; the job id replaced by ...__rand_int__>, once per "
-                             "script (enqueue, take, finish)")
+                             "script (enqueue, take, the worker's step: finish + take)")
+        step = results["step"]
         self.add(Row("Redis 7 + our scripts (redis-benchmark, -c 8)", "6. ceiling",
-                     f"enqueue {results['enqueue']['rps']:,.0f}/s, take "
-                     f"{results['take']['rps']:,.0f}/s, finish {results['finish']['rps']:,.0f}/s "
-                     f"({per['enqueue']:.0f}+{per['take']:.0f}+{per['finish']:.0f} µs of Redis "
-                     f"per job): drain limit {drain_limit:,.0f} jobs/s, with the enqueue "
-                     f"{full_limit:,.0f} jobs/s", drain_limit, "higher", None, "ceiling",
-                     f"{results['finish']['real_fraction']:.0%} of timed finishes did the "
-                     "full work"))
+                     f"enqueue {results['enqueue']['rps']:,.0f}/s, finish + take "
+                     f"{step['rps']:,.0f}/s ({per['enqueue']:.0f}+{per['step']:.0f} µs of "
+                     f"Redis per job): drain limit {drain_limit:,.0f} jobs/s, with the enqueue "
+                     f"{full_limit:,.0f} jobs/s; a take alone (a worker's first) "
+                     f"{per['take']:.0f} µs", drain_limit, "higher", None, "ceiling",
+                     f"{step['real_fraction']:.0%} of timed steps finished a job, "
+                     f"{step['took_fraction']:.0%} took one"))
         for d in self.drains:
             if d["system"] == "fpq-rq":
                 self.add(Row(d["label"], "6. drain as a fraction of the Redis-bound limit",

@@ -273,6 +273,8 @@ static void take_registers_wip_execution_and_started_status(void **state) {
   assert_hash_field(c, exkey, "id", ex);
   assert_hash_field(c, exkey, "worker_name", "w.1");
   assert_true(zscore(c, "rq:executions:wire-2", ex) > score);
+  char *ex_created = hget(c, exkey, "created_at");
+  assert_non_null(ex_created);
   /* finish: finished registry now + the default retention (a week, not RQ's 500 s),
    * result stream entry, TTLs */
   fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "{\"result\": 2}", .duration = 0.1};
@@ -297,15 +299,18 @@ static void take_registers_wip_execution_and_started_status(void **state) {
   redisReply *res = cmd(c, "XREVRANGE rq:results:wire-2 + - COUNT 1");
   assert_int_equal(res->elements, 1);
   redisReply *fields = res->element[0]->element[1];
-  int saw_type = 0, saw_value = 0;
+  int saw_type = 0, saw_value = 0, saw_start = 0;
   for (size_t i = 0; i + 1 < fields->elements; i += 2) {
     const char *k = fields->element[i]->str, *v = fields->element[i + 1]->str;
     if (strcmp(k, "type") == 0) saw_type = strcmp(v, "1") == 0;
     if (strcmp(k, "return_value") == 0) saw_value = strcmp(v, "eyJyZXN1bHQiOiAyfQ==") == 0;
     if (strcmp(k, "execution_id") == 0) assert_string_equal(v, ex);
+    /* the run's start as its execution hash had it (the worker passes it back) */
+    if (strcmp(k, "execution_started_at") == 0) saw_start = strcmp(v, ex_created) == 0;
   }
-  assert_true(saw_type && saw_value);
+  assert_true(saw_type && saw_value && saw_start);
   freeReplyObject(res);
+  free(ex_created);
   free(ex);
   redisFree(c);
   fpq_job_free(got);

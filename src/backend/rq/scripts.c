@@ -32,6 +32,10 @@
 /* Helpers every script may use. */
 #define PRELUDE                                                                           \
   "local FAILURE_TTL = " LITERAL(FPQ_RQ_FAILURE_TTL) "\n"                                 \
+  /* Adds values to the end of a list (a command being built). */                        \
+  "local function append(list, ...)\n"                                                   \
+  "  for _, v in ipairs({...}) do list[#list + 1] = v end\n"                             \
+  "end\n"                                                                                 \
   /* Moves a due scheduled job to the back of its queue, as RQ's scheduler does. An id   \
    * without a hash is left alone for a minute: Python rq's enqueue_at writes the        \
    * ZADD before the hash (outside its MULTI), and dropping it early would lose it. */   \
@@ -201,7 +205,7 @@
     "local function gather(out, key, ...)\n" \
     "  local list = out[key]\n" \
     "  if not list then list = {}; out[key] = list; out[#out + 1] = key end\n" \
-    "  for _, v in ipairs({...}) do list[#list + 1] = v end\n" \
+    "  append(list, ...)\n" \
     "end\n" \
     "local function enqueue_one(A, o, n, queued, indexed)\n" \
     "local id, q = A[o + 1], A[o + 2]\n" \
@@ -278,7 +282,14 @@ static const char enqueue_many_lua[] = PRELUDE ENQUEUE_ONE
     "local now, now_text = tonumber(A[1]), A[2]\n" \
     "local worker, ex = A[5], A[6]\n" \
     "local nq = tonumber(A[7])\n" \
-    "for i = 1, nq do promote(A[7 + i], now, now_text, 100) end\n" \
+    /* One EXISTS over the queues' scheduled sets: most takes find none, and then need \
+     * neither promote nor look for the next due time below. */ \
+    "local sched = {}\n" \
+    "for i = 1, nq do sched[i] = 'rq:scheduled:' .. A[7 + i] end\n" \
+    "local any_scheduled = nq > 0 and redis.call('EXISTS', unpack(sched)) > 0\n" \
+    "if any_scheduled then\n" \
+    "  for i = 1, nq do promote(A[7 + i], now, now_text, 100) end\n" \
+    "end\n" \
     "local dropped = 0\n" \
     "for i = 1, nq do\n" \
     "  local q = A[7 + i]\n" \
@@ -336,8 +347,8 @@ static const char enqueue_many_lua[] = PRELUDE ENQUEUE_ONE
     "  end\n" \
     "end\n" \
     "local due = ''\n" \
-    "for i = 1, nq do\n" \
-    "  local first = redis.call('ZRANGE', 'rq:scheduled:' .. A[7 + i], 0, 0, 'WITHSCORES')\n" \
+    "for i = 1, any_scheduled and nq or 0 do\n" \
+    "  local first = redis.call('ZRANGE', sched[i], 0, 0, 'WITHSCORES')\n" \
     "  if first[2] and (due == '' or tonumber(first[2]) < tonumber(due)) then due = first[2] end\n" \
     "end\n" \
     "return {0, due}\n" \
@@ -376,8 +387,8 @@ static const char extend_lua[] =
 /* ARGV: id, worker, status, now, now_text, ttl (result_ttl when finished, failure_ttl
  * when failed or stopped: -1 forever, 0 none, else seconds), run_at, uncount, error JSON,
  * exc_string (base64 zlib), has return value, return_value (base64), duration, pipeline,
- * started_at (epoch seconds), execution ('' = any), the run's log ('' none: fpq_log is
- * the last run's output).
+ * started_at (epoch seconds: the take's time; '' unknown), execution ('' = any), the
+ * run's log ('' none: fpq_log is the last run's output).
  * Returns 1, or 0 when the job is no longer held by this run (fpq_exec is the fence). */
 #define FINISH_FN \
     /* RQ's worker hash says idle once its job is done (when the hash still names it). */ \
@@ -387,6 +398,10 @@ static const char extend_lua[] =
     "    redis.call('HDEL', wkey, 'current_job')\n" \
     "    redis.call('HSET', wkey, 'state', 'idle')\n" \
     "  end\n" \
+    "end\n" \
+    /* An HSET or HDEL built up as a list: sent when it names a field. */ \
+    "local function hash_write(cmd)\n" \
+    "  if #cmd > 2 then redis.call(unpack(cmd)) end\n" \
     "end\n" \
     /* keep_busy: the caller takes the next job at once and sets the worker hash itself. */ \
     "local function finish(A, keep_busy)\n" \
@@ -398,24 +413,34 @@ static const char extend_lua[] =
     "if h[1] ~= 'started' or h[2] ~= worker then return 0 end\n" \
     "if A[16] ~= '' and h[3] ~= A[16] then return 0 end\n" \
     "local ex, q = h[3] or nil, h[4] or 'default'\n" \
-    "local started = ex and redis.call('HGET', 'rq:execution:' .. id .. ':' .. ex, 'created_at')\n" \
-    "if not started then started = nil end\n" \
+    /* The execution's start: the take's own time, which the worker passes back (A[15])  \
+     * when it names the execution it ran; else what the execution hash says. */          \
+    "local started = nil\n" \
+    "if A[16] ~= '' and A[15] ~= '' then started = A[15]\n" \
+    "elseif ex then\n" \
+    "  started = redis.call('HGET', 'rq:execution:' .. id .. ':' .. ex, 'created_at') or nil\n" \
+    "end\n" \
     "end_execution(q, id, ex, worker)\n" \
     "if not keep_busy then worker_idle(worker, id) end\n" \
+    /* The run's log rides on the outcome's own HSET and HDEL of the job's hash: one      \
+     * write of each per finish, whatever the outcome. */                                  \
+    "local set, del = {'HSET', job}, {'HDEL', job}\n" \
     "if A[8] ~= '1' then\n" \
-    "  if A[17] and A[17] ~= '' then redis.call('HSET', job, 'fpq_log', A[17])\n" \
-    "  else redis.call('HDEL', job, 'fpq_log') end\n" \
+    "  if A[17] and A[17] ~= '' then set[3], set[4] = 'fpq_log', A[17]\n" \
+    "  else del[3] = 'fpq_log' end\n" \
     "end\n" \
-    "if st == 'finished' then\n" \
-    "  local ttl = tonumber(A[6])\n" \
-    "  redis.call('HSET', job, 'status', 'finished', 'ended_at', now_text,\n" \
-    "             'fpq_duration', A[13])\n" \
     /* A finished job has no error: an earlier attempt's (a WorkerLost) is not its own. */ \
-    "  redis.call('HDEL', job, 'fpq_error')\n" \
+    "if st == 'finished' then\n" \
+    "  append(set, 'status', 'finished', 'ended_at', now_text, 'fpq_duration', A[13])\n" \
+    "  append(del, 'fpq_error')\n" \
+    "end\n" \
+    "hash_write(set)\n" \
+    "hash_write(del)\n" \
+    "if st == 'finished' then\n" \
     "  local x = result_entry(id, '1', worker, ex, started, A[4])\n" \
     "  if A[11] == '1' then x[#x + 1] = 'return_value'; x[#x + 1] = A[12] end\n" \
     "  redis.call(unpack(x))\n" \
-    "  keep(id, 'rq:finished:' .. q, now, ttl)\n" \
+    "  keep(id, 'rq:finished:' .. q, now, tonumber(A[6]))\n" \
     "elseif st == 'failed' or st == 'stopped' then\n" \
     "  to_failed(id, q, st, now, now_text, worker, ex, started, A[9], A[10], A[13],\n" \
     "            A[6])\n" \

@@ -272,7 +272,9 @@ static int finish_argv_fill(rq_backend *r, const fpq_finish_args *a, finish_argv
       return fpq_backend_fail(&r->base, FPQ_ENOMEM, "out of memory");
     }
   }
-  snprintf(f->started, sizeof f->started, "%.6f", a->started_at);
+  /* '' when the job has no start (the script then reads the execution's own). */
+  f->started[0] = '\0';
+  if (a->started_at > 0) snprintf(f->started, sizeof f->started, "%.6f", a->started_at);
   const char *argv[FINISH_ARGC] = {
       a->id, a->worker, fpq_status_name(a->status), f->now_s, f->now_text, f->ttl, f->run_at,
       a->uncount_attempt ? "1" : "0", a->error_json ? a->error_json : "",

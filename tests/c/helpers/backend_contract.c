@@ -1205,17 +1205,22 @@ static void ended_jobs_are_kept_for_their_own_retention(void **state) {
   assert_int_equal(status_of(f->q, "failure-forever"), FPQ_STATUS_FAILED);
 }
 
+/* A job with one retry whose first run failed, saying "first attempt said this\n". */
+static void first_attempt_fails_with_a_log(fpq_queue *q, char id[FPQ_ID_MAX + 1]) {
+  put(q, "alpha", FPQ_PRIORITY_MEDIUM, 1, 0, id);
+  fpq_job *job = take(q, "w", 30);
+  fpq_outcome bad = {.kind = FPQ_OUTCOME_FAILURE, .log = "first attempt said this\n",
+                     .error_json = "{\"type\": \"ValueError\", \"message\": \"no\"}"};
+  assert_int_equal(fpq_finish(q, job, "w", &bad, NULL), 0);
+  fpq_job_free(job);
+}
+
 /* A run's output is kept with the job, cut to FPQ_LOG_MAX with a marker that counts what
  * went (bytes the sender left out included); the last run's replaces an earlier one's. */
 static void a_runs_log_is_kept_with_the_job_and_bounded(void **state) {
   fixture *f = *state;
   char id[FPQ_ID_MAX + 1];
-  put(f->q, "alpha", FPQ_PRIORITY_MEDIUM, 1, 0, id);
-  fpq_job *job = take(f->q, "w", 30);
-  fpq_outcome bad = {.kind = FPQ_OUTCOME_FAILURE, .log = "first attempt said this\n",
-                     .error_json = "{\"type\": \"ValueError\", \"message\": \"no\"}"};
-  assert_int_equal(fpq_finish(f->q, job, "w", &bad, NULL), 0);
-  fpq_job_free(job);
+  first_attempt_fails_with_a_log(f->q, id);
   fpq_job *got = NULL;
   assert_int_equal(fpq_get(f->q, id, &got), 0);
   assert_string_equal(got->log, "first attempt said this\n");
@@ -1225,7 +1230,7 @@ static void a_runs_log_is_kept_with_the_job_and_bounded(void **state) {
   memset(text, 'a', big);
   memcpy(text + big - 8, "THE END\n", 8);
   text[big] = '\0';
-  job = take(f->q, "w", 30);
+  fpq_job *job = take(f->q, "w", 30);
   assert_non_null(job);
   fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1", .log = text,
                     .log_omitted = 1000};
@@ -1240,6 +1245,25 @@ static void a_runs_log_is_kept_with_the_job_and_bounded(void **state) {
   long long cut = atoll(marker + 5);
   assert_true(cut > (long long)big - FPQ_LOG_MAX + 1000 && cut < (long long)big + 1000);
   assert_null(strstr(got->log, "first attempt"));
+  fpq_job_free(got);
+}
+
+/* A run that wrote nothing leaves no log and, finished, no error: not the failed earlier
+ * attempt's (both go in the finish's one write of the job). */
+static void a_silent_finished_run_keeps_no_earlier_log_or_error(void **state) {
+  fixture *f = *state;
+  char id[FPQ_ID_MAX + 1];
+  first_attempt_fails_with_a_log(f->q, id);
+  fpq_job *job = take(f->q, "w", 30);
+  assert_non_null(job);
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "1"};
+  assert_int_equal(fpq_finish(f->q, job, "w", &ok, NULL), 0);
+  fpq_job_free(job);
+  fpq_job *got = NULL;
+  assert_int_equal(fpq_get(f->q, id, &got), 0);
+  assert_int_equal(got->status, FPQ_STATUS_FINISHED);
+  assert_null(got->log);
+  assert_null(got->error_json);
   fpq_job_free(got);
 }
 
@@ -1425,6 +1449,8 @@ int backend_contract_run(const backend_contract *c) {
                                       teardown),
       cmocka_unit_test_setup_teardown(a_runs_log_is_kept_with_the_job_and_bounded, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(a_silent_finished_run_keeps_no_earlier_log_or_error,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(a_schedule_is_stored_as_given, setup, teardown),
       cmocka_unit_test_setup_teardown(a_bad_schedule_is_refused_and_nothing_is_stored,
                                       setup, teardown),
