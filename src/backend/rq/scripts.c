@@ -31,7 +31,7 @@
 
 /* Helpers every script may use. */
 #define PRELUDE                                                                           \
-  "local FAILURE_TTL = " LITERAL(FPQ_RQ_FAILURE_TTL) "\n"                                 \
+  "local FAILURE_TTL = '" LITERAL(FPQ_RQ_FAILURE_TTL) "'\n"                               \
   /* Adds values to the end of a list (a command being built). */                        \
   "local function append(list, ...)\n"                                                   \
   "  for _, v in ipairs({...}) do list[#list + 1] = v end\n"                             \
@@ -85,9 +85,9 @@
   /* The record of ended runs that metrics read (throughput, run-time percentiles): one \
    * member per run, scored by its end, kept for an hour and at most 100,000 runs; the    \
    * trims are maintenance's (every 2 s), not each finish's, and readers ask by time. */  \
-  "local function record_end(id, pipeline, q, st, started, now)\n"                       \
-  "  redis.call('ZADD', 'fpq:ended', now, cjson.encode({id = id, p = pipeline, q = q,\n" \
-  "             s = st, b = tonumber(started) or 0, e = now}))\n"                        \
+  "local function record_end(id, pipeline, q, st, started, ended)\n"                     \
+  "  redis.call('ZADD', 'fpq:ended', ended, cjson.encode({id = id, p = pipeline, q = q,\n" \
+  "             s = st, b = tonumber(started) or 0, e = tonumber(ended)}))\n"            \
   "end\n"                                                                                 \
   "local function result_entry(id, rtype, worker, ex, started, ended)\n"                  \
   "  local x = {'XADD', 'rq:results:' .. id, 'MAXLEN', '~', '10', '*', 'type', rtype,\n"  \
@@ -99,9 +99,11 @@
   "end\n"                                                                                 \
   /* Keeps an ended job (its hash and result stream) for ttl seconds in registry reg, as \
    * RQ does: -1 forever (score +inf, no expiry), 0 not at all (both deleted, as RQ's     \
-   * Job.cleanup(0) does), else EXPIRE and score now + ttl. */                            \
-  "local function keep(id, reg, now, ttl)\n"                                              \
+   * Job.cleanup(0) does), else EXPIRE and score now + ttl. ttl is text (seconds): Redis \
+   * takes it as it is, where a Lua number would be formatted first. */                   \
+  "local function keep(id, reg, now, ttl_text)\n"                                         \
   "  local job, res = 'rq:job:' .. id, 'rq:results:' .. id\n"                             \
+  "  local ttl = tonumber(ttl_text)\n"                                                    \
   "  if ttl == 0 then\n"                                                                  \
   "    redis.call('DEL', job, res)\n"                                                     \
   "  elseif ttl < 0 then\n"                                                               \
@@ -109,8 +111,8 @@
   "    redis.call('PERSIST', res)\n"                                                      \
   "    redis.call('ZADD', reg, '+inf', id)\n"                                             \
   "  else\n"                                                                              \
-  "    redis.call('EXPIRE', job, ttl)\n"                                                  \
-  "    redis.call('EXPIRE', res, ttl)\n"                                                  \
+  "    redis.call('EXPIRE', job, ttl_text)\n"                                             \
+  "    redis.call('EXPIRE', res, ttl_text)\n"                                             \
   "    redis.call('ZADD', reg, math.floor(now) + ttl, id)\n"                              \
   "  end\n"                                                                               \
   "end\n"                                                                                 \
@@ -126,7 +128,7 @@
   "  local x = result_entry(id, '2', worker, ex, started, now)\n"                         \
   "  x[#x + 1] = 'exc_string'; x[#x + 1] = exc\n"                                         \
   "  redis.call(unpack(x))\n"                                                             \
-  "  keep(id, 'rq:failed:' .. q, now, tonumber(ttl) or FAILURE_TTL)\n"                    \
+  "  keep(id, 'rq:failed:' .. q, now, tonumber(ttl) and ttl or FAILURE_TTL)\n"            \
   "end\n"                                                                                 \
   /* RQ's Job.dependencies_are_met: every parent named in the child's dependency_ids    \
    * (JSON list; older RQ wrote only dependency_id) is finished, or failed when the child \
@@ -329,9 +331,11 @@ static const char enqueue_many_lua[] = PRELUDE ENQUEUE_ONE
     "      redis.call('EXPIRE', exkey, A[4])\n" \
     "      local wex = 'rq:worker:' .. worker .. ':executions'\n" \
     "      redis.call('SADD', wex, member)\n" \
-    "      redis.call('EXPIRE', wex, tonumber(A[4]) + 60)\n" \
+    /* Both indexes outlive the lease by a minute; formatted once for both. */ \
+    "      local index_ttl = tostring(tonumber(A[4]) + 60)\n" \
+    "      redis.call('EXPIRE', wex, index_ttl)\n" \
     "      redis.call('ZADD', 'rq:executions:' .. id, tonumber(A[3]) + 60, ex)\n" \
-    "      redis.call('EXPIRE', 'rq:executions:' .. id, tonumber(A[4]) + 60)\n" \
+    "      redis.call('EXPIRE', 'rq:executions:' .. id, index_ttl)\n" \
     "      redis.call('HSET', job, 'status', 'started', 'started_at', now_text, 'ended_at', '',\n" \
     "                 'worker_name', worker, 'last_heartbeat', now_text, 'fpq_attempts', att,\n" \
     "                 'fpq_exec', ex)\n" \
@@ -440,7 +444,7 @@ static const char extend_lua[] =
     "  local x = result_entry(id, '1', worker, ex, started, A[4])\n" \
     "  if A[11] == '1' then x[#x + 1] = 'return_value'; x[#x + 1] = A[12] end\n" \
     "  redis.call(unpack(x))\n" \
-    "  keep(id, 'rq:finished:' .. q, now, tonumber(A[6]))\n" \
+    "  keep(id, 'rq:finished:' .. q, now, A[6])\n" \
     "elseif st == 'failed' or st == 'stopped' then\n" \
     "  to_failed(id, q, st, now, now_text, worker, ex, started, A[9], A[10], A[13],\n" \
     "            A[6])\n" \
@@ -456,7 +460,7 @@ static const char extend_lua[] =
     "  redis.call('SADD', 'rq:queues', 'rq:queue:' .. q)\n" \
     "end\n" \
     "if st == 'finished' or st == 'failed' or st == 'stopped' then\n" \
-    "  record_end(id, A[14], q, st, A[15], now)\n" \
+    "  record_end(id, A[14], q, st, A[15], A[4])\n" \
     "  release_dependents(id, now_text)\n" \
     "end\n" \
     "return 1\n" \
