@@ -732,15 +732,22 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
             results["take"] = redis_bench(self.port, captured["take"], queued)
             self.r.flushall()
             # The worker's step between two jobs (one script: finish the job it ran, take
-            # the next). It needs started jobs of known ids, so ids come from a small
-            # keyspace of `pool` jobs (~86% filled, untimed, taken under the execution id the
-            # captured finish names), and far fewer steps than jobs are timed (a few % then
-            # hit a job finished already: a slightly low ceiling). The next jobs wait in the
+            # the next). It needs started jobs of known ids: `pool` of them, enqueued
+            # untimed under ids redis-benchmark's __rand_int__ draws from (bench-fin- and
+            # 12 digits), then taken with the execution id the captured finish names. A
+            # twentieth of that many steps are timed, so only a few % draw an id finished
+            # already and do less work (the row says how many finished a job: a slightly
+            # high limit). The next jobs wait in the
             # queue under other ids, so every timed step's take starts one, as in a drain.
             pool = n
-            steps = max(1000, pool // 10)
-            redis_bench(self.port, [*enq[:3], "bench-fin-__rand_int__", *enq[4:]], pool * 2,
-                        keyspace=pool)
+            steps = max(1000, pool // 20)
+            fill = self.r.pipeline(transaction=False)
+            raw = [a.encode("latin-1") for a in enq]  # as redis_bench sends them
+            for i in range(pool):
+                fill.execute_command(*raw[:3], f"bench-fin-{i:012d}".encode(), *raw[4:])
+                if i % 500 == 499:
+                    fill.execute()
+            fill.execute()
             redis_bench(self.port, captured["take"], int(self.r.llen(f"rq:queue:{OUR_RQ_QUEUE}")))
             redis_bench(self.port, [*enq[:3], "bench-next-__rand_int__", *enq[4:]], steps * 2,
                         keyspace=10**11)
@@ -802,6 +809,7 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
         reader.join(2)
         self.stop(procs)
         found: dict[str, list[str]] = {}
+        takes: list[list[str]] = []
         for line in "".join(lines).splitlines():
             argv = parse_monitor(line)
             if not argv or argv[0].upper() != "EVALSHA" or len(argv) < 6:
@@ -809,11 +817,16 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
             args = argv[3:]
             if len(args) > 12 and args[2] in ("queued", "scheduled") and "enqueue" not in found:
                 found["enqueue"] = argv
-            elif len(args) >= 8 and args[6].isdigit() and len(args) == 7 + int(args[6]) \
-                    and "take" not in found:
-                found["take"] = argv
+            elif len(args) >= 8 and args[6].isdigit() and len(args) == 7 + int(args[6]):
+                takes.append(argv)
             elif len(args) >= 13 and args[2] == "finished":
                 found["finish"] = argv
+        # The take that started the finished job: its execution id (ARGV[6]) is the one the
+        # finish names (ARGV[16]), so jobs taken with it can be finished by the captured
+        # finish. An idle worker's empty takes may come before it under other ids.
+        if "finish" in found:
+            ran = found["finish"][3 + 15]
+            found.update({"take": t for t in takes if t[3 + 5] == ran})
         missing = {"enqueue", "take", "finish"} - set(found)
         if missing:
             raise RuntimeError(f"MONITOR did not show {missing}")

@@ -99,8 +99,9 @@
   "end\n"                                                                                 \
   /* Keeps an ended job (its hash and result stream) for ttl seconds in registry reg, as \
    * RQ does: -1 forever (score +inf, no expiry), 0 not at all (both deleted, as RQ's     \
-   * Job.cleanup(0) does), else EXPIRE and score now + ttl. ttl is text (seconds): Redis \
-   * takes it as it is, where a Lua number would be formatted first. */                   \
+   * Job.cleanup(0) does), else EXPIRE and score now + ttl. ttl_text is whole seconds as \
+   * C's %lld writes them (every caller's ARGV, FAILURE_TTL): EXPIRE takes that text as  \
+   * it is, where a Lua number would be formatted again. */                             \
   "local function keep(id, reg, now, ttl_text)\n"                                         \
   "  local job, res = 'rq:job:' .. id, 'rq:results:' .. id\n"                             \
   "  local ttl = tonumber(ttl_text)\n"                                                    \
@@ -331,11 +332,9 @@ static const char enqueue_many_lua[] = PRELUDE ENQUEUE_ONE
     "      redis.call('EXPIRE', exkey, A[4])\n" \
     "      local wex = 'rq:worker:' .. worker .. ':executions'\n" \
     "      redis.call('SADD', wex, member)\n" \
-    /* Both indexes outlive the lease by a minute; formatted once for both. */ \
-    "      local index_ttl = tostring(tonumber(A[4]) + 60)\n" \
-    "      redis.call('EXPIRE', wex, index_ttl)\n" \
+    "      redis.call('EXPIRE', wex, tonumber(A[4]) + 60)\n" \
     "      redis.call('ZADD', 'rq:executions:' .. id, tonumber(A[3]) + 60, ex)\n" \
-    "      redis.call('EXPIRE', 'rq:executions:' .. id, index_ttl)\n" \
+    "      redis.call('EXPIRE', 'rq:executions:' .. id, tonumber(A[4]) + 60)\n" \
     "      redis.call('HSET', job, 'status', 'started', 'started_at', now_text, 'ended_at', '',\n" \
     "                 'worker_name', worker, 'last_heartbeat', now_text, 'fpq_attempts', att,\n" \
     "                 'fpq_exec', ex)\n" \
