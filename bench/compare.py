@@ -124,6 +124,7 @@ class Bench:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.redis_mem: tuple[float, float] | None = None  # ours, RQ's (workload 5)
         self.redis_per_job: tuple[float, float] | None = None  # µs, commands (workload 6)
+        self.execute_ms: float | None = None  # Driver.execute alone, no-op (workload 4)
 
     # ----------------------------------------------------------------- infrastructure
 
@@ -597,6 +598,9 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
                      f"{direct['plain'] * 1e3:.2f} ms (plain process); "
                      f"{direct['fast'] * 1e3:.2f} ms with runner.speed_up_runs()"))
         self.log(f"  direct: {direct['plain'] * 1e3:.2f} ms, sped up {direct['fast'] * 1e3:.2f} ms")
+        self.execute_ms = self.execute_alone_ms()
+        self.add(Row("Hamilton Driver.execute alone", "4. per job, the drains' no-op pipeline",
+                     f"{self.execute_ms:.3f} ms CPU (driver built once)"))
         # Each mode with the executors' warm pipeline cache on (the default) and off
         # (every run builds what project.run() builds), with the minor page faults per
         # job of the whole worker tree (job processes included, from RUSAGE_CHILDREN).
@@ -742,8 +746,8 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
             # 12 digits), then taken with the execution id the captured finish names. A
             # twentieth of that many steps are timed, so only a few % draw an id finished
             # already and do less work (the row says how many finished a job: a slightly
-            # high limit). The next jobs wait in the
-            # queue under other ids, so every timed step's take starts one, as in a drain.
+            # high limit). The next jobs wait in the queue under other ids, so every timed
+            # step's take starts one, as in a drain.
             pool = n
             steps = max(1000, pool // 20)
             fill = self.r.pipeline(transaction=False)
@@ -784,8 +788,8 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
                      f"enqueue {results['enqueue']['rps']:,.0f}/s, finish + take "
                      f"{step['rps']:,.0f}/s ({per['enqueue']:.0f}+{per['step']:.0f} µs of "
                      f"Redis per job; {results['enqueue']['inner']:.0f}+{step['inner']:.0f} "
-                     f"commands inside the scripts): drain limit {drain_limit:,.0f} jobs/s, with the enqueue "
-                     f"{full_limit:,.0f} jobs/s; a take alone (a worker's first) "
+                     f"commands inside the scripts): drain limit {drain_limit:,.0f} jobs/s, "
+                     f"with the enqueue {full_limit:,.0f} jobs/s; a take alone (a worker's first) "
                      f"{per['take']:.0f} µs", drain_limit, "higher", None, "ceiling",
                      f"{step['real_fraction']:.0%} of timed steps finished a job, "
                      f"{step['took_fraction']:.0%} took one"))
@@ -916,7 +920,7 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
         out.append(f"- Drain, `--isolation none` >= 8x RQ `SimpleWorker`: rq backend "
                    f"{vs(none_rq, simple, 8)}; SQLite {vs(none_sq, simple, 8)}. >= 2x Huey: "
                    f"rq backend {vs(none_rq, huey, 2)}; SQLite {vs(none_sq, huey, 2)}.")
-        execute = self.execute_alone_ms() if none_rq or none_sq else None
+        execute = self.execute_ms
         outside = [(name, d["cpu_ms"] - execute) for name, d in (("rq", none_rq),
                                                                  ("SQLite", none_sq))
                    if d and execute is not None]
@@ -941,17 +945,12 @@ print(json.dumps({{'plain': plain, 'fast': fast}}))
             out.append(f"- Redis memory per queued job no more than RQ's: "
                        f"{at_most(mine, rq_mem, f'{mb(mine)} against {mb(rq_mem)} per 100,000')}.")
 
-        def p50(key: str) -> float | None:
-            return self.ours.get(key)
-
-        def us_text(key: str) -> str:
-            v = p50(key)
-            return f"{v:.1f} µs" if v is not None else ""
-        out.append(f"- `project.enqueue` p50 <= 100 µs on rq: "
-                   f"{at_most(p50('enq:fpq-rq'), 100, us_text('enq:fpq-rq'))}; <= 40 µs on "
-                   f"SQLite: {at_most(p50('enq:fpq-sqlite'), 40, us_text('enq:fpq-sqlite'))}. "
-                   f"C API p50 <= 30 µs on SQLite: "
-                   f"{at_most(p50('enqc:fpq-sqlite'), 30, us_text('enqc:fpq-sqlite'))}.")
+        def p50_at_most(key: str, limit: float) -> str:
+            v = self.ours.get(key)
+            return at_most(v, limit, f"{v:.1f} µs" if v is not None else "")
+        out.append(f"- `project.enqueue` p50 <= 100 µs on rq: {p50_at_most('enq:fpq-rq', 100)}; "
+                   f"<= 40 µs on SQLite: {p50_at_most('enq:fpq-sqlite', 40)}. C API p50 <= 30 µs "
+                   f"on SQLite: {p50_at_most('enqc:fpq-sqlite', 30)}.")
 
         def over(key: str, goal: float) -> str:
             v = self.ours.get(key)
