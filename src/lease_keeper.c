@@ -42,6 +42,11 @@ struct fpq__lease_keeper {
   int threads; /* how many were started */
   pthread_mutex_t mu;
   pthread_cond_t wake, fence_wake;
+  /* When the napping renewer looks at the entries again at the latest (monotonic); 0
+   * while it is awake. A hold wakes it only for an entry due before then: with a lease
+   * of 3 s or more (the worker's floor), never, and the job's start costs no thread
+   * hand-off (a futex wake of the renewer, its walk of the entries, its nap again). */
+  double renewer_looks_by;
   int stop;
   fpq_queue *q; /* the thread's own handle */
   char worker[128];
@@ -120,12 +125,18 @@ static void renew(fpq__lease_keeper *k, entry *e, double started) {
   pthread_mutex_unlock(&k->mu);
 }
 
-/* Under the lock: waits on cond up to seconds (monotonic), or until woken. */
-static void nap(pthread_cond_t *cond, pthread_mutex_t *mu, double seconds) {
+/* Under the lock: waits on cond up to seconds (at most MAX_NAP), or until woken. Returns
+ * the monotonic time it waits until (now, when it does not wait). */
+static double nap_deadline(double seconds) {
+  return fpq__monotonic() + (seconds > 0 ? (seconds < MAX_NAP ? seconds : MAX_NAP) : 0);
+}
+
+static void nap(pthread_cond_t *cond, pthread_mutex_t *mu, double deadline) {
+  double seconds = deadline - fpq__monotonic();
   if (!(seconds > 0)) return;
   struct timespec until;
   clock_gettime(CLOCK_MONOTONIC, &until);
-  long ns = until.tv_nsec + (long)((seconds < MAX_NAP ? seconds : MAX_NAP) * 1e9);
+  long ns = until.tv_nsec + (long)(seconds * 1e9);
   until.tv_sec += ns / 1000000000L;
   until.tv_nsec = ns % 1000000000L;
   pthread_cond_timedwait(cond, mu, &until);
@@ -138,7 +149,7 @@ static void *fencer_main(void *arg) {
     double now = fpq__monotonic();
     for (entry *e = k->entries; e; e = e->next)
       if (!e->released) fence(k, e, now);
-    nap(&k->fence_wake, &k->mu, MAX_NAP);
+    nap(&k->fence_wake, &k->mu, nap_deadline(MAX_NAP));
   }
   pthread_mutex_unlock(&k->mu);
   return NULL;
@@ -177,7 +188,9 @@ static void *renewer_main(void *arg) {
       }
       if (!e->lost && e->next_try < next) next = e->next_try;
     }
-    nap(&k->wake, &k->mu, next - fpq__monotonic());
+    k->renewer_looks_by = nap_deadline(next - fpq__monotonic());
+    nap(&k->wake, &k->mu, k->renewer_looks_by);
+    k->renewer_looks_by = 0;
   }
   pthread_mutex_unlock(&k->mu);
   return NULL;
@@ -263,7 +276,7 @@ int fpq__lease_keeper_hold(fpq__lease_keeper *k, const fpq_job *job) {
   pthread_mutex_lock(&k->mu);
   e->next = k->entries;
   k->entries = e;
-  pthread_cond_signal(&k->wake);
+  if (e->next_try < k->renewer_looks_by) pthread_cond_signal(&k->wake);
   pthread_mutex_unlock(&k->mu);
   return 0;
 }
