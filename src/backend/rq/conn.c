@@ -251,12 +251,21 @@ int fpq__rq_error_code(const char *msg) {
 
 /* ---- SIGPIPE ---- */
 
+/* Where SIGPIPE is ignored (the fpq worker and CLI, Python's default), a write to a
+ * closed connection already fails with EPIPE, and the guard's four system calls per
+ * command are skipped for one sigaction() that reads the disposition. Read each time,
+ * not once: an embedding program may set SIGPIPE back to its default at any moment. */
 typedef struct pipe_guard {
   sigset_t old;
   int was_pending;
+  int active; /* 0: SIGPIPE was ignored, nothing to restore */
 } pipe_guard;
 
 static void guard_on(pipe_guard *g) {
+  struct sigaction now;
+  g->active = !(sigaction(SIGPIPE, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO) &&
+                now.sa_handler == SIG_IGN);
+  if (!g->active) return;
   sigset_t set, pending;
   sigemptyset(&set);
   sigaddset(&set, SIGPIPE);
@@ -267,6 +276,7 @@ static void guard_on(pipe_guard *g) {
 }
 
 static void guard_off(pipe_guard *g) {
+  if (!g->active) return;
   sigset_t set, pending;
   sigemptyset(&set);
   sigaddset(&set, SIGPIPE);
