@@ -31,13 +31,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 __all__ = ["Captured", "capture", "prepare", "quiet_hamilton"]
 
@@ -63,20 +63,55 @@ def _flush() -> None:
             stream.flush()
 
 
+# Emptied once it holds more than this: small outputs of many jobs share the file, and
+# most jobs skip the truncate. On ext4 the blocks a truncate frees and the next job's
+# first write allocates again cost about a quarter of a no-op job's capture.
+SPOOL_KEEP = 64 * 1024
+
+
+class _Spool:
+    """This process's spool file. Invariant between jobs: bytes before ``start`` are
+    earlier jobs' output, already handed over, and no more than ``SPOOL_KEEP`` of them
+    stay on disk; what a job writes lands at the end (``O_APPEND``), from ``start``."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - kept open
+        self.fd = self.file.fileno()
+        flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, flags | os.O_APPEND)
+        self.start = 0
+
+    def take(self, out: Captured) -> None:
+        """Fill ``out`` with what was written since ``start``; empty the file if it holds
+        more than ``SPOOL_KEEP``."""
+        size = os.fstat(self.fd).st_size
+        n = size - self.start
+        if n <= SEND_HEAD + SEND_TAIL:
+            data = os.pread(self.fd, n, self.start)
+        else:
+            data = os.pread(self.fd, SEND_HEAD, self.start) + os.pread(
+                self.fd, SEND_TAIL, size - SEND_TAIL)
+            out.omitted = n - SEND_HEAD - SEND_TAIL
+        out.text = data.decode("utf-8", "replace").replace("\x00", "\ufffd")
+        self.start = size
+        if size > SPOOL_KEEP:
+            os.ftruncate(self.fd, 0)
+            self.start = 0
+
+
 # One spool per process, reused by every job it runs: opening a temporary file cost about
-# a fifth of a no-op job's time in the executor. Invariant: between jobs it is empty and
-# its offset is 0 (capture truncates it when a job ends, so a 50 MB print does not stay
-# on disk). Keyed by pid: a forked job process opens its own rather than share the
-# parent's offset. A process a job left running keeps writing into it, so its output
-# shows in a later job's log instead of being lost.
-_spool: tuple[int, Any] | None = None
+# a fifth of a no-op job's time in the executor. Keyed by pid: a forked job process opens
+# its own rather than share the parent's. A process a job left running keeps writing
+# into it, past ``start``, so its output shows in a later job's log instead of being lost.
+_spool: _Spool | None = None
 
 
-def _spool_file() -> Any:
+def _spool_file() -> _Spool:
     global _spool
-    if _spool is None or _spool[0] != os.getpid():
-        _spool = (os.getpid(), tempfile.TemporaryFile())  # noqa: SIM115 - kept open
-    return _spool[1]
+    if _spool is None or _spool.pid != os.getpid():
+        _spool = _Spool()
+    return _spool
 
 
 def prepare() -> None:
@@ -89,17 +124,17 @@ def prepare() -> None:
 
 def _drop_spool() -> None:
     global _spool
-    if _spool is not None and _spool[0] == os.getpid():
+    if _spool is not None and _spool.pid == os.getpid():
         with contextlib.suppress(OSError):
-            _spool[1].close()
+            _spool.file.close()
     _spool = None
 
 
 @contextlib.contextmanager
 def capture() -> Iterator[Captured]:
     """Sends fds 1 and 2 to this process's spool file for the ``with`` block, then fills
-    the yielded :class:`Captured` with its first ``SEND_HEAD`` and last ``SEND_TAIL``
-    bytes and empties the spool.
+    the yielded :class:`Captured` with the first ``SEND_HEAD`` and last ``SEND_TAIL``
+    bytes the block wrote.
 
     Example:
         >>> with capture() as out:
@@ -110,14 +145,14 @@ def capture() -> Iterator[Captured]:
     out = Captured()
     _flush()
     try:
-        fd = _spool_file().fileno()
+        spool = _spool_file()
     except OSError:  # no temporary directory: the output goes to the worker's log
         yield out
         return
     saved = (os.dup(1), os.dup(2))
     try:
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
+        os.dup2(spool.fd, 1)
+        os.dup2(spool.fd, 2)
         yield out
     finally:
         _flush()
@@ -126,19 +161,9 @@ def capture() -> Iterator[Captured]:
         os.close(saved[0])
         os.close(saved[1])
         try:
-            size = os.fstat(fd).st_size
-            if size <= SEND_HEAD + SEND_TAIL:
-                data = os.pread(fd, size, 0)
-            else:
-                data = os.pread(fd, SEND_HEAD, 0) + os.pread(fd, SEND_TAIL, size - SEND_TAIL)
-                out.omitted = size - SEND_HEAD - SEND_TAIL
-            out.text = data.decode("utf-8", "replace").replace("\x00", "\ufffd")
-        finally:
-            try:
-                os.ftruncate(fd, 0)
-                os.lseek(fd, 0, os.SEEK_SET)
-            except OSError:  # a spool we cannot empty is replaced
-                _drop_spool()
+            spool.take(out)
+        except OSError:  # a spool we cannot read or empty is replaced
+            _drop_spool()
 
 
 # Texts that mark the two lines; matched as substrings of the formatted message.

@@ -104,13 +104,14 @@ def test_each_capture_holds_only_its_own_runs_output_and_leaves_nothing_on_disk(
         os.write(1, b"x" * 1_000_000)
     assert first.omitted == 1_000_000 - joblog.SEND_HEAD - joblog.SEND_TAIL
     assert joblog._spool is not None
-    spool_fd = joblog._spool[1].fileno()
-    assert os.fstat(spool_fd).st_size == 0  # emptied when the job ended
+    spool_fd = joblog._spool.fd
+    assert os.fstat(spool_fd).st_size == 0  # emptied when the job ended: it wrote a lot
     joblog.prepare()  # idempotent: the spool there is kept
     with joblog.capture() as second:
         os.write(1, b"second\n")
     assert second.text == "second\n" and second.omitted == 0
-    assert joblog._spool[1].fileno() == spool_fd  # the same file, reused
+    assert joblog._spool.fd == spool_fd  # the same file, reused
+    assert os.fstat(spool_fd).st_size == len("second\n")  # small: kept, not truncated
     # A forked job process writes to a spool of its own, never at the parent's offset.
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child's exit status is the assertion
@@ -119,7 +120,7 @@ def test_each_capture_holds_only_its_own_runs_output_and_leaves_nothing_on_disk(
             with joblog.capture() as child:
                 os.write(1, b"child\n")
             ok = child.text == "child\n" and joblog._spool is not None and \
-                joblog._spool[0] == os.getpid()
+                joblog._spool.pid == os.getpid()
         finally:
             os._exit(0 if ok else 1)  # never back into pytest
     _, status = os.waitpid(pid, 0)
@@ -127,3 +128,11 @@ def test_each_capture_holds_only_its_own_runs_output_and_leaves_nothing_on_disk(
     with joblog.capture() as third:
         os.write(1, b"third\n")
     assert third.text == "third\n"
+    # Small outputs share the file, which is emptied once it holds more than SPOOL_KEEP:
+    # each capture still holds only its own output, and the file stays bounded.
+    chunk = b"y" * 1000 + b"\n"
+    for _ in range(2 * joblog.SPOOL_KEEP // len(chunk)):
+        with joblog.capture() as each:
+            os.write(2, chunk)
+        assert each.text == chunk.decode() and each.omitted == 0
+        assert os.fstat(spool_fd).st_size <= joblog.SPOOL_KEEP
