@@ -44,8 +44,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         "INSERT INTO jobs (id, seq, project, pipeline, run, queue, status, description, func,"
         " created_at, enqueued_at, run_at, attempts, max_retries, retry_delay, jitter_factor,"
         " timeout, result_ttl, failure_ttl, depends_on, on_success, on_failure, on_stopped)"
-        " VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-        " ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+        /* seq: ?22 when a batch numbers its jobs itself (COALESCE stops at the first
+         * value that is not NULL: no subquery then), else the next after the largest. */
+        " VALUES (?1, COALESCE(?22, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)), ?2, ?3, ?4,"
+        " ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     /* A job past its retention is gone, whether or not maintenance has deleted it yet. */
     [ST_GET] = "SELECT * FROM jobs WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
     [ST_DATA_VERSION] = "PRAGMA data_version",
@@ -90,6 +92,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHERE p.id IS NULL OR p.status != 'finished')",
     [ST_DEFERRED_MANY] = "SELECT count(*) >= " STR(LOOP_RELEASE_MAX) " FROM (SELECT 1 FROM jobs"
                          " WHERE status = 'deferred' LIMIT " STR(LOOP_RELEASE_MAX) ")",
+    [ST_LAST_SEQ] = "SELECT COALESCE(MAX(seq), 0) FROM jobs",
 };
 
 /* Maps a SQLite result to our codes, keeping SQLite's words as the detail. */
@@ -451,8 +454,10 @@ static int release_deferred(sqlite_backend *s, double now) {
 }
 int fpq__sqlite_release_deferred(sqlite_backend *s, double now) { return release_deferred(s, now); }
 
-/* Inserts one job; the caller has the database open (and, for a batch, the transaction). */
-static int insert_job(sqlite_backend *s, const fpq_job *job) {
+/* Inserts one job; the caller has the database open (and, for a batch, the transaction).
+ * seq: the job's place, or 0 for the next after the largest (what a batch's numbering
+ * gives too, one statement cheaper per job). */
+static int insert_job(sqlite_backend *s, const fpq_job *job, sqlite3_int64 seq) {
   fpq_backend *b = &s->base;
   sqlite3_stmt *st = stmt(s, ST_INSERT);
   /* The job's strings outlive the step: bound in place, cleared right after it. */
@@ -477,6 +482,7 @@ static int insert_job(sqlite_backend *s, const fpq_job *job) {
   bind_text_held(st, 19, job->on_success);
   bind_text_held(st, 20, job->on_failure);
   bind_text_held(st, 21, job->on_stopped);
+  if (seq) sqlite3_bind_int64(st, 22, seq);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
@@ -492,7 +498,16 @@ static int insert_job(sqlite_backend *s, const fpq_job *job) {
 static int sqlite_enqueue(fpq_backend *b, const fpq_job *job) {
   sqlite_backend *s = as_sqlite(b);
   int opened = need_db(s, 1);
-  return opened ? opened : insert_job(s, job);
+  return opened ? opened : insert_job(s, job, 0);
+}
+
+/* *seq: the largest seq, 0 in an empty table. */
+static int last_seq(sqlite_backend *s, sqlite3_int64 *seq) {
+  sqlite3_stmt *st = stmt(s, ST_LAST_SEQ);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) *seq = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 0 : db_fail(s, rc, "enqueue a batch");
 }
 
 /* Batch enqueue: one BEGIN IMMEDIATE ... COMMIT around the prepared insert, so the batch
@@ -504,12 +519,20 @@ static int sqlite_enqueue_many(fpq_backend *b, const fpq_job *const *jobs, size_
   int rc = need_db(s, 1);
   if (rc) return rc;
   if ((rc = exec(s, "BEGIN IMMEDIATE", "enqueue a batch"))) return rc;
-  for (size_t i = 0; i < n; i++)
-    if ((rc = insert_job(s, jobs[i]))) {
-      *failed = i;
-      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-      return rc;
-    }
+  /* Numbered here, under the write lock, as n single inserts would number them; a
+   * deferred job released at once takes a seq past them (release_deferred), so the
+   * numbering goes on from the largest after it. */
+  sqlite3_int64 seq = 0;
+  rc = last_seq(s, &seq);
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    rc = insert_job(s, jobs[i], ++seq);
+    if (rc == 0 && jobs[i]->status == FPQ_STATUS_DEFERRED) rc = last_seq(s, &seq);
+    if (rc) *failed = i;
+  }
+  if (rc) {
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+  }
   if ((rc = exec(s, "COMMIT", "enqueue a batch"))) {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;

@@ -22,6 +22,7 @@ enum stmt_id {
   ST_DATA_VERSION, /* other connections' commits, for the idle poll */
   ST_RELEASE, /* deferred -> queued once every parent has finished */
   ST_DEFERRED_MANY, /* are there more deferred jobs than the loop's step releases? */
+  ST_LAST_SEQ, /* the largest seq: a batch numbers its jobs from it */
   ST_COUNT
 };
 

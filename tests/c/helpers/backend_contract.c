@@ -113,6 +113,16 @@ static int put_after(fpq_queue *q, const char *parents, char id[FPQ_ID_MAX + 1])
   return rc;
 }
 
+/* Enqueues a job and runs it to "finished" as worker w1 would; its id in id. */
+static void put_finished(fpq_queue *q, char id[FPQ_ID_MAX + 1]) {
+  put(q, "alpha", FPQ_PRIORITY_MEDIUM, 0, 0, id);
+  fpq_job *job = take(q, "w1", 30);
+  fpq_outcome ok = {.kind = FPQ_OUTCOME_SUCCESS, .result_json = "{}"};
+  if (job == NULL || strcmp(job->id, id) != 0 || fpq_finish(q, job, "w1", &ok, NULL))
+    fail_msg("running %s to finished: %s", id, fpq_errmsg(q));
+  fpq_job_free(job);
+}
+
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
@@ -1419,6 +1429,30 @@ static void a_batch_job_may_wait_for_an_earlier_one(void **state) {
   batch_free(jobs, 2);
 }
 
+/* A job of the batch whose parents have all finished is queued at once, and the queue
+ * keeps the order n single enqueues would give it: the jobs after it come after it. */
+static void a_batch_keeps_queue_order_past_a_job_queued_at_once(void **state) {
+  fixture *f = *state;
+  if (contract->no_dependencies || contract->version1_only) skip();
+  char parent[FPQ_ID_MAX + 1];
+  put_finished(f->q, parent);
+  enum { N = 4 };
+  fpq_job **jobs = batch_new(N);
+  char depends[FPQ_ID_MAX + 8];
+  snprintf(depends, sizeof depends, "[\"%s\"]", parent);
+  fpq_job_set(&jobs[1]->depends_on, depends);
+  for (size_t i = 0; i < N; i++) jobs[i]->priority = FPQ_PRIORITY_MEDIUM;
+  size_t failed = 0;
+  assert_int_equal(fpq_enqueue_many(f->q, jobs, N, &failed), 0);
+  for (size_t i = 0; i < N; i++) {
+    fpq_job *next = take(f->q, "w1", 30);
+    assert_non_null(next);
+    assert_string_equal(next->id, jobs[i]->id);
+    fpq_job_free(next);
+  }
+  batch_free(jobs, N);
+}
+
 int backend_contract_run(const backend_contract *c) {
   contract = c;
   const struct CMUnitTest tests[] = {
@@ -1482,6 +1516,8 @@ int backend_contract_run(const backend_contract *c) {
       cmocka_unit_test_setup_teardown(a_batch_stores_every_job_as_enqueue_does, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(a_bad_job_refuses_the_whole_batch, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_batch_keeps_queue_order_past_a_job_queued_at_once,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(a_batch_job_may_wait_for_an_earlier_one, setup,
                                       teardown),
   };
