@@ -20,6 +20,7 @@
 
 #include "backend_contract.h"
 #include "fpq.h"
+#include "alloc.h"
 #include "backend/rq/format.h"
 #include "clock.h"
 #include "queue.h"
@@ -555,6 +556,30 @@ static void a_job_python_rq_wrote_is_read_and_taken(void **state) {
   redisFree(c);
 }
 
+/* deflate stores short input as it is (zlib's framing: 2 header bytes, a 5-byte stored
+ * block header, 4 of Adler-32) and compresses longer input; zlib reads both back. */
+static void deflate_stores_short_input_and_compresses_long(void **state) {
+  (void)state;
+  static const size_t sizes[] = {0, 1, 180, 512, 513, 100000};
+  char *text = malloc(100001);
+  for (size_t i = 0; i < 100000; i++) text[i] = "{\"inputs\": [1, 2, 3]}"[i % 21];
+  for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+    size_t len = sizes[k], zlen = 0;
+    unsigned char *z = NULL;
+    assert_int_equal(fpq__rq_deflate(text, len, &z, &zlen), 0);
+    if (len <= 512) assert_int_equal(zlen, len + 11);
+    else assert_true(zlen < len / 4);
+    unsigned char *back = malloc(len + 1);
+    uLongf blen = len + 1;
+    assert_int_equal(uncompress(back, &blen, z, zlen), Z_OK);
+    assert_int_equal(blen, len);
+    assert_memory_equal(back, text, len);
+    free(back);
+    fpq__free(z);
+  }
+  free(text);
+}
+
 static void put_raw_job(redisContext *c, const char *id, const void *data, size_t len) {
   freeReplyObject(cmd(c, "HSET rq:job:%s status queued origin default data %b", id, data, len));
   freeReplyObject(cmd(c, "RPUSH rq:queue:default %s", id));
@@ -1034,6 +1059,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(a_failure_goes_to_the_failed_registry_with_an_exc_string, setup, teardown),
       cmocka_unit_test_setup_teardown(a_job_python_rq_wrote_is_read_and_taken, setup, teardown),
       cmocka_unit_test_setup_teardown(a_pickle_payload_is_failed_and_never_run, setup, teardown),
+      cmocka_unit_test(deflate_stores_short_input_and_compresses_long),
       cmocka_unit_test_setup_teardown(truncated_zlib_and_nul_escapes_are_told_apart, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(a_popped_id_without_a_hash_is_dropped, setup, teardown),

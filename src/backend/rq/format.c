@@ -86,38 +86,49 @@ int fpq__rq_b64_decode(const char *text, size_t len, unsigned char **out, size_t
 
 /* ---- zlib ---- */
 
-/* One deflate state per thread, reset for each call. compress2() allocates and clears
- * ~256 KB of zlib state per call: measured here (bench/compare, issue 6) 65 us per job's
- * `data` when glibc hands that memory back and faults it in again, and ~10% of the C
- * enqueue's CPU on the rq backend otherwise, against 6.5 us reusing the state.
- * deflateReset keeps level, window and memLevel, so the bytes are the same. */
-static pthread_key_t deflater_key;
+/* Input up to STORE_MAX bytes is stored (deflate level 0: zlib's framing around the
+ * bytes as they are), longer input compressed at level 6, zlib.compress()'s default.
+ * A job's `data` is typically 150-300 bytes: compressing 180 of them saved 40 bytes of
+ * Redis and cost 6-7 us, half of the producer's CPU per job in a batch enqueue; storing
+ * costs 0.3 us. Every zlib reader (RQ's zlib.decompress, ours) reads both alike. */
+#define STORE_MAX 512
+enum { STORED, COMPRESSED, DEFLATE_KINDS };
+
+/* One deflate state per thread and kind, reset for each call. compress2() allocates and
+ * clears ~256 KB of zlib state per call: measured here (bench/compare, issue 6) 65 us
+ * per job's `data` when glibc hands that memory back and faults it in again, and ~10% of
+ * the C enqueue's CPU on the rq backend otherwise, against 6.5 us reusing the state.
+ * deflateReset keeps level, window and memLevel. */
+static pthread_key_t deflater_keys[DEFLATE_KINDS];
 static pthread_once_t deflater_once = PTHREAD_ONCE_INIT;
-static int deflater_key_ok;
+static int deflater_keys_ok;
 
 static void deflater_free(void *p) {
   deflateEnd(p);
   fpq__free(p);
 }
 
-static void deflater_key_init(void) {
-  deflater_key_ok = pthread_key_create(&deflater_key, deflater_free) == 0;
+static void deflater_keys_init(void) {
+  deflater_keys_ok = pthread_key_create(&deflater_keys[STORED], deflater_free) == 0 &&
+                     pthread_key_create(&deflater_keys[COMPRESSED], deflater_free) == 0;
 }
 
-/* This thread's deflate state, reset; NULL when none can be had (compress2 then). */
-static z_stream *thread_deflater(void) {
-  if (pthread_once(&deflater_once, deflater_key_init) != 0 || !deflater_key_ok) return NULL;
-  z_stream *z = pthread_getspecific(deflater_key);
+/* This thread's deflate state of that kind, reset; NULL when none can be had. */
+static z_stream *thread_deflater(int kind) {
+  if (pthread_once(&deflater_once, deflater_keys_init) != 0 || !deflater_keys_ok) return NULL;
+  z_stream *z = pthread_getspecific(deflater_keys[kind]);
   if (z != NULL) return deflateReset(z) == Z_OK ? z : NULL;
   z = fpq__malloc(sizeof *z);
   if (z == NULL) return NULL;
   memset(z, 0, sizeof *z);
-  /* Level 6 is zlib.compress()'s default: same bytes as Python writes. */
-  if (deflateInit(z, Z_DEFAULT_COMPRESSION) != Z_OK) {
+  /* Storing needs no match search: the smallest hash table (memLevel 1). */
+  int rc = kind == STORED ? deflateInit2(z, 0, Z_DEFLATED, MAX_WBITS, 1, Z_DEFAULT_STRATEGY)
+                          : deflateInit(z, Z_DEFAULT_COMPRESSION);
+  if (rc != Z_OK) {
     fpq__free(z);
     return NULL;
   }
-  if (pthread_setspecific(deflater_key, z) != 0) {
+  if (pthread_setspecific(deflater_keys[kind], z) != 0) {
     deflater_free(z);
     return NULL;
   }
@@ -128,7 +139,9 @@ int fpq__rq_deflate(const void *in, size_t len, unsigned char **out, size_t *out
   uLongf n = compressBound((uLong)len);
   unsigned char *o = fpq__malloc(n + 1);
   if (o == NULL) return FPQ_ENOMEM;
-  z_stream *z = len < UINT_MAX && n < UINT_MAX ? thread_deflater() : NULL;
+  int level = len <= STORE_MAX ? 0 : Z_DEFAULT_COMPRESSION;
+  z_stream *z = len < UINT_MAX && n < UINT_MAX ? thread_deflater(level ? COMPRESSED : STORED)
+                                               : NULL;
   if (z != NULL) {
     z->next_in = (Bytef *)(uintptr_t)in;
     z->avail_in = (uInt)len;
@@ -139,7 +152,7 @@ int fpq__rq_deflate(const void *in, size_t len, unsigned char **out, size_t *out
       return FPQ_ENOMEM;
     }
     n -= z->avail_out;
-  } else if (compress2(o, &n, in, (uLong)len, Z_DEFAULT_COMPRESSION) != Z_OK) {
+  } else if (compress2(o, &n, in, (uLong)len, level) != Z_OK) {
     fpq__free(o);
     return FPQ_ENOMEM;
   }

@@ -19,7 +19,8 @@
  * and freed with fpq__free; decode returns FPQ_EFORMAT for text that is not base64. */
 int fpq__rq_b64_encode(const void *data, size_t len, char **out, size_t *outlen);
 int fpq__rq_b64_decode(const char *text, size_t len, unsigned char **out, size_t *outlen);
-/* zlib (RFC 1950) as Python's zlib.compress / zlib.decompress; inflate refuses output
+/* zlib (RFC 1950) that Python's zlib.decompress reads (deflate stores short input as it
+ * is and compresses the rest), and zlib.decompress's reading; inflate refuses output
  * over max bytes and returns FPQ_EFORMAT for input that is not a zlib stream. Outputs
  * are NUL-terminated (not counted in *outlen) and freed with fpq__free. */
 int fpq__rq_deflate(const void *in, size_t len, unsigned char **out, size_t *outlen);
