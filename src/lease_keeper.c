@@ -4,9 +4,10 @@
  *    locked for a minute);
  *  - the fencer never does I/O: it only compares deadlines and sends signals, so a run
  *    is stopped in time even while a renewal hangs.
- * Entries are a list under one mutex. Only the renewer frees an entry (release marks it),
- * so it may use an entry without the lock while it talks to the backend; every field the
- * other threads write is read and written under the lock. Times are CLOCK_MONOTONIC: a
+ * Entries are a list under one mutex. The renewer uses one entry without the lock while
+ * it talks to the backend (`renewing`): release frees any other entry at once, and marks
+ * that one for the renewer to free; every field the other threads write is read and
+ * written under the lock. Times are CLOCK_MONOTONIC: a
  * wall clock that jumps neither renews early nor fences late. */
 #include "lease_keeper.h"
 
@@ -47,6 +48,7 @@ struct fpq__lease_keeper {
    * of 3 s or more (the worker's floor), never, and the job's start costs no thread
    * hand-off (a futex wake of the renewer, its walk of the entries, its nap again). */
   double renewer_looks_by;
+  entry *renewing; /* the entry the renewer uses without the lock, or NULL */
   int stop;
   fpq_queue *q; /* the thread's own handle */
   char worker[128];
@@ -181,9 +183,11 @@ static void *renewer_main(void *arg) {
       fence(k, e, now);
       if (e->lost) continue;
       if (now >= e->next_try) {
+        k->renewing = e;
         pthread_mutex_unlock(&k->mu);
         renew(k, e, now);
         pthread_mutex_lock(&k->mu);
+        k->renewing = NULL;
         now = fpq__monotonic();
       }
       if (!e->lost && e->next_try < next) next = e->next_try;
@@ -293,10 +297,16 @@ void fpq__lease_keeper_set_group(fpq__lease_keeper *k, const fpq_job *job, int p
 
 void fpq__lease_keeper_release(fpq__lease_keeper *k, const fpq_job *job) {
   pthread_mutex_lock(&k->mu);
-  entry *e = find(k, job);
-  if (e) {
+  entry **link = &k->entries;
+  while (*link && ((*link)->released || !same_run((*link)->job, job))) link = &(*link)->next;
+  entry *e = *link;
+  if (e == k->renewing && e) {
     e->released = 1;
     e->pgid = 0;
+  } else if (e) {
+    *link = e->next;
+    fpq_job_free(e->job);
+    fpq__free(e);
   }
   pthread_mutex_unlock(&k->mu);
 }
