@@ -127,12 +127,12 @@ static void renew(fpq__lease_keeper *k, entry *e, double started) {
   pthread_mutex_unlock(&k->mu);
 }
 
-/* Under the lock: waits on cond up to seconds (at most MAX_NAP), or until woken. Returns
- * the monotonic time it waits until (now, when it does not wait). */
+/* The monotonic time a nap of `seconds` ends: at most MAX_NAP from now, now if none. */
 static double nap_deadline(double seconds) {
   return fpq__monotonic() + (seconds > 0 ? (seconds < MAX_NAP ? seconds : MAX_NAP) : 0);
 }
 
+/* Under the lock: waits on cond until deadline (monotonic), or until woken. */
 static void nap(pthread_cond_t *cond, pthread_mutex_t *mu, double deadline) {
   double seconds = deadline - fpq__monotonic();
   if (!(seconds > 0)) return;

@@ -86,6 +86,8 @@ class _Spool:
         """Fill ``out`` with what was written since ``start``; empty the file if it holds
         more than ``SPOOL_KEEP``."""
         size = os.fstat(self.fd).st_size
+        if size < self.start:  # the job truncated its own output (opened /dev/stdout "w")
+            self.start = 0
         n = size - self.start
         if n <= SEND_HEAD + SEND_TAIL:
             data = os.pread(self.fd, n, self.start)

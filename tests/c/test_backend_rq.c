@@ -560,8 +560,9 @@ static void a_job_python_rq_wrote_is_read_and_taken(void **state) {
  * block header, 4 of Adler-32) and compresses longer input; zlib reads both back. */
 static void deflate_stores_short_input_and_compresses_long(void **state) {
   (void)state;
-  static const size_t sizes[] = {0, 1, 180, 512, 513, 100000};
+  static const size_t sizes[] = {0, 1, 180, 512, 513, 100000, 180};
   char *text = malloc(100001);
+  assert_non_null(text);
   for (size_t i = 0; i < 100000; i++) text[i] = "{\"inputs\": [1, 2, 3]}"[i % 21];
   for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
     size_t len = sizes[k], zlen = 0;
@@ -570,6 +571,7 @@ static void deflate_stores_short_input_and_compresses_long(void **state) {
     if (len <= 512) assert_int_equal(zlen, len + 11);
     else assert_true(zlen < len / 4);
     unsigned char *back = malloc(len + 1);
+    assert_non_null(back);
     uLongf blen = len + 1;
     assert_int_equal(uncompress(back, &blen, z, zlen), Z_OK);
     assert_int_equal(blen, len);

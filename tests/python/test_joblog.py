@@ -136,3 +136,14 @@ def test_each_capture_holds_only_its_own_runs_output_and_leaves_nothing_on_disk(
             os.write(2, chunk)
         assert each.text == chunk.decode() and each.omitted == 0
         assert os.fstat(spool_fd).st_size <= joblog.SPOOL_KEEP
+
+
+def test_a_run_that_truncates_its_own_output_still_has_its_log() -> None:
+    """A run may open /dev/stdout for writing (O_TRUNC), emptying the spool under the
+    earlier jobs' output the capture would skip: its log is still what it wrote."""
+    with joblog.capture():
+        os.write(1, b"an earlier job's longer output\n")
+    with joblog.capture() as truncating:
+        with open("/dev/stdout", "w") as out:  # noqa: PTH123 - the path is the point
+            out.write("fresh\n")
+    assert truncating.text == "fresh\n"

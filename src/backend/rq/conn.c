@@ -251,20 +251,29 @@ int fpq__rq_error_code(const char *msg) {
 
 /* ---- SIGPIPE ---- */
 
-/* Where SIGPIPE is ignored (the fpq worker and CLI, Python's default), a write to a
- * closed connection already fails with EPIPE, and the guard's four system calls per
- * command are skipped for one sigaction() that reads the disposition. Read each time,
- * not once: an embedding program may set SIGPIPE back to its default at any moment. */
+/* Where SIGPIPE is ignored and this thread does not block it (the fpq worker's loop,
+ * Python's default), a write to a closed connection fails with EPIPE and no signal is
+ * left behind, so the guard's four system calls per command are skipped for the two
+ * that read the disposition and the thread's mask. Read each time, not once: an
+ * embedding program may restore SIGPIPE's default between commands. (A blocked SIGPIPE
+ * stays pending even when ignored, and would reach a program that later restores the
+ * default and unblocks it: the guard discards it.) */
 typedef struct pipe_guard {
   sigset_t old;
   int was_pending;
-  int active; /* 0: SIGPIPE was ignored, nothing to restore */
+  int active; /* 0: nothing was changed, nothing to restore */
 } pipe_guard;
 
-static void guard_on(pipe_guard *g) {
+static int sigpipe_harmless(void) {
   struct sigaction now;
-  g->active = !(sigaction(SIGPIPE, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO) &&
-                now.sa_handler == SIG_IGN);
+  sigset_t mask;
+  return sigaction(SIGPIPE, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO) &&
+         now.sa_handler == SIG_IGN && pthread_sigmask(SIG_BLOCK, NULL, &mask) == 0 &&
+         !sigismember(&mask, SIGPIPE);
+}
+
+static void guard_on(pipe_guard *g) {
+  g->active = !sigpipe_harmless();
   if (!g->active) return;
   sigset_t set, pending;
   sigemptyset(&set);

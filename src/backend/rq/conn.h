@@ -51,9 +51,10 @@ int fpq__rq_error_code(const char *msg);
 const char *fpq__rq_refusal_words(const char *reply);
 
 /* hiredis' redisCommandArgv and redisGetReply, except that a write to a connection the
- * server closed fails with EPIPE instead of killing the process with SIGPIPE: SIGPIPE
- * is blocked for the calling thread during the call and a pending one discarded, so no
- * embedding program (the fpq CLI, Python, a C user) has to ignore SIGPIPE itself. */
+ * server closed fails with EPIPE instead of killing the process with SIGPIPE: unless
+ * SIGPIPE is already ignored and unblocked, it is blocked for the calling thread during
+ * the call and a pending one discarded, so no embedding program (the fpq CLI, Python, a
+ * C user) has to ignore SIGPIPE itself. */
 redisReply *fpq__rq_command(redisContext *c, int argc, const char **argv, const size_t *lens);
 int fpq__rq_get_reply(redisContext *c, void **reply);
 

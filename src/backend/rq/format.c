@@ -109,8 +109,12 @@ static void deflater_free(void *p) {
 }
 
 static void deflater_keys_init(void) {
-  deflater_keys_ok = pthread_key_create(&deflater_keys[STORED], deflater_free) == 0 &&
-                     pthread_key_create(&deflater_keys[COMPRESSED], deflater_free) == 0;
+  if (pthread_key_create(&deflater_keys[STORED], deflater_free) != 0) return;
+  if (pthread_key_create(&deflater_keys[COMPRESSED], deflater_free) != 0) {
+    pthread_key_delete(deflater_keys[STORED]);
+    return;
+  }
+  deflater_keys_ok = 1;
 }
 
 /* This thread's deflate state of that kind, reset; NULL when none can be had. */
@@ -136,13 +140,14 @@ static z_stream *thread_deflater(int kind) {
 }
 
 int fpq__rq_deflate(const void *in, size_t len, unsigned char **out, size_t *outlen) {
-  uLongf n = compressBound((uLong)len);
+  int level = len <= STORE_MAX ? 0 : Z_DEFAULT_COMPRESSION;
+  z_stream *z = len < UINT_MAX / 2 ? thread_deflater(level ? COMPRESSED : STORED) : NULL;
+  /* deflateBound, not compressBound: a zlib before 1.2.9 splits stored input into blocks
+   * of its buffer's size (507 bytes at memLevel 1), 5 bytes of framing each. */
+  uLongf n = z ? deflateBound(z, (uLong)len) : compressBound((uLong)len);
   unsigned char *o = fpq__malloc(n + 1);
   if (o == NULL) return FPQ_ENOMEM;
-  int level = len <= STORE_MAX ? 0 : Z_DEFAULT_COMPRESSION;
-  z_stream *z = len < UINT_MAX && n < UINT_MAX ? thread_deflater(level ? COMPRESSED : STORED)
-                                               : NULL;
-  if (z != NULL) {
+  if (z != NULL && n < UINT_MAX) {
     z->next_in = (Bytef *)(uintptr_t)in;
     z->avail_in = (uInt)len;
     z->next_out = o;

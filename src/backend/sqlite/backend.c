@@ -455,9 +455,9 @@ static int release_deferred(sqlite_backend *s, double now) {
 int fpq__sqlite_release_deferred(sqlite_backend *s, double now) { return release_deferred(s, now); }
 
 /* Inserts one job; the caller has the database open (and, for a batch, the transaction).
- * seq: the job's place, or 0 for the next after the largest (what a batch's numbering
- * gives too, one statement cheaper per job). */
-static int insert_job(sqlite_backend *s, const fpq_job *job, sqlite3_int64 seq) {
+ * seq: the job's place, or NULL for the next after the largest (what a batch's own
+ * numbering gives too, one subquery cheaper per job). */
+static int insert_job(sqlite_backend *s, const fpq_job *job, const sqlite3_int64 *seq) {
   fpq_backend *b = &s->base;
   sqlite3_stmt *st = stmt(s, ST_INSERT);
   /* The job's strings outlive the step: bound in place, cleared right after it. */
@@ -482,7 +482,7 @@ static int insert_job(sqlite_backend *s, const fpq_job *job, sqlite3_int64 seq) 
   bind_text_held(st, 19, job->on_success);
   bind_text_held(st, 20, job->on_failure);
   bind_text_held(st, 21, job->on_stopped);
-  if (seq) sqlite3_bind_int64(st, 22, seq);
+  if (seq) sqlite3_bind_int64(st, 22, *seq);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
@@ -498,7 +498,7 @@ static int insert_job(sqlite_backend *s, const fpq_job *job, sqlite3_int64 seq) 
 static int sqlite_enqueue(fpq_backend *b, const fpq_job *job) {
   sqlite_backend *s = as_sqlite(b);
   int opened = need_db(s, 1);
-  return opened ? opened : insert_job(s, job, 0);
+  return opened ? opened : insert_job(s, job, NULL);
 }
 
 /* *seq: the largest seq, 0 in an empty table. */
@@ -525,7 +525,8 @@ static int sqlite_enqueue_many(fpq_backend *b, const fpq_job *const *jobs, size_
   sqlite3_int64 seq = 0;
   rc = last_seq(s, &seq);
   for (size_t i = 0; i < n && rc == 0; i++) {
-    rc = insert_job(s, jobs[i], ++seq);
+    seq++;
+    rc = insert_job(s, jobs[i], &seq);
     if (rc == 0 && jobs[i]->status == FPQ_STATUS_DEFERRED) rc = last_seq(s, &seq);
     if (rc) *failed = i;
   }
